@@ -1,0 +1,144 @@
+/**
+ * The only module that knows Aedes. Moving to another broker engine (Aedes 2
+ * for MQTT 5) means rewriting this file and nothing else.
+ */
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { timingSafeEqual } from 'node:crypto';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
+import { createDuplexPair } from './duplex-pair.js';
+import type { InProcessBroker } from './embedded-registry.js';
+
+export interface EmbeddedBrokerOptions {
+  /** TCP port; 0 means no TCP listener (in-process clients only). */
+  port: number;
+  /** Address the TCP listener binds to. */
+  bind: string;
+  /** MQTT over WebSocket on this path of `httpServer`, or undefined for none. */
+  wsPath?: string;
+  httpServer?: HttpServer;
+  /** When set, clients must present these credentials. */
+  username?: string;
+  password?: string;
+}
+
+export interface EmbeddedBrokerEvents {
+  clients: [count: number];
+  'client-error': [clientId: string, error: Error];
+}
+
+function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** An Aedes broker with an optional TCP listener, an optional WebSocket endpoint and in-process connections. */
+export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
+  private aedes: Aedes | undefined;
+  private tcpServer: net.Server | undefined;
+  private readonly tcpSockets = new Set<net.Socket>();
+  private wsServer: WebSocketServer | undefined;
+  private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  private readonly inProcessStreams = new Set<Duplex>();
+  /** The address the TCP listener is bound to, once listening. */
+  listeningAddress: net.AddressInfo | undefined;
+
+  constructor(private readonly options: EmbeddedBrokerOptions) {
+    super();
+  }
+
+  get clientCount(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  /** Starts the broker; in-process connections work even when the TCP listener fails (the error is thrown after). */
+  async start(): Promise<void> {
+    const { Aedes } = await import('aedes');
+    const aedesOptions: AedesOptions = {};
+    const { username, password } = this.options;
+    if (username) {
+      aedesOptions.authenticate = (_client, user, pass, callback) => {
+        const ok = sameSecret(user, username) && sameSecret(pass, password ?? '');
+        if (ok) return callback(null, true);
+        // CONNACK 4: bad user name or password.
+        const error = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
+        callback(error as Parameters<typeof callback>[0], false);
+      };
+    }
+    const aedes = await Aedes.createBroker(aedesOptions);
+    this.aedes = aedes;
+    const countChanged = () => this.emit('clients', aedes.connectedClients);
+    aedes.on('clientReady', countChanged);
+    aedes.on('clientDisconnect', countChanged);
+    aedes.on('clientError', (client, error) => this.emit('client-error', client?.id ?? '', error));
+    if (this.options.wsPath && this.options.httpServer) this.attachWebSocket(this.options.httpServer, this.options.wsPath);
+    if (this.options.port > 0) await this.listenTcp(aedes);
+  }
+
+  connectInProcess(): Duplex {
+    if (!this.aedes || this.aedes.closed) throw new Error('embedded broker is not running');
+    const [clientEnd, brokerEnd] = createDuplexPair();
+    this.inProcessStreams.add(brokerEnd);
+    brokerEnd.once('close', () => this.inProcessStreams.delete(brokerEnd));
+    this.aedes.handle(brokerEnd);
+    return clientEnd;
+  }
+
+  /** Closes listeners, every connection and the broker, so the port is free when this resolves. */
+  async close(): Promise<void> {
+    if (this.upgradeListener) this.options.httpServer?.off('upgrade', this.upgradeListener);
+    this.upgradeListener = undefined;
+    for (const ws of this.wsServer?.clients ?? []) ws.terminate();
+    this.wsServer?.close();
+    const tcpClosed = this.tcpServer
+      ? new Promise<void>((resolve) => this.tcpServer!.close(() => resolve()))
+      : Promise.resolve();
+    for (const socket of this.tcpSockets) socket.destroy();
+    for (const stream of this.inProcessStreams) stream.destroy();
+    const aedes = this.aedes;
+    const aedesClosed = aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
+    await Promise.all([tcpClosed, aedesClosed]);
+    this.tcpServer = undefined;
+  }
+
+  private listenTcp(aedes: Aedes): Promise<void> {
+    const server = net.createServer((socket) => {
+      // Nagle's algorithm would hold small MQTT packets back for up to 40 ms.
+      socket.setNoDelay(true);
+      this.tcpSockets.add(socket);
+      socket.once('close', () => this.tcpSockets.delete(socket));
+      aedes.handle(socket);
+    });
+    this.tcpServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (error) => {
+        this.tcpServer = undefined;
+        reject(error);
+      });
+      server.listen(this.options.port, this.options.bind, () => {
+        this.listeningAddress = server.address() as net.AddressInfo;
+        resolve();
+      });
+    });
+  }
+
+  private attachWebSocket(httpServer: HttpServer, path: string) {
+    const wsServer = new WebSocketServer({ noServer: true });
+    this.wsServer = wsServer;
+    wsServer.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => ws.terminate());
+      this.aedes?.handle(stream, req);
+    });
+    this.upgradeListener = (req, socket, head) => {
+      const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (pathname !== path) return;
+      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+    };
+    httpServer.on('upgrade', this.upgradeListener);
+  }
+}

@@ -1,0 +1,474 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import mqtt, {
+  MqttClient,
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IConnackPacket,
+  type IPublishPacket,
+} from 'mqtt';
+import { TopicTree } from './topic-tree.js';
+import { embeddedBrokers } from './embedded-registry.js';
+import { createDuplexPair } from './duplex-pair.js';
+import { nextReconnectDelay, type BackoffOptions } from './backoff.js';
+
+export type QoS = 0 | 1 | 2;
+
+export type Endpoint =
+  | { transport: 'embedded'; brokerId: string }
+  | { transport: 'mqtt' | 'mqtts' | 'ws' | 'wss'; host: string; port: number; path?: string };
+
+/** A birth, close or will message. */
+export interface LifecycleMessage {
+  topic: string;
+  payload: string;
+  qos: QoS;
+  retain: boolean;
+}
+
+export interface TlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  servername?: string;
+  rejectUnauthorized: boolean;
+  alpnProtocol?: string;
+}
+
+export interface ConnectionOptions {
+  endpoint: Endpoint;
+  clientId: string;
+  protocolVersion: 4 | 5;
+  /** Seconds between PINGREQs when idle. */
+  keepalive: number;
+  cleanSession: boolean;
+  /** MQTT 5 session expiry in seconds, sent when `cleanSession` is false. */
+  sessionExpiryInterval?: number;
+  username?: string;
+  password?: string;
+  tls?: TlsOptions;
+  birth?: LifecycleMessage;
+  close?: LifecycleMessage;
+  will?: LifecycleMessage;
+  backoff?: Partial<BackoffOptions>;
+  /** Milliseconds to wait for CONNACK. */
+  connectTimeout?: number;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export type DisconnectCode =
+  /** The broker answered CONNACK with a refusal; `returnCode` says why. */
+  | 'refused'
+  /** The embedded broker node named by the config is not running. */
+  | 'embedded-missing'
+  /** Socket, DNS or TLS failure; `message` carries the system's text. */
+  | 'network'
+  /** The broker or the network closed the connection. */
+  | 'lost';
+
+export interface DisconnectReason {
+  code: DisconnectCode;
+  message: string;
+  /** CONNACK return code (MQTT 3.1.1) or reason code (MQTT 5). */
+  returnCode?: number;
+}
+
+export interface ConnectionStatus {
+  state: ConnectionState;
+  reason?: DisconnectReason;
+  /** Milliseconds until the next attempt, while disconnected. */
+  retryIn?: number;
+}
+
+export interface SubscribeFailure {
+  filter: string;
+  /** SUBACK return code (0x80 in 3.1.1) or MQTT 5 reason code. */
+  returnCode: number;
+}
+
+/** What an mqtt in node gives the connection to receive messages. */
+export interface Subscriber {
+  onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void;
+  onSubscribeFailure(failure: SubscribeFailure): void;
+}
+
+interface SubscriberEntry {
+  subscriber: Subscriber;
+  /** Dispatch number of the last message given to it: one copy per message even when its filters overlap. */
+  lastDispatch: number;
+  /** Filters this subscriber holds, with the QoS it asked for. */
+  filters: Map<string, QoS>;
+}
+
+interface FilterEntry {
+  /** QoS asked of the broker: the highest any subscriber wants. */
+  qos: QoS;
+  /** QoS the broker holds for this filter in the current session, undefined when not (yet) subscribed. */
+  brokerQos: QoS | undefined;
+  subscribers: Set<SubscriberEntry>;
+}
+
+export interface ConnectionEvents {
+  status: [status: ConnectionStatus];
+  'subscribe-failure': [failure: SubscribeFailure];
+}
+
+/** Error given to publish callbacks; `code` lets node files translate it. */
+export class ConnectionError extends Error {
+  constructor(
+    readonly code: 'not-connected' | 'closed' | 'publish-failed',
+    message: string,
+    readonly returnCode?: number,
+  ) {
+    super(message);
+    this.name = 'ConnectionError';
+  }
+}
+
+/**
+ * Config nodes start before flow nodes, so an embedded broker usually registers
+ * a moment after its connection asks for it: only after this many milliseconds is it reported missing.
+ */
+const EMBEDDED_START_GRACE = 2000;
+
+/** Milliseconds `close()` waits for the close message and DISCONNECT before dropping the socket. */
+const GRACEFUL_CLOSE_TIMEOUT = 3000;
+
+/**
+ * One MQTT client shared by every node of a broker config: connects on first
+ * use, reconnects with backoff, subscribes each filter once at the broker and
+ * dispatches each incoming message once through a topic tree.
+ */
+export class BrokerConnection extends EventEmitter<ConnectionEvents> {
+  private client: MqttClient | undefined;
+  private state: ConnectionState = 'idle';
+  private lastReason: DisconnectReason | undefined;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Whether the client has made its first connection attempt (MQTT.js wants connect() once, reconnect() after). */
+  private attempted = false;
+  private dispatchCount = 0;
+  private readonly tree = new TopicTree<SubscriberEntry>();
+  private readonly filters = new Map<string, FilterEntry>();
+  private readonly subscribers = new Map<Subscriber, SubscriberEntry>();
+  private readonly users = new Set<object>();
+  private readonly onEmbeddedAvailable = (id: string) => {
+    const { endpoint } = this.options;
+    if (endpoint.transport === 'embedded' && endpoint.brokerId === id && this.reconnectTimer) this.reconnectNow();
+  };
+
+  constructor(readonly options: ConnectionOptions) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  get status(): ConnectionStatus {
+    return { state: this.state, reason: this.lastReason };
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** The broker's CONNACK properties (MQTT 5), e.g. Receive Maximum. */
+  get serverProperties(): IConnackPacket['properties'] | undefined {
+    return (this.client as unknown as { _serverProperties?: IConnackPacket['properties'] })?._serverProperties;
+  }
+
+  /** A node starts using the connection; the first one opens it. */
+  register(user: object): void {
+    this.users.add(user);
+    if (this.state === 'idle') this.open();
+  }
+
+  /** A node stops using it; the last one out closes it. */
+  async deregister(user: object): Promise<void> {
+    this.users.delete(user);
+    if (this.users.size === 0 && this.state !== 'idle' && this.state !== 'closed') {
+      await this.close();
+      this.state = 'idle';
+    }
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Adds a subscription for `subscriber`; the broker is asked only when the filter is new or needs a higher QoS. */
+  subscribe(filter: string, qos: QoS, subscriber: Subscriber): void {
+    let entry = this.subscribers.get(subscriber);
+    if (!entry) {
+      entry = { subscriber, lastDispatch: 0, filters: new Map() };
+      this.subscribers.set(subscriber, entry);
+    }
+    entry.filters.set(filter, qos);
+    let filterEntry = this.filters.get(filter);
+    if (!filterEntry) {
+      filterEntry = { qos, brokerQos: undefined, subscribers: new Set() };
+      this.filters.set(filter, filterEntry);
+    }
+    if (!filterEntry.subscribers.has(entry)) {
+      filterEntry.subscribers.add(entry);
+      this.tree.add(filter, entry);
+    }
+    filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
+    if (this.connected) this.sendSubscriptions([filter]);
+  }
+
+  /**
+   * Removes a subscription; the broker is told only when no subscriber is left
+   * and `keepAtBroker` is false (a persistent session keeps it across redeploys).
+   */
+  unsubscribe(filter: string, subscriber: Subscriber, keepAtBroker = false): void {
+    const entry = this.subscribers.get(subscriber);
+    const filterEntry = this.filters.get(filter);
+    if (!entry || !filterEntry || !filterEntry.subscribers.has(entry)) return;
+    entry.filters.delete(filter);
+    if (entry.filters.size === 0) this.subscribers.delete(subscriber);
+    filterEntry.subscribers.delete(entry);
+    this.tree.remove(filter, entry);
+    if (filterEntry.subscribers.size > 0) return;
+    this.filters.delete(filter);
+    if (this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
+      this.client!.unsubscribe(filter);
+    }
+  }
+
+  /** Every subscription of `subscriber`, removed. */
+  unsubscribeAll(subscriber: Subscriber, keepAtBroker = false): void {
+    const entry = this.subscribers.get(subscriber);
+    if (!entry) return;
+    for (const filter of [...entry.filters.keys()]) this.unsubscribe(filter, subscriber, keepAtBroker);
+  }
+
+  subscriptionsOf(subscriber: Subscriber): { topic: string; qos: QoS }[] {
+    const entry = this.subscribers.get(subscriber);
+    return entry ? [...entry.filters].map(([topic, qos]) => ({ topic, qos })) : [];
+  }
+
+  /** Filters subscribed at the broker in this session, with their QoS (for tests and diagnostics). */
+  brokerSubscriptions(): Map<string, QoS> {
+    const result = new Map<string, QoS>();
+    for (const [filter, entry] of this.filters) if (entry.brokerQos !== undefined) result.set(filter, entry.brokerQos);
+    return result;
+  }
+
+  /**
+   * Publishes now or fails now: `callback` runs after the write (QoS 0) or the
+   * broker's acknowledgment (QoS 1/2), or with a ConnectionError when not connected.
+   */
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: IClientPublishOptions,
+    callback: (error?: Error) => void,
+  ): void {
+    if (!this.connected || !this.client) {
+      callback(new ConnectionError('not-connected', 'not connected to the broker'));
+      return;
+    }
+    this.client.publish(topic, payload, options, (error) => {
+      if (!error) return callback();
+      const returnCode = (error as { code?: unknown }).code;
+      callback(
+        new ConnectionError(
+          this.state === 'closed' ? 'closed' : 'publish-failed',
+          error.message,
+          typeof returnCode === 'number' ? returnCode : undefined,
+        ),
+      );
+    });
+  }
+
+  /** Sends the close message and DISCONNECT when connected, then drops the socket; pending callbacks fail. */
+  async close(): Promise<void> {
+    this.clearReconnectTimer();
+    embeddedBrokers.off('available', this.onEmbeddedAvailable);
+    const client = this.client;
+    const wasConnected = this.connected;
+    this.setState('closed');
+    this.client = undefined;
+    if (!client) return;
+    const closeMessage = this.options.close;
+    if (wasConnected && closeMessage) {
+      await new Promise<void>((resolve) =>
+        client.publish(closeMessage.topic, closeMessage.payload, closeMessage, () => resolve()),
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => client.end(true, {}, () => resolve()), GRACEFUL_CLOSE_TIMEOUT);
+      client.end(!wasConnected, {}, () => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  private open() {
+    this.setState('connecting');
+    embeddedBrokers.on('available', this.onEmbeddedAvailable);
+    const options = this.clientOptions();
+    const { endpoint } = this.options;
+    const client =
+      endpoint.transport === 'embedded'
+        ? new MqttClient(() => this.openEmbeddedStream(endpoint.brokerId) as never, options)
+        : mqtt.connect(options);
+    this.client = client;
+    this.attempted = false;
+    client.on('connect', (connack) => this.onConnect(client, connack));
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    client.on('error', (error) => this.onError(error));
+    client.on('close', () => this.onClose(client));
+    const brokerId = endpoint.transport === 'embedded' ? endpoint.brokerId : undefined;
+    if (brokerId !== undefined && !embeddedBrokers.get(brokerId)) {
+      // Wait for the broker's 'available' event; report it missing only after the grace period.
+      this.reconnectTimer = setTimeout(() => {
+        this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
+        this.reconnectTimer = setTimeout(() => this.reconnectNow(), nextReconnectDelay(this.reconnectAttempt++, this.options.backoff));
+        this.setState('disconnected');
+      }, EMBEDDED_START_GRACE);
+      return;
+    }
+    this.reconnectNow();
+  }
+
+  private clientOptions(): IClientOptions {
+    const o = this.options;
+    const options: IClientOptions = {
+      clientId: o.clientId,
+      protocolVersion: o.protocolVersion,
+      keepalive: o.keepalive,
+      clean: o.cleanSession,
+      // Reconnection is ours: backoff with jitter, and stores kept across attempts.
+      reconnectPeriod: 0,
+      resubscribe: false,
+      connectTimeout: o.connectTimeout ?? 30_000,
+      manualConnect: true,
+    };
+    if (o.endpoint.transport !== 'embedded') {
+      options.protocol = o.endpoint.transport;
+      options.host = o.endpoint.host;
+      options.port = o.endpoint.port;
+      if (o.endpoint.path) options.path = o.endpoint.path;
+    }
+    if (o.username) options.username = o.username;
+    if (o.password) options.password = o.password;
+    if (o.protocolVersion === 5 && !o.cleanSession && o.sessionExpiryInterval) {
+      options.properties = { sessionExpiryInterval: o.sessionExpiryInterval };
+    }
+    if (o.will) options.will = { ...o.will, payload: Buffer.from(o.will.payload) };
+    if (o.tls) Object.assign(options, o.tls, o.tls.alpnProtocol ? { ALPNProtocols: [o.tls.alpnProtocol] } : {});
+    else options.rejectUnauthorized = true;
+    return options;
+  }
+
+  private openEmbeddedStream(brokerId: string): Duplex {
+    const broker = embeddedBrokers.get(brokerId);
+    if (broker) {
+      try {
+        return broker.connectInProcess();
+      } catch {
+        // Falls through: the broker is shutting down.
+      }
+    }
+    const [stream] = createDuplexPair();
+    process.nextTick(() => stream.destroy(Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' })));
+    return stream;
+  }
+
+  private onConnect(client: MqttClient, connack: IConnackPacket) {
+    this.reconnectAttempt = 0;
+    this.lastReason = undefined;
+    // Nagle's algorithm would hold small packets back for up to 40 ms.
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    if (!connack.sessionPresent) for (const entry of this.filters.values()) entry.brokerQos = undefined;
+    this.setState('connected');
+    this.sendSubscriptions([...this.filters.keys()]);
+    const birth = this.options.birth;
+    if (birth) client.publish(birth.topic, birth.payload, birth);
+  }
+
+  /** Subscribes the filters whose QoS at the broker is not the one wanted, in one SUBSCRIBE packet. */
+  private sendSubscriptions(filters: string[]) {
+    const client = this.client;
+    if (!client) return;
+    const wanted: Record<string, { qos: QoS }> = {};
+    let any = false;
+    for (const filter of filters) {
+      const entry = this.filters.get(filter);
+      if (!entry || entry.brokerQos === entry.qos) continue;
+      entry.brokerQos = entry.qos;
+      wanted[filter] = { qos: entry.qos };
+      any = true;
+    }
+    if (!any) return;
+    client.subscribe(wanted, (error, granted) => {
+      if (error && !granted) return; // the connection dropped: on reconnect the filters go again
+      for (const grant of granted ?? []) {
+        if (grant.qos < 128) continue;
+        const entry = this.filters.get(grant.topic);
+        if (entry) entry.brokerQos = undefined;
+        const failure: SubscribeFailure = { filter: grant.topic, returnCode: grant.qos };
+        this.emit('subscribe-failure', failure);
+        for (const subscriberEntry of entry?.subscribers ?? []) subscriberEntry.subscriber.onSubscribeFailure(failure);
+      }
+    });
+  }
+
+  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket) {
+    const dispatch = ++this.dispatchCount;
+    this.tree.match(topic, (entry) => {
+      if (entry.lastDispatch === dispatch) return;
+      entry.lastDispatch = dispatch;
+      entry.subscriber.onMessage(topic, payload, packet);
+    });
+  }
+
+  private onError(error: Error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'number') {
+      this.lastReason = { code: 'refused', message: error.message, returnCode: code };
+    } else if (code === 'EMBEDDED_MISSING') {
+      this.lastReason = { code: 'embedded-missing', message: error.message };
+    } else {
+      this.lastReason = { code: 'network', message: error.message };
+    }
+  }
+
+  private onClose(client: MqttClient) {
+    if (client !== this.client || this.state === 'closed') return;
+    this.lastReason ??= { code: 'lost', message: 'connection lost' };
+    const delay = nextReconnectDelay(this.reconnectAttempt++, this.options.backoff);
+    this.setState('disconnected', delay);
+    this.reconnectTimer = setTimeout(() => this.reconnectNow(), delay);
+  }
+
+  private reconnectNow() {
+    this.clearReconnectTimer();
+    const client = this.client;
+    if (!client || this.state === 'closed') return;
+    this.lastReason = undefined;
+    this.setState('connecting');
+    if (!this.attempted) {
+      this.attempted = true;
+      client.connect();
+      return;
+    }
+    // Passing the stores keeps unacknowledged QoS 1/2 messages, resent after CONNACK.
+    client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore } as never);
+  }
+
+  private clearReconnectTimer() {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  private setState(state: ConnectionState, retryIn?: number) {
+    this.state = state;
+    const status: ConnectionStatus = { state, reason: this.lastReason };
+    if (retryIn !== undefined) status.retryIn = retryIn;
+    this.emit('status', status);
+  }
+}

@@ -1,0 +1,38 @@
+import { Duplex } from 'node:stream';
+
+/** One end of an in-memory pipe: what is written here is read at the other end. */
+class PipeEnd extends Duplex {
+  peer!: PipeEnd;
+  /** The write waiting for the peer to read, so a slow reader slows the writer. */
+  private pendingWrite: (() => void) | undefined;
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void) {
+    if (this.peer.push(chunk)) callback();
+    else this.peer.pendingWrite = callback;
+  }
+
+  override _read() {
+    const resume = this.pendingWrite;
+    this.pendingWrite = undefined;
+    resume?.();
+  }
+
+  override _final(callback: (error?: Error | null) => void) {
+    this.peer.push(null);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+    if (!this.peer.destroyed) this.peer.destroy();
+    callback(error);
+  }
+}
+
+/** Two connected duplex streams: an in-process transport between an MQTT client and the embedded broker. */
+export function createDuplexPair(): [Duplex, Duplex] {
+  const a = new PipeEnd();
+  const b = new PipeEnd();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}

@@ -1,0 +1,82 @@
+/** Conversions between Node-RED `msg.payload` values and MQTT payload bytes. */
+
+export type Datatype = 'auto-detect' | 'utf8' | 'buffer' | 'json' | 'base64';
+export const DATATYPES: readonly Datatype[] = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
+
+export class PayloadError extends Error {
+  constructor(
+    readonly code: 'invalid-json' | 'unserialisable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PayloadError';
+  }
+}
+
+/**
+ * The bytes to publish for a payload: a Buffer as is, a string as UTF-8,
+ * a number or boolean as text, null/undefined as an empty payload, anything else as JSON.
+ */
+export function encodePayload(payload: unknown): Buffer | string {
+  if (Buffer.isBuffer(payload) || typeof payload === 'string') return payload;
+  if (payload === null || payload === undefined) return '';
+  if (typeof payload === 'number' || typeof payload === 'boolean' || typeof payload === 'bigint') return String(payload);
+  if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  try {
+    const json = JSON.stringify(payload);
+    if (json === undefined) throw new Error(`a ${typeof payload} has no JSON form`);
+    return json;
+  } catch (error) {
+    throw new PayloadError('unserialisable', (error as Error).message);
+  }
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+function strictUtf8(bytes: Buffer): string | undefined {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether text may be JSON, checked before paying for JSON.parse. */
+function looksLikeJson(text: string): boolean {
+  const first = text.trimStart().charCodeAt(0);
+  // '{', '[', '"', '-', digits, 't'rue, 'f'alse, 'n'ull
+  return first === 123 || first === 91 || first === 34 || first === 45 || (first >= 48 && first <= 57) ||
+    first === 116 || first === 102 || first === 110;
+}
+
+/** The `msg.payload` for received bytes; throws PayloadError for invalid JSON with datatype `json`. */
+export function decodePayload(bytes: Buffer, datatype: Datatype): unknown {
+  switch (datatype) {
+    case 'buffer':
+      return bytes;
+    case 'utf8':
+      return bytes.toString('utf8');
+    case 'base64':
+      return bytes.toString('base64');
+    case 'json': {
+      const text = bytes.toString('utf8');
+      try {
+        return JSON.parse(text);
+      } catch (error) {
+        throw new PayloadError('invalid-json', (error as Error).message);
+      }
+    }
+    case 'auto-detect': {
+      const text = strictUtf8(bytes);
+      if (text === undefined) return bytes;
+      if (looksLikeJson(text)) {
+        try {
+          return JSON.parse(text);
+        } catch {
+          // Not JSON after all: the text is the payload.
+        }
+      }
+      return text;
+    }
+  }
+}

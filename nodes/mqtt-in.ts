@@ -1,0 +1,162 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { IPublishPacket } from 'mqtt';
+import type { BrokerConfigNode } from './broker-config.js';
+import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection.js';
+import { filterProblem } from './lib/topic.js';
+import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
+import { readQos, readString } from './shared/config-values.js';
+import { connectionNodeStatus } from './shared/status.js';
+
+interface MqttInDef extends NodeDef {
+  broker: string;
+  topic: string;
+  qos: string | number;
+  datatype: Datatype;
+  /** 'static' subscribes `topic` at deploy; 'dynamic' waits for msg.action. */
+  topicType?: 'static' | 'dynamic';
+}
+
+/** What a dynamic-subscription msg may carry in `msg.topic`. */
+type TopicRequest = string | { topic: string; qos?: unknown };
+
+interface ActionMessage extends Omit<NodeMessageInFlow, 'topic'> {
+  action?: unknown;
+  topic?: unknown;
+  qos?: unknown;
+}
+
+/** MQTT 5 properties copied onto msg, under the names the core mqtt in node uses. */
+const V5_PROPERTIES = ['responseTopic', 'correlationData', 'contentType', 'userProperties', 'messageExpiryInterval'] as const;
+
+module.exports = function (RED: NodeAPI) {
+  function MqttIn(this: Node, def: MqttInDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const brokerNode = RED.nodes.getNode(def.broker) as BrokerConfigNode | null;
+    const datatype: Datatype = DATATYPES.includes(def.datatype) ? def.datatype : 'auto-detect';
+    const defaultQos: QoS = readQos(def.qos) ?? 1;
+    const dynamic = def.topicType === 'dynamic';
+
+    if (!brokerNode?.connection) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.no-broker') });
+      node.error(RED._('durable-mqtt.errors.no-broker'));
+      return;
+    }
+    const connection = brokerNode.connection;
+
+    const subscriber: Subscriber = {
+      onMessage(topic: string, payload: Buffer, packet: IPublishPacket) {
+        const msg: NodeMessage & Record<string, unknown> = { topic, qos: packet.qos, retain: packet.retain };
+        const properties = packet.properties;
+        if (properties) for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
+        try {
+          msg.payload = decodePayload(payload, datatype);
+        } catch (error) {
+          if (!(error instanceof PayloadError)) throw error;
+          msg.payload = payload.toString('utf8');
+          node.error(RED._('durable-mqtt.errors.invalid-json', { topic, reason: error.message }), msg);
+          return;
+        }
+        node.send(msg);
+      },
+      onSubscribeFailure(failure: SubscribeFailure) {
+        node.status({
+          fill: 'red',
+          shape: 'ring',
+          text: RED._('durable-mqtt.status.subscribe-refused', { topic: failure.filter }),
+        });
+      },
+    };
+
+    /** Subscribes after validation; returns the error text, or undefined when subscribed. */
+    function subscribe(filter: unknown, qos: QoS): string | undefined {
+      const problem = filterProblem(filter);
+      if (problem) {
+        return RED._('durable-mqtt.errors.invalid-filter', {
+          topic: String(filter),
+          reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+        });
+      }
+      connection.subscribe(filter as string, qos, subscriber);
+      return undefined;
+    }
+
+    const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(RED, status));
+    connection.on('status', showStatus);
+    connection.register(node);
+    showStatus(connection.status);
+
+    if (!dynamic) {
+      const error = subscribe(readString(def.topic), defaultQos);
+      if (error) {
+        node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.invalid-topic') });
+        node.error(error);
+      }
+    }
+
+    node.on('input', (incoming: NodeMessageInFlow, send, done) => {
+      const msg = incoming as ActionMessage;
+      switch (msg.action) {
+        case 'subscribe': {
+          const requests = toRequests(msg.topic);
+          if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
+          const msgQos = msg.qos === undefined ? defaultQos : readQos(msg.qos);
+          if (msgQos === undefined) return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) })));
+          // Validate everything first so a bad entry subscribes nothing.
+          const resolved: { filter: string; qos: QoS }[] = [];
+          for (const request of requests) {
+            const filter = typeof request === 'string' ? request : request.topic;
+            const qos = typeof request === 'object' && request.qos !== undefined ? readQos(request.qos) : msgQos;
+            if (qos === undefined) return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String((request as { qos: unknown }).qos) })));
+            const problem = filterProblem(filter);
+            if (problem) {
+              return done(
+                new Error(RED._('durable-mqtt.errors.invalid-filter', { topic: String(filter), reason: RED._(`durable-mqtt.topic-problem.${problem}`) })),
+              );
+            }
+            resolved.push({ filter, qos });
+          }
+          for (const { filter, qos } of resolved) connection.subscribe(filter, qos, subscriber);
+          return done();
+        }
+        case 'unsubscribe': {
+          if (msg.topic === true) {
+            connection.unsubscribeAll(subscriber);
+            return done();
+          }
+          const requests = toRequests(msg.topic);
+          if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
+          for (const request of requests) connection.unsubscribe(typeof request === 'string' ? request : request.topic, subscriber);
+          return done();
+        }
+        case 'getSubscriptions': {
+          send({ ...msg, payload: connection.subscriptionsOf(subscriber) } as NodeMessage);
+          return done();
+        }
+        default:
+          return done(new Error(RED._('durable-mqtt.errors.unknown-action', { action: String(msg.action) })));
+      }
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      connection.off('status', showStatus);
+      // A persistent session keeps its subscriptions at the broker across a redeploy, so nothing queued is lost.
+      connection.unsubscribeAll(subscriber, brokerNode.persistentSession && !removed);
+      connection.deregister(node).then(done, done);
+    });
+  }
+
+  /** msg.topic of a subscribe/unsubscribe action as a list, or undefined when it has none. */
+  function toRequests(topic: unknown): TopicRequest[] | undefined {
+    const list = Array.isArray(topic) ? topic : [topic];
+    if (list.length === 0) return undefined;
+    for (const item of list) {
+      if (typeof item === 'string') continue;
+      if (item && typeof item === 'object' && typeof (item as { topic?: unknown }).topic === 'string') continue;
+      return undefined;
+    }
+    return list as TopicRequest[];
+  }
+
+  RED.nodes.registerType('durable-mqtt-in', MqttIn);
+};

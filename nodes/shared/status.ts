@@ -1,0 +1,43 @@
+import type { NodeAPI, NodeStatus } from 'node-red';
+import type { ConnectionStatus, DisconnectReason } from '../lib/connection.js';
+
+/** CONNACK return codes of MQTT 3.1.1 and the common MQTT 5 reason codes that have a message in the catalog. */
+const KNOWN_REFUSALS = new Set([1, 2, 3, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95, 0x97, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9f]);
+
+/** A disconnect reason in the runtime's language. */
+export function describeReason(RED: NodeAPI, reason: DisconnectReason): string {
+  switch (reason.code) {
+    case 'refused': {
+      const code = reason.returnCode ?? 0;
+      const text = KNOWN_REFUSALS.has(code) ? RED._(`durable-mqtt.connack.${code}`) : reason.message;
+      return RED._('durable-mqtt.errors.connection-refused', { reason: text, code });
+    }
+    case 'embedded-missing':
+      return RED._('durable-mqtt.errors.embedded-missing');
+    case 'lost':
+      return RED._('durable-mqtt.errors.connection-lost');
+    case 'network':
+      return reason.message;
+  }
+}
+
+/** The canvas status of a node using a connection; `extra` (e.g. a drop count) is appended. */
+export function connectionNodeStatus(RED: NodeAPI, status: ConnectionStatus, extra?: string): NodeStatus {
+  const suffix = extra ? ` · ${extra}` : '';
+  switch (status.state) {
+    case 'connected':
+      return { fill: 'green', shape: 'dot', text: RED._('durable-mqtt.status.connected') + suffix };
+    case 'connecting':
+    case 'idle':
+      return { fill: 'yellow', shape: 'ring', text: RED._('durable-mqtt.status.connecting') + suffix };
+    case 'disconnected': {
+      const reason = status.reason ? describeReason(RED, status.reason) : '';
+      const text = reason
+        ? RED._('durable-mqtt.status.disconnected-reason', { reason })
+        : RED._('durable-mqtt.status.disconnected');
+      return { fill: 'red', shape: 'ring', text: text + suffix };
+    }
+    case 'closed':
+      return { fill: 'grey', shape: 'ring', text: RED._('durable-mqtt.status.disconnected') + suffix };
+  }
+}

@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { findBinary } from './services.js';
+import { freePort } from './ports.js';
+import { delay } from './wait.js';
+
+export const mosquittoBinary = findBinary('mosquitto', ['/usr/sbin/mosquitto', 'mosquitto']);
+
+export interface MosquittoOptions {
+  /** user name → password; when set, anonymous clients are refused. */
+  users?: Record<string, string>;
+  /** Extra lines for mosquitto.conf. */
+  extraConfig?: string[];
+}
+
+/** A private Mosquitto on a free loopback port, from a config written here (never the system's 1883). */
+export class Mosquitto {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-mosquitto-'));
+  port = 0;
+  private process: ChildProcess | undefined;
+  output = '';
+
+  constructor(private readonly options: MosquittoOptions = {}) {}
+
+  async start(): Promise<void> {
+    if (!mosquittoBinary) throw new Error('mosquitto is not installed');
+    if (!this.port) this.port = await freePort();
+    const config = [`listener ${this.port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+    if (this.options.users) {
+      const passwordFile = path.join(this.dir, 'passwords');
+      writeFileSync(passwordFile, Object.entries(this.options.users).map(([user, pass]) => `${user}:${pass}`).join('\n') + '\n');
+      // mosquitto hashes a plain-text file only through mosquitto_passwd -U.
+      const { execFileSync } = await import('node:child_process');
+      execFileSync('mosquitto_passwd', ['-U', passwordFile]);
+      config.push('allow_anonymous false', `password_file ${passwordFile}`);
+    } else {
+      config.push('allow_anonymous true');
+    }
+    config.push(...(this.options.extraConfig ?? []));
+    const configFile = path.join(this.dir, 'mosquitto.conf');
+    writeFileSync(configFile, config.join('\n') + '\n');
+    const child = spawn(mosquittoBinary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = child;
+    child.stdout!.on('data', (chunk) => (this.output += chunk));
+    child.stderr!.on('data', (chunk) => (this.output += chunk));
+    await this.waitUntilListening();
+  }
+
+  async stop(): Promise<void> {
+    const child = this.process;
+    this.process = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  private async waitUntilListening(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (this.process?.exitCode !== null) throw new Error(`mosquitto exited: ${this.output}`);
+      const open = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(this.port, '127.0.0.1', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      if (open) return;
+      await delay(50);
+    }
+    throw new Error(`mosquitto did not listen on ${this.port}: ${this.output}`);
+  }
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(__filename);
+// The test helper has no types; this is the part of it these tests use.
+interface TestHelper {
+  init(nodeRedPath: string, settings?: Record<string, unknown>): void;
+  startServer(): Promise<void>;
+  stopServer(): Promise<void>;
+  load(nodes: unknown[], flow: unknown[], credentials?: Record<string, unknown>): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): RuntimeNode;
+  setFlows(flow: unknown[], type: string, credentials?: Record<string, unknown>): Promise<void>;
+}
+
+/** A node as the runtime holds it: the part tests look at. */
+export interface RuntimeNode {
+  id: string;
+  on(event: string, listener: (...args: never[]) => void): void;
+  receive(msg: Record<string, unknown>): void;
+  [key: string]: unknown;
+}
+
+export const helper: TestHelper = require('node-red-node-test-helper');
+helper.init(require.resolve('node-red'));
+
+const root = path.resolve(__dirname, '..', '..');
+const catalog = JSON.parse(readFileSync(path.join(root, 'locales', 'en-US', 'messages.json'), 'utf8'));
+
+/** The English text of a catalog key, interpolated as Node-RED's i18n does (`__name__`). */
+export function translate(key: string, values: Record<string, unknown> = {}): string {
+  let entry: unknown = catalog;
+  for (const part of key.split('.')) entry = (entry as Record<string, unknown> | undefined)?.[part];
+  if (typeof entry !== 'string') return key;
+  return entry.replace(/__(\w+)__/g, (whole, name: string) => (name in values ? String(values[name]) : whole));
+}
+
+type NodeModule = (RED: Record<string, unknown>) => void;
+/** The compiled node modules, as the palette loads them, with the English catalog (the helper's RED._ returns keys). */
+export const packageNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-out'].map((name) => {
+  const nodeModule: NodeModule = require(path.join(root, 'dist', 'nodes', `${name}.js`));
+  return (RED: Record<string, unknown>) => nodeModule(Object.assign(Object.create(RED), { _: translate }));
+});
+
+let nextId = 0;
+export function uid(prefix: string): string {
+  return `${prefix}${(++nextId).toString(16).padStart(6, '0')}`;
+}
+
+/** Collects what a test node receives: wire a `helper` node to the node under test. */
+export function collect(node: RuntimeNode): Record<string, unknown>[] {
+  const received: Record<string, unknown>[] = [];
+  node.on('input', ((msg: Record<string, unknown>) => received.push(msg)) as never);
+  return received;
+}
+
+/**
+ * Flow nodes that report every done() of the target nodes: errors reach the
+ * `caught` helper node (through a Catch node), successes reach `completed`
+ * (through a Complete node). One pair serves all targets: the test helper
+ * registers a core node type once per flow node of that type, so a second
+ * Catch node would fail to load.
+ */
+export function completionObservers(...targetIds: string[]): Record<string, unknown>[] {
+  return [
+    { id: 'observer-catch', type: 'catch', scope: targetIds, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper' },
+    { id: 'observer-complete', type: 'complete', scope: targetIds, uncaught: false, wires: [['completed']] },
+    { id: 'completed', type: 'helper' },
+  ];
+}
+
+/** The allNodes list for helper.load: this package, plus catch/complete observers. */
+export const allNodes = packageNodes;
