@@ -96,8 +96,10 @@ export interface Subscriber {
 
 interface SubscriberEntry {
   subscriber: Subscriber;
-  /** Dispatch number of the last message given to it: one copy per message even when its filters overlap. */
+  /** Dispatch number of the last message that matched it: one copy per message even when its filters overlap. */
   lastDispatch: number;
+  /** Lowest subscription identifier among its filters matching the message being dispatched (MQTT 5). */
+  primaryId: number;
   /** Filters this subscriber holds, with the QoS it asked for. */
   filters: Map<string, QoS>;
 }
@@ -107,8 +109,19 @@ interface FilterEntry {
   qos: QoS;
   /** QoS the broker holds for this filter in the current session, undefined when not (yet) subscribed. */
   brokerQos: QoS | undefined;
-  subscribers: Set<SubscriberEntry>;
+  /** MQTT 5 Subscription Identifier: tells which subscription a delivered copy is for. */
+  subscriptionId: number;
+  subscribers: Map<SubscriberEntry, Binding>;
 }
+
+/** One subscriber holding one filter: what the topic tree stores. */
+interface Binding {
+  entry: SubscriberEntry;
+  filter: FilterEntry;
+}
+
+/** Largest MQTT 5 Subscription Identifier (a variable byte integer). */
+const MAX_SUBSCRIPTION_ID = 268_435_455;
 
 export interface ConnectionEvents {
   status: [status: ConnectionStatus];
@@ -150,7 +163,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   /** Whether the client has made its first connection attempt (MQTT.js wants connect() once, reconnect() after). */
   private attempted = false;
   private dispatchCount = 0;
-  private readonly tree = new TopicTree<SubscriberEntry>();
+  private lastSubscriptionId = 0;
+  private readonly tree = new TopicTree<Binding>();
   private readonly filters = new Map<string, FilterEntry>();
   private readonly subscribers = new Map<Subscriber, SubscriberEntry>();
   private readonly users = new Set<object>();
@@ -200,18 +214,20 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   subscribe(filter: string, qos: QoS, subscriber: Subscriber): void {
     let entry = this.subscribers.get(subscriber);
     if (!entry) {
-      entry = { subscriber, lastDispatch: 0, filters: new Map() };
+      entry = { subscriber, lastDispatch: 0, primaryId: 0, filters: new Map() };
       this.subscribers.set(subscriber, entry);
     }
     entry.filters.set(filter, qos);
     let filterEntry = this.filters.get(filter);
     if (!filterEntry) {
-      filterEntry = { qos, brokerQos: undefined, subscribers: new Set() };
+      this.lastSubscriptionId = (this.lastSubscriptionId % MAX_SUBSCRIPTION_ID) + 1;
+      filterEntry = { qos, brokerQos: undefined, subscriptionId: this.lastSubscriptionId, subscribers: new Map() };
       this.filters.set(filter, filterEntry);
     }
     if (!filterEntry.subscribers.has(entry)) {
-      filterEntry.subscribers.add(entry);
-      this.tree.add(filter, entry);
+      const binding: Binding = { entry, filter: filterEntry };
+      filterEntry.subscribers.set(entry, binding);
+      this.tree.add(filter, binding);
     }
     filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
     if (this.connected) this.sendSubscriptions([filter]);
@@ -227,8 +243,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (!entry || !filterEntry || !filterEntry.subscribers.has(entry)) return;
     entry.filters.delete(filter);
     if (entry.filters.size === 0) this.subscribers.delete(subscriber);
+    this.tree.remove(filter, filterEntry.subscribers.get(entry)!);
     filterEntry.subscribers.delete(entry);
-    this.tree.remove(filter, entry);
     if (filterEntry.subscribers.size > 0) return;
     this.filters.delete(filter);
     if (this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
@@ -390,40 +406,66 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (birth) client.publish(birth.topic, birth.payload, birth);
   }
 
-  /** Subscribes the filters whose QoS at the broker is not the one wanted, in one SUBSCRIBE packet. */
+  /**
+   * Subscribes the filters whose QoS at the broker is not the one wanted: in one
+   * SUBSCRIBE packet on MQTT 3.1.1; on MQTT 5 one packet per filter, since a
+   * packet carries one Subscription Identifier.
+   */
   private sendSubscriptions(filters: string[]) {
     const client = this.client;
     if (!client) return;
     const wanted: Record<string, { qos: QoS }> = {};
-    let any = false;
+    const onGranted = (error: Error | null, granted?: { topic: string; qos: number }[]) => {
+      if (error && !granted) return; // the connection dropped: on reconnect the filters go again
+      for (const grant of granted ?? []) if (grant.qos >= 128) this.onSubscribeRefused(grant.topic, grant.qos);
+    };
     for (const filter of filters) {
       const entry = this.filters.get(filter);
       if (!entry || entry.brokerQos === entry.qos) continue;
       entry.brokerQos = entry.qos;
-      wanted[filter] = { qos: entry.qos };
-      any = true;
-    }
-    if (!any) return;
-    client.subscribe(wanted, (error, granted) => {
-      if (error && !granted) return; // the connection dropped: on reconnect the filters go again
-      for (const grant of granted ?? []) {
-        if (grant.qos < 128) continue;
-        const entry = this.filters.get(grant.topic);
-        if (entry) entry.brokerQos = undefined;
-        const failure: SubscribeFailure = { filter: grant.topic, returnCode: grant.qos };
-        this.emit('subscribe-failure', failure);
-        for (const subscriberEntry of entry?.subscribers ?? []) subscriberEntry.subscriber.onSubscribeFailure(failure);
+      if (this.options.protocolVersion === 5) {
+        client.subscribe(filter, { qos: entry.qos, properties: { subscriptionIdentifier: entry.subscriptionId } }, onGranted);
+      } else {
+        wanted[filter] = { qos: entry.qos };
       }
-    });
+    }
+    if (Object.keys(wanted).length > 0) client.subscribe(wanted, onGranted);
+  }
+
+  private onSubscribeRefused(filter: string, returnCode: number) {
+    const entry = this.filters.get(filter);
+    if (entry) entry.brokerQos = undefined;
+    const failure: SubscribeFailure = { filter, returnCode };
+    this.emit('subscribe-failure', failure);
+    for (const subscriberEntry of entry?.subscribers.keys() ?? []) subscriberEntry.subscriber.onSubscribeFailure(failure);
   }
 
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket) {
     const dispatch = ++this.dispatchCount;
-    this.tree.match(topic, (entry) => {
-      if (entry.lastDispatch === dispatch) return;
-      entry.lastDispatch = dispatch;
-      entry.subscriber.onMessage(topic, payload, packet);
+    const ids = packet.properties?.subscriptionIdentifier;
+    if (ids === undefined) {
+      // One copy per PUBLISH for each subscriber, however many of its filters match.
+      this.tree.match(topic, ({ entry }) => {
+        if (entry.lastDispatch === dispatch) return;
+        entry.lastDispatch = dispatch;
+        entry.subscriber.onMessage(topic, payload, packet);
+      });
+      return;
+    }
+    // MQTT 5 brokers may send one copy per matching subscription, each naming its
+    // subscription: a subscriber takes only the copy naming its lowest matching one.
+    const matched: SubscriberEntry[] = [];
+    this.tree.match(topic, ({ entry, filter }) => {
+      if (entry.lastDispatch !== dispatch) {
+        entry.lastDispatch = dispatch;
+        entry.primaryId = filter.subscriptionId;
+        matched.push(entry);
+      } else if (filter.subscriptionId < entry.primaryId) {
+        entry.primaryId = filter.subscriptionId;
+      }
     });
+    const carried = Array.isArray(ids) ? ids : [ids];
+    for (const entry of matched) if (carried.includes(entry.primaryId)) entry.subscriber.onMessage(topic, payload, packet);
   }
 
   private onError(error: Error) {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,19 +7,27 @@ import { findBinary } from './services.js';
 import { freePort } from './ports.js';
 import { delay } from './wait.js';
 
+/** Started as root, Mosquitto drops to its own user: its files must be readable by others. */
+export function readableTempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
 export const mosquittoBinary = findBinary('mosquitto', ['/usr/sbin/mosquitto', 'mosquitto']);
 
 export interface MosquittoOptions {
   /** user name → password; when set, anonymous clients are refused. */
   users?: Record<string, string>;
-  /** Extra lines for mosquitto.conf. */
-  extraConfig?: string[];
+  /** Adds a TLS listener on `tlsPort` with this server certificate. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 /** A private Mosquitto on a free loopback port, from a config written here (never the system's 1883). */
 export class Mosquitto {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-mosquitto-'));
+  readonly dir = readableTempDir('durable-mqtt-mosquitto-');
   port = 0;
+  tlsPort = 0;
   private process: ChildProcess | undefined;
   output = '';
 
@@ -28,18 +36,24 @@ export class Mosquitto {
   async start(): Promise<void> {
     if (!mosquittoBinary) throw new Error('mosquitto is not installed');
     if (!this.port) this.port = await freePort();
-    const config = [`listener ${this.port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+    const config = ['per_listener_settings false', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+    config.push(`listener ${this.port} 127.0.0.1`);
+    if (this.options.tls) {
+      if (!this.tlsPort) this.tlsPort = await freePort();
+      const { certFile, keyFile, caFile } = this.options.tls;
+      config.push(`listener ${this.tlsPort} 127.0.0.1`, `cafile ${caFile}`, `certfile ${certFile}`, `keyfile ${keyFile}`);
+    }
     if (this.options.users) {
       const passwordFile = path.join(this.dir, 'passwords');
       writeFileSync(passwordFile, Object.entries(this.options.users).map(([user, pass]) => `${user}:${pass}`).join('\n') + '\n');
       // mosquitto hashes a plain-text file only through mosquitto_passwd -U.
       const { execFileSync } = await import('node:child_process');
       execFileSync('mosquitto_passwd', ['-U', passwordFile]);
+      chmodSync(passwordFile, 0o644);
       config.push('allow_anonymous false', `password_file ${passwordFile}`);
     } else {
       config.push('allow_anonymous true');
     }
-    config.push(...(this.options.extraConfig ?? []));
     const configFile = path.join(this.dir, 'mosquitto.conf');
     writeFileSync(configFile, config.join('\n') + '\n');
     const child = spawn(mosquittoBinary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
