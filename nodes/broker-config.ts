@@ -14,7 +14,12 @@ import { describeReason } from './shared/status.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
-const DEFAULT_PORTS: Record<Exclude<Transport, 'embedded'>, number> = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 };
+const DEFAULT_PORTS: Record<Exclude<Transport, 'embedded'>, number> = {
+  mqtt: 1883,
+  mqtts: 8883,
+  ws: 80,
+  wss: 443,
+};
 
 export interface BrokerConfigDef extends NodeDef {
   transport: Transport;
@@ -67,12 +72,22 @@ function describeEndpoint(endpoint: Endpoint): string {
 }
 
 module.exports = function (RED: NodeAPI) {
-  function lifecycleMessage(node: Node, def: BrokerConfigDef, kind: 'birth' | 'close' | 'will'): LifecycleMessage | undefined {
+  function lifecycleMessage(
+    node: Node,
+    def: BrokerConfigDef,
+    kind: 'birth' | 'close' | 'will',
+  ): LifecycleMessage | undefined {
     const topic = readString(def[`${kind}Topic`]).trim();
     if (!topic) return undefined;
     const problem = publishTopicProblem(topic);
     if (problem) {
-      node.error(RED._('durable-mqtt.errors.invalid-lifecycle-topic', { kind, topic, reason: RED._(`durable-mqtt.topic-problem.${problem}`) }));
+      node.error(
+        RED._('durable-mqtt.errors.invalid-lifecycle-topic', {
+          kind: RED._(`durable-mqtt.lifecycle.${kind}`),
+          topic,
+          reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+        }),
+      );
       return undefined;
     }
     return {
@@ -86,7 +101,11 @@ module.exports = function (RED: NodeAPI) {
   function BrokerConfig(this: BrokerConfigNode, def: BrokerConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const transport: Transport = TRANSPORTS.includes(def.transport) ? def.transport : 'mqtt';
+    const transport: Transport = TRANSPORTS.includes(def.transport)
+      ? def.transport
+      : def.embedded
+        ? 'embedded'
+        : 'mqtt';
     let protocolVersion: 4 | 5 = readNumber(def.protocolVersion, 4) === 5 ? 5 : 4;
     let endpoint: Endpoint;
     if (transport === 'embedded') {
@@ -106,7 +125,8 @@ module.exports = function (RED: NodeAPI) {
     const cleanSession = readBoolean(def.cleanSession, true);
     let clientId = readString(def.clientId).trim();
     if (!clientId) {
-      clientId = `durable-mqtt-${randomBytes(6).toString('hex')}`;
+      // 21 characters: within the 23 that every MQTT 3.1.1 broker must accept.
+      clientId = `durable-mqtt-${randomBytes(4).toString('hex')}`;
       if (!cleanSession) node.warn(RED._('durable-mqtt.errors.no-client-id'));
     }
     const options: ConnectionOptions = {
@@ -130,7 +150,9 @@ module.exports = function (RED: NodeAPI) {
       options.tls = tls as unknown as TlsOptions;
     }
 
-    node.persistentSession = !cleanSession;
+    // MQTT 5 ends a session with expiry 0 when the connection closes: not persistent, whatever cleanSession says.
+    node.persistentSession = !cleanSession && (protocolVersion === 4 || sessionExpiry > 0);
+    if (!cleanSession && !node.persistentSession) node.warn(RED._('durable-mqtt.errors.session-expiry-zero'));
     node.connection = new BrokerConnection(options);
     const address = describeEndpoint(endpoint);
     let lastLoggedReason = '';
@@ -149,7 +171,9 @@ module.exports = function (RED: NodeAPI) {
       }
     });
     node.connection.on('subscribe-failure', (failure) => {
-      node.error(RED._('durable-mqtt.errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }));
+      node.error(
+        RED._('durable-mqtt.errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }),
+      );
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
@@ -157,7 +181,11 @@ module.exports = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType<BrokerConfigNode, BrokerConfigDef, unknown, BrokerCredentials>('durable-mqtt-broker-config', BrokerConfig, {
-    credentials: { user: { type: 'text' }, password: { type: 'password' } },
-  });
+  RED.nodes.registerType<BrokerConfigNode, BrokerConfigDef, unknown, BrokerCredentials>(
+    'durable-mqtt-broker-config',
+    BrokerConfig,
+    {
+      credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    },
+  );
 };

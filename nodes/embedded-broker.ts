@@ -11,12 +11,12 @@ interface EmbeddedBrokerDef extends NodeDef {
   wsPath: string;
 }
 
-
 module.exports = function (RED: NodeAPI) {
   function EmbeddedBrokerNode(this: Node<BrokerCredentials>, def: EmbeddedBrokerDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const port = readNumber(def.port, 1883);
+    // The flow contract: 0 or an empty field means no TCP listener; a missing property takes the default.
+    const port = def.port === undefined ? 1883 : readNumber(def.port, 0);
     const bind = readString(def.bind).trim() || '127.0.0.1';
     const wsPath = readString(def.wsPath).trim();
     const httpRoot = (RED.settings.httpNodeRoot as string | false | undefined) || '/';
@@ -43,7 +43,11 @@ module.exports = function (RED: NodeAPI) {
     const started = broker.start().then(
       () => {
         if (broker.listeningAddress) {
-          node.log(RED._('durable-mqtt.log.listening', { address: `${broker.listeningAddress.address}:${broker.listeningAddress.port}` }));
+          node.log(
+            RED._('durable-mqtt.log.listening', {
+              address: `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
+            }),
+          );
         }
       },
       (error: NodeJS.ErrnoException) => {
@@ -65,14 +69,20 @@ module.exports = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       embeddedBrokers.unregister(node.id, broker);
       broker.off('clients', showStatus);
-      started.then(() => broker.close()).then(done, (error: Error) => {
-        node.error(error.message);
-        done();
-      });
+      started
+        .then(() => broker.close())
+        .then(done, (error: Error) => {
+          node.error(error.message);
+          done();
+        });
     });
   }
 
-  RED.nodes.registerType<Node<BrokerCredentials>, EmbeddedBrokerDef, unknown, BrokerCredentials>('durable-mqtt-embedded-broker', EmbeddedBrokerNode, {
-    credentials: { user: { type: 'text' }, password: { type: 'password' } },
-  });
+  RED.nodes.registerType<Node<BrokerCredentials>, EmbeddedBrokerDef, unknown, BrokerCredentials>(
+    'durable-mqtt-embedded-broker',
+    EmbeddedBrokerNode,
+    {
+      credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    },
+  );
 };

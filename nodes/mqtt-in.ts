@@ -26,7 +26,13 @@ interface ActionMessage extends Omit<NodeMessageInFlow, 'topic'> {
 }
 
 /** MQTT 5 properties copied onto msg, under the names the core mqtt in node uses. */
-const V5_PROPERTIES = ['responseTopic', 'correlationData', 'contentType', 'userProperties', 'messageExpiryInterval'] as const;
+const V5_PROPERTIES = [
+  'responseTopic',
+  'correlationData',
+  'contentType',
+  'userProperties',
+  'messageExpiryInterval',
+] as const;
 
 module.exports = function (RED: NodeAPI) {
   function MqttIn(this: Node, def: MqttInDef) {
@@ -48,7 +54,8 @@ module.exports = function (RED: NodeAPI) {
       onMessage(topic: string, payload: Buffer, packet: IPublishPacket) {
         const msg: NodeMessage & Record<string, unknown> = { topic, qos: packet.qos, retain: packet.retain };
         const properties = packet.properties;
-        if (properties) for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
+        if (properties)
+          for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
         try {
           msg.payload = decodePayload(payload, datatype);
         } catch (error) {
@@ -68,17 +75,14 @@ module.exports = function (RED: NodeAPI) {
       },
     };
 
-    /** Subscribes after validation; returns the error text, or undefined when subscribed. */
-    function subscribe(filter: unknown, qos: QoS): string | undefined {
+    /** The error text for a filter that cannot be subscribed, or undefined when it can. */
+    function filterError(filter: unknown): string | undefined {
       const problem = filterProblem(filter);
-      if (problem) {
-        return RED._('durable-mqtt.errors.invalid-filter', {
-          topic: String(filter),
-          reason: RED._(`durable-mqtt.topic-problem.${problem}`),
-        });
-      }
-      connection.subscribe(filter as string, qos, subscriber);
-      return undefined;
+      if (!problem) return undefined;
+      return RED._('durable-mqtt.errors.invalid-filter', {
+        topic: String(filter),
+        reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+      });
     }
 
     const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(RED, status));
@@ -86,11 +90,14 @@ module.exports = function (RED: NodeAPI) {
     connection.register(node);
     showStatus(connection.status);
 
-    if (!dynamic) {
-      const error = subscribe(readString(def.topic), defaultQos);
+    const staticFilter = dynamic ? undefined : readString(def.topic).trim();
+    if (staticFilter !== undefined) {
+      const error = filterError(staticFilter);
       if (error) {
         node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.invalid-topic') });
         node.error(error);
+      } else {
+        connection.subscribe(staticFilter, defaultQos, subscriber);
       }
     }
 
@@ -101,19 +108,24 @@ module.exports = function (RED: NodeAPI) {
           const requests = toRequests(msg.topic);
           if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
           const msgQos = msg.qos === undefined ? defaultQos : readQos(msg.qos);
-          if (msgQos === undefined) return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) })));
+          if (msgQos === undefined)
+            return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) })));
           // Validate everything first so a bad entry subscribes nothing.
           const resolved: { filter: string; qos: QoS }[] = [];
           for (const request of requests) {
             const filter = typeof request === 'string' ? request : request.topic;
-            const qos = typeof request === 'object' && request.qos !== undefined ? readQos(request.qos) : msgQos;
-            if (qos === undefined) return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String((request as { qos: unknown }).qos) })));
-            const problem = filterProblem(filter);
-            if (problem) {
+            const qos =
+              typeof request === 'object' && request.qos !== undefined ? readQos(request.qos) : msgQos;
+            if (qos === undefined)
               return done(
-                new Error(RED._('durable-mqtt.errors.invalid-filter', { topic: String(filter), reason: RED._(`durable-mqtt.topic-problem.${problem}`) })),
+                new Error(
+                  RED._('durable-mqtt.errors.invalid-qos', {
+                    qos: String((request as { qos: unknown }).qos),
+                  }),
+                ),
               );
-            }
+            const error = filterError(filter);
+            if (error) return done(new Error(error));
             resolved.push({ filter, qos });
           }
           for (const { filter, qos } of resolved) connection.subscribe(filter, qos, subscriber);
@@ -126,7 +138,8 @@ module.exports = function (RED: NodeAPI) {
           }
           const requests = toRequests(msg.topic);
           if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
-          for (const request of requests) connection.unsubscribe(typeof request === 'string' ? request : request.topic, subscriber);
+          for (const request of requests)
+            connection.unsubscribe(typeof request === 'string' ? request : request.topic, subscriber);
           return done();
         }
         case 'getSubscriptions': {
@@ -140,8 +153,12 @@ module.exports = function (RED: NodeAPI) {
 
     node.on('close', (removed: boolean, done: () => void) => {
       connection.off('status', showStatus);
-      // A persistent session keeps its subscriptions at the broker across a redeploy, so nothing queued is lost.
-      connection.unsubscribeAll(subscriber, brokerNode.persistentSession && !removed);
+      // A persistent session keeps the configured subscription at the broker across a redeploy, so nothing
+      // queued for it is lost; dynamic subscriptions belong to this node instance and leave with it.
+      const keep = brokerNode.persistentSession && !removed;
+      for (const { topic } of connection.subscriptionsOf(subscriber)) {
+        connection.unsubscribe(topic, subscriber, keep && topic === staticFilter);
+      }
       connection.deregister(node).then(done, done);
     });
   }
@@ -152,7 +169,8 @@ module.exports = function (RED: NodeAPI) {
     if (list.length === 0) return undefined;
     for (const item of list) {
       if (typeof item === 'string') continue;
-      if (item && typeof item === 'object' && typeof (item as { topic?: unknown }).topic === 'string') continue;
+      if (item && typeof item === 'object' && typeof (item as { topic?: unknown }).topic === 'string')
+        continue;
       return undefined;
     }
     return list as TopicRequest[];

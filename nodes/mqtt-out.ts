@@ -50,11 +50,13 @@ module.exports = function (RED: NodeAPI) {
       throw new InputError('invalid-property', RED._('durable-mqtt.errors.invalid-property', { name }));
     };
     if (msg.responseTopic !== undefined) {
-      if (typeof msg.responseTopic !== 'string' || publishTopicProblem(msg.responseTopic)) fail('responseTopic');
+      if (typeof msg.responseTopic !== 'string' || publishTopicProblem(msg.responseTopic))
+        fail('responseTopic');
       properties.responseTopic = msg.responseTopic as string;
     }
     if (msg.correlationData !== undefined) {
-      if (!Buffer.isBuffer(msg.correlationData) && typeof msg.correlationData !== 'string') fail('correlationData');
+      if (!Buffer.isBuffer(msg.correlationData) && typeof msg.correlationData !== 'string')
+        fail('correlationData');
       properties.correlationData = Buffer.from(msg.correlationData as Buffer | string);
     }
     if (msg.contentType !== undefined) {
@@ -84,7 +86,8 @@ module.exports = function (RED: NodeAPI) {
     const brokerNode = RED.nodes.getNode(def.broker) as BrokerConfigNode | null;
     const nodeTopic = readString(def.topic).trim();
     const nodeQos = readQos(def.qos);
-    const nodeRetain = def.retain === '' || def.retain === undefined ? undefined : readBoolean(def.retain, false);
+    const nodeRetain =
+      def.retain === '' || def.retain === undefined ? undefined : readBoolean(def.retain, false);
     const persistence: Persistence = def.persistence || 'none';
     let dropped = 0;
 
@@ -101,7 +104,13 @@ module.exports = function (RED: NodeAPI) {
     const isV5 = connection.options.protocolVersion === 5;
 
     const showStatus = (status: ConnectionStatus) =>
-      node.status(connectionNodeStatus(RED, status, dropped ? RED._('durable-mqtt.status.dropped', { count: dropped }) : undefined));
+      node.status(
+        connectionNodeStatus(
+          RED,
+          status,
+          dropped ? RED._('durable-mqtt.status.dropped', { count: dropped }) : undefined,
+        ),
+      );
     connection.on('status', showStatus);
     connection.register(node);
     showStatus(connection.status);
@@ -113,17 +122,28 @@ module.exports = function (RED: NodeAPI) {
       if (problem) {
         throw new InputError(
           'invalid-topic',
-          RED._('durable-mqtt.errors.invalid-topic', { topic: String(topic), reason: RED._(`durable-mqtt.topic-problem.${problem}`) }),
+          RED._('durable-mqtt.errors.invalid-topic', {
+            topic: String(topic),
+            reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+          }),
         );
       }
       const qos = nodeQos ?? (msg.qos === undefined ? 0 : readQos(msg.qos));
-      if (qos === undefined) throw new InputError('invalid-qos', RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) }));
+      if (qos === undefined)
+        throw new InputError(
+          'invalid-qos',
+          RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) }),
+        );
       let retain = nodeRetain;
       if (retain === undefined) {
         if (msg.retain === undefined) retain = false;
         else if (msg.retain === true || msg.retain === 'true') retain = true;
         else if (msg.retain === false || msg.retain === 'false') retain = false;
-        else throw new InputError('invalid-retain', RED._('durable-mqtt.errors.invalid-retain', { retain: String(msg.retain) }));
+        else
+          throw new InputError(
+            'invalid-retain',
+            RED._('durable-mqtt.errors.invalid-retain', { retain: String(msg.retain) }),
+          );
       }
       const options: IClientPublishOptions = { qos: qos as QoS, retain };
       const properties = publishProperties(msg);
@@ -147,7 +167,12 @@ module.exports = function (RED: NodeAPI) {
         if (error instanceof ConnectionError && error.code === 'not-connected') {
           dropped++;
           showStatus(connection.status);
-          return done(new ConnectionError('not-connected', RED._('durable-mqtt.errors.dropped-not-connected', { topic: target.topic })));
+          return done(
+            new ConnectionError(
+              'not-connected',
+              RED._('durable-mqtt.errors.dropped-not-connected', { topic: target.topic }),
+            ),
+          );
         }
         done(error);
       });

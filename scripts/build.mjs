@@ -11,14 +11,21 @@ const out = path.join(root, 'dist', 'nodes');
 const require = createRequire(import.meta.url);
 
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], {
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')],
+  {
+    stdio: 'inherit',
+  },
+);
 
-const nodeFiles = Object.values(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))['node-red'].nodes);
+const nodeFiles = Object.values(
+  JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))['node-red'].nodes,
+);
 const nodeNames = nodeFiles.map((file) => path.basename(file, '.js'));
 
-for (const name of nodeNames) cpSync(path.join(root, 'nodes', `${name}.html`), path.join(out, `${name}.html`));
+for (const name of nodeNames)
+  cpSync(path.join(root, 'nodes', `${name}.html`), path.join(out, `${name}.html`));
 cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
 
 // Node-RED gives each node file its own message catalog (locales/<lang>/<node>.json).

@@ -21,7 +21,15 @@ const userPackage = path.join(userDir, 'package.json');
 if (!existsSync(userPackage)) {
   writeFileSync(
     userPackage,
-    JSON.stringify({ name: 'node-red-project', private: true, dependencies: { 'node-red-contrib-durable-mqtt': `file:${root}` } }, null, 2),
+    JSON.stringify(
+      {
+        name: 'node-red-project',
+        private: true,
+        dependencies: { 'node-red-contrib-durable-mqtt': `file:${root}` },
+      },
+      null,
+      2,
+    ),
   );
 }
 const flowFile = path.join(userDir, 'flows.json');
@@ -41,9 +49,15 @@ module.exports = {
 );
 
 const redJs = require.resolve('node-red/red.js');
-console.log(`Node-RED on http://127.0.0.1:${port} (user directory ${path.relative(process.cwd(), userDir) || '.'})`);
-const child = spawn(process.execPath, [redJs, '--userDir', userDir, '--port', port, '--settings', settingsFile], {
-  stdio: 'inherit',
-});
+console.log(
+  `Node-RED on http://127.0.0.1:${port} (user directory ${path.relative(process.cwd(), userDir) || '.'})`,
+);
+const child = spawn(
+  process.execPath,
+  [redJs, '--userDir', userDir, '--port', port, '--settings', settingsFile],
+  {
+    stdio: 'inherit',
+  },
+);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

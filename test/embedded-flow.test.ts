@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { allNodes, collect, completionObservers, helper, translate, type RuntimeNode } from './support/node-red.js';
+import {
+  allNodes,
+  collect,
+  completionObservers,
+  helper,
+  translate,
+  type RuntimeNode,
+} from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
 
@@ -13,18 +20,49 @@ function brokerNode(port = 0, extra: Record<string, unknown> = {}) {
   return { id: BROKER, type: 'durable-mqtt-embedded-broker', port, bind: '127.0.0.1', wsPath: '', ...extra };
 }
 function configNode(extra: Record<string, unknown> = {}) {
-  return { id: CONFIG, type: 'durable-mqtt-broker-config', transport: 'embedded', embedded: BROKER, clientId: 'test-embedded', keepalive: 60, cleanSession: true, ...extra };
+  return {
+    id: CONFIG,
+    type: 'durable-mqtt-broker-config',
+    transport: 'embedded',
+    embedded: BROKER,
+    clientId: 'test-embedded',
+    keepalive: 60,
+    cleanSession: true,
+    ...extra,
+  };
 }
 function outNode(id: string, extra: Record<string, unknown> = {}) {
-  return { id, type: 'durable-mqtt-out', broker: CONFIG, topic: '', qos: '', retain: '', persistence: 'none', ...extra };
+  return {
+    id,
+    type: 'durable-mqtt-out',
+    broker: CONFIG,
+    topic: '',
+    qos: '',
+    retain: '',
+    persistence: 'none',
+    ...extra,
+  };
 }
 function inNode(id: string, topic: string, extra: Record<string, unknown> = {}) {
-  return { id, type: 'durable-mqtt-in', broker: CONFIG, topic, qos: 1, datatype: 'auto-detect', wires: [[`${id}-sink`]], ...extra };
+  return {
+    id,
+    type: 'durable-mqtt-in',
+    broker: CONFIG,
+    topic,
+    qos: 1,
+    datatype: 'auto-detect',
+    wires: [[`${id}-sink`]],
+    ...extra,
+  };
 }
 function sink(id: string) {
   return { id: `${id}-sink`, type: 'helper' };
 }
-type Connection = { connected: boolean; brokerSubscriptions(): Map<string, number>; listenerCount(event: string): number };
+type Connection = {
+  connected: boolean;
+  brokerSubscriptions(): Map<string, number>;
+  listenerCount(event: string): number;
+};
 function connectionOf(): Connection {
   return (helper.getNode(CONFIG) as unknown as { connection: Connection }).connection;
 }
@@ -52,7 +90,14 @@ describe('durable mqtt nodes with the embedded broker', () => {
 
   for (const qos of [0, 1, 2]) {
     it(`delivers a message out → embedded broker → in at QoS ${qos}, calling done() once delivered`, async () => {
-      const flow = [brokerNode(), configNode(), outNode('out1', { topic: 'room/temp', qos: String(qos) }), inNode('in1', 'room/+', { qos }), sink('in1'), ...completionObservers('out1')];
+      const flow = [
+        brokerNode(),
+        configNode(),
+        outNode('out1', { topic: 'room/temp', qos: String(qos) }),
+        inNode('in1', 'room/+', { qos }),
+        sink('in1'),
+        ...completionObservers('out1'),
+      ];
       await helper.load(allNodes, flow);
       const received = collect(helper.getNode('in1-sink'));
       const completed = collect(helper.getNode('completed'));
@@ -81,7 +126,9 @@ describe('durable mqtt nodes with the embedded broker', () => {
       sink('dyn'),
     ];
     await helper.load(allNodes, flow);
-    const sinks = Object.fromEntries(['hash', 'exact', 'exact2', 'dyn'].map((id) => [id, collect(helper.getNode(`${id}-sink`))]));
+    const sinks = Object.fromEntries(
+      ['hash', 'exact', 'exact2', 'dyn'].map((id) => [id, collect(helper.getNode(`${id}-sink`))]),
+    );
     await connected();
     // One node holding two overlapping filters.
     helper.getNode('dyn').receive({ action: 'subscribe', topic: ['a/#', 'a/+'] });
@@ -92,12 +139,23 @@ describe('durable mqtt nodes with the embedded broker', () => {
     await waitFor(() => sinks.dyn.length >= 2 && sinks.hash.length >= 2, 'both messages');
     await delay(200);
     for (const [id, messages] of Object.entries(sinks)) {
-      assert.deepEqual(messages.map((m) => m.payload), ['one', 'two'], `${id} got one copy of each message`);
+      assert.deepEqual(
+        messages.map((m) => m.payload),
+        ['one', 'two'],
+        `${id} got one copy of each message`,
+      );
     }
   });
 
   it('refuses a wildcard or empty publish topic with a catchable error and publishes nothing', async () => {
-    const flow = [brokerNode(), configNode(), outNode('out1'), inNode('all', '#'), sink('all'), ...completionObservers('out1')];
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('out1'),
+      inNode('all', '#'),
+      sink('all'),
+      ...completionObservers('out1'),
+    ];
     await helper.load(allNodes, flow);
     const received = collect(helper.getNode('all-sink'));
     const caught = collect(helper.getNode('caught'));
@@ -116,11 +174,20 @@ describe('durable mqtt nodes with the embedded broker', () => {
     helper.getNode('out1').receive({ topic: 'ok', payload: 'valid' });
     await waitFor(() => received.length === 1, 'the valid message');
     await delay(100);
-    assert.deepEqual(received.map((m) => m.payload), ['valid']);
+    assert.deepEqual(
+      received.map((m) => m.payload),
+      ['valid'],
+    );
   });
 
   it('refuses an invalid filter in a dynamic subscription with a catchable error and subscribes nothing', async () => {
-    const flow = [brokerNode(), configNode(), inNode('dyn', '', { topicType: 'dynamic', inputs: 1 }), sink('dyn'), ...completionObservers('dyn')];
+    const flow = [
+      brokerNode(),
+      configNode(),
+      inNode('dyn', '', { topicType: 'dynamic', inputs: 1 }),
+      sink('dyn'),
+      ...completionObservers('dyn'),
+    ];
     await helper.load(allNodes, flow);
     const caught = collect(helper.getNode('caught'));
     await connected();
@@ -128,8 +195,14 @@ describe('durable mqtt nodes with the embedded broker', () => {
     helper.getNode('dyn').receive({ action: 'subscribe', topic: 'a/b+' });
     helper.getNode('dyn').receive({ action: 'explode', topic: 'a' });
     await waitFor(() => caught.length === 3, 'three caught errors');
-    assert.match((caught[0].error as { message: string }).message, /Invalid topic filter "bad\/#\/x": # must be the last level/);
-    assert.match((caught[1].error as { message: string }).message, /Invalid topic filter "a\/b\+": \+ and # must stand alone/);
+    assert.match(
+      (caught[0].error as { message: string }).message,
+      /Invalid topic filter "bad\/#\/x": # must be the last level/,
+    );
+    assert.match(
+      (caught[1].error as { message: string }).message,
+      /Invalid topic filter "a\/b\+": \+ and # must stand alone/,
+    );
     assert.match((caught[2].error as { message: string }).message, /Unknown msg.action "explode"/);
     assert.equal(connectionOf().brokerSubscriptions().size, 0);
     helper.getNode('dyn').receive({ action: 'getSubscriptions' });
@@ -139,14 +212,23 @@ describe('durable mqtt nodes with the embedded broker', () => {
   });
 
   it('subscribes, lists and unsubscribes through msg.action', async () => {
-    const flow = [brokerNode(), configNode(), outNode('out1'), inNode('dyn', '', { topicType: 'dynamic', inputs: 1 }), sink('dyn')];
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('out1'),
+      inNode('dyn', '', { topicType: 'dynamic', inputs: 1 }),
+      sink('dyn'),
+    ];
     await helper.load(allNodes, flow);
     const received = collect(helper.getNode('dyn-sink'));
     await connected();
     helper.getNode('dyn').receive({ action: 'subscribe', topic: [{ topic: 'x/+', qos: 2 }, 'y/#'], qos: 0 });
     helper.getNode('dyn').receive({ action: 'getSubscriptions' });
     await waitFor(() => received.length === 1, 'subscription list');
-    assert.deepEqual(received[0].payload, [{ topic: 'x/+', qos: 2 }, { topic: 'y/#', qos: 0 }]);
+    assert.deepEqual(received[0].payload, [
+      { topic: 'x/+', qos: 2 },
+      { topic: 'y/#', qos: 0 },
+    ]);
     await waitFor(() => connectionOf().brokerSubscriptions().size === 2, 'two broker subscriptions');
     helper.getNode('out1').receive({ topic: 'x/1', payload: 'for x' });
     await waitFor(() => received.length === 2, 'message on x/1');
@@ -154,48 +236,93 @@ describe('durable mqtt nodes with the embedded broker', () => {
     await waitFor(() => connectionOf().brokerSubscriptions().size === 0, 'no broker subscriptions');
     helper.getNode('out1').receive({ topic: 'x/1', payload: 'after unsubscribe' });
     await delay(200);
-    assert.deepEqual(received.map((m) => m.payload), [[{ topic: 'x/+', qos: 2 }, { topic: 'y/#', qos: 0 }], 'for x']);
+    assert.deepEqual(
+      received.map((m) => m.payload),
+      [
+        [
+          { topic: 'x/+', qos: 2 },
+          { topic: 'y/#', qos: 0 },
+        ],
+        'for x',
+      ],
+    );
   });
 
   it('converts received payloads per datatype, and raises a catchable error for invalid JSON', async () => {
     const datatypes = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
     const flow: Record<string, unknown>[] = [brokerNode(), configNode(), outNode('out1', { topic: 'data' })];
     // Node ids must not equal a datatype value, or Node-RED takes the property for a config-node reference.
-    for (const datatype of datatypes) flow.push(inNode(`in-${datatype}`, 'data', { datatype }), sink(`in-${datatype}`));
+    for (const datatype of datatypes)
+      flow.push(inNode(`in-${datatype}`, 'data', { datatype }), sink(`in-${datatype}`));
     flow.push(...completionObservers(...datatypes.map((d) => `in-${d}`)));
     await helper.load(allNodes, flow);
     const sinks = Object.fromEntries(datatypes.map((d) => [d, collect(helper.getNode(`in-${d}-sink`))]));
     const caught = collect(helper.getNode('caught'));
     await connected();
-    for (const payload of ['{"n":1}', 'plain text', Buffer.from([0xff, 0xfe, 0x00])]) helper.getNode('out1').receive({ payload });
+    for (const payload of ['{"n":1}', 'plain text', Buffer.from([0xff, 0xfe, 0x00])])
+      helper.getNode('out1').receive({ payload });
     await waitFor(() => sinks.utf8.length === 3 && caught.length === 2, 'all conversions');
     const jsonErrors = caught.filter((m) => (m.error as { source: { id: string } }).source.id === 'in-json');
     assert.equal(jsonErrors.length, 2, 'only the json node raises errors');
-    assert.deepEqual(sinks['auto-detect'].map((m) => m.payload), [{ n: 1 }, 'plain text', Buffer.from([0xff, 0xfe, 0x00])]);
-    assert.deepEqual(sinks.utf8.map((m) => m.payload), ['{"n":1}', 'plain text', Buffer.from([0xff, 0xfe, 0x00]).toString('utf8')]);
-    assert.deepEqual(sinks.buffer.map((m) => m.payload), [Buffer.from('{"n":1}'), Buffer.from('plain text'), Buffer.from([0xff, 0xfe, 0x00])]);
-    assert.deepEqual(sinks.base64.map((m) => m.payload), ['eyJuIjoxfQ==', 'cGxhaW4gdGV4dA==', '//4A']);
-    assert.deepEqual(sinks.json.map((m) => m.payload), [{ n: 1 }]);
-    assert.match((jsonErrors[0].error as { message: string }).message, /payload received on "data" is not valid JSON/);
+    assert.deepEqual(
+      sinks['auto-detect'].map((m) => m.payload),
+      [{ n: 1 }, 'plain text', Buffer.from([0xff, 0xfe, 0x00])],
+    );
+    assert.deepEqual(
+      sinks.utf8.map((m) => m.payload),
+      ['{"n":1}', 'plain text', Buffer.from([0xff, 0xfe, 0x00]).toString('utf8')],
+    );
+    assert.deepEqual(
+      sinks.buffer.map((m) => m.payload),
+      [Buffer.from('{"n":1}'), Buffer.from('plain text'), Buffer.from([0xff, 0xfe, 0x00])],
+    );
+    assert.deepEqual(
+      sinks.base64.map((m) => m.payload),
+      ['eyJuIjoxfQ==', 'cGxhaW4gdGV4dA==', '//4A'],
+    );
+    assert.deepEqual(
+      sinks.json.map((m) => m.payload),
+      [{ n: 1 }],
+    );
+    assert.match(
+      (jsonErrors[0].error as { message: string }).message,
+      /payload received on "data" is not valid JSON/,
+    );
     assert.equal(jsonErrors[0].payload, 'plain text');
   });
 
   it('publishes every payload type as documented: Buffer, string, number, boolean, object, null', async () => {
-    const flow = [brokerNode(), configNode(), outNode('out1', { topic: 'p' }), inNode('raw', 'p', { datatype: 'buffer' }), sink('raw'), ...completionObservers('out1')];
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('out1', { topic: 'p' }),
+      inNode('raw', 'p', { datatype: 'buffer' }),
+      sink('raw'),
+      ...completionObservers('out1'),
+    ];
     await helper.load(allNodes, flow);
     const received = collect(helper.getNode('raw-sink'));
     const caught = collect(helper.getNode('caught'));
     await connected();
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    for (const payload of [Buffer.from([1, 2]), 'text', 42, true, { a: [1] }, null, circular]) helper.getNode('out1').receive({ payload });
+    for (const payload of [Buffer.from([1, 2]), 'text', 42, true, { a: [1] }, null, circular])
+      helper.getNode('out1').receive({ payload });
     await waitFor(() => received.length === 6 && caught.length === 1, 'six messages and one error');
-    assert.deepEqual(received.map((m) => (m.payload as Buffer).toString('latin1')), ['\u0001\u0002', 'text', '42', 'true', '{"a":[1]}', '']);
+    assert.deepEqual(
+      received.map((m) => (m.payload as Buffer).toString('latin1')),
+      ['\u0001\u0002', 'text', '42', 'true', '{"a":[1]}', ''],
+    );
     assert.match((caught[0].error as { message: string }).message, /circular/i);
   });
 
   it('keeps retained messages for later subscribers', async () => {
-    const flow = [brokerNode(), configNode(), outNode('out1', { topic: 'state/lamp', retain: 'true', qos: '1' }), ...completionObservers('out1')];
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('out1', { topic: 'state/lamp', retain: 'true', qos: '1' }),
+      ...completionObservers('out1'),
+    ];
     await helper.load(allNodes, flow);
     const completed = collect(helper.getNode('completed'));
     await connected();
@@ -212,23 +339,40 @@ describe('durable mqtt nodes with the embedded broker', () => {
 
   it('drops nothing silently while disconnected: done(err) for Catch nodes and a drop count in the status', async () => {
     // The config names an embedded broker that does not exist: the connection can never open.
-    const flow = [configNode({ embedded: 'missing-broker' }), outNode('out1', { topic: 't', qos: '1' }), ...completionObservers('out1')];
+    const flow = [
+      configNode({ embedded: 'missing-broker' }),
+      outNode('out1', { topic: 't', qos: '1' }),
+      ...completionObservers('out1'),
+    ];
     await helper.load(allNodes, flow);
     const caught = collect(helper.getNode('caught'));
     const out = helper.getNode('out1');
     const statuses: { text?: string; fill?: string }[] = [];
-    out.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) => statuses.push(call.args[0])) as never);
-    await waitFor(() => statuses.some((s) => s.text?.includes('the embedded broker node is not running')), 'a red status with the reason');
+    out.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
+      statuses.push(call.args[0])) as never);
+    await waitFor(
+      () => statuses.some((s) => s.text?.includes('the embedded broker node is not running')),
+      'a red status with the reason',
+    );
     out.receive({ payload: 1 });
     out.receive({ payload: 2 });
     await waitFor(() => caught.length === 2, 'two caught drops');
-    assert.match((caught[0].error as { message: string }).message, /Not connected to the broker: the message for "t" was not published/);
+    assert.match(
+      (caught[0].error as { message: string }).message,
+      /Not connected to the broker: the message for "t" was not published/,
+    );
     await waitFor(() => statuses.at(-1)?.text?.endsWith('2 dropped') === true, 'the drop count');
     assert.equal(statuses.at(-1)?.fill, 'red');
   });
 
   it('connects as soon as the embedded broker starts, whatever the deploy order', async () => {
-    const flow = [configNode(), inNode('in1', 't'), sink('in1'), outNode('out1', { topic: 't' }), brokerNode()];
+    const flow = [
+      configNode(),
+      inNode('in1', 't'),
+      sink('in1'),
+      outNode('out1', { topic: 't' }),
+      brokerNode(),
+    ];
     await helper.load(allNodes, flow);
     await connected();
     const received = collect(helper.getNode('in1-sink'));
@@ -263,13 +407,23 @@ describe('embedded broker listener', () => {
     const port = await freePort();
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
     try {
-      const flow = [brokerNode(port), configNode(), outNode('out1', { topic: 't' }), inNode('in1', 't'), sink('in1')];
+      const flow = [
+        brokerNode(port),
+        configNode(),
+        outNode('out1', { topic: 't' }),
+        inNode('in1', 't'),
+        sink('in1'),
+      ];
       await helper.load(allNodes, flow);
       const node = helper.getNode(BROKER) as RuntimeNode;
       const statuses: { text?: string; fill?: string }[] = [];
-      node.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) => statuses.push(call.args[0])) as never);
+      node.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
+        statuses.push(call.args[0])) as never);
       await waitFor(() => statuses.some((s) => s.fill === 'red'), 'a red status');
-      assert.equal(statuses.find((s) => s.fill === 'red')?.text, translate('durable-mqtt.errors.port-in-use', { port, bind: '127.0.0.1' }));
+      assert.equal(
+        statuses.find((s) => s.fill === 'red')?.text,
+        translate('durable-mqtt.errors.port-in-use', { port, bind: '127.0.0.1' }),
+      );
       await connected();
       const received = collect(helper.getNode('in1-sink'));
       helper.getNode('out1').receive({ payload: 'in-process' });
@@ -281,22 +435,42 @@ describe('embedded broker listener', () => {
 
   it('refuses bad credentials with CONNACK 4 and shows the reason in red on the nodes', async () => {
     const flow = [brokerNode(), configNode(), inNode('in1', 't'), sink('in1')];
-    await helper.load(allNodes, flow, { [BROKER]: { user: 'alice', password: 'right' }, [CONFIG]: { user: 'alice', password: 'wrong' } });
+    await helper.load(allNodes, flow, {
+      [BROKER]: { user: 'alice', password: 'right' },
+      [CONFIG]: { user: 'alice', password: 'wrong' },
+    });
     const node = helper.getNode('in1');
     const statuses: { text?: string; fill?: string }[] = [];
-    node.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) => statuses.push(call.args[0])) as never);
+    node.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
+      statuses.push(call.args[0])) as never);
     await waitFor(() => statuses.some((s) => s.text?.includes('refused')), 'a refusal in the status');
-    assert.deepEqual(statuses.find((s) => s.text?.includes('refused')), {
-      fill: 'red',
-      shape: 'ring',
-      text: 'disconnected: refused by the broker: bad user name or password (code 4)',
-    });
-    assert.equal(statuses.filter((s) => s.fill === 'red').length, statuses.filter((s) => s.text?.includes('refused')).length, 'no other red status before');
+    assert.deepEqual(
+      statuses.find((s) => s.text?.includes('refused')),
+      {
+        fill: 'red',
+        shape: 'ring',
+        text: 'disconnected: refused by the broker: bad user name or password (code 4)',
+      },
+    );
+    assert.equal(
+      statuses.filter((s) => s.fill === 'red').length,
+      statuses.filter((s) => s.text?.includes('refused')).length,
+      'no other red status before',
+    );
   });
 
   it('accepts the right credentials', async () => {
-    const flow = [brokerNode(), configNode(), outNode('out1', { topic: 't' }), inNode('in1', 't'), sink('in1')];
-    await helper.load(allNodes, flow, { [BROKER]: { user: 'alice', password: 'right' }, [CONFIG]: { user: 'alice', password: 'right' } });
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('out1', { topic: 't' }),
+      inNode('in1', 't'),
+      sink('in1'),
+    ];
+    await helper.load(allNodes, flow, {
+      [BROKER]: { user: 'alice', password: 'right' },
+      [CONFIG]: { user: 'alice', password: 'right' },
+    });
     await connected();
     const received = collect(helper.getNode('in1-sink'));
     helper.getNode('out1').receive({ payload: 'authenticated' });

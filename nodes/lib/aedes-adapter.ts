@@ -60,9 +60,10 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const { Aedes } = await import('aedes');
     const aedesOptions: AedesOptions = {};
     const { username, password } = this.options;
-    if (username) {
+    // Either credential set turns authentication on: a password alone must not leave the broker open.
+    if (username !== undefined || password !== undefined) {
       aedesOptions.authenticate = (_client, user, pass, callback) => {
-        const ok = sameSecret(user, username) && sameSecret(pass, password ?? '');
+        const ok = sameSecret(user, username ?? '') && sameSecret(pass, password ?? '');
         if (ok) return callback(null, true);
         // CONNACK 4: bad user name or password.
         const error = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
@@ -75,7 +76,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     aedes.on('clientReady', countChanged);
     aedes.on('clientDisconnect', countChanged);
     aedes.on('clientError', (client, error) => this.emit('client-error', client?.id ?? '', error));
-    if (this.options.wsPath && this.options.httpServer) this.attachWebSocket(this.options.httpServer, this.options.wsPath);
+    if (this.options.wsPath && this.options.httpServer)
+      this.attachWebSocket(this.options.httpServer, this.options.wsPath);
     if (this.options.port > 0) await this.listenTcp(aedes);
   }
 
@@ -94,13 +96,15 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.upgradeListener = undefined;
     for (const ws of this.wsServer?.clients ?? []) ws.terminate();
     this.wsServer?.close();
-    const tcpClosed = this.tcpServer
-      ? new Promise<void>((resolve) => this.tcpServer!.close(() => resolve()))
+    const tcpServer = this.tcpServer;
+    const tcpClosed = tcpServer
+      ? new Promise<void>((resolve) => tcpServer.close(() => resolve()))
       : Promise.resolve();
     for (const socket of this.tcpSockets) socket.destroy();
     for (const stream of this.inProcessStreams) stream.destroy();
     const aedes = this.aedes;
-    const aedesClosed = aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
+    const aedesClosed =
+      aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
     await Promise.all([tcpClosed, aedesClosed]);
     this.tcpServer = undefined;
   }

@@ -170,7 +170,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   private readonly users = new Set<object>();
   private readonly onEmbeddedAvailable = (id: string) => {
     const { endpoint } = this.options;
-    if (endpoint.transport === 'embedded' && endpoint.brokerId === id && this.reconnectTimer) this.reconnectNow();
+    if (endpoint.transport === 'embedded' && endpoint.brokerId === id && this.reconnectTimer)
+      this.reconnectNow();
   };
 
   constructor(readonly options: ConnectionOptions) {
@@ -188,7 +189,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
 
   /** The broker's CONNACK properties (MQTT 5), e.g. Receive Maximum. */
   get serverProperties(): IConnackPacket['properties'] | undefined {
-    return (this.client as unknown as { _serverProperties?: IConnackPacket['properties'] })?._serverProperties;
+    return (this.client as unknown as { _serverProperties?: IConnackPacket['properties'] })
+      ?._serverProperties;
   }
 
   /** A node starts using the connection; the first one opens it. */
@@ -221,7 +223,12 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     let filterEntry = this.filters.get(filter);
     if (!filterEntry) {
       this.lastSubscriptionId = (this.lastSubscriptionId % MAX_SUBSCRIPTION_ID) + 1;
-      filterEntry = { qos, brokerQos: undefined, subscriptionId: this.lastSubscriptionId, subscribers: new Map() };
+      filterEntry = {
+        qos,
+        brokerQos: undefined,
+        subscriptionId: this.lastSubscriptionId,
+        subscribers: new Map(),
+      };
       this.filters.set(filter, filterEntry);
     }
     if (!filterEntry.subscribers.has(entry)) {
@@ -240,15 +247,16 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   unsubscribe(filter: string, subscriber: Subscriber, keepAtBroker = false): void {
     const entry = this.subscribers.get(subscriber);
     const filterEntry = this.filters.get(filter);
-    if (!entry || !filterEntry || !filterEntry.subscribers.has(entry)) return;
+    const binding = entry && filterEntry?.subscribers.get(entry);
+    if (!entry || !filterEntry || !binding) return;
     entry.filters.delete(filter);
     if (entry.filters.size === 0) this.subscribers.delete(subscriber);
-    this.tree.remove(filter, filterEntry.subscribers.get(entry)!);
+    this.tree.remove(filter, binding);
     filterEntry.subscribers.delete(entry);
     if (filterEntry.subscribers.size > 0) return;
     this.filters.delete(filter);
-    if (this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
-      this.client!.unsubscribe(filter);
+    if (this.client && this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
+      this.client.unsubscribe(filter);
     }
   }
 
@@ -267,7 +275,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   /** Filters subscribed at the broker in this session, with their QoS (for tests and diagnostics). */
   brokerSubscriptions(): Map<string, QoS> {
     const result = new Map<string, QoS>();
-    for (const [filter, entry] of this.filters) if (entry.brokerQos !== undefined) result.set(filter, entry.brokerQos);
+    for (const [filter, entry] of this.filters)
+      if (entry.brokerQos !== undefined) result.set(filter, entry.brokerQos);
     return result;
   }
 
@@ -342,7 +351,10 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       // Wait for the broker's 'available' event; report it missing only after the grace period.
       this.reconnectTimer = setTimeout(() => {
         this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
-        this.reconnectTimer = setTimeout(() => this.reconnectNow(), nextReconnectDelay(this.reconnectAttempt++, this.options.backoff));
+        this.reconnectTimer = setTimeout(
+          () => this.reconnectNow(),
+          nextReconnectDelay(this.reconnectAttempt++, this.options.backoff),
+        );
         this.setState('disconnected');
       }, EMBEDDED_START_GRACE);
       return;
@@ -375,7 +387,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       options.properties = { sessionExpiryInterval: o.sessionExpiryInterval };
     }
     if (o.will) options.will = { ...o.will, payload: Buffer.from(o.will.payload) };
-    if (o.tls) Object.assign(options, o.tls, o.tls.alpnProtocol ? { ALPNProtocols: [o.tls.alpnProtocol] } : {});
+    if (o.tls)
+      Object.assign(options, o.tls, o.tls.alpnProtocol ? { ALPNProtocols: [o.tls.alpnProtocol] } : {});
     else options.rejectUnauthorized = true;
     return options;
   }
@@ -390,7 +403,11 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       }
     }
     const [stream] = createDuplexPair();
-    process.nextTick(() => stream.destroy(Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' })));
+    process.nextTick(() =>
+      stream.destroy(
+        Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' }),
+      ),
+    );
     return stream;
   }
 
@@ -417,14 +434,19 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     const wanted: Record<string, { qos: QoS }> = {};
     const onGranted = (error: Error | null, granted?: { topic: string; qos: number }[]) => {
       if (error && !granted) return; // the connection dropped: on reconnect the filters go again
-      for (const grant of granted ?? []) if (grant.qos >= 128) this.onSubscribeRefused(grant.topic, grant.qos);
+      for (const grant of granted ?? [])
+        if (grant.qos >= 128) this.onSubscribeRefused(grant.topic, grant.qos);
     };
     for (const filter of filters) {
       const entry = this.filters.get(filter);
       if (!entry || entry.brokerQos === entry.qos) continue;
       entry.brokerQos = entry.qos;
       if (this.options.protocolVersion === 5) {
-        client.subscribe(filter, { qos: entry.qos, properties: { subscriptionIdentifier: entry.subscriptionId } }, onGranted);
+        client.subscribe(
+          filter,
+          { qos: entry.qos, properties: { subscriptionIdentifier: entry.subscriptionId } },
+          onGranted,
+        );
       } else {
         wanted[filter] = { qos: entry.qos };
       }
@@ -437,7 +459,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (entry) entry.brokerQos = undefined;
     const failure: SubscribeFailure = { filter, returnCode };
     this.emit('subscribe-failure', failure);
-    for (const subscriberEntry of entry?.subscribers.keys() ?? []) subscriberEntry.subscriber.onSubscribeFailure(failure);
+    for (const subscriberEntry of entry?.subscribers.keys() ?? [])
+      subscriberEntry.subscriber.onSubscribeFailure(failure);
   }
 
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket) {
@@ -465,7 +488,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       }
     });
     const carried = Array.isArray(ids) ? ids : [ids];
-    for (const entry of matched) if (carried.includes(entry.primaryId)) entry.subscriber.onMessage(topic, payload, packet);
+    for (const entry of matched)
+      if (carried.includes(entry.primaryId)) entry.subscriber.onMessage(topic, payload, packet);
   }
 
   private onError(error: Error) {

@@ -20,8 +20,10 @@ export class PayloadError extends Error {
 export function encodePayload(payload: unknown): Buffer | string {
   if (Buffer.isBuffer(payload) || typeof payload === 'string') return payload;
   if (payload === null || payload === undefined) return '';
-  if (typeof payload === 'number' || typeof payload === 'boolean' || typeof payload === 'bigint') return String(payload);
-  if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (typeof payload === 'number' || typeof payload === 'boolean' || typeof payload === 'bigint')
+    return String(payload);
+  if (payload instanceof Uint8Array)
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   try {
     const json = JSON.stringify(payload);
     if (json === undefined) throw new Error(`a ${typeof payload} has no JSON form`);
@@ -45,8 +47,16 @@ function strictUtf8(bytes: Buffer): string | undefined {
 function looksLikeJson(text: string): boolean {
   const first = text.trimStart().charCodeAt(0);
   // '{', '[', '"', '-', digits, 't'rue, 'f'alse, 'n'ull
-  return first === 123 || first === 91 || first === 34 || first === 45 || (first >= 48 && first <= 57) ||
-    first === 116 || first === 102 || first === 110;
+  return (
+    first === 123 ||
+    first === 91 ||
+    first === 34 ||
+    first === 45 ||
+    (first >= 48 && first <= 57) ||
+    first === 116 ||
+    first === 102 ||
+    first === 110
+  );
 }
 
 /** The `msg.payload` for received bytes; throws PayloadError for invalid JSON with datatype `json`. */

@@ -77,7 +77,13 @@ export class TopicTree<V> {
     this.walk(this.root, levels, 0, dollar, visit);
   }
 
-  private walk(node: TreeNode<V>, levels: string[], depth: number, dollar: boolean, visit: (value: V) => void) {
+  private walk(
+    node: TreeNode<V>,
+    levels: string[],
+    depth: number,
+    dollar: boolean,
+    visit: (value: V) => void,
+  ) {
     const wildcardsAllowed = !(dollar && depth === 0);
     // '#' also matches the parent level itself ('a/#' matches 'a').
     if (wildcardsAllowed) for (const value of node.hashValues) visit(value);

@@ -14,7 +14,7 @@ export function readableTempDir(prefix: string): string {
   return dir;
 }
 
-export const mosquittoBinary = findBinary('mosquitto', ['/usr/sbin/mosquitto', 'mosquitto']);
+export const mosquittoBinary = findBinary(['/usr/sbin/mosquitto', 'mosquitto']);
 
 export interface MosquittoOptions {
   /** user name → password; when set, anonymous clients are refused. */
@@ -34,18 +34,34 @@ export class Mosquitto {
   constructor(private readonly options: MosquittoOptions = {}) {}
 
   async start(): Promise<void> {
-    if (!mosquittoBinary) throw new Error('mosquitto is not installed');
+    if (!mosquittoBinary) throw new Error("mosquitto is not installed: run 'apt-get install -y mosquitto'");
     if (!this.port) this.port = await freePort();
-    const config = ['per_listener_settings false', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+    const config = [
+      'per_listener_settings false',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+    ];
     config.push(`listener ${this.port} 127.0.0.1`);
     if (this.options.tls) {
       if (!this.tlsPort) this.tlsPort = await freePort();
       const { certFile, keyFile, caFile } = this.options.tls;
-      config.push(`listener ${this.tlsPort} 127.0.0.1`, `cafile ${caFile}`, `certfile ${certFile}`, `keyfile ${keyFile}`);
+      config.push(
+        `listener ${this.tlsPort} 127.0.0.1`,
+        `cafile ${caFile}`,
+        `certfile ${certFile}`,
+        `keyfile ${keyFile}`,
+      );
     }
     if (this.options.users) {
       const passwordFile = path.join(this.dir, 'passwords');
-      writeFileSync(passwordFile, Object.entries(this.options.users).map(([user, pass]) => `${user}:${pass}`).join('\n') + '\n');
+      writeFileSync(
+        passwordFile,
+        Object.entries(this.options.users)
+          .map(([user, pass]) => `${user}:${pass}`)
+          .join('\n') + '\n',
+      );
       // mosquitto hashes a plain-text file only through mosquitto_passwd -U.
       const { execFileSync } = await import('node:child_process');
       execFileSync('mosquitto_passwd', ['-U', passwordFile]);

@@ -33,7 +33,9 @@ export function translate(key: string, values: Record<string, unknown> = {}): st
   let entry: unknown = catalog;
   for (const part of key.split('.')) entry = (entry as Record<string, unknown> | undefined)?.[part];
   if (typeof entry !== 'string') return key;
-  return entry.replace(/__(\w+)__/g, (whole, name: string) => (name in values ? String(values[name]) : whole));
+  return entry.replace(/__(\w+)__/g, (whole, name: string) =>
+    name in values ? String(values[name]) : whole,
+  );
 }
 
 type NodeModule = (RED: Record<string, unknown>) => void;
