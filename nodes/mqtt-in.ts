@@ -97,7 +97,7 @@ module.exports = function (RED: NodeAPI) {
         node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.invalid-topic') });
         node.error(error);
       } else {
-        connection.subscribe(staticFilter, defaultQos, subscriber);
+        connection.subscribe(staticFilter, defaultQos, subscriber, brokerNode.persistentSession);
       }
     }
 

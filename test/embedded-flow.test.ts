@@ -70,12 +70,15 @@ async function connected() {
   await waitFor(() => connectionOf().connected, 'the broker config to connect');
 }
 
-/** An MQTT.js client on `port`, retried while the broker's listener is still starting. */
-async function connectWhenListening(port: number) {
-  const deadline = Date.now() + 5000;
+/** An MQTT.js client on a TCP port or a URL, retried while the broker's listener is still starting. */
+async function connectWhenListening(where: number | string) {
+  const deadline = Date.now() + 10_000;
+  const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 500 };
   for (;;) {
     try {
-      return await mqtt.connectAsync({ host: '127.0.0.1', port, protocolVersion: 4, reconnectPeriod: 0 });
+      return await (typeof where === 'number'
+        ? mqtt.connectAsync({ ...options, host: '127.0.0.1', port: where })
+        : mqtt.connectAsync(where, options));
     } catch (error) {
       if (Date.now() > deadline) throw error;
       await delay(50);
@@ -430,6 +433,61 @@ describe('embedded broker listener', () => {
       await waitFor(() => received.length === 1, 'in-process delivery');
     } finally {
       blocker.close();
+    }
+  });
+
+  it('serves MQTT over WebSocket on a path of the Node-RED HTTP server, for outside clients and ws broker configs', async () => {
+    const url = new URL((helper as unknown as { url(): string }).url());
+    const broker = brokerNode(0, { wsPath: '/mqtt-ws' });
+    await helper.load(allNodes, [broker]);
+    // Until the broker has started, nobody answers an upgrade on its path: wait for it as a client would.
+    const outside = await connectWhenListening(`ws://${url.host}/mqtt-ws`);
+    try {
+      const wsConfig = configNode({ transport: 'ws', host: url.hostname, port: url.port, path: '/mqtt-ws' });
+      const flow = [
+        broker,
+        wsConfig,
+        outNode('out1', { topic: 'ws/t', qos: '1' }),
+        inNode('in1', 'ws/#'),
+        sink('in1'),
+      ];
+      await helper.setFlows(flow, 'nodes');
+      const received = collect(helper.getNode('in1-sink'));
+      await connected();
+      const seen: string[] = [];
+      outside.on('message', (_topic, payload) => seen.push(payload.toString()));
+      await outside.subscribeAsync('ws/#', { qos: 1 });
+      helper.getNode('out1').receive({ payload: 'from the flow' });
+      await outside.publishAsync('ws/t', 'from outside', { qos: 1 });
+      await waitFor(() => received.length === 2 && seen.length === 2, 'both messages on both sides');
+      assert.deepEqual(received.map((m) => m.payload).sort(), ['from outside', 'from the flow']);
+      assert.deepEqual(seen.sort(), ['from outside', 'from the flow']);
+    } finally {
+      await outside.endAsync(true);
+    }
+  });
+
+  it('runs in-process only when its port is 0 or empty', async () => {
+    for (const port of [0, '']) {
+      await helper.load(allNodes, [
+        brokerNode(0, { port }),
+        configNode(),
+        outNode('out1', { topic: 't' }),
+        inNode('in1', 't'),
+        sink('in1'),
+      ]);
+      const node = helper.getNode(BROKER);
+      const statuses: { text?: string }[] = [];
+      node.on('call:status', ((call: { args: [{ text?: string }] }) => statuses.push(call.args[0])) as never);
+      await connected();
+      const received = collect(helper.getNode('in1-sink'));
+      helper.getNode('out1').receive({ payload: 'in-process' });
+      await waitFor(() => received.length === 1, 'in-process delivery');
+      await waitFor(
+        () => statuses.some((s) => s.text?.startsWith('in-process only')),
+        'the in-process status',
+      );
+      await helper.unload();
     }
   });
 

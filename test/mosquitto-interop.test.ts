@@ -289,6 +289,58 @@ for (const protocolVersion of [4, 5] as const) {
         );
       });
 
+      it('keeps the configured subscription of a persistent session at the broker across a redeploy, not dynamic ones', async () => {
+        const persistent = {
+          cleanSession: false,
+          sessionExpiry: protocolVersion === 5 ? 300 : 0,
+          clientId: `durable-persist-${protocolVersion}`,
+        };
+        const flow = (name: string) => [
+          configNode(persistent),
+          inNode('in1', 'keep/#', { name, topicType: 'static' }),
+          sink('in1'),
+          inNode('dyn', '', { name, topicType: 'dynamic', inputs: 1 }),
+          sink('dyn'),
+        ];
+        const unsubscribed: string[] = [];
+        const watched = new Set<MqttClient>();
+        const deploy = async (type: 'nodes' | 'full', nodes: Record<string, unknown>[]) => {
+          await helper.setFlows(nodes, type);
+          await connected();
+          const client = connectionOf().client;
+          if (!watched.has(client)) {
+            watched.add(client);
+            client.on('packetsend', (packet: Packet) => {
+              if (packet.cmd === 'unsubscribe') unsubscribed.push(...packet.unsubscriptions);
+            });
+          }
+        };
+        await helper.load(allNodes, flow('first'));
+        await deploy('nodes', flow('first'));
+        helper.getNode('dyn').receive({ action: 'subscribe', topic: 'drop/#' });
+        await waitFor(
+          () => connectionOf().brokerSubscriptions().size === 2,
+          'both subscriptions at the broker',
+        );
+        // A redeploy of the in nodes alone: the connection stays and the nodes unsubscribe.
+        await deploy('nodes', flow('second'));
+        await waitFor(() => unsubscribed.length === 1, 'one UNSUBSCRIBE');
+        assert.deepEqual(unsubscribed, ['drop/#'], 'a redeploy unsubscribes only the dynamic filter');
+        // A full redeploy also restarts the config node, which may close before the in nodes.
+        helper.getNode('dyn').receive({ action: 'subscribe', topic: 'drop/#' });
+        await waitFor(() => connectionOf().brokerSubscriptions().size === 2, 'both subscriptions again');
+        await deploy('full', flow('third'));
+        await waitFor(() => unsubscribed.length === 2, 'a second UNSUBSCRIBE');
+        assert.deepEqual(
+          unsubscribed,
+          ['drop/#', 'drop/#'],
+          'a full redeploy unsubscribes only the dynamic filter',
+        );
+        // Deleting the node removes its subscription from the session.
+        await deploy('nodes', [configNode(persistent), inNode('other', 'x'), sink('other')]);
+        await waitFor(() => unsubscribed.includes('keep/#'), 'the UNSUBSCRIBE of the deleted node');
+      });
+
       it('shows a CONNACK refusal for bad credentials in red on every node using the config', async () => {
         const secured = new Mosquitto({ users: { alice: 'right-password' } });
         await secured.start();

@@ -118,6 +118,8 @@ interface FilterEntry {
 interface Binding {
   entry: SubscriberEntry;
   filter: FilterEntry;
+  /** Whether a persistent session should keep this subscription when the connection closes. */
+  durable: boolean;
 }
 
 /** Largest MQTT 5 Subscription Identifier (a variable byte integer). */
@@ -213,7 +215,11 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Adds a subscription for `subscriber`; the broker is asked only when the filter is new or needs a higher QoS. */
-  subscribe(filter: string, qos: QoS, subscriber: Subscriber): void {
+  /**
+   * `durable` subscriptions stay at the broker when a persistent session's
+   * connection closes; the others are unsubscribed first, so none is orphaned.
+   */
+  subscribe(filter: string, qos: QoS, subscriber: Subscriber, durable = false): void {
     let entry = this.subscribers.get(subscriber);
     if (!entry) {
       entry = { subscriber, lastDispatch: 0, primaryId: 0, filters: new Map() };
@@ -231,8 +237,11 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       };
       this.filters.set(filter, filterEntry);
     }
-    if (!filterEntry.subscribers.has(entry)) {
-      const binding: Binding = { entry, filter: filterEntry };
+    const existing = filterEntry.subscribers.get(entry);
+    if (existing) {
+      existing.durable ||= durable;
+    } else {
+      const binding: Binding = { entry, filter: filterEntry, durable };
       filterEntry.subscribers.set(entry, binding);
       this.tree.add(filter, binding);
     }
@@ -316,6 +325,13 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.setState('closed');
     this.client = undefined;
     if (!client) return;
+    if (wasConnected && !this.options.cleanSession) {
+      // Nodes may close after their config node: drop what the session must not keep now, before DISCONNECT.
+      for (const [filter, entry] of this.filters) {
+        const durable = [...entry.subscribers.values()].some((binding) => binding.durable);
+        if (!durable && entry.brokerQos !== undefined) client.unsubscribe(filter);
+      }
+    }
     const closeMessage = this.options.close;
     if (wasConnected && closeMessage) {
       await new Promise<void>((resolve) =>
@@ -332,7 +348,6 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private open() {
-    this.setState('connecting');
     embeddedBrokers.on('available', this.onEmbeddedAvailable);
     const options = this.clientOptions();
     const { endpoint } = this.options;
@@ -348,6 +363,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     client.on('close', () => this.onClose(client));
     const brokerId = endpoint.transport === 'embedded' ? endpoint.brokerId : undefined;
     if (brokerId !== undefined && !embeddedBrokers.get(brokerId)) {
+      this.setState('connecting');
       // Wait for the broker's 'available' event; report it missing only after the grace period.
       this.reconnectTimer = setTimeout(() => {
         this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
