@@ -491,6 +491,50 @@ describe('embedded broker listener', () => {
     }
   });
 
+  it('shows a subscription the broker refuses (SUBACK 0x80) in red on the node concerned and in the log', async () => {
+    // A bare Aedes on TCP that refuses one filter: the embedded broker node has no ACL to do it.
+    const { Aedes } = await import('aedes');
+    const aedes = await Aedes.createBroker({
+      // A null subscription is Aedes' way to answer SUBACK 0x80 (an error would drop the connection).
+      authorizeSubscribe: (_client, subscription, callback) =>
+        callback(null, subscription.topic.startsWith('secret/') ? null : subscription),
+    });
+    const server = net.createServer(aedes.handle);
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      const tcpConfig = configNode({ transport: 'mqtt', host: '127.0.0.1', port });
+      await helper.load(allNodes, [
+        tcpConfig,
+        inNode('ok', 'allowed/#'),
+        inNode('denied', 'secret/#'),
+        sink('ok'),
+        sink('denied'),
+      ]);
+      const statuses: { text?: string; fill?: string }[] = [];
+      helper
+        .getNode('denied')
+        .on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
+          statuses.push(call.args[0])) as never);
+      const logged: string[] = [];
+      helper
+        .getNode(CONFIG)
+        .on('call:error', ((call: { args: [string] }) => logged.push(call.args[0])) as never);
+      await waitFor(() => statuses.some((s) => s.fill === 'red'), 'a red status on the refused node');
+      assert.deepEqual(
+        statuses.find((s) => s.fill === 'red'),
+        { fill: 'red', shape: 'ring', text: 'subscription refused: secret/#' },
+      );
+      await waitFor(() => logged.length > 0, 'an error in the log');
+      assert.equal(logged[0], 'The broker refused the subscription to "secret/#" (code 128)');
+      assert.deepEqual([...connectionOf().brokerSubscriptions().keys()], ['allowed/#']);
+    } finally {
+      await helper.unload();
+      server.close();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    }
+  });
+
   it('refuses bad credentials with CONNACK 4 and shows the reason in red on the nodes', async () => {
     const flow = [brokerNode(), configNode(), inNode('in1', 't'), sink('in1')];
     await helper.load(allNodes, flow, {

@@ -6,6 +6,7 @@ import mqtt, {
   type IClientPublishOptions,
   type IConnackPacket,
   type IPublishPacket,
+  type ClientSubscribeCallback,
 } from 'mqtt';
 import { TopicTree } from './topic-tree.js';
 import { embeddedBrokers } from './embedded-registry.js';
@@ -448,10 +449,15 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     const client = this.client;
     if (!client) return;
     const wanted: Record<string, { qos: QoS }> = {};
-    const onGranted = (error: Error | null, granted?: { topic: string; qos: number }[]) => {
-      if (error && !granted) return; // the connection dropped: on reconnect the filters go again
-      for (const grant of granted ?? [])
-        if (grant.qos >= 128) this.onSubscribeRefused(grant.topic, grant.qos);
+    // On a refusal MQTT.js passes the request list; the return codes are only in the SUBACK packet.
+    const onGranted: ClientSubscribeCallback = (error, requested, suback) => {
+      if (error && !suback) return; // the connection dropped: on reconnect the filters go again
+      suback?.granted.forEach((code, i) => {
+        const filter = requested?.[i]?.topic;
+        // SUBACK codes are numbers; mqtt-packet types them loosely.
+        if (typeof code === 'number' && code >= 128 && filter !== undefined)
+          this.onSubscribeRefused(filter, code);
+      });
     };
     for (const filter of filters) {
       const entry = this.filters.get(filter);
