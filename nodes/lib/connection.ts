@@ -190,6 +190,14 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     return this.state === 'connected';
   }
 
+  /** MQTT 5 reason codes of PUBACK/PUBREC packets not yet matched to their publish callback, by message id. */
+  private readonly ackReasons = new Map<number, number>();
+
+  /** How many QoS 1/2 messages the broker accepts in flight (MQTT 5 Receive Maximum), or undefined. */
+  get receiveMaximum(): number | undefined {
+    return this.serverProperties?.receiveMaximum;
+  }
+
   /** The broker's CONNACK properties (MQTT 5), e.g. Receive Maximum. */
   get serverProperties(): IConnackPacket['properties'] | undefined {
     return (this.client as unknown as { _serverProperties?: IConnackPacket['properties'] })
@@ -298,14 +306,17 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     topic: string,
     payload: Buffer | string,
     options: IClientPublishOptions,
-    callback: (error?: Error) => void,
+    callback: (error?: Error, reasonCode?: number) => void,
   ): void {
     if (!this.connected || !this.client) {
       callback(new ConnectionError('not-connected', 'not connected to the broker'));
       return;
     }
-    this.client.publish(topic, payload, options, (error) => {
-      if (!error) return callback();
+    this.client.publish(topic, payload, options, (error, packet) => {
+      const messageId = (packet as { messageId?: number } | undefined)?.messageId;
+      const reasonCode = messageId === undefined ? undefined : this.ackReasons.get(messageId);
+      if (messageId !== undefined) this.ackReasons.delete(messageId);
+      if (!error) return callback(undefined, reasonCode);
       const returnCode = (error as { code?: unknown }).code;
       callback(
         new ConnectionError(
@@ -360,6 +371,18 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.attempted = false;
     client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    if (this.options.protocolVersion === 5) {
+      // MQTT.js hands a publish callback its own packet, not the acknowledgment: keep the reason code aside.
+      client.on('packetreceive', (packet) => {
+        if (
+          (packet.cmd === 'puback' || packet.cmd === 'pubrec') &&
+          packet.messageId !== undefined &&
+          packet.reasonCode
+        ) {
+          this.ackReasons.set(packet.messageId, packet.reasonCode);
+        }
+      });
+    }
     client.on('error', (error) => this.onError(error));
     client.on('close', () => this.onClose(client));
     const brokerId = endpoint.transport === 'embedded' ? endpoint.brokerId : undefined;
