@@ -1,15 +1,34 @@
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IClientPublishOptions } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
 import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connection.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { PayloadError, encodePayload } from './lib/payload.js';
-import { readBoolean, readQos, readString } from './shared/config-values.js';
+import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
+import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
+import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
+import { encodeProperties } from './lib/outbox/properties.js';
+import type { StoredRecord } from './lib/outbox/store.js';
+import { parseStoredMessage, storableMessage } from './shared/stored-message.js';
 import { connectionNodeStatus } from './shared/status.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
-/** Modes this version implements; the others are refused at deploy rather than silently downgraded. */
-const IMPLEMENTED_PERSISTENCE: readonly Persistence[] = ['none'];
+const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
+
+/** Defaults of the outbox bounds: generous for a Raspberry Pi's SD card, and stated in the help. */
+const DEFAULT_MAX_MESSAGES = 100_000;
+const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
+/** Status updates from a busy outbox, at most this often (ms). */
+const STATUS_INTERVAL = 250;
+
+/** What the node keeps for a message accepted by this process: how to finish it. */
+interface LiveMessage {
+  msg: NodeMessage;
+  send: (msg: NodeMessage) => void;
+  /** Node-RED's completion; called on durable write (queued) or on acknowledgment (acknowledged). */
+  done?: (error?: Error) => void;
+}
 
 interface MqttOutDef extends NodeDef {
   broker: string;
@@ -19,6 +38,9 @@ interface MqttOutDef extends NodeDef {
   /** '' lets msg.retain decide. */
   retain: string | boolean;
   persistence: Persistence;
+  maxMessages?: string | number;
+  maxBytes?: string | number;
+  overflow?: OverflowPolicy;
 }
 
 interface OutMessage extends Omit<NodeMessageInFlow, 'topic'> {
@@ -89,6 +111,7 @@ module.exports = function (RED: NodeAPI) {
     const nodeRetain =
       def.retain === '' || def.retain === undefined ? undefined : readBoolean(def.retain, false);
     const persistence: Persistence = def.persistence || 'none';
+    /** Messages refused or lost to a bound, shown in the status. */
     let dropped = 0;
 
     const failAll = (text: string) => {
@@ -97,23 +120,100 @@ module.exports = function (RED: NodeAPI) {
       node.on('input', (_msg: NodeMessageInFlow, _send, done) => done(new Error(text)));
     };
     if (!brokerNode?.connection) return failAll(RED._('durable-mqtt.errors.no-broker'));
-    if (!IMPLEMENTED_PERSISTENCE.includes(persistence)) {
+    if (!PERSISTENCE_MODES.includes(persistence)) {
       return failAll(RED._('durable-mqtt.errors.persistence-unavailable', { mode: persistence }));
     }
+    const userDir = RED.settings.userDir as string | undefined;
+    if (persistence !== 'none' && !userDir) return failAll(RED._('durable-mqtt.errors.no-user-dir'));
     const connection = brokerNode.connection;
     const isV5 = connection.options.protocolVersion === 5;
+    let publisher: DurablePublisher<LiveMessage> | undefined;
 
-    const showStatus = (status: ConnectionStatus) =>
-      node.status(
-        connectionNodeStatus(
-          RED,
-          status,
-          dropped ? RED._('durable-mqtt.status.dropped', { count: dropped }) : undefined,
-        ),
-      );
+    const showStatus = (status: ConnectionStatus) => {
+      const extras: string[] = [];
+      if (publisher)
+        extras.push(RED._('durable-mqtt.status.queued', { count: publisher.queued.toLocaleString('en-US') }));
+      if (dropped) extras.push(RED._('durable-mqtt.status.dropped', { count: dropped }));
+      node.status(connectionNodeStatus(RED, status, extras.join(' · ') || undefined));
+    };
+    let statusTimer: NodeJS.Timeout | undefined;
+    const showStatusSoon = () => {
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        showStatus(connection.status);
+      }, STATUS_INTERVAL);
+    };
     connection.on('status', showStatus);
     connection.register(node);
     showStatus(connection.status);
+
+    let qosRaisedWarned = false;
+    /** Acknowledged delivery needs an acknowledgment: QoS 0 has none, so it becomes 1 (said once). */
+    const deliveryQos = (qos: QoS): QoS => {
+      if (persistence !== 'acknowledged' || qos > 0) return qos;
+      if (!qosRaisedWarned) node.warn(RED._('durable-mqtt.errors.qos-raised'));
+      qosRaisedWarned = true;
+      return 1;
+    };
+
+    const opened =
+      persistence === 'none'
+        ? Promise.resolve(undefined)
+        : DurablePublisher.open<LiveMessage>({
+            directory: path.join(userDir as string, 'durable-mqtt', 'outbox', node.id),
+            limits: {
+              maxMessages: readNumber(def.maxMessages, DEFAULT_MAX_MESSAGES),
+              maxBytes: readNumber(def.maxBytes, DEFAULT_MAX_BYTES),
+              overflow: def.overflow === 'dropOldest' ? 'dropOldest' : 'rejectNew',
+            },
+            connection,
+          }).then(
+            (opened) => {
+              publisher = opened;
+              wirePublisher(opened);
+              for (const note of opened.outbox.recoveryNotes)
+                node.warn(RED._('durable-mqtt.errors.outbox-recovered', { note }));
+              showStatus(connection.status);
+              return opened;
+            },
+            (error: Error) => {
+              node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.outbox-failed') });
+              node.error(RED._('durable-mqtt.errors.outbox-open-failed', { reason: error.message }));
+              throw error;
+            },
+          );
+
+    /** The msg a receipt or an error is about: the live one, or the one stored before a restart. */
+    const messageOf = (record: StoredRecord, live: LiveMessage | undefined): NodeMessage =>
+      live?.msg ?? parseStoredMessage(record.msg) ?? { topic: record.topic, payload: record.payload };
+
+    function wirePublisher(opened: DurablePublisher<LiveMessage>) {
+      opened.on('changed', showStatusSoon);
+      opened.on('delivered', (receipt: Receipt, record, live) => {
+        if (persistence !== 'acknowledged') return;
+        const msg = messageOf(record, live) as NodeMessage & { delivery?: Receipt };
+        msg.delivery = receipt;
+        if (live) {
+          live.send(msg);
+          live.done?.();
+        } else {
+          node.send(msg);
+        }
+      });
+      opened.on('refused', (error, record, live) => {
+        const refusal = new Error(
+          RED._('durable-mqtt.errors.publish-refused', { topic: record.topic, reason: error.message }),
+        );
+        if (live?.done) live.done(refusal);
+        else node.error(refusal, messageOf(record, live));
+      });
+      opened.on('dropped', (record, live) => {
+        dropped++;
+        const error = new Error(RED._('durable-mqtt.errors.outbox-dropped-oldest', { topic: record.topic }));
+        if (live?.done) live.done(error);
+        else node.warn(error.message);
+      });
+    }
 
     /** Topic, QoS, retain and properties for a msg; throws InputError when one is invalid. */
     function publishTarget(msg: OutMessage): { topic: string; options: IClientPublishOptions } {
@@ -162,6 +262,46 @@ module.exports = function (RED: NodeAPI) {
         if (error instanceof InputError || error instanceof PayloadError) return done(error);
         throw error;
       }
+      if (persistence !== 'none') {
+        const qos = deliveryQos(target.options.qos ?? 0);
+        const record = {
+          topic: target.topic,
+          payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+          qos,
+          retain: target.options.retain ?? false,
+          properties: encodeProperties(target.options.properties),
+          msg: persistence === 'acknowledged' ? storableMessage(msg) : undefined,
+        };
+        // queued: done once on disk; acknowledged: done when the broker acknowledges.
+        const live: LiveMessage = {
+          msg: incoming,
+          send: (out) => _send(out),
+          done: persistence === 'acknowledged' ? done : undefined,
+        };
+        opened
+          .then((ready) => (ready as DurablePublisher<LiveMessage>).accept(record, live))
+          .then(
+            () => {
+              if (persistence === 'queued') done();
+            },
+            (error: Error) => {
+              if (error instanceof OutboxFullError) {
+                dropped++;
+                showStatusSoon();
+                return done(
+                  new Error(
+                    RED._('durable-mqtt.errors.outbox-full', {
+                      topic: target.topic,
+                      max: error.limits.maxMessages,
+                    }),
+                  ),
+                );
+              }
+              done(new Error(RED._('durable-mqtt.errors.outbox-write-failed', { reason: error.message })));
+            },
+          );
+        return;
+      }
       connection.publish(target.topic, payload, target.options, (error) => {
         if (!error) return done();
         if (error instanceof ConnectionError && error.code === 'not-connected') {
@@ -178,9 +318,18 @@ module.exports = function (RED: NodeAPI) {
       });
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       connection.off('status', showStatus);
-      connection.deregister(node).then(done, done);
+      if (statusTimer) clearTimeout(statusTimer);
+      const closing = opened
+        .then(async (ready) => {
+          if (!ready) return;
+          // A deleted node takes its outbox with it; a redeploy or a restart keeps it.
+          const left = await ready.close(removed);
+          if (removed && left > 0) node.warn(RED._('durable-mqtt.errors.outbox-discarded', { count: left }));
+        })
+        .catch(() => undefined);
+      closing.then(() => connection.deregister(node)).then(done, done);
     });
   }
 

@@ -6,6 +6,7 @@ const require = createRequire(__filename);
 // The test helper has no types; this is the part of it these tests use.
 interface TestHelper {
   init(nodeRedPath: string, settings?: Record<string, unknown>): void;
+  settings(settings: Record<string, unknown>): Record<string, unknown>;
   startServer(): Promise<void>;
   stopServer(): Promise<void>;
   load(nodes: unknown[], flow: unknown[], credentials?: Record<string, unknown>): Promise<void>;

@@ -13,9 +13,10 @@ export interface OutboxLimits {
 /** A message as the out node hands it to the outbox. */
 export type NewRecord = Omit<StoredRecord, 'seq' | 'queuedAt'>;
 
-/** A record handed to the sender. */
-export interface Delivery {
+/** A record handed to the sender, with the tag its append was given in this process. */
+export interface Delivery<Tag = unknown> {
   record: StoredRecord;
+  tag: Tag | undefined;
   /** 1 for the first send; more after a reconnect or a restart. */
   attempt: number;
   /** Whether an earlier attempt may have reached the broker (the MQTT DUP flag). */
@@ -30,9 +31,9 @@ export class OutboxFullError extends Error {
   }
 }
 
-export interface OutboxEvents {
+export interface OutboxEvents<Tag> {
   /** A record was evicted by the dropOldest policy. */
-  dropped: [record: StoredRecord];
+  dropped: [record: StoredRecord, tag: Tag | undefined];
   /** Records became ready to send. */
   ready: [];
 }
@@ -53,7 +54,7 @@ interface PendingWrite {
  * in the next write, so durability costs one fsync per batch, not per message.
  * Only a window of records is held in memory; the rest stays in the store.
  */
-export class Outbox extends EventEmitter<OutboxEvents> {
+export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   private meta: OutboxMeta;
   /** Committed, not in flight, seq ≤ readCursor, in seq order. */
   private readonly ready: StoredRecord[] = [];
@@ -64,6 +65,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private readonly inFlight = new Map<number, StoredRecord>();
   /** Attempts made by this process, by seq. */
   private readonly attempts = new Map<number, number>();
+  /**
+   * What the caller attached to each record it appended in this process (Node-RED's
+   * done and msg), from the moment a seq is reserved, so no event can miss it.
+   */
+  private readonly tags = new Map<number, Tag>();
   private readonly sentBeforeOpen: number;
   private pending: PendingWrite = { put: [], del: [], sync: false, waiters: [] };
   private writing: Promise<void> | undefined;
@@ -85,9 +91,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.sentBeforeOpen = meta.sentHighWater;
   }
 
-  static async open(store: OutboxStore, limits: OutboxLimits): Promise<Outbox> {
+  static async open<Tag = unknown>(store: OutboxStore, limits: OutboxLimits): Promise<Outbox<Tag>> {
     const { meta, recoveryNotes } = await store.open();
-    return new Outbox(store, limits, meta, recoveryNotes);
+    return new Outbox<Tag>(store, limits, meta, recoveryNotes);
   }
 
   /** Messages held: waiting and in flight. */
@@ -104,17 +110,17 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   /** Resolves once the record is on disk; rejects with OutboxFullError under `rejectNew` when full. */
-  append(input: NewRecord): Promise<StoredRecord> {
+  append(input: NewRecord, tag?: Tag): Promise<StoredRecord> {
     // Only the room check and the enqueueing are serialised; the disk writes of many appends share one batch.
-    const reserved = this.appendChain.then(() => this.reserve(input));
+    const reserved = this.appendChain.then(() => this.reserve(input, tag));
     this.appendChain = reserved.catch(() => undefined);
     return reserved.then(({ record, committed }) => committed.then(() => record));
   }
 
   /** Up to `max` records to send, oldest first; they are in flight until acknowledged or released. */
-  async take(max: number): Promise<Delivery[]> {
+  async take(max: number): Promise<Delivery<Tag>[]> {
     if (this.ready.length < max && this.readCursor < this.committedSeq) await this.load();
-    const deliveries: Delivery[] = [];
+    const deliveries: Delivery<Tag>[] = [];
     while (deliveries.length < max && this.ready.length > 0) {
       const record = this.ready.shift() as StoredRecord;
       this.inFlight.set(record.seq, record);
@@ -122,6 +128,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.attempts.set(record.seq, earlier + 1);
       deliveries.push({
         record,
+        tag: this.tags.get(record.seq),
         attempt: earlier + 1 + (record.seq <= this.sentBeforeOpen ? 1 : 0),
         possiblySent: earlier > 0 || record.seq <= this.sentBeforeOpen,
       });
@@ -136,6 +143,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (!record || this.closed) return Promise.resolve();
     this.inFlight.delete(seq);
     this.attempts.delete(seq);
+    this.tags.delete(seq);
     // A failed delete is retried with the next write; at worst the message is sent again after a restart.
     return this.remove(record, false).catch(() => undefined);
   }
@@ -157,6 +165,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     await this.appendChain;
     await this.flush();
     this.closed = true;
+    this.tags.clear();
     await this.store.close();
   }
 
@@ -167,7 +176,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     await this.store.destroy();
   }
 
-  private async reserve(input: NewRecord): Promise<{ record: StoredRecord; committed: Promise<void> }> {
+  private async reserve(
+    input: NewRecord,
+    tag: Tag | undefined,
+  ): Promise<{ record: StoredRecord; committed: Promise<void> }> {
     if (this.closed) throw new Error('the outbox is closed');
     const size = input.payload.length;
     while (this.meta.count + 1 > this.limits.maxMessages || this.meta.bytes + size > this.limits.maxBytes) {
@@ -178,16 +190,23 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.meta.nextSeq++;
     this.meta.count++;
     this.meta.bytes += size;
-    return { record, committed: this.enqueueWrite({ put: [record], sync: true }) };
+    if (tag !== undefined) this.tags.set(record.seq, tag);
+    const committed = this.enqueueWrite({ put: [record], sync: true });
+    committed.catch(() => this.tags.delete(record.seq));
+    return { record, committed };
   }
 
   /** Removes the oldest record that is not in flight; false when there is none. */
   private async evictOldest(): Promise<boolean> {
+    // A burst can fill the outbox before its first write lands: let it land, then choose.
+    if (this.ready.length === 0 && this.writing) await this.flush();
     if (this.ready.length === 0 && this.readCursor < this.committedSeq) await this.load();
     const oldest = this.ready.shift();
     if (!oldest) return false;
     this.attempts.delete(oldest.seq);
-    this.emit('dropped', oldest);
+    const tag = this.tags.get(oldest.seq);
+    this.tags.delete(oldest.seq);
+    this.emit('dropped', oldest, tag);
     // Written in the same batch as the append that made room, ahead of it.
     void this.remove(oldest, true).catch(() => undefined);
     return true;

@@ -4,11 +4,11 @@ import { ConnectionError, type BrokerConnection } from '../connection.js';
 import type { Delivery, Outbox } from './outbox.js';
 import { decodeProperties } from './properties.js';
 
-export interface SenderEvents {
+export interface SenderEvents<Tag> {
   /** The broker acknowledged it (QoS 1/2) or it was written (QoS 0); it has left the outbox. */
-  delivered: [delivery: Delivery, ackedAt: number, reasonCode: number | undefined];
+  delivered: [delivery: Delivery<Tag>, ackedAt: number, reasonCode: number | undefined];
   /** The broker refused this message for good (an MQTT 5 reason code ≥ 0x80); it has left the outbox. */
-  refused: [delivery: Delivery, error: ConnectionError];
+  refused: [delivery: Delivery<Tag>, error: ConnectionError];
 }
 
 /** In-flight window when the broker sets no lower Receive Maximum. */
@@ -23,7 +23,7 @@ const STOP_GRACE = 2000;
  * A message the connection could not take goes back to the outbox and is sent
  * again when the connection returns.
  */
-export class OutboxSender extends EventEmitter<SenderEvents> {
+export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>> {
   private draining = false;
   private drainAgain = false;
   private stopped = false;
@@ -31,7 +31,7 @@ export class OutboxSender extends EventEmitter<SenderEvents> {
   private readonly onReady = () => this.kick();
 
   constructor(
-    private readonly outbox: Outbox,
+    private readonly outbox: Outbox<Tag>,
     private readonly connection: BrokerConnection,
     private readonly maxWindow = DEFAULT_WINDOW,
   ) {
@@ -80,7 +80,7 @@ export class OutboxSender extends EventEmitter<SenderEvents> {
     } while (this.drainAgain && !this.stopped);
   }
 
-  private send(delivery: Delivery) {
+  private send(delivery: Delivery<Tag>) {
     const { record } = delivery;
     const options: IClientPublishOptions = { qos: record.qos, retain: record.retain };
     if (record.qos > 0 && delivery.possiblySent) options.dup = true;

@@ -1,0 +1,98 @@
+import { EventEmitter } from 'node:events';
+import type { BrokerConnection, ConnectionError } from '../connection.js';
+import { LevelOutboxStore } from './level-store.js';
+import { Outbox, type NewRecord, type OutboxLimits } from './outbox.js';
+import { OutboxSender } from './sender.js';
+import type { StoredRecord } from './store.js';
+
+/** What the broker's acknowledgment of one message says, for delivery receipts. */
+export interface Receipt {
+  /** Identity of the message in its outbox, stable across resends and restarts. */
+  id: string;
+  /** Sends made (at least this many, when a restart came between them). */
+  attempts: number;
+  queuedAt: number;
+  ackedAt: number;
+  /** MQTT 5 reason code of the acknowledgment, when there is one (e.g. 16: no matching subscribers). */
+  reasonCode?: number;
+}
+
+export interface PublisherEvents<Live> {
+  /** `live` is what `accept` was given, or undefined for a message accepted before a restart. */
+  delivered: [receipt: Receipt, record: StoredRecord, live: Live | undefined];
+  refused: [error: ConnectionError, record: StoredRecord, live: Live | undefined];
+  dropped: [record: StoredRecord, live: Live | undefined];
+  /** The number of queued messages changed. */
+  changed: [];
+}
+
+export interface PublisherOptions {
+  directory: string;
+  limits: OutboxLimits;
+  connection: BrokerConnection;
+  window?: number;
+}
+
+/**
+ * A durable outbox and its sender, for one out node: accepts messages to disk,
+ * publishes them in order when connected and reports each one's fate, with
+ * whatever the caller attached to it while it is still in this process.
+ */
+export class DurablePublisher<Live> extends EventEmitter<PublisherEvents<Live>> {
+  private constructor(
+    readonly outbox: Outbox<Live>,
+    private readonly sender: OutboxSender<Live>,
+  ) {
+    super();
+    sender.on('delivered', ({ record, attempt, tag }, ackedAt, reasonCode) => {
+      const receipt: Receipt = {
+        id: String(record.seq),
+        attempts: attempt,
+        queuedAt: record.queuedAt,
+        ackedAt,
+      };
+      if (reasonCode !== undefined) receipt.reasonCode = reasonCode;
+      this.emit('delivered', receipt, record, tag);
+      this.emit('changed');
+    });
+    sender.on('refused', ({ record, tag }, error) => {
+      this.emit('refused', error, record, tag);
+      this.emit('changed');
+    });
+    outbox.on('dropped', (record, tag) => {
+      this.emit('dropped', record, tag);
+      this.emit('changed');
+    });
+  }
+
+  static async open<Live>(options: PublisherOptions): Promise<DurablePublisher<Live>> {
+    const outbox = await Outbox.open<Live>(new LevelOutboxStore(options.directory), options.limits);
+    const sender = new OutboxSender<Live>(outbox, options.connection, options.window);
+    const publisher = new DurablePublisher<Live>(outbox, sender);
+    sender.kick();
+    return publisher;
+  }
+
+  get queued(): number {
+    return this.outbox.count;
+  }
+
+  /**
+   * Resolves once the message is on disk; rejects with OutboxFullError under
+   * rejectNew. `live` comes back with the message's delivered, refused or dropped event.
+   */
+  async accept(record: NewRecord, live?: Live): Promise<StoredRecord> {
+    const stored = await this.outbox.append(record, live);
+    this.emit('changed');
+    return stored;
+  }
+
+  /** Stops sending and closes the outbox; with `discard` (the node was deleted) its messages are deleted too. */
+  async close(discard: boolean): Promise<number> {
+    await this.sender.stop();
+    const left = this.outbox.count;
+    if (discard) await this.outbox.destroy();
+    else await this.outbox.close();
+    return left;
+  }
+}
