@@ -2,7 +2,7 @@
 // new user directory, the hello-world example deployed.
 // PORT and NODE_RED_USER_DIR override the defaults (1880, ./.node-red).
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,14 @@ if (!existsSync(userPackage)) {
   );
 }
 const flowFile = path.join(userDir, 'flows.json');
-if (!existsSync(flowFile)) copyFileSync(path.join(root, 'examples', '01-hello-world.json'), flowFile);
+if (!existsSync(flowFile)) {
+  // The example is written for import, which puts its nodes on the current tab. In a flow file each
+  // node must name its tab (z) itself: the runtime never starts a node that has none.
+  const tab = { id: 'd0a1c0ffee000000', type: 'tab', label: 'Hello world' };
+  const example = JSON.parse(readFileSync(path.join(root, 'examples', '01-hello-world.json'), 'utf8'));
+  const nodes = example.map((node) => ('x' in node && !node.z ? { ...node, z: tab.id } : node));
+  writeFileSync(flowFile, JSON.stringify([tab, ...nodes], null, 2));
+}
 const settingsFile = path.join(userDir, 'settings.js');
 writeFileSync(
   settingsFile,

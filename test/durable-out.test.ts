@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { allNodes, collect, completionObservers, helper, type RuntimeNode } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
+import { temporaryDirectory } from './support/node-red-process.js';
 
 const BROKER = 'b0000000000000003';
 const CONFIG = 'c0000000000000003';
@@ -62,9 +60,7 @@ const send = (count: number, from = 1) => {
 describe('durable mqtt out: queued and acknowledged persistence', () => {
   before(() => helper.startServer());
   // Outboxes live under the user directory, by node id: each test gets its own.
-  beforeEach(() =>
-    helper.settings({ userDir: mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-userdir-')) }),
-  );
+  beforeEach(() => helper.settings({ userDir: temporaryDirectory('durable-mqtt-userdir-') }));
   after(() => helper.stopServer());
   afterEach(() => helper.unload());
 

@@ -108,7 +108,7 @@ for (const protocolVersion of [4, 5] as const) {
       });
       after(async () => {
         await helper.stopServer();
-        await broker?.stop();
+        await broker?.dispose();
       });
       afterEach(async () => {
         await observer?.endAsync(true);
@@ -368,7 +368,7 @@ for (const protocolVersion of [4, 5] as const) {
             );
           }
         } finally {
-          await secured.stop();
+          await secured.dispose();
         }
       });
 
@@ -411,7 +411,7 @@ for (const protocolVersion of [4, 5] as const) {
           helper.getNode('out1').receive({ payload: 'over tls', qos: 1 });
           await waitFor(() => received.length === 1, 'delivery over TLS');
         } finally {
-          await tlsBroker.stop();
+          await tlsBroker.dispose();
         }
       });
     },

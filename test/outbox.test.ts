@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { closeSync, openSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
@@ -8,8 +7,9 @@ import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { Outbox, OutboxFullError, type OutboxLimits, type NewRecord } from '../nodes/lib/outbox/outbox.js';
 import type { OutboxStore } from '../nodes/lib/outbox/store.js';
 import { outboxStoreContract } from './support/outbox-store-contract.js';
+import { temporaryDirectory } from './support/node-red-process.js';
 
-const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-outbox-'));
+const tempDir = () => temporaryDirectory('durable-mqtt-outbox-');
 const levelDirs = new WeakMap<OutboxStore, string>();
 
 outboxStoreContract('memory', {

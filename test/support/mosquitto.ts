@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { findBinary } from './services.js';
 import { freePort } from './ports.js';
 import { delay } from './wait.js';
+import { temporaryDirectory } from './node-red-process.js';
 
 /** Started as root, Mosquitto drops to its own user: its files must be readable by others. */
 export function readableTempDir(prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = temporaryDirectory(prefix);
   chmodSync(dir, 0o755);
   return dir;
 }
@@ -19,6 +19,8 @@ export const mosquittoBinary = findBinary(['/usr/sbin/mosquitto', 'mosquitto']);
 export interface MosquittoOptions {
   /** user name → password; when set, anonymous clients are refused. */
   users?: Record<string, string>;
+  /** Keeps sessions and queued messages on disk across a graceful (SIGTERM) restart. */
+  persistence?: boolean;
   /** Adds a TLS listener on `tlsPort` with this server certificate. */
   tls?: { certFile: string; keyFile: string; caFile: string };
 }
@@ -36,9 +38,12 @@ export class Mosquitto {
   async start(): Promise<void> {
     if (!mosquittoBinary) throw new Error("mosquitto is not installed: run 'apt-get install -y mosquitto'");
     if (!this.port) this.port = await freePort();
+    const persistence = this.options.persistence
+      ? ['persistence true', `persistence_location ${this.dir}/`]
+      : ['persistence false'];
     const config = [
       'per_listener_settings false',
-      'persistence false',
+      ...persistence,
       'log_dest stderr',
       'log_type error',
       'log_type warning',
@@ -79,18 +84,25 @@ export class Mosquitto {
     await this.waitUntilListening();
   }
 
-  async stop(): Promise<void> {
+  /** SIGKILL by default; SIGTERM lets Mosquitto save its persistence file first. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.process;
     this.process = undefined;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    child.kill(signal);
     await exited;
   }
 
-  async restart(): Promise<void> {
-    await this.stop();
+  async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.stop(signal);
     await this.start();
+  }
+
+  /** Stops it and removes its files. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async waitUntilListening(): Promise<void> {
