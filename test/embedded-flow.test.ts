@@ -368,6 +368,19 @@ describe('durable mqtt nodes with the embedded broker', () => {
     assert.equal(statuses.at(-1)?.fill, 'red');
   });
 
+  it('stops promptly when the embedded broker stops in the same deploy, even with a QoS 1 close message', async () => {
+    // The close message's PUBACK can never come once the broker is gone: closing must not wait for it.
+    const withCloseMessage = configNode({ closeTopic: 'bye', closePayload: 'offline', closeQos: '1' });
+    for (let deploy = 0; deploy < 2; deploy++) {
+      await helper.load(allNodes, [brokerNode(), withCloseMessage, inNode('in1', 't'), sink('in1')]);
+      await connected();
+      const started = Date.now();
+      await helper.unload();
+      // Node-RED waits 15 s for a node that does not close; our graceful timeout is 3 s.
+      assert.ok(Date.now() - started < 2000, `stopping took ${Date.now() - started} ms`);
+    }
+  });
+
   it('connects as soon as the embedded broker starts, whatever the deploy order', async () => {
     const flow = [
       configNode(),

@@ -149,6 +149,17 @@ export class ConnectionError extends Error {
  */
 const EMBEDDED_START_GRACE = 2000;
 
+/** Whether `promise` settled within `ms` milliseconds. */
+async function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Milliseconds `close()` waits for the close message and DISCONNECT before dropping the socket. */
 const GRACEFUL_CLOSE_TIMEOUT = 3000;
 
@@ -337,26 +348,32 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.setState('closed');
     this.client = undefined;
     if (!client) return;
-    if (wasConnected && !this.options.cleanSession) {
+    // The broker may be closing in the same deploy (an embedded broker): a stream that is gone
+    // will not emit 'close' again, and a QoS 1/2 close message would wait for an ack that never comes.
+    const stream = client.stream as (Duplex & { closed?: boolean }) | undefined;
+    const streamOpen = () => wasConnected && stream !== undefined && !stream.destroyed && !stream.closed;
+    if (streamOpen() && !this.options.cleanSession) {
       // Nodes may close after their config node: drop what the session must not keep now, before DISCONNECT.
       for (const [filter, entry] of this.filters) {
         const durable = [...entry.subscribers.values()].some((binding) => binding.durable);
         if (!durable && entry.brokerQos !== undefined) client.unsubscribe(filter);
       }
     }
+    // Each wait below also ends when the connection closes under it.
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     const closeMessage = this.options.close;
-    if (wasConnected && closeMessage) {
-      await new Promise<void>((resolve) =>
+    if (streamOpen() && closeMessage) {
+      const published = new Promise<void>((resolve) =>
         client.publish(closeMessage.topic, closeMessage.payload, closeMessage, () => resolve()),
       );
+      await withTimeout(Promise.race([published, closed]), GRACEFUL_CLOSE_TIMEOUT);
     }
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => client.end(true, {}, () => resolve()), GRACEFUL_CLOSE_TIMEOUT);
-      client.end(!wasConnected, {}, () => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    if (!streamOpen()) {
+      client.end(true);
+      return;
+    }
+    const ended = new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    if (!(await withTimeout(Promise.race([ended, closed]), GRACEFUL_CLOSE_TIMEOUT))) client.end(true);
   }
 
   private open() {
