@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
+import { NodeRedRig, NumberedSubscriber, postNumbers, waitFor } from './support/crash-rig.js';
+import { skipUnlessInstalled } from './support/services.js';
+import { delay } from './support/wait.js';
+
+const MODES = ['queued', 'acknowledged'] as const;
+/** Numbered messages per mode. */
+const TOTAL = 5000;
+
+/**
+ * For each mode: POST /publish/<mode> → durable mqtt out → Mosquitto. The HTTP
+ * answer comes from a Complete node, so 200 means the node completed the
+ * message: on disk (queued) or acknowledged by the broker (acknowledged).
+ */
+function publisherFlow(brokerPort: number, scenario: string): unknown[] {
+  const flow: Record<string, unknown>[] = [
+    { id: 'tab1', type: 'tab', label: 'crash test' },
+    {
+      id: 'cfg1',
+      type: 'durable-mqtt-broker-config',
+      transport: 'mqtt',
+      host: '127.0.0.1',
+      port: brokerPort,
+      protocolVersion: 4,
+      clientId: 'durable-crash-publisher',
+      keepalive: 10,
+      cleanSession: true,
+    },
+  ];
+  for (const mode of MODES) {
+    flow.push(
+      {
+        id: `http-${mode}`,
+        type: 'http in',
+        z: 'tab1',
+        url: `/publish/${mode}`,
+        method: 'post',
+        wires: [[`out-${mode}`]],
+      },
+      {
+        id: `out-${mode}`,
+        type: 'durable-mqtt-out',
+        z: 'tab1',
+        broker: 'cfg1',
+        topic: `crash/${scenario}/${mode}`,
+        qos: '1',
+        retain: 'false',
+        persistence: mode,
+        outputs: mode === 'acknowledged' ? 1 : 0,
+        wires: mode === 'acknowledged' ? [[]] : [],
+      },
+      {
+        id: `complete-${mode}`,
+        type: 'complete',
+        z: 'tab1',
+        scope: [`out-${mode}`],
+        uncaught: false,
+        wires: [[`reply-${mode}`]],
+      },
+      { id: `reply-${mode}`, type: 'http response', z: 'tab1', statusCode: '', headers: {}, wires: [] },
+    );
+  }
+  return flow;
+}
+
+function report(title: string, counts: Record<string, ReturnType<NumberedSubscriber['count']>>) {
+  console.log(`\n${title}`);
+  for (const [mode, c] of Object.entries(counts)) {
+    console.log(
+      `  ${mode.padEnd(13)} accepted ${c.accepted}  delivered ${c.delivered}  missing ${c.missing.length}  duplicates ${c.duplicates}`,
+    );
+  }
+}
+
+describe(
+  'durability with real processes',
+  { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
+  () => {
+    let broker: Mosquitto;
+    let subscriber: NumberedSubscriber;
+    let rig: NodeRedRig | undefined;
+
+    before(async () => {
+      broker = new Mosquitto({ persistence: true });
+      await broker.start();
+      subscriber = new NumberedSubscriber();
+      // A persistent session: what the broker acknowledged reaches the test even across a broker restart.
+      await subscriber.connect(broker.port, 'crash/#', {
+        clientId: 'durable-crash-subscriber',
+        clean: false,
+      });
+    });
+    after(async () => {
+      await rig?.stop().catch(() => rig?.process?.kill());
+      await subscriber?.close();
+      await broker?.dispose();
+    });
+
+    it(`loses no accepted message while Node-RED is SIGKILLed at random points, some during broker outages (${TOTAL} per mode)`, async () => {
+      rig = new NodeRedRig(publisherFlow(broker.port, 'kill'));
+      await rig.start();
+      let publishing = true;
+      // Kills land sometimes with the broker up, sometimes during an outage, when accepted
+      // messages exist only in the outbox on disk: the case a durable outbox is for.
+      const crashes = (async () => {
+        let kills = 0;
+        while (publishing && kills < 4) {
+          await delay(1000 + Math.random() * 1500);
+          if (!publishing) break;
+          const outage = kills % 2 === 0;
+          if (outage) await broker.stop('SIGTERM');
+          await delay(500 + Math.random() * 1000);
+          await rig.crash();
+          kills++;
+          await rig.start();
+          if (outage) await broker.start();
+        }
+        return kills;
+      })();
+      const accepted = await Promise.all(
+        MODES.map((mode) =>
+          postNumbers(
+            () => `${rig!.url}/publish/${mode}`,
+            TOTAL,
+            8,
+            () => false,
+          ),
+        ),
+      );
+      publishing = false;
+      const kills = await crashes;
+      const counts = () =>
+        Object.fromEntries(
+          MODES.map((mode, i) => [mode, subscriber.count(`crash/kill/${mode}`, accepted[i])]),
+        );
+      await waitFor(
+        () => Object.values(counts()).every((c) => c.missing.length === 0),
+        'every accepted message',
+        60_000,
+      ).catch(() => undefined);
+      report(`Node-RED SIGKILLed ${kills} times (${rig.starts} starts)`, counts());
+      assert.ok(kills >= 1, 'Node-RED was killed at least once while publishing');
+      for (const [mode, c] of Object.entries(counts())) {
+        assert.equal(c.accepted, TOTAL, `${mode}: every number was accepted in the end`);
+        assert.deepEqual(c.missing.slice(0, 10), [], `${mode}: accepted messages missing`);
+      }
+    });
+
+    it(`loses no accepted message while Mosquitto is stopped and restarted (${TOTAL} per mode)`, async () => {
+      await rig?.stop();
+      rig = new NodeRedRig(publisherFlow(broker.port, 'outage'));
+      await rig.start();
+      let publishing = true;
+      const outages = (async () => {
+        let restarts = 0;
+        while (publishing && restarts < 3) {
+          await delay(1000 + Math.random() * 1500);
+          if (!publishing) break;
+          await broker.stop('SIGTERM');
+          await delay(500 + Math.random() * 1500);
+          await broker.start();
+          restarts++;
+        }
+        return restarts;
+      })();
+      const accepted = await Promise.all(
+        MODES.map((mode) =>
+          postNumbers(
+            () => `${rig!.url}/publish/${mode}`,
+            TOTAL,
+            8,
+            () => false,
+          ),
+        ),
+      );
+      publishing = false;
+      const restarts = await outages;
+      const counts = () =>
+        Object.fromEntries(
+          MODES.map((mode, i) => [mode, subscriber.count(`crash/outage/${mode}`, accepted[i])]),
+        );
+      await waitFor(
+        () => Object.values(counts()).every((c) => c.missing.length === 0),
+        'every accepted message',
+        60_000,
+      ).catch(() => undefined);
+      report(`Mosquitto stopped and restarted ${restarts} times`, counts());
+      assert.ok(restarts >= 1, 'Mosquitto was restarted at least once while publishing');
+      for (const [mode, c] of Object.entries(counts())) {
+        assert.equal(c.accepted, TOTAL, `${mode}: every number was accepted in the end`);
+        assert.deepEqual(c.missing.slice(0, 10), [], `${mode}: accepted messages missing`);
+      }
+    });
+  },
+);
