@@ -4,7 +4,8 @@ import type { BrokerConfigNode } from './broker-config.js';
 import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection.js';
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
-import { readQos, readString } from './shared/config-values.js';
+import { readNumber, readQos, readString } from './shared/config-values.js';
+import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus } from './shared/status.js';
 
 interface MqttInDef extends NodeDef {
@@ -14,7 +15,16 @@ interface MqttInDef extends NodeDef {
   datatype: Datatype;
   /** 'static' subscribes `topic` at deploy; 'dynamic' waits for msg.action. */
   topicType?: 'static' | 'dynamic';
+  /** 'receipt' acknowledges a QoS 1 message on arrival; 'complete' once the flow has finished with it. */
+  ack?: 'receipt' | 'complete';
+  /** Seconds after which a message the flow has not finished is acknowledged anyway. */
+  ackTimeout?: string | number;
 }
+
+/** Node-RED hook labels; hooks are global to the runtime, so they are added once. */
+const DELIVER_HOOK = 'preDeliver.durable-mqtt-ack';
+const COMPLETE_HOOK = 'onComplete.durable-mqtt-ack';
+const DEFAULT_ACK_TIMEOUT = 60;
 
 /** What a dynamic-subscription msg may carry in `msg.topic`. */
 type TopicRequest = string | { topic: string; qos?: unknown };
@@ -42,6 +52,9 @@ module.exports = function (RED: NodeAPI) {
     const datatype: Datatype = DATATYPES.includes(def.datatype) ? def.datatype : 'auto-detect';
     const defaultQos: QoS = readQos(def.qos) ?? 1;
     const dynamic = def.topicType === 'dynamic';
+    const ackOnComplete = def.ack === 'complete';
+    const ackTimeoutMs = readNumber(def.ackTimeout, DEFAULT_ACK_TIMEOUT) * 1000;
+    if (ackOnComplete) followFlowCompletion();
 
     if (!brokerNode?.connection) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.no-broker') });
@@ -51,7 +64,7 @@ module.exports = function (RED: NodeAPI) {
     const connection = brokerNode.connection;
 
     const subscriber: Subscriber = {
-      onMessage(topic: string, payload: Buffer, packet: IPublishPacket) {
+      onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
         const msg: NodeMessage & Record<string, unknown> = { topic, qos: packet.qos, retain: packet.retain };
         const properties = packet.properties;
         if (properties)
@@ -64,7 +77,18 @@ module.exports = function (RED: NodeAPI) {
           node.error(RED._('durable-mqtt.errors.invalid-json', { topic, reason: error.message }), msg);
           return;
         }
-        node.send(msg);
+        if (!ackOnComplete || packet.qos !== 1) return node.send(msg);
+        const id = RED.util.generateId();
+        msg._msgid = id;
+        return new Promise<void>((resolve) => {
+          flowCompletion.track(id, ackTimeoutMs, (timedOut) => {
+            if (timedOut)
+              node.warn(RED._('durable-mqtt.errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
+            resolve();
+          });
+          node.send(msg);
+          flowCompletion.sent(id);
+        });
       },
       onSubscribeFailure(failure: SubscribeFailure) {
         node.status({
@@ -174,6 +198,18 @@ module.exports = function (RED: NodeAPI) {
       return undefined;
     }
     return list as TopicRequest[];
+  }
+
+  /** Counts each delivery and each completion of the messages an in node follows (ack: complete). */
+  function followFlowCompletion() {
+    const hooks = RED.hooks;
+    if (hooks.has(DELIVER_HOOK)) return;
+    hooks.add(DELIVER_HOOK, (event: { msg: NodeMessage }) =>
+      flowCompletion.delivered(event.msg._msgid as string),
+    );
+    hooks.add(COMPLETE_HOOK, (event: { msg: NodeMessage }) =>
+      flowCompletion.completed(event.msg._msgid as string),
+    );
   }
 
   RED.nodes.registerType('durable-mqtt-in', MqttIn);

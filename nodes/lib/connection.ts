@@ -91,7 +91,11 @@ export interface SubscribeFailure {
 
 /** What an mqtt in node gives the connection to receive messages. */
 export interface Subscriber {
-  onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void;
+  /**
+   * A promise holds the acknowledgment of a QoS 1 message (PUBACK) until it
+   * settles, so the broker redelivers what a crash interrupted.
+   */
+  onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void>;
   onSubscribeFailure(failure: SubscribeFailure): void;
 }
 
@@ -388,6 +392,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.attempted = false;
     client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    client.handleMessage = (packet, callback) =>
+      this.handleMessage(client, packet as IPublishPacket, callback);
     if (this.options.protocolVersion === 5) {
       // MQTT.js hands a publish callback its own packet, not the acknowledgment: keep the reason code aside.
       client.on('packetreceive', (packet) => {
@@ -533,7 +539,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       this.tree.match(topic, ({ entry }) => {
         if (entry.lastDispatch === dispatch) return;
         entry.lastDispatch = dispatch;
-        entry.subscriber.onMessage(topic, payload, packet);
+        this.holdAck(packet, entry.subscriber.onMessage(topic, payload, packet));
       });
       return;
     }
@@ -550,8 +556,41 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       }
     });
     const carried = Array.isArray(ids) ? ids : [ids];
-    for (const entry of matched)
-      if (carried.includes(entry.primaryId)) entry.subscriber.onMessage(topic, payload, packet);
+    for (const entry of matched) {
+      if (carried.includes(entry.primaryId))
+        this.holdAck(packet, entry.subscriber.onMessage(topic, payload, packet));
+    }
+  }
+
+  /** Acknowledgments held by subscribers, by the packet they are for. */
+  private readonly heldAcks = new WeakMap<IPublishPacket, Promise<void>[]>();
+
+  private holdAck(packet: IPublishPacket, hold: void | Promise<void>) {
+    if (!hold || packet.qos !== 1) return;
+    const holds = this.heldAcks.get(packet);
+    if (holds) holds.push(hold);
+    else this.heldAcks.set(packet, [hold]);
+  }
+
+  /**
+   * MQTT.js acknowledges a message when handleMessage calls back, and reads no
+   * further packet until then. A held message calls back at once without an
+   * acknowledgment (the reader goes on: keep-alive answers still arrive), and
+   * its PUBACK is sent when every hold has settled, if the connection it came
+   * on is still the current one; otherwise the broker redelivers it.
+   */
+  private handleMessage(client: MqttClient, packet: IPublishPacket, callback: (error?: Error) => void) {
+    const holds = this.heldAcks.get(packet);
+    if (!holds) return callback();
+    this.heldAcks.delete(packet);
+    const stream = client.stream;
+    callback(new Error('acknowledgment held until the flow completes'));
+    void Promise.allSettled(holds).then(() => {
+      if (client.stream !== stream || !client.connected) return;
+      const puback = { cmd: 'puback' as const, messageId: packet.messageId, reasonCode: 0 };
+      // MQTT.js has no public way to send an acknowledgment later.
+      (client as unknown as { _sendPacket(packet: object): void })._sendPacket(puback);
+    });
   }
 
   private onError(error: Error) {

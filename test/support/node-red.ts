@@ -43,7 +43,10 @@ type NodeModule = (RED: Record<string, unknown>) => void;
 /** The compiled node modules, as the palette loads them, with the English catalog (the helper's RED._ returns keys). */
 export const packageNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-out'].map((name) => {
   const nodeModule: NodeModule = require(path.join(root, 'dist', 'nodes', `${name}.js`));
-  return (RED: Record<string, unknown>) => nodeModule(Object.assign(Object.create(RED), { _: translate }));
+  // The helper's mock runtime has no hooks; its flows trigger those of @node-red/util, handed over here.
+  const hooks = require('@node-red/util').hooks;
+  return (RED: Record<string, unknown>) =>
+    nodeModule(Object.assign(Object.create(RED), { _: translate, hooks }));
 });
 
 let nextId = 0;

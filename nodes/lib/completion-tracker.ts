@@ -1,0 +1,57 @@
+/**
+ * Follows a message through a flow by its id: each delivery to a node counts
+ * one, each completion (the node called done) counts one off; the message is
+ * finished when the count is back to zero. Fed by Node-RED's preDeliver and
+ * onComplete hooks, which run synchronously inside send() and done().
+ */
+export class CompletionTracker {
+  private readonly tracked = new Map<
+    string,
+    { pending: number; finish: (timedOut: boolean) => void; timer: NodeJS.Timeout }
+  >();
+
+  /** How many messages are being followed (for tests and diagnostics). */
+  get size(): number {
+    return this.tracked.size;
+  }
+
+  /**
+   * Follows `id` until the flow has finished with it, or `timeoutMs` has passed.
+   * Call before sending the message, then `sent` once send() has returned.
+   */
+  track(id: string, timeoutMs: number, onFinished: (timedOut: boolean) => void): void {
+    const timer = setTimeout(() => this.finish(id, true), timeoutMs);
+    // The sender's own share: counted off by sent(), so deliveries made during send() keep it open.
+    this.tracked.set(id, { pending: 1, finish: onFinished, timer });
+  }
+
+  /** The message was handed to a node. */
+  delivered(id: string): void {
+    const entry = this.tracked.get(id);
+    if (entry) entry.pending++;
+  }
+
+  /** A node finished with the message; the sender's own send counts as one. */
+  completed(id: string): void {
+    const entry = this.tracked.get(id);
+    if (!entry) return;
+    entry.pending--;
+    if (entry.pending <= 0) this.finish(id, false);
+  }
+
+  /** The sending node's send() returned: its deliveries are counted, its own share is done. */
+  sent(id: string): void {
+    this.completed(id);
+  }
+
+  private finish(id: string, timedOut: boolean) {
+    const entry = this.tracked.get(id);
+    if (!entry) return;
+    this.tracked.delete(id);
+    clearTimeout(entry.timer);
+    entry.finish(timedOut);
+  }
+}
+
+/** One tracker for the runtime: Node-RED's hooks are global. */
+export const flowCompletion = new CompletionTracker();
