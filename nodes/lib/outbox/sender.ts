@@ -53,9 +53,7 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
       return;
     }
     this.draining = true;
-    void this.drain().finally(() => {
-      this.draining = false;
-    });
+    void this.drain();
   }
 
   /** Stops sending and waits a moment for the messages in flight; the rest stay in the outbox. */
@@ -70,14 +68,21 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
   }
 
   private async drain(): Promise<void> {
-    do {
-      this.drainAgain = false;
-      while (!this.stopped && this.connection.connected && this.outbox.inFlightCount < this.window) {
-        const deliveries = await this.outbox.take(this.window - this.outbox.inFlightCount);
-        if (deliveries.length === 0) break;
-        for (const delivery of deliveries) this.send(delivery);
-      }
-    } while (this.drainAgain && !this.stopped);
+    try {
+      do {
+        this.drainAgain = false;
+        while (!this.stopped && this.connection.connected && this.outbox.inFlightCount < this.window) {
+          const deliveries = await this.outbox.take(this.window - this.outbox.inFlightCount);
+          if (deliveries.length === 0) break;
+          for (const delivery of deliveries) this.send(delivery);
+        }
+      } while (this.drainAgain && !this.stopped);
+    } finally {
+      // Cleared in the same synchronous step as the last check of drainAgain: a kick() that comes
+      // later starts a new drain. (Cleared a microtask later, as a .finally() would, a kick in
+      // between was lost and the outbox stalled until the next event.)
+      this.draining = false;
+    }
   }
 
   private send(delivery: Delivery<Tag>) {
