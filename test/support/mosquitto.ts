@@ -21,6 +21,8 @@ export interface MosquittoOptions {
   users?: Record<string, string>;
   /** Keeps sessions and queued messages on disk across a graceful (SIGTERM) restart. */
   persistence?: boolean;
+  /** Lifts the default bound of 1,000 queued messages per client, past which Mosquitto drops messages. */
+  unlimitedQueues?: boolean;
   /** Adds a TLS listener on `tlsPort` with this server certificate. */
   tls?: { certFile: string; keyFile: string; caFile: string };
 }
@@ -44,6 +46,8 @@ export class Mosquitto {
     const config = [
       'per_listener_settings false',
       ...persistence,
+      ...(this.options.unlimitedQueues ? ['max_queued_messages 0'] : []),
+      'log_type notice',
       'log_dest stderr',
       'log_type error',
       'log_type warning',
