@@ -1,0 +1,296 @@
+/** The benchmark's figures as a text table for the terminal and a Markdown table for the README. */
+import type { LatencyResult, Problems, SoakResult, ThroughputResult, Variant } from './types.js';
+import { VARIANTS, VARIANT_LABELS } from './types.js';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGB: number;
+  os: string;
+  node: string;
+  nodeRed: string;
+  aedes: string;
+  /** MQTT.js used by this package, and the one bundled with the core nodes. */
+  mqttOurs: string;
+  mqttCore: string;
+  /** The commit measured, with "+ uncommitted changes" when nodes/ differs from it. */
+  revision: string;
+}
+
+export interface Settings {
+  window: number;
+  repeat: number;
+  scale: number;
+  stallMs: number;
+  latencyRate: number;
+  latencySeconds: number;
+  soakSeconds: number;
+  soakRate: number;
+  soakVariant: Variant;
+}
+
+export interface VariantThroughput {
+  /** Median over the repeats, msg/s. */
+  rate: number;
+  /** Largest number lost in any repeat. */
+  lost: number;
+  stalled: boolean;
+  capped: boolean;
+  /** Median RSS right after the case, MB. */
+  rssMB: number;
+  peakRssMB: number;
+  idleRssMB: number;
+  runs: ThroughputResult[];
+}
+
+export interface CaseSummary {
+  name: string;
+  qos: number;
+  size: number;
+  messages: number;
+  variants: Partial<Record<Variant, VariantThroughput>>;
+  /** Ours / core, per transport of ours. */
+  ratios: Partial<Record<Variant, number>>;
+}
+
+export interface SoakSummary {
+  result: SoakResult;
+  firstMB: number;
+  lastMB: number;
+  maxMB: number;
+  growthMB: number;
+  growthPercent: number;
+  slopeMBPerMinute: number;
+  leak: boolean;
+}
+
+export interface Target {
+  what: string;
+  goal: string;
+  value: string;
+  met: boolean | undefined;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  durationSeconds: number;
+  machine: Machine;
+  settings: Settings;
+  throughput: CaseSummary[];
+  latency: Partial<Record<Variant, LatencyResult>>;
+  soak?: SoakSummary;
+  targets: Target[];
+  /** Loss, stalls, errors, warnings and leaks seen during the run, one line each. */
+  problems: string[];
+  /** Jobs that did not produce a result. */
+  failures: string[];
+}
+
+export function caseLabel(qos: number, size: number): string {
+  return `QoS ${qos}, ${size >= 1024 ? `${size / 1024} KB` : `${size} B`}`;
+}
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const ratio = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : `${n.toFixed(2)}×`);
+const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+
+interface Table {
+  headers: string[];
+  /** 'r' for figures. */
+  align: ('l' | 'r')[];
+  rows: string[][];
+}
+
+function textTable({ headers, align, rows }: Table): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function markdownTable({ headers, align, rows }: Table): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(headers), line(align.map((a) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)].join('\n');
+}
+
+function lostCell(summary: CaseSummary): string {
+  const parts: string[] = [];
+  for (const variant of VARIANTS) {
+    const v = summary.variants[variant];
+    if (!v) continue;
+    const flags = [v.lost ? `${v.lost} lost` : '', v.stalled ? 'stalled' : '', v.capped ? 'capped' : '']
+      .filter(Boolean)
+      .join(', ');
+    if (flags) parts.push(`${VARIANT_LABELS[variant]}: ${flags}`);
+  }
+  return parts.join('; ') || '0';
+}
+
+function throughputTable(report: BenchReport): Table {
+  return {
+    headers: [
+      'case',
+      'N',
+      'ours embedded msg/s',
+      'ours tcp msg/s',
+      'core msg/s',
+      'embedded/core',
+      'tcp/core',
+      'lost',
+    ],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    rows: report.throughput.map((c) => [
+      caseLabel(c.qos, c.size),
+      int(c.messages),
+      int(c.variants.embedded?.rate ?? NaN),
+      int(c.variants.tcp?.rate ?? NaN),
+      int(c.variants.core?.rate ?? NaN),
+      ratio(c.ratios.embedded),
+      ratio(c.ratios.tcp),
+      lostCell(c),
+    ]),
+  };
+}
+
+function memoryTable(report: BenchReport): Table {
+  const cell = (v: VariantThroughput | undefined) =>
+    v ? `${v.rssMB.toFixed(0)} (peak ${v.peakRssMB.toFixed(0)}, idle ${v.idleRssMB.toFixed(0)})` : '–';
+  return {
+    headers: ['case', 'ours embedded RSS MB', 'ours tcp RSS MB', 'core RSS MB'],
+    align: ['l', 'r', 'r', 'r'],
+    rows: report.throughput.map((c) => [
+      caseLabel(c.qos, c.size),
+      cell(c.variants.embedded),
+      cell(c.variants.tcp),
+      cell(c.variants.core),
+    ]),
+  };
+}
+
+function latencyTable(report: BenchReport): Table {
+  return {
+    headers: ['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'sent msg/s', 'lost'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: VARIANTS.filter((v) => report.latency[v]).map((variant) => {
+      const r = report.latency[variant] as LatencyResult;
+      return [
+        VARIANT_LABELS[variant],
+        ms(r.latency.p50),
+        ms(r.latency.p90),
+        ms(r.latency.p99),
+        ms(r.latency.p999),
+        ms(r.latency.max),
+        int(r.achievedRate),
+        String(r.delivery.lost),
+      ];
+    }),
+  };
+}
+
+function targetTable(report: BenchReport): Table {
+  return {
+    headers: ['target', 'goal', 'now', 'met'],
+    align: ['l', 'l', 'r', 'l'],
+    rows: report.targets.map((t) => [
+      t.what,
+      t.goal,
+      t.value,
+      t.met === undefined ? '–' : t.met ? 'yes' : 'NO',
+    ]),
+  };
+}
+
+function soakLines(soak: SoakSummary, settings: Settings): string[] {
+  const r = soak.result;
+  return [
+    `${VARIANT_LABELS[settings.soakVariant]}, QoS 1, 64 B, asked ${int(settings.soakRate)} msg/s for ${settings.soakSeconds} s ` +
+      `(sent ${int(r.achievedRate)} msg/s, ${int(r.delivery.received)} received, ${r.delivery.lost} lost), ` +
+      `RSS sampled every 5 s${r.gcForced ? ' after a forced gc' : ''}`,
+    `RSS first ${soak.firstMB.toFixed(1)} MB, last ${soak.lastMB.toFixed(1)} MB, max ${soak.maxMB.toFixed(1)} MB; ` +
+      `growth ${soak.growthMB >= 0 ? '+' : ''}${soak.growthMB.toFixed(1)} MB (${soak.growthPercent.toFixed(1)} %), ` +
+      `trend ${soak.slopeMBPerMinute.toFixed(2)} MB/min; latency p50 ${ms(r.latency.p50)} ms, p99 ${ms(r.latency.p99)} ms`,
+    `verdict: ${soak.leak ? 'RSS GREW (≥ 10 % and ≥ 20 MB): possible leak' : 'no leak (growth < 10 % or < 20 MB)'}`,
+  ];
+}
+
+function machineLines(report: BenchReport): string[] {
+  const m = report.machine;
+  const s = report.settings;
+  return [
+    `${m.cpu}, ${m.cores} cores, ${m.memoryGB} GB, ${m.os}`,
+    `Node.js ${m.node}, Node-RED ${m.nodeRed}, Aedes ${m.aedes}, MQTT.js ${m.mqttOurs} (ours) / ${m.mqttCore} (core nodes)`,
+    `durable-mqtt at ${m.revision}`,
+    `${report.startedAt}, ${Math.round(report.durationSeconds)} s; window ${s.window} outstanding, ` +
+      `${s.repeat === 1 ? 'one run per case' : `median of ${s.repeat} runs`}, scale ${s.scale}`,
+  ];
+}
+
+export function renderText(report: BenchReport): string {
+  const out: string[] = [];
+  out.push('durable-mqtt benchmark', ...machineLines(report), '');
+  if (report.throughput.length) {
+    out.push(
+      'Throughput (out → embedded broker → in → sink, msg/s received)',
+      textTable(throughputTable(report)),
+      '',
+    );
+    out.push('RSS after each throughput case (MB)', textTable(memoryTable(report)), '');
+  }
+  if (Object.keys(report.latency).length) {
+    out.push(
+      `Latency at ${int(report.settings.latencyRate)} msg/s, QoS 1, 64 B, ${report.settings.latencySeconds} s`,
+      textTable(latencyTable(report)),
+      '',
+    );
+  }
+  if (report.soak) out.push('Soak', ...soakLines(report.soak, report.settings), '');
+  if (report.targets.length) out.push('Targets', textTable(targetTable(report)), '');
+  if (report.problems.length) out.push('Problems seen', ...report.problems.map((p) => `- ${p}`), '');
+  if (report.failures.length) out.push('Failed jobs', ...report.failures.map((f) => `- ${f}`), '');
+  return out.join('\n');
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const out: string[] = [];
+  out.push('### Benchmark', '', ...machineLines(report).map((l) => `${l}  `), '');
+  if (report.throughput.length) {
+    out.push('Throughput, messages per second received (out → embedded broker → in):', '');
+    out.push(markdownTable(throughputTable(report)), '');
+    out.push('RSS of the Node-RED process after each case, MB:', '', markdownTable(memoryTable(report)), '');
+  }
+  if (Object.keys(report.latency).length) {
+    out.push(
+      `Latency at ${int(report.settings.latencyRate)} msg/s, QoS 1, 64 B, ${report.settings.latencySeconds} s:`,
+      '',
+      markdownTable(latencyTable(report)),
+      '',
+    );
+  }
+  if (report.soak) out.push('Soak:', '', ...soakLines(report.soak, report.settings).map((l) => `- ${l}`), '');
+  if (report.targets.length) out.push('Targets:', '', markdownTable(targetTable(report)), '');
+  if (report.problems.length) out.push('Problems seen:', '', ...report.problems.map((p) => `- ${p}`), '');
+  if (report.failures.length) out.push('Failed jobs:', '', ...report.failures.map((f) => `- ${f}`), '');
+  return out.join('\n');
+}
+
+/** One line per problem a job reported, prefixed with where it happened. */
+export function problemLines(where: string, problems: Problems): string[] {
+  const lines: string[] = [];
+  if (problems.logErrors)
+    lines.push(
+      `${where}: ${problems.logErrors} errors logged by Node-RED, e.g. ${problems.logSamples.join(' | ')}`,
+    );
+  else if (problems.logWarnings)
+    lines.push(
+      `${where}: ${problems.logWarnings} warnings logged by Node-RED, e.g. ${problems.logSamples.join(' | ')}`,
+    );
+  if (problems.brokerClientErrors)
+    lines.push(
+      `${where}: the embedded broker reported ${problems.brokerClientErrors} client errors, e.g. ${problems.brokerSamples.join(' | ')}`,
+    );
+  for (const warning of problems.processWarnings) lines.push(`${where}: ${warning}`);
+  return lines;
+}

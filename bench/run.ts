@@ -1,0 +1,488 @@
+/**
+ * `npm run bench`: this package's nodes and the Node-RED core MQTT nodes, side
+ * by side in one run, through this package's embedded broker node. Each job
+ * (one case, one variant) runs in a fresh worker process (bench/worker.ts);
+ * the table goes to the terminal, bench/results/latest.json and latest.md.
+ * `npm run bench -- --help` lists the options.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { median, slope } from './measurement.js';
+import {
+  caseLabel,
+  problemLines,
+  renderMarkdown,
+  renderText,
+  type BenchReport,
+  type CaseSummary,
+  type Machine,
+  type Settings,
+  type SoakSummary,
+  type Target,
+} from './report.js';
+import {
+  VARIANTS,
+  VARIANT_LABELS,
+  type Job,
+  type JobResult,
+  type LatencyResult,
+  type PacedJob,
+  type QoS,
+  type SoakResult,
+  type ThroughputJob,
+  type ThroughputResult,
+  type Variant,
+  type WorkerMessage,
+} from './types.js';
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** Message counts picked so each case runs a few seconds on a 2-core machine; --scale multiplies them. */
+const CASES: { name: string; qos: QoS; size: number; messages: number }[] = [
+  { name: 'qos0-64b', qos: 0, size: 64, messages: 200_000 },
+  { name: 'qos0-4kb', qos: 0, size: 4096, messages: 120_000 },
+  { name: 'qos1-64b', qos: 1, size: 64, messages: 120_000 },
+  { name: 'qos1-4kb', qos: 1, size: 4096, messages: 50_000 },
+  { name: 'qos2-64b', qos: 2, size: 64, messages: 50_000 },
+  { name: 'qos2-4kb', qos: 2, size: 4096, messages: 40_000 },
+];
+
+/** Ours/core goals at 64 B through the embedded broker, from the issue. */
+const RATIO_GOALS: Record<QoS, number> = { 0: 5, 1: 4, 2: 3 };
+const P99_GOAL_MS = 5;
+
+const HELP = `npm run bench -- [options]
+
+  --repeat N            run each throughput case N times, report the median (1)
+  --soak SECONDS        leak check at --soak-rate msg/s, QoS 1, 64 B; 0 skips it (60)
+  --soak-rate N         messages per second during the soak (10000)
+  --soak-variant V      embedded, tcp or core (embedded)
+  --cases LIST          throughput cases, comma-separated: ${CASES.map((c) => c.name).join(',')}
+  --variants LIST       embedded,tcp,core (all)
+  --skip LIST           throughput, latency, soak
+  --window N            most messages sent but not yet received (500)
+  --scale X             multiply every case's message count (1)
+  --latency-seconds S   length of the latency run (5)
+  --latency-rate N      messages per second of the latency run (1000)
+  --profile             CPU profile of each measured phase into bench/results/profiles/
+  --out DIR             where results go (bench/results)
+`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      repeat: { type: 'string', default: '1' },
+      soak: { type: 'string', default: '60' },
+      'soak-rate': { type: 'string', default: '10000' },
+      'soak-variant': { type: 'string', default: 'embedded' },
+      cases: { type: 'string' },
+      variants: { type: 'string' },
+      skip: { type: 'string', default: '' },
+      window: { type: 'string', default: '500' },
+      scale: { type: 'string', default: '1' },
+      'latency-seconds': { type: 'string', default: '5' },
+      'latency-rate': { type: 'string', default: '1000' },
+      profile: { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const number = (name: keyof typeof values, min: number) => {
+    const n = Number(values[name]);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}`);
+    return n;
+  };
+  const list = (value: string | undefined, allowed: readonly string[], name: string) => {
+    if (!value) return [...allowed];
+    const items = value
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
+    for (const item of items) if (!allowed.includes(item)) throw new Error(`--${name}: unknown "${item}"`);
+    return items;
+  };
+  const soakVariant = values['soak-variant'] as Variant;
+  if (!VARIANTS.includes(soakVariant)) throw new Error('--soak-variant must be embedded, tcp or core');
+  return {
+    repeat: Math.round(number('repeat', 1)),
+    soakSeconds: number('soak', 0),
+    soakRate: number('soak-rate', 1),
+    soakVariant,
+    cases: CASES.filter((c) =>
+      list(
+        values.cases,
+        CASES.map((k) => k.name),
+        'cases',
+      ).includes(c.name),
+    ),
+    variants: list(values.variants, VARIANTS, 'variants') as Variant[],
+    skip: new Set(list(values.skip || 'none', ['none', 'throughput', 'latency', 'soak'], 'skip')),
+    window: Math.round(number('window', 1)),
+    scale: number('scale', 0.001),
+    latencySeconds: number('latency-seconds', 1),
+    latencyRate: number('latency-rate', 1),
+    profile: values.profile,
+    out: path.resolve(values.out),
+  };
+}
+
+function versionOf(packageJson: string): string {
+  try {
+    return (
+      JSON.parse(readFileSync(path.join(ROOT, 'node_modules', packageJson), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return '?';
+  }
+}
+
+/** Markdown as the project's Prettier settings format it, so it pastes into the README as is. */
+async function formatMarkdown(markdown: string): Promise<string> {
+  try {
+    const prettier = await import('prettier');
+    const config = await prettier.resolveConfig(path.join(ROOT, 'README.md'));
+    return await prettier.format(markdown, { ...config, parser: 'markdown' });
+  } catch {
+    return `${markdown}\n`;
+  }
+}
+
+function revision(): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'nodes', 'package-lock.json') !== '';
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown revision';
+  }
+}
+
+function machine(): Machine {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus.length,
+    memoryGB: Math.round(os.totalmem() / 1024 ** 3),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    nodeRed: versionOf('node-red/package.json'),
+    aedes: versionOf('aedes/package.json'),
+    mqttOurs: versionOf('mqtt/package.json'),
+    mqttCore: (() => {
+      const nested = versionOf('@node-red/nodes/node_modules/mqtt/package.json');
+      return nested === '?' ? versionOf('mqtt/package.json') : nested;
+    })(),
+    revision: revision(),
+  };
+}
+
+/** Runs one job in a worker process; its stdout and stderr go to a log file. */
+function runJob(job: Job, logDir: string, timeoutMs: number): Promise<JobResult> {
+  mkdirSync(logDir, { recursive: true });
+  const logFile = path.join(logDir, `${job.name}.log`);
+  const log = openSync(logFile, 'w');
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'worker.ts'), [JSON.stringify(job)], {
+      execArgv: ['--import', 'tsx', '--expose-gc'],
+      stdio: ['ignore', log, log, 'ipc'],
+      cwd: ROOT,
+    });
+    let outcome: WorkerMessage | undefined;
+    const timer = setTimeout(() => {
+      outcome ??= { type: 'failed', error: `no result within ${Math.round(timeoutMs / 1000)} s (killed)` };
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('message', (message: WorkerMessage) => {
+      outcome ??= message;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      closeSync(log);
+      const result = outcome ?? {
+        type: 'failed',
+        error: `worker exited (${signal ?? code}) without a result`,
+      };
+      if (result.type === 'result') resolve(result.result);
+      else reject(new Error(`${result.error.split('\n')[0]} (log: ${path.relative(ROOT, logFile)})`));
+    });
+  });
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function main() {
+  const o = options();
+  const startedAt = new Date();
+  const payload = randomBytes(Math.max(4096, ...o.cases.map((c) => c.size)));
+  const stallMs = 5000;
+  const logDir = path.join(o.out, 'logs');
+  const profileDir = o.profile ? path.join(o.out, 'profiles') : undefined;
+  const settings: Settings = {
+    window: o.window,
+    repeat: o.repeat,
+    scale: o.scale,
+    stallMs,
+    latencyRate: o.latencyRate,
+    latencySeconds: o.latencySeconds,
+    soakSeconds: o.skip.has('soak') ? 0 : o.soakSeconds,
+    soakRate: o.soakRate,
+    soakVariant: o.soakVariant,
+  };
+  const report: BenchReport = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: 0,
+    machine: machine(),
+    settings,
+    throughput: [],
+    latency: {},
+    targets: [],
+    problems: [],
+    failures: [],
+  };
+  const base = {
+    payloadHex: payload.toString('hex'),
+    window: o.window,
+    stallMs,
+    profileDir,
+  };
+
+  const planned: { job: Job; timeoutMs: number; done: (result: JobResult) => void }[] = [];
+  const runs = new Map<string, Map<Variant, ThroughputResult[]>>();
+  if (!o.skip.has('throughput')) {
+    for (let repeat = 0; repeat < o.repeat; repeat++) {
+      o.cases.forEach((c, index) => {
+        const messages = Math.max(1000, Math.round(c.messages * o.scale));
+        // Rotate the order of the variants from case to case, so none always runs first.
+        const order = o.variants.map((_, i) => o.variants[(i + index + repeat) % o.variants.length]);
+        for (const variant of order) {
+          const job: ThroughputJob = {
+            ...base,
+            kind: 'throughput',
+            name: `throughput-${c.name}-${variant}${o.repeat > 1 ? `-${repeat + 1}` : ''}`,
+            variant,
+            qos: c.qos,
+            size: c.size,
+            messages,
+            warmupMessages: Math.min(5000, Math.max(1000, Math.round(messages / 10))),
+            maxSeconds: 30,
+          };
+          planned.push({
+            job,
+            timeoutMs: 150_000,
+            done: (result) => {
+              const perCase = runs.get(c.name) ?? new Map<Variant, ThroughputResult[]>();
+              runs.set(c.name, perCase);
+              perCase.set(variant, [...(perCase.get(variant) ?? []), result as ThroughputResult]);
+            },
+          });
+        }
+      });
+    }
+  }
+  if (!o.skip.has('latency')) {
+    for (const variant of o.variants) {
+      const job: PacedJob = {
+        ...base,
+        kind: 'latency',
+        name: `latency-qos1-64b-${variant}`,
+        variant,
+        qos: 1,
+        size: 64,
+        rate: o.latencyRate,
+        warmupSeconds: 1,
+        seconds: o.latencySeconds,
+        sampleEvery: 5,
+      };
+      planned.push({
+        job,
+        timeoutMs: (o.latencySeconds + 120) * 1000,
+        done: (result) => {
+          report.latency[variant] = result as LatencyResult;
+        },
+      });
+    }
+  }
+  if (settings.soakSeconds > 0) {
+    const warmupSeconds = Math.min(10, Math.max(2, Math.round(settings.soakSeconds / 6)));
+    const job: PacedJob = {
+      ...base,
+      kind: 'soak',
+      name: `soak-qos1-64b-${o.soakVariant}`,
+      variant: o.soakVariant,
+      qos: 1,
+      size: 64,
+      rate: o.soakRate,
+      warmupSeconds,
+      seconds: settings.soakSeconds,
+      sampleEvery: 5,
+    };
+    planned.push({
+      job,
+      timeoutMs: (settings.soakSeconds + warmupSeconds + 120) * 1000,
+      done: (result) => {
+        report.soak = soakSummary(result as SoakResult);
+      },
+    });
+  }
+
+  const m = report.machine;
+  console.log(`durable-mqtt benchmark: ${planned.length} jobs, each in its own Node-RED process`);
+  console.log(`${m.cpu}, ${m.cores} cores, Node.js ${m.node}, Node-RED ${m.nodeRed}, Aedes ${m.aedes}\n`);
+  for (const [index, { job, timeoutMs, done }] of planned.entries()) {
+    const what =
+      job.kind === 'throughput'
+        ? `${caseLabel(job.qos, job.size)}, ${fmt(job.messages)} messages`
+        : job.kind === 'latency'
+          ? `latency at ${fmt(job.rate)} msg/s`
+          : `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s`;
+    process.stdout.write(`[${index + 1}/${planned.length}] ${what}, ${VARIANT_LABELS[job.variant]}: `);
+    const started = Date.now();
+    try {
+      const result = await runJob(job, logDir, timeoutMs);
+      done(result);
+      const d = result.delivery;
+      const figure =
+        result.kind === 'throughput'
+          ? `${fmt(result.rate)} msg/s`
+          : `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, sent ${fmt(result.achievedRate)} msg/s`;
+      const notes = [
+        d.lost ? `${d.lost} lost` : '',
+        d.stalled ? 'STALLED' : '',
+        d.duplicates ? `${d.duplicates} dup` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
+      console.log(`${figure}${notes ? ` (${notes})` : ''} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
+      collectProblems(report, job, result);
+    } catch (error) {
+      console.log(`FAILED: ${(error as Error).message}`);
+      report.failures.push(`${job.name}: ${(error as Error).message}`);
+    }
+  }
+
+  if (!o.skip.has('throughput'))
+    report.throughput = o.cases.map((c) =>
+      caseSummary(c, Math.max(1000, Math.round(c.messages * o.scale)), runs.get(c.name)),
+    );
+  report.problems = [...new Set(report.problems)];
+  report.targets = targets(report);
+  report.durationSeconds = (Date.now() - startedAt.getTime()) / 1000;
+
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(path.join(o.out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(path.join(o.out, 'latest.md'), await formatMarkdown(renderMarkdown(report)));
+  console.log(`\n${renderText(report)}`);
+  console.log(`written: ${path.relative(process.cwd(), path.join(o.out, 'latest.json'))}, latest.md`);
+  if (profileDir) console.log(`CPU profiles: ${path.relative(process.cwd(), profileDir)}/`);
+}
+
+function caseSummary(
+  c: (typeof CASES)[number],
+  messages: number,
+  runs: Map<Variant, ThroughputResult[]> | undefined,
+): CaseSummary {
+  const summary: CaseSummary = { name: c.name, qos: c.qos, size: c.size, messages, variants: {}, ratios: {} };
+  for (const [variant, results] of runs ?? []) {
+    summary.variants[variant] = {
+      rate: median(results.map((r) => r.rate)),
+      lost: Math.max(...results.map((r) => r.delivery.lost)),
+      stalled: results.some((r) => r.delivery.stalled),
+      capped: results.some((r) => r.capped),
+      rssMB: median(results.map((r) => r.memory.rssMB)),
+      peakRssMB: median(results.map((r) => r.memory.peakRssMB)),
+      idleRssMB: median(results.map((r) => r.memory.idleRssMB)),
+      runs: results,
+    };
+  }
+  const core = summary.variants.core?.rate;
+  for (const variant of ['embedded', 'tcp'] as const) {
+    const ours = summary.variants[variant]?.rate;
+    if (ours !== undefined && core) summary.ratios[variant] = ours / core;
+  }
+  return summary;
+}
+
+function soakSummary(result: SoakResult): SoakSummary {
+  const rss = result.samples.map((s) => s.rssMB);
+  const firstMB = rss[0] ?? 0;
+  const lastMB = rss.at(-1) ?? 0;
+  const growthMB = lastMB - firstMB;
+  const growthPercent = firstMB ? (growthMB / firstMB) * 100 : 0;
+  return {
+    result,
+    firstMB,
+    lastMB,
+    maxMB: Math.max(...rss),
+    growthMB,
+    growthPercent,
+    slopeMBPerMinute: slope(result.samples.map((s) => ({ x: s.t / 60, y: s.rssMB }))),
+    leak: growthPercent >= 10 && growthMB >= 20,
+  };
+}
+
+function collectProblems(report: BenchReport, job: Job, result: JobResult) {
+  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}`;
+  const d = result.delivery;
+  if (d.lost && job.qos > 0)
+    report.problems.push(`${where}: ${d.lost} of ${d.sent} QoS ${job.qos} messages lost`);
+  if (d.lost && job.qos === 0) report.problems.push(`${where}: ${d.lost} of ${d.sent} QoS 0 messages lost`);
+  if (d.stalled)
+    report.problems.push(
+      `${where}: stalled — ${d.sent - d.received} messages outstanding, nothing received for ${report.settings.stallMs / 1000} s`,
+    );
+  if (d.duplicates) report.problems.push(`${where}: ${d.duplicates} duplicates`);
+  if (result.kind === 'throughput' && result.capped)
+    report.problems.push(`${where}: stopped sending after 30 s, before all messages were sent`);
+  if (result.kind !== 'throughput' && job.kind !== 'throughput' && result.achievedRate < job.rate * 0.95)
+    report.problems.push(
+      `${where}: sent ${fmt(result.achievedRate)} msg/s of the ${fmt(job.rate)} asked (the window was full)`,
+    );
+  report.problems.push(...problemLines(where, result.problems));
+}
+
+function targets(report: BenchReport): Target[] {
+  const list: Target[] = [];
+  for (const qos of [0, 1, 2] as const) {
+    const c = report.throughput.find((s) => s.qos === qos && s.size === 64);
+    if (!c) continue;
+    const value = c.ratios.embedded;
+    list.push({
+      what: `QoS ${qos}, 64 B, ours embedded / core`,
+      goal: `≥ ${RATIO_GOALS[qos]}×`,
+      value: value === undefined ? '–' : `${value.toFixed(2)}×`,
+      met: value === undefined ? undefined : value >= RATIO_GOALS[qos],
+    });
+  }
+  const latency = report.latency.embedded;
+  if (latency) {
+    list.push({
+      what: `p99 at ${fmt(report.settings.latencyRate)} msg/s, QoS 1, ours embedded`,
+      goal: `≤ ${P99_GOAL_MS} ms`,
+      value: `${latency.latency.p99} ms`,
+      met: latency.latency.p99 <= P99_GOAL_MS && latency.delivery.lost === 0,
+    });
+  }
+  if (report.soak) {
+    list.push({
+      what: `no RSS growth, ${report.settings.soakSeconds} s at ${fmt(report.settings.soakRate)} msg/s`,
+      goal: '< 10 % or < 20 MB',
+      value: `${report.soak.growthMB >= 0 ? '+' : ''}${report.soak.growthMB.toFixed(1)} MB`,
+      met: !report.soak.leak && report.soak.result.delivery.lost === 0,
+    });
+  }
+  return list;
+}
+
+main().catch((error: Error) => {
+  console.error(error.message);
+  process.exit(1);
+});

@@ -1,0 +1,142 @@
+/** What the parent process (bench/run.ts) and the workers (bench/worker.ts) exchange. */
+
+/** The three ways a flow reaches the embedded broker node. */
+export type Variant = 'embedded' | 'tcp' | 'core';
+export const VARIANTS: readonly Variant[] = ['embedded', 'tcp', 'core'];
+export const VARIANT_LABELS: Record<Variant, string> = {
+  embedded: 'ours embedded',
+  tcp: 'ours tcp',
+  core: 'core',
+};
+
+export type QoS = 0 | 1 | 2;
+
+interface JobBase {
+  /** A name for logs and profiles, e.g. `throughput-qos1-64b-embedded`. */
+  name: string;
+  variant: Variant;
+  qos: QoS;
+  /** Payload size in bytes. */
+  size: number;
+  /** Random bytes, hex, fixed for the whole run; payloads are prefixes of it. */
+  payloadHex: string;
+  /** Most messages sent but not yet received, for every phase. */
+  window: number;
+  /** A phase with messages outstanding and nothing received for this long ends (stall or loss). */
+  stallMs: number;
+  /** Write a CPU profile of the measured phase into this directory. */
+  profileDir?: string;
+}
+
+export interface ThroughputJob extends JobBase {
+  kind: 'throughput';
+  messages: number;
+  warmupMessages: number;
+  /** The measured phase stops sending after this long, whatever was sent. */
+  maxSeconds: number;
+}
+
+export interface PacedJob extends JobBase {
+  kind: 'latency' | 'soak';
+  /** Messages per second. */
+  rate: number;
+  warmupSeconds: number;
+  seconds: number;
+  /** Soak: seconds between RSS samples. */
+  sampleEvery: number;
+}
+
+export type Job = ThroughputJob | PacedJob;
+
+/** Messages of one phase, counted at the sink. */
+export interface Delivery {
+  sent: number;
+  received: number;
+  /** sent − received. */
+  lost: number;
+  duplicates: number;
+  /** The phase ended because nothing arrived for `stallMs` while messages were outstanding. */
+  stalled: boolean;
+  /** Seconds from the first send to the last receive. */
+  seconds: number;
+}
+
+export interface Problems {
+  /** Node-RED log entries at warn or error level during the measured phase (count, first few texts). */
+  logErrors: number;
+  logWarnings: number;
+  logSamples: string[];
+  /** Clients the embedded broker reported errors for (e.g. a dropped connection), with the reason. */
+  brokerClientErrors: number;
+  brokerSamples: string[];
+  /** process 'warning' events (e.g. MaxListenersExceededWarning). */
+  processWarnings: string[];
+}
+
+export interface Memory {
+  /** RSS in MB once the flow is connected, before any message. */
+  idleRssMB: number;
+  /** RSS in MB right after the measured phase. */
+  rssMB: number;
+  /** Highest RSS in MB sampled (every 250 ms) during the measured phase. */
+  peakRssMB: number;
+  heapUsedMB: number;
+}
+
+export interface ThroughputResult {
+  kind: 'throughput';
+  delivery: Delivery;
+  /** Messages received per second. */
+  rate: number;
+  /** The measured phase hit `maxSeconds` before sending every message. */
+  capped: boolean;
+  memory: Memory;
+  problems: Problems;
+}
+
+export interface LatencyStats {
+  count: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface LatencyResult {
+  kind: 'latency';
+  delivery: Delivery;
+  /** Messages actually sent per second (below the asked rate when the window was full). */
+  achievedRate: number;
+  /** Messages due while the window was full, not sent. */
+  skipped: number;
+  /** Milliseconds from send to receive at the sink. */
+  latency: LatencyStats;
+  memory: Memory;
+  problems: Problems;
+}
+
+export interface RssSample {
+  /** Seconds since the end of the warm-up. */
+  t: number;
+  rssMB: number;
+  heapUsedMB: number;
+}
+
+export interface SoakResult {
+  kind: 'soak';
+  delivery: Delivery;
+  achievedRate: number;
+  skipped: number;
+  /** Whether gc() was forced before each sample. */
+  gcForced: boolean;
+  samples: RssSample[];
+  latency: LatencyStats;
+  memory: Memory;
+  problems: Problems;
+}
+
+export type JobResult = ThroughputResult | LatencyResult | SoakResult;
+
+export type WorkerMessage = { type: 'result'; result: JobResult } | { type: 'failed'; error: string };

@@ -1,0 +1,186 @@
+/**
+ * One benchmark job in its own process (started by bench/run.ts): a Node-RED
+ * runtime with one variant's flow, a warm-up, the measured phase, and the
+ * result sent back over IPC. A process per job keeps RSS figures and the
+ * state of one variant (sockets, buffers, heap) out of the next one.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { CONFIG_ID, benchFlow, isConnected } from './flows.js';
+import { LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
+import { startNodeRed, type BenchRuntime } from './runtime.js';
+import type { Job, JobResult, Memory, PacedJob, RssSample, ThroughputJob, WorkerMessage } from './types.js';
+
+const PROBE = 1;
+const WARMUP = 2;
+const MEASURED = 3;
+
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for the connection, then for one message to make the whole trip (the subscription is in place). */
+async function ready(runtime: BenchRuntime, job: Job, base: Buffer) {
+  const deadline = Date.now() + 30_000;
+  while (!isConnected(job.variant, runtime.node(CONFIG_ID))) {
+    if (Date.now() > deadline) throw new Error('the broker config did not connect within 30 s');
+    await delay(20);
+  }
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const arrived = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 1000);
+      runtime.pipe.onReceive((payload) => {
+        if (payload[12] !== PROBE) return;
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    runtime.pipe.send(stamp(base, job.size, attempt, PROBE));
+    if (await arrived) {
+      runtime.pipe.onReceive(() => {});
+      return;
+    }
+  }
+  throw new Error('no probe message made it through the flow within 30 s');
+}
+
+/** Runs `measure` under the CPU profiler when the job asks for a profile. */
+async function profiled<T>(job: Job, measure: () => Promise<T>): Promise<T> {
+  if (!job.profileDir) return measure();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  const result = await measure();
+  const { profile } = await session.post('Profiler.stop');
+  mkdirSync(job.profileDir, { recursive: true });
+  const file = path.join(job.profileDir, `${job.name}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  process.stderr.write(`CPU profile written to ${file}\n`);
+  session.disconnect();
+  return result;
+}
+
+function memory(idleRss: number, peakRss: number): Memory {
+  const usage = process.memoryUsage();
+  return {
+    idleRssMB: mb(idleRss),
+    rssMB: mb(usage.rss),
+    peakRssMB: mb(Math.max(peakRss, usage.rss)),
+    heapUsedMB: mb(usage.heapUsed),
+  };
+}
+
+async function throughput(runtime: BenchRuntime, job: ThroughputJob, base: Buffer): Promise<JobResult> {
+  const { pipe, problems } = runtime;
+  const common = { window: job.window, size: job.size, base, stallMs: job.stallMs };
+  const idleRss = process.memoryUsage().rss;
+  problems.counting = true;
+  await runWindowed(pipe, { ...common, messages: job.warmupMessages, phase: WARMUP, maxSeconds: 60 });
+  let peakRss = 0;
+  const { delivery, capped } = await profiled(job, () =>
+    runWindowed(pipe, {
+      ...common,
+      messages: job.messages,
+      phase: MEASURED,
+      maxSeconds: job.maxSeconds,
+      onTick: () => {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      },
+    }),
+  );
+  return {
+    kind: 'throughput',
+    delivery,
+    rate: delivery.seconds > 0 ? delivery.received / delivery.seconds : 0,
+    capped,
+    memory: memory(idleRss, peakRss),
+    problems: problems.snapshot(),
+  };
+}
+
+async function paced(runtime: BenchRuntime, job: PacedJob, base: Buffer): Promise<JobResult> {
+  const { pipe, problems } = runtime;
+  const common = { rate: job.rate, window: job.window, size: job.size, base, stallMs: job.stallMs };
+  const idleRss = process.memoryUsage().rss;
+  problems.counting = true;
+  await runPaced(pipe, { ...common, seconds: job.warmupSeconds, phase: WARMUP });
+  const histogram = new LatencyHistogram();
+  const samples: RssSample[] = [];
+  const started = Date.now();
+  const sample = () => {
+    if (job.kind === 'soak') gc?.();
+    const usage = process.memoryUsage();
+    samples.push({
+      t: Math.round((Date.now() - started) / 100) / 10,
+      rssMB: mb(usage.rss),
+      heapUsedMB: mb(usage.heapUsed),
+    });
+  };
+  let peakRss = 0;
+  const sampler = setInterval(
+    () => {
+      if (job.kind === 'soak') sample();
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    },
+    job.kind === 'soak' ? job.sampleEvery * 1000 : 250,
+  );
+  if (job.kind === 'soak') sample();
+  const run = await profiled(job, () =>
+    runPaced(pipe, { ...common, seconds: job.seconds, phase: MEASURED, histogram }),
+  );
+  clearInterval(sampler);
+  if (job.kind === 'soak') sample();
+  const outcome = {
+    delivery: run.delivery,
+    achievedRate: run.achievedRate,
+    skipped: run.skipped,
+    latency: histogram.stats(),
+    memory: memory(idleRss, peakRss),
+    problems: problems.snapshot(),
+  };
+  return job.kind === 'soak'
+    ? { kind: 'soak', ...outcome, gcForced: gc !== undefined, samples }
+    : { kind: 'latency', ...outcome };
+}
+
+async function main(job: Job): Promise<JobResult> {
+  const base = Buffer.from(job.payloadHex, 'hex');
+  const port = await freePort();
+  const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port));
+  try {
+    await ready(runtime, job, base);
+    return job.kind === 'throughput' ? await throughput(runtime, job, base) : await paced(runtime, job, base);
+  } finally {
+    await runtime.stop();
+  }
+}
+
+function reply(message: WorkerMessage) {
+  if (process.send) process.send(message, () => process.exit(0));
+  else {
+    console.log(JSON.stringify(message, null, 2));
+    process.exit(0);
+  }
+}
+
+const job = JSON.parse(process.argv[2] ?? '{}') as Job;
+main(job).then(
+  (result) => reply({ type: 'result', result }),
+  (error: Error) => reply({ type: 'failed', error: error.stack ?? String(error) }),
+);
