@@ -28,10 +28,18 @@ class PipeEnd extends Duplex {
   }
 }
 
+/**
+ * MQTT.js adds a 'drain' listener for each write that returns false; with the
+ * default 16 KB buffer a burst of small QoS 0 messages piled up a thousand of
+ * them and removing them one by one cost more than the messages. 1 MiB per
+ * direction keeps backpressure (bounded memory) without that.
+ */
+const PIPE_OPTIONS = { readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 };
+
 /** Two connected duplex streams: an in-process transport between an MQTT client and the embedded broker. */
 export function createDuplexPair(): [Duplex, Duplex] {
-  const a = new PipeEnd();
-  const b = new PipeEnd();
+  const a = new PipeEnd(PIPE_OPTIONS);
+  const b = new PipeEnd(PIPE_OPTIONS);
   a.peer = b;
   b.peer = a;
   return [a, b];
