@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
+import path from 'node:path';
 import { EmbeddedBroker } from './lib/aedes-adapter.js';
 import { embeddedBrokers } from './lib/embedded-registry.js';
 import { readNumber, readString } from './shared/config-values.js';
@@ -9,6 +10,8 @@ interface EmbeddedBrokerDef extends NodeDef {
   port: string | number;
   bind: string;
   wsPath: string;
+  /** 'disk' keeps retained messages and persistent sessions across restarts. */
+  persistence?: 'memory' | 'disk';
 }
 
 module.exports = function (RED: NodeAPI) {
@@ -20,6 +23,12 @@ module.exports = function (RED: NodeAPI) {
     const bind = readString(def.bind).trim() || '127.0.0.1';
     const wsPath = readString(def.wsPath).trim();
     const httpRoot = (RED.settings.httpNodeRoot as string | false | undefined) || '/';
+    const userDir = RED.settings.userDir as string | undefined;
+    const persistenceDirectory =
+      def.persistence === 'disk' && userDir
+        ? path.join(userDir, 'durable-mqtt', 'broker', node.id)
+        : undefined;
+    if (def.persistence === 'disk' && !userDir) node.error(RED._('durable-mqtt.errors.no-user-dir'));
     const broker = new EmbeddedBroker({
       port,
       bind,
@@ -27,6 +36,7 @@ module.exports = function (RED: NodeAPI) {
       httpServer: RED.server as unknown as HttpServer,
       username: node.credentials?.user || undefined,
       password: node.credentials?.password || undefined,
+      persistenceDirectory,
     });
     let listenError: string | undefined;
 

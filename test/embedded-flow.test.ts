@@ -11,6 +11,7 @@ import {
   type RuntimeNode,
 } from './support/node-red.js';
 import { freePort } from './support/ports.js';
+import { temporaryDirectory } from './support/node-red-process.js';
 import { delay, waitFor } from './support/wait.js';
 
 const BROKER = 'b0000000000000001';
@@ -71,9 +72,9 @@ async function connected() {
 }
 
 /** An MQTT.js client on a TCP port or a URL, retried while the broker's listener is still starting. */
-async function connectWhenListening(where: number | string) {
+async function connectWhenListening(where: number | string, extra: mqtt.IClientOptions = {}) {
   const deadline = Date.now() + 10_000;
-  const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 500 };
+  const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 500, ...extra };
   for (;;) {
     try {
       return await (typeof where === 'number'
@@ -583,6 +584,36 @@ describe('embedded broker listener', () => {
       server.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     }
+  });
+
+  it('keeps retained messages and a persistent session queue across a restart with persistence: disk', async () => {
+    helper.settings({ userDir: temporaryDirectory('durable-mqtt-broker-disk-') });
+    const port = await freePort();
+    const flow = [brokerNode(port, { persistence: 'disk' })];
+    await helper.load(allNodes, flow);
+    const options = {
+      protocolVersion: 4 as const,
+      clientId: 'sleepy-sensor',
+      clean: false,
+      reconnectPeriod: 0,
+    };
+    const sleepy = await connectWhenListening(port, options);
+    await sleepy.subscribeAsync('cmd/#', { qos: 1 });
+    await sleepy.endAsync();
+    const controller = await connectWhenListening(port);
+    await controller.publishAsync('state/door', 'closed', { qos: 1, retain: true });
+    await controller.publishAsync('cmd/light', 'on', { qos: 1 });
+    await controller.endAsync();
+
+    await helper.unload(); // the broker stops: what it holds must be on disk
+    await helper.load(allNodes, flow);
+    const woken = await connectWhenListening(port, options);
+    const received: string[] = [];
+    woken.on('message', (topic, payload) => received.push(`${topic}=${payload}`));
+    await waitFor(() => received.includes('cmd/light=on'), 'the message queued while the client slept');
+    await woken.subscribeAsync('state/#', { qos: 1 });
+    await waitFor(() => received.includes('state/door=closed'), 'the retained message');
+    await woken.endAsync();
   });
 
   it('refuses bad credentials with CONNACK 4 and shows the reason in red on the nodes', async () => {

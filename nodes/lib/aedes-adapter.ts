@@ -10,6 +10,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from './duplex-pair.js';
+import { ClassicLevel } from 'classic-level';
+// The async persistence Aedes 1.x requires (the package's main export is the callback one).
+import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { InProcessBroker } from './embedded-registry.js';
 
 export interface EmbeddedBrokerOptions {
@@ -23,6 +26,11 @@ export interface EmbeddedBrokerOptions {
   /** When set, clients must present these credentials. */
   username?: string;
   password?: string;
+  /**
+   * A directory for retained messages, persistent sessions (subscriptions and
+   * offline queues) and in-flight QoS 2 state, so they survive a restart; in memory when unset.
+   */
+  persistenceDirectory?: string;
 }
 
 export interface EmbeddedBrokerEvents {
@@ -39,6 +47,7 @@ function sameSecret(given: Buffer | string | undefined, expected: string): boole
 /** An Aedes broker with an optional TCP listener, an optional WebSocket endpoint and in-process connections. */
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
+  private db: ClassicLevel | undefined;
   private tcpServer: net.Server | undefined;
   private readonly tcpSockets = new Set<net.Socket>();
   private wsServer: WebSocketServer | undefined;
@@ -69,6 +78,13 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
         const error = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
         callback(error as Parameters<typeof callback>[0], false);
       };
+    }
+    if (this.options.persistenceDirectory) {
+      // LevelDB through classic-level, the engine of the outbox too: prebuilt, nothing to compile.
+      const db = new ClassicLevel(this.options.persistenceDirectory);
+      await db.open();
+      this.db = db;
+      aedesOptions.persistence = new AsyncLevelPersistence(db);
     }
     const aedes = await Aedes.createBroker(aedesOptions);
     this.aedes = aedes;
@@ -107,6 +123,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
     await Promise.all([tcpClosed, aedesClosed]);
     this.tcpServer = undefined;
+    await this.db?.close();
+    this.db = undefined;
   }
 
   private listenTcp(aedes: Aedes): Promise<void> {
