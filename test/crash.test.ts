@@ -121,8 +121,11 @@ describe(
         clean: false,
       });
     });
+    let proxy: TcpProxy | undefined;
     after(async () => {
       await rig?.stop().catch(() => rig?.process?.kill());
+      // A listening proxy would keep this test process alive after its tests.
+      await proxy?.cut();
       await subscriber?.close();
       await broker?.dispose();
     });
@@ -130,9 +133,10 @@ describe(
     it(`loses no accepted message while Node-RED is SIGKILLed at random points, some during broker outages (${TOTAL} per mode)`, async () => {
       // Node-RED reaches Mosquitto through a proxy: cutting it is an outage for Node-RED alone, while
       // Mosquitto and the subscriber run on, so whatever goes missing went missing on Node-RED's side.
-      const proxy = new TcpProxy(await freePort(), broker.port);
-      await proxy.open();
-      rig = new NodeRedRig(publisherFlow(proxy.port, 'kill'));
+      const link = new TcpProxy(await freePort(), broker.port);
+      proxy = link;
+      await link.open();
+      rig = new NodeRedRig(publisherFlow(link.port, 'kill'));
       await rig.start();
       let publishing = true;
       // Kills land sometimes with the broker reachable, sometimes during an outage, when accepted
@@ -143,12 +147,12 @@ describe(
           await delay(1000 + Math.random() * 1500);
           if (!publishing) break;
           const outage = kills % 2 === 0;
-          if (outage) await proxy.cut();
+          if (outage) await link.cut();
           await delay(500 + Math.random() * 1000);
           await rig.crash();
           kills++;
           await rig.start();
-          if (outage) await proxy.open();
+          if (outage) await link.open();
         }
         return kills;
       })();
@@ -228,10 +232,10 @@ describe(
       report(`Mosquitto stopped and restarted ${restarts} times`, counts(), broker, left);
       assert.ok(restarts >= 1, 'Mosquitto was restarted at least once while publishing');
       // What the package answers for: every accepted message left it with the broker's acknowledgment
-      // (nothing is stuck in an outbox, nothing was refused). Under CPU load Mosquitto 2.0.11 was seen to
-      // lose a few messages it had acknowledged across SIGTERM restarts (outboxes empty, 44 of 10,000
-      // missing at the subscriber); on a quiet machine this scenario delivers all. The end-to-end count
-      // is printed above; the kill scenario asserts it, with the broker kept running.
+      // (nothing is stuck in an outbox, nothing was refused). Under CPU load some messages Mosquitto had
+      // acknowledged were missing at the subscriber with both outboxes empty (44 and 180 of 10,000 in two
+      // runs); whether Mosquitto's restart or the subscriber's reconnection loses them is not established.
+      // The end-to-end count is printed above; the kill scenario asserts it, with the broker kept running.
       assert.deepEqual(left, { queued: 0, acknowledged: 0 }, 'accepted messages still in the outboxes');
       assert.deepEqual(
         rig.process?.logLines('error').filter((line) => /refused the message/.test(line)),
