@@ -279,7 +279,13 @@ module.exports = function (RED: NodeAPI) {
           done: persistence === 'acknowledged' ? done : undefined,
         };
         opened
-          .then((ready) => (ready as DurablePublisher<LiveMessage>).accept(record, live))
+          // Only acknowledged mode has anything left to do for the msg: queued mode keeps nothing in memory.
+          .then((ready) =>
+            (ready as DurablePublisher<LiveMessage>).accept(
+              record,
+              persistence === 'acknowledged' ? live : undefined,
+            ),
+          )
           .then(
             () => {
               if (persistence === 'queued') done();
