@@ -4,7 +4,7 @@
  * what the harness gives it, an in node subscribed to the same topic feeds
  * the `bench-sink` node that counts.
  */
-import type { QoS, Variant } from './types.js';
+import type { Persistence, QoS, Variant } from './types.js';
 
 export const TOPIC = 'bench/data';
 export const BROKER_ID = 'bench-broker';
@@ -16,7 +16,45 @@ export const SINK_TYPE = 'bench-sink';
 
 type FlowNode = Record<string, unknown>;
 
-export function benchFlow(variant: Variant, qos: QoS, brokerPort: number): FlowNode[] {
+/** Our out node's persistence settings; core ignores them. */
+export interface OutSettings {
+  persistence?: Persistence;
+  maxMessages?: number;
+  maxBytes?: number;
+}
+
+/** Our out node: with persistence 'acknowledged' it has one output (receipts), wired to nothing here. */
+function oursOut(tab: string, qos: QoS, settings: OutSettings): FlowNode {
+  const persistence = settings.persistence ?? 'none';
+  return {
+    id: OUT_ID,
+    z: tab,
+    type: 'durable-mqtt-out',
+    broker: CONFIG_ID,
+    topic: TOPIC,
+    qos: String(qos),
+    retain: 'false',
+    persistence,
+    ...(settings.maxMessages !== undefined ? { maxMessages: String(settings.maxMessages) } : {}),
+    ...(settings.maxBytes !== undefined ? { maxBytes: String(settings.maxBytes) } : {}),
+    overflow: 'rejectNew',
+    ...(persistence === 'acknowledged' ? { outputs: 1, wires: [[]] } : { wires: [] }),
+  };
+}
+
+function place(flow: FlowNode[]): FlowNode[] {
+  // Node-RED takes a node without a position for a config node.
+  let x = 0;
+  for (const node of flow) if (node.z) Object.assign(node, { x: (x += 150), y: 100 });
+  return flow;
+}
+
+export function benchFlow(
+  variant: Variant,
+  qos: QoS,
+  brokerPort: number,
+  settings: OutSettings = {},
+): FlowNode[] {
   const tab = 'bench-tab';
   const flow: FlowNode[] = [
     { id: tab, type: 'tab', label: `bench ${variant}` },
@@ -81,17 +119,7 @@ export function benchFlow(variant: Variant, qos: QoS, brokerPort: number): FlowN
         keepalive: '60',
         cleanSession: true,
       },
-      {
-        id: OUT_ID,
-        z: tab,
-        type: 'durable-mqtt-out',
-        broker: CONFIG_ID,
-        topic: TOPIC,
-        qos: String(qos),
-        retain: 'false',
-        persistence: 'none',
-        wires: [],
-      },
+      oursOut(tab, qos, settings),
       {
         id: IN_ID,
         z: tab,
@@ -105,10 +133,32 @@ export function benchFlow(variant: Variant, qos: QoS, brokerPort: number): FlowN
     );
   }
   flow.push({ id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] });
-  // Node-RED takes a node without a position for a config node.
-  let x = 0;
-  for (const node of flow) if (node.z) Object.assign(node, { x: (x += 150), y: 100 });
-  return flow;
+  return place(flow);
+}
+
+/**
+ * An out node with an outbox and no broker: its config points at a TCP port where
+ * nothing listens, so every message stays queued. No broker node, no in node; the
+ * sink is there because the runtime waits for it.
+ */
+export function offlineFlow(qos: QoS, deadPort: number, settings: OutSettings): FlowNode[] {
+  const tab = 'bench-tab';
+  return place([
+    { id: tab, type: 'tab', label: 'bench offline backlog' },
+    {
+      id: CONFIG_ID,
+      type: 'durable-mqtt-broker-config',
+      transport: 'mqtt',
+      host: '127.0.0.1',
+      port: String(deadPort),
+      protocolVersion: '4',
+      clientId: 'bench-ours-offline',
+      keepalive: '60',
+      cleanSession: true,
+    },
+    oursOut(tab, qos, settings),
+    { id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] },
+  ]);
 }
 
 /** Whether the broker config node of `variant` has its connection up. */

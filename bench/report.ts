@@ -1,6 +1,14 @@
 /** The benchmark's figures as a text table for the terminal and a Markdown table for the README. */
-import type { LatencyResult, Problems, SoakResult, ThroughputResult, Variant } from './types.js';
-import { VARIANTS, VARIANT_LABELS } from './types.js';
+import type {
+  BacklogResult,
+  LatencyResult,
+  Persistence,
+  Problems,
+  SoakResult,
+  ThroughputResult,
+  Variant,
+} from './types.js';
+import { PERSISTENCE_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
 
 export interface Machine {
   cpu: string;
@@ -27,6 +35,9 @@ export interface Settings {
   soakSeconds: number;
   soakRate: number;
   soakVariant: Variant;
+  /** Messages of the offline backlog; 0 when it did not run. */
+  backlogMessages: number;
+  backlogOutstanding: number;
 }
 
 export interface VariantThroughput {
@@ -53,6 +64,28 @@ export interface CaseSummary {
   ratios: Partial<Record<Variant, number>>;
 }
 
+/** Our out node with each persistence setting, ours embedded. */
+export interface DurableSummary {
+  name: string;
+  qos: number;
+  size: number;
+  messages: number;
+  modes: Partial<Record<Persistence, VariantThroughput>>;
+  /** queued / none and acknowledged / none. */
+  ratios: Partial<Record<Persistence, number>>;
+}
+
+export interface BacklogSummary {
+  messages: number;
+  outstanding: number;
+  maxMessages: number;
+  maxBytes: number;
+  result: BacklogResult;
+  goalMB: number;
+  /** RSS after gc below the goal, every message queued, no stall. */
+  met: boolean;
+}
+
 export interface SoakSummary {
   result: SoakResult;
   firstMB: number;
@@ -77,6 +110,9 @@ export interface BenchReport {
   machine: Machine;
   settings: Settings;
   throughput: CaseSummary[];
+  /** Our out node's persistence modes side by side. */
+  durable: DurableSummary[];
+  backlog?: BacklogSummary;
   latency: Partial<Record<Variant, LatencyResult>>;
   soak?: SoakSummary;
   targets: Target[];
@@ -93,6 +129,9 @@ export function caseLabel(qos: number, size: number): string {
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
 const ratio = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : `${n.toFixed(2)}×`);
 const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+const percent = (n: number | undefined) =>
+  n === undefined || !Number.isFinite(n) ? '–' : `${(n * 100).toFixed(0)} %`;
+const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 1 : 0);
 
 interface Table {
   headers: string[];
@@ -170,6 +209,95 @@ function memoryTable(report: BenchReport): Table {
   };
 }
 
+function durableTable(report: BenchReport): Table {
+  return {
+    headers: [
+      'case',
+      'N',
+      ...PERSISTENCE_MODES.map((p) => `${p} msg/s`),
+      'queued/none',
+      'acknowledged/none',
+      'RSS MB (none / queued / ack.)',
+      'lost',
+    ],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    rows: report.durable.map((c) => {
+      const lost = PERSISTENCE_MODES.flatMap((p) => {
+        const v = c.modes[p];
+        if (!v) return [];
+        const flags = [v.lost ? `${v.lost} lost` : '', v.stalled ? 'stalled' : '', v.capped ? 'capped' : '']
+          .filter(Boolean)
+          .join(', ');
+        return flags ? [`${p}: ${flags}`] : [];
+      });
+      return [
+        caseLabel(c.qos, c.size),
+        int(c.messages),
+        ...PERSISTENCE_MODES.map((p) => int(c.modes[p]?.rate ?? NaN)),
+        percent(c.ratios.queued),
+        percent(c.ratios.acknowledged),
+        PERSISTENCE_MODES.map((p) => {
+          const v = c.modes[p];
+          return v ? v.peakRssMB.toFixed(0) : '–';
+        }).join(' / '),
+        lost.join('; ') || '0',
+      ];
+    }),
+  };
+}
+
+function backlogTable(backlog: BacklogSummary): Table {
+  const r = backlog.result;
+  const m = r.memory;
+  return {
+    headers: [
+      'queued',
+      'seconds',
+      'msg/s',
+      `RSS MB${m.gcForced ? ' after gc' : ''}`,
+      'heap used MB',
+      'RSS MB before gc',
+      'peak RSS MB',
+      'idle RSS MB',
+      'outbox on disk MB',
+      'failed',
+    ],
+    align: ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: [
+      [
+        int(r.queued),
+        r.seconds.toFixed(1),
+        int(r.rate),
+        m.rssMB.toFixed(0),
+        m.heapUsedMB.toFixed(0),
+        m.rssBeforeGcMB.toFixed(0),
+        m.peakRssMB.toFixed(0),
+        m.idleRssMB.toFixed(0),
+        mib(r.outboxBytes),
+        String(r.failed),
+      ],
+    ],
+  };
+}
+
+function backlogLines(backlog: BacklogSummary): string[] {
+  const r = backlog.result;
+  const lines = [
+    `${int(backlog.messages)} messages of 64 B at QoS 1 into an out node with persistence queued ` +
+      `(maxMessages ${int(backlog.maxMessages)}, maxBytes ${mib(backlog.maxBytes)} MB) whose broker does not listen; ` +
+      `at most ${int(backlog.outstanding)} handed over and not yet done()`,
+    `RSS while queuing (no forced gc): ` +
+      (r.samples
+        .map((s) => `${int(s.queued)}: ${s.rssMB.toFixed(0)} MB (heap ${s.heapUsedMB.toFixed(0)})`)
+        .join(', ') || '–'),
+    `outbox after: ${r.outboxCount === undefined ? 'count not read' : `${int(r.outboxCount)} messages stored`}, ` +
+      `${mib(r.outboxBytes)} MB on disk (${r.queued ? Math.round(r.outboxBytes / r.queued) : 0} B per message); ` +
+      `${r.stayedOffline ? 'stayed offline throughout' : 'CONNECTED during the run'}`,
+    `verdict: RSS ${r.memory.rssMB.toFixed(0)} MB ${backlog.met ? `< ${backlog.goalMB} MB: met` : `— goal < ${backlog.goalMB} MB: NOT met`}`,
+  ];
+  return lines;
+}
+
 function latencyTable(report: BenchReport): Table {
   return {
     headers: ['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'sent msg/s', 'lost'],
@@ -239,6 +367,21 @@ export function renderText(report: BenchReport): string {
     );
     out.push('RSS after each throughput case (MB)', textTable(memoryTable(report)), '');
   }
+  if (report.durable.length) {
+    out.push(
+      'Persistence of our out node (ours embedded, msg/s received; peak RSS MB)',
+      textTable(durableTable(report)),
+      '',
+    );
+  }
+  if (report.backlog) {
+    out.push(
+      'Offline backlog (persistence queued, broker unreachable)',
+      textTable(backlogTable(report.backlog)),
+      ...backlogLines(report.backlog),
+      '',
+    );
+  }
   if (Object.keys(report.latency).length) {
     out.push(
       `Latency at ${int(report.settings.latencyRate)} msg/s, QoS 1, 64 B, ${report.settings.latencySeconds} s`,
@@ -260,6 +403,24 @@ export function renderMarkdown(report: BenchReport): string {
     out.push('Throughput, messages per second received (out → embedded broker → in):', '');
     out.push(markdownTable(throughputTable(report)), '');
     out.push('RSS of the Node-RED process after each case, MB:', '', markdownTable(memoryTable(report)), '');
+  }
+  if (report.durable.length) {
+    out.push(
+      'Persistence of our out node, messages per second received (ours embedded; peak RSS in MB):',
+      '',
+      markdownTable(durableTable(report)),
+      '',
+    );
+  }
+  if (report.backlog) {
+    out.push(
+      'Offline backlog (persistence queued, broker unreachable):',
+      '',
+      markdownTable(backlogTable(report.backlog)),
+      '',
+      ...backlogLines(report.backlog).map((l) => `- ${l}`),
+      '',
+    );
   }
   if (Object.keys(report.latency).length) {
     out.push(

@@ -17,20 +17,27 @@ import {
   problemLines,
   renderMarkdown,
   renderText,
+  type BacklogSummary,
   type BenchReport,
   type CaseSummary,
+  type DurableSummary,
   type Machine,
   type Settings,
   type SoakSummary,
   type Target,
+  type VariantThroughput,
 } from './report.js';
 import {
+  PERSISTENCE_MODES,
   VARIANTS,
   VARIANT_LABELS,
+  type BacklogJob,
+  type BacklogResult,
   type Job,
   type JobResult,
   type LatencyResult,
   type PacedJob,
+  type Persistence,
   type QoS,
   type SoakResult,
   type ThroughputJob,
@@ -51,6 +58,22 @@ const CASES: { name: string; qos: QoS; size: number; messages: number }[] = [
   { name: 'qos2-4kb', qos: 2, size: 4096, messages: 40_000 },
 ];
 
+/**
+ * Our out node with each persistence, through the embedded broker (in-process): the
+ * same method and N as the throughput cases of the same name.
+ */
+const DURABLE_CASES: { name: string; qos: QoS; size: number; messages: number }[] = [
+  { name: 'qos1-64b', qos: 1, size: 64, messages: 120_000 },
+  { name: 'qos2-64b', qos: 2, size: 64, messages: 50_000 },
+];
+/** Goals of queued / none and acknowledged / none at QoS 1, 64 B. */
+const DURABLE_GOALS: Partial<Record<Persistence, number>> = { queued: 0.5, acknowledged: 0.4 };
+
+/** Offline backlog: messages queued by default, most done() outstanding, and the RSS goal. */
+const BACKLOG_MESSAGES = 1_000_000;
+const BACKLOG_OUTSTANDING = 10_000;
+const BACKLOG_RSS_GOAL_MB = 200;
+
 /** Ours/core goals at 64 B through the embedded broker, from the issue. */
 const RATIO_GOALS: Record<QoS, number> = { 0: 5, 1: 4, 2: 3 };
 const P99_GOAL_MS = 5;
@@ -63,7 +86,8 @@ const HELP = `npm run bench -- [options]
   --soak-variant V      embedded, tcp or core (embedded)
   --cases LIST          throughput cases, comma-separated: ${CASES.map((c) => c.name).join(',')}
   --variants LIST       embedded,tcp,core (all)
-  --skip LIST           throughput, latency, soak
+  --skip LIST           throughput, durable, backlog, latency, soak
+  --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)
   --latency-seconds S   length of the latency run (5)
@@ -82,6 +106,7 @@ function options() {
       cases: { type: 'string' },
       variants: { type: 'string' },
       skip: { type: 'string', default: '' },
+      backlog: { type: 'string', default: String(BACKLOG_MESSAGES) },
       window: { type: 'string', default: '500' },
       scale: { type: 'string', default: '1' },
       'latency-seconds': { type: 'string', default: '5' },
@@ -124,7 +149,10 @@ function options() {
       ).includes(c.name),
     ),
     variants: list(values.variants, VARIANTS, 'variants') as Variant[],
-    skip: new Set(list(values.skip || 'none', ['none', 'throughput', 'latency', 'soak'], 'skip')),
+    skip: new Set(
+      list(values.skip || 'none', ['none', 'throughput', 'durable', 'backlog', 'latency', 'soak'], 'skip'),
+    ),
+    backlog: Math.round(number('backlog', 0)),
     window: Math.round(number('window', 1)),
     scale: number('scale', 0.001),
     latencySeconds: number('latency-seconds', 1),
@@ -236,6 +264,8 @@ async function main() {
     soakSeconds: o.skip.has('soak') ? 0 : o.soakSeconds,
     soakRate: o.soakRate,
     soakVariant: o.soakVariant,
+    backlogMessages: o.skip.has('backlog') ? 0 : o.backlog,
+    backlogOutstanding: BACKLOG_OUTSTANDING,
   };
   const report: BenchReport = {
     startedAt: startedAt.toISOString(),
@@ -243,6 +273,7 @@ async function main() {
     machine: machine(),
     settings,
     throughput: [],
+    durable: [],
     latency: {},
     targets: [],
     problems: [],
@@ -287,6 +318,66 @@ async function main() {
         }
       });
     }
+  }
+  const durableRuns = new Map<string, Map<Persistence, ThroughputResult[]>>();
+  if (!o.skip.has('durable')) {
+    for (let repeat = 0; repeat < o.repeat; repeat++) {
+      DURABLE_CASES.forEach((c, index) => {
+        const messages = Math.max(1000, Math.round(c.messages * o.scale));
+        const order = PERSISTENCE_MODES.map(
+          (_, i) => PERSISTENCE_MODES[(i + index + repeat) % PERSISTENCE_MODES.length],
+        );
+        for (const persistence of order) {
+          const job: ThroughputJob = {
+            ...base,
+            kind: 'throughput',
+            name: `durable-${c.name}-${persistence}${o.repeat > 1 ? `-${repeat + 1}` : ''}`,
+            variant: 'embedded',
+            persistence,
+            qos: c.qos,
+            size: c.size,
+            messages,
+            warmupMessages: Math.min(5000, Math.max(1000, Math.round(messages / 10))),
+            maxSeconds: 30,
+          };
+          planned.push({
+            job,
+            timeoutMs: 150_000,
+            done: (result) => {
+              const perCase = durableRuns.get(c.name) ?? new Map<Persistence, ThroughputResult[]>();
+              durableRuns.set(c.name, perCase);
+              perCase.set(persistence, [...(perCase.get(persistence) ?? []), result as ThroughputResult]);
+            },
+          });
+        }
+      });
+    }
+  }
+  if (settings.backlogMessages > 0) {
+    const messages = settings.backlogMessages;
+    const job: BacklogJob = {
+      ...base,
+      // The stall limit is for completions: LevelDB compactions can hold writes for a while.
+      stallMs: 30_000,
+      kind: 'backlog',
+      name: `backlog-offline-qos1-64b-${messages}`,
+      variant: 'tcp',
+      qos: 1,
+      size: 64,
+      messages,
+      outstanding: BACKLOG_OUTSTANDING,
+      maxMessages: Math.max(2_000_000, messages),
+      // Payloads alone are 64 MB at 1,000,000; leave room so the bound never refuses one.
+      maxBytes: Math.max(1024 ** 3, messages * 64 * 4),
+    };
+    planned.push({
+      job,
+      // At least 2,000 msg/s, or it failed.
+      timeoutMs: (messages / 2000 + 120) * 1000,
+      done: (result) => {
+        report.backlog = backlogSummary(job, result as BacklogResult);
+      },
+    });
   }
   if (!o.skip.has('latency')) {
     for (const variant of o.variants) {
@@ -338,30 +429,12 @@ async function main() {
   console.log(`durable-mqtt benchmark: ${planned.length} jobs, each in its own Node-RED process`);
   console.log(`${m.cpu}, ${m.cores} cores, Node.js ${m.node}, Node-RED ${m.nodeRed}, Aedes ${m.aedes}\n`);
   for (const [index, { job, timeoutMs, done }] of planned.entries()) {
-    const what =
-      job.kind === 'throughput'
-        ? `${caseLabel(job.qos, job.size)}, ${fmt(job.messages)} messages`
-        : job.kind === 'latency'
-          ? `latency at ${fmt(job.rate)} msg/s`
-          : `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s`;
-    process.stdout.write(`[${index + 1}/${planned.length}] ${what}, ${VARIANT_LABELS[job.variant]}: `);
+    process.stdout.write(`[${index + 1}/${planned.length}] ${jobLabel(job)}: `);
     const started = Date.now();
     try {
       const result = await runJob(job, logDir, timeoutMs);
       done(result);
-      const d = result.delivery;
-      const figure =
-        result.kind === 'throughput'
-          ? `${fmt(result.rate)} msg/s`
-          : `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, sent ${fmt(result.achievedRate)} msg/s`;
-      const notes = [
-        d.lost ? `${d.lost} lost` : '',
-        d.stalled ? 'STALLED' : '',
-        d.duplicates ? `${d.duplicates} dup` : '',
-      ]
-        .filter(Boolean)
-        .join(', ');
-      console.log(`${figure}${notes ? ` (${notes})` : ''} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
+      console.log(`${jobFigure(result)} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
       collectProblems(report, job, result);
     } catch (error) {
       console.log(`FAILED: ${(error as Error).message}`);
@@ -372,6 +445,10 @@ async function main() {
   if (!o.skip.has('throughput'))
     report.throughput = o.cases.map((c) =>
       caseSummary(c, Math.max(1000, Math.round(c.messages * o.scale)), runs.get(c.name)),
+    );
+  if (!o.skip.has('durable'))
+    report.durable = DURABLE_CASES.map((c) =>
+      durableSummary(c, Math.max(1000, Math.round(c.messages * o.scale)), durableRuns.get(c.name)),
     );
   report.problems = [...new Set(report.problems)];
   report.targets = targets(report);
@@ -385,24 +462,97 @@ async function main() {
   if (profileDir) console.log(`CPU profiles: ${path.relative(process.cwd(), profileDir)}/`);
 }
 
+function jobLabel(job: Job): string {
+  switch (job.kind) {
+    case 'throughput':
+      return (
+        `${caseLabel(job.qos, job.size)}, ${fmt(job.messages)} messages, ${VARIANT_LABELS[job.variant]}` +
+        (job.persistence ? `, persistence ${job.persistence}` : '')
+      );
+    case 'latency':
+      return `latency at ${fmt(job.rate)} msg/s, ${VARIANT_LABELS[job.variant]}`;
+    case 'soak':
+      return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}`;
+    case 'backlog':
+      return `offline backlog, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
+  }
+}
+
+function jobFigure(result: JobResult): string {
+  if (result.kind === 'backlog') {
+    const notes = [
+      result.failed ? `${result.failed} failed` : '',
+      result.stalled ? 'STALLED' : '',
+      result.stayedOffline ? '' : 'CONNECTED',
+    ].filter(Boolean);
+    return (
+      `${fmt(result.rate)} msg/s, RSS ${result.memory.rssMB.toFixed(0)} MB after gc ` +
+      `(peak ${result.memory.peakRssMB.toFixed(0)} MB), outbox ${(result.outboxBytes / 1024 ** 2).toFixed(0)} MB on disk` +
+      (notes.length ? ` (${notes.join(', ')})` : '')
+    );
+  }
+  const d = result.delivery;
+  const figure =
+    result.kind === 'throughput'
+      ? `${fmt(result.rate)} msg/s`
+      : `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, sent ${fmt(result.achievedRate)} msg/s`;
+  const notes = [
+    d.lost ? `${d.lost} lost` : '',
+    d.stalled ? 'STALLED' : '',
+    d.duplicates ? `${d.duplicates} dup` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${figure}${notes ? ` (${notes})` : ''}`;
+}
+
+function variantThroughput(results: ThroughputResult[]): VariantThroughput {
+  return {
+    rate: median(results.map((r) => r.rate)),
+    lost: Math.max(...results.map((r) => r.delivery.lost)),
+    stalled: results.some((r) => r.delivery.stalled),
+    capped: results.some((r) => r.capped),
+    rssMB: median(results.map((r) => r.memory.rssMB)),
+    peakRssMB: median(results.map((r) => r.memory.peakRssMB)),
+    idleRssMB: median(results.map((r) => r.memory.idleRssMB)),
+    runs: results,
+  };
+}
+
+function durableSummary(
+  c: (typeof DURABLE_CASES)[number],
+  messages: number,
+  runs: Map<Persistence, ThroughputResult[]> | undefined,
+): DurableSummary {
+  const summary: DurableSummary = { name: c.name, qos: c.qos, size: c.size, messages, modes: {}, ratios: {} };
+  for (const [persistence, results] of runs ?? []) summary.modes[persistence] = variantThroughput(results);
+  const none = summary.modes.none?.rate;
+  for (const persistence of ['queued', 'acknowledged'] as const) {
+    const rate = summary.modes[persistence]?.rate;
+    if (rate !== undefined && none) summary.ratios[persistence] = rate / none;
+  }
+  return summary;
+}
+
+function backlogSummary(job: BacklogJob, result: BacklogResult): BacklogSummary {
+  return {
+    messages: job.messages,
+    outstanding: job.outstanding,
+    maxMessages: job.maxMessages,
+    maxBytes: job.maxBytes,
+    result,
+    goalMB: BACKLOG_RSS_GOAL_MB,
+    met: result.memory.rssMB < BACKLOG_RSS_GOAL_MB && result.queued === job.messages && !result.stalled,
+  };
+}
+
 function caseSummary(
   c: (typeof CASES)[number],
   messages: number,
   runs: Map<Variant, ThroughputResult[]> | undefined,
 ): CaseSummary {
   const summary: CaseSummary = { name: c.name, qos: c.qos, size: c.size, messages, variants: {}, ratios: {} };
-  for (const [variant, results] of runs ?? []) {
-    summary.variants[variant] = {
-      rate: median(results.map((r) => r.rate)),
-      lost: Math.max(...results.map((r) => r.delivery.lost)),
-      stalled: results.some((r) => r.delivery.stalled),
-      capped: results.some((r) => r.capped),
-      rssMB: median(results.map((r) => r.memory.rssMB)),
-      peakRssMB: median(results.map((r) => r.memory.peakRssMB)),
-      idleRssMB: median(results.map((r) => r.memory.idleRssMB)),
-      runs: results,
-    };
-  }
+  for (const [variant, results] of runs ?? []) summary.variants[variant] = variantThroughput(results);
   const core = summary.variants.core?.rate;
   for (const variant of ['embedded', 'tcp'] as const) {
     const ours = summary.variants[variant]?.rate;
@@ -430,7 +580,27 @@ function soakSummary(result: SoakResult): SoakSummary {
 }
 
 function collectProblems(report: BenchReport, job: Job, result: JobResult) {
-  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}`;
+  if (result.kind === 'backlog') {
+    const where = `offline backlog of ${fmt(result.sent)}`;
+    if (result.failed)
+      report.problems.push(
+        `${where}: ${result.failed} messages failed (done with an error), e.g. ${result.failures.join(' | ')}`,
+      );
+    if (result.stalled)
+      report.problems.push(
+        `${where}: stalled — no completion for ${job.stallMs / 1000} s with ${fmt(result.sent - result.queued - result.failed)} outstanding`,
+      );
+    if (!result.stayedOffline)
+      report.problems.push(`${where}: the broker config connected, though nothing should listen on its port`);
+    if (result.outboxCount !== undefined && result.outboxCount !== result.queued)
+      report.problems.push(
+        `${where}: the outbox holds ${fmt(result.outboxCount)} messages, ${fmt(result.queued)} were queued`,
+      );
+    report.problems.push(...problemLines(where, result.problems));
+    return;
+  }
+  const persistence = job.kind === 'throughput' && job.persistence ? `, persistence ${job.persistence}` : '';
+  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}${persistence}`;
   const d = result.delivery;
   if (d.lost && job.qos > 0)
     report.problems.push(`${where}: ${d.lost} of ${d.sent} QoS ${job.qos} messages lost`);
@@ -442,7 +612,11 @@ function collectProblems(report: BenchReport, job: Job, result: JobResult) {
   if (d.duplicates) report.problems.push(`${where}: ${d.duplicates} duplicates`);
   if (result.kind === 'throughput' && result.capped)
     report.problems.push(`${where}: stopped sending after 30 s, before all messages were sent`);
-  if (result.kind !== 'throughput' && job.kind !== 'throughput' && result.achievedRate < job.rate * 0.95)
+  if (
+    result.kind !== 'throughput' &&
+    (job.kind === 'latency' || job.kind === 'soak') &&
+    result.achievedRate < job.rate * 0.95
+  )
     report.problems.push(
       `${where}: sent ${fmt(result.achievedRate)} msg/s of the ${fmt(job.rate)} asked (the window was full)`,
     );
@@ -462,6 +636,19 @@ function targets(report: BenchReport): Target[] {
       met: value === undefined ? undefined : value >= RATIO_GOALS[qos],
     });
   }
+  const durable = report.durable.find((s) => s.qos === 1 && s.size === 64);
+  for (const persistence of ['queued', 'acknowledged'] as const) {
+    const goal = DURABLE_GOALS[persistence];
+    if (!durable || goal === undefined) continue;
+    const value = durable.ratios[persistence];
+    const mode = durable.modes[persistence];
+    list.push({
+      what: `QoS 1, 64 B, ours embedded, persistence ${persistence} / none`,
+      goal: `≥ ${Math.round(goal * 100)} %`,
+      value: value === undefined ? '–' : `${(value * 100).toFixed(0)} %`,
+      met: value === undefined ? undefined : value >= goal && mode?.lost === 0 && !mode.stalled,
+    });
+  }
   const latency = report.latency.embedded;
   if (latency) {
     list.push({
@@ -477,6 +664,15 @@ function targets(report: BenchReport): Target[] {
       goal: '< 10 % or < 20 MB',
       value: `${report.soak.growthMB >= 0 ? '+' : ''}${report.soak.growthMB.toFixed(1)} MB`,
       met: !report.soak.leak && report.soak.result.delivery.lost === 0,
+    });
+  }
+  if (report.backlog) {
+    const b = report.backlog;
+    list.push({
+      what: `RSS holding ${fmt(b.messages)} queued messages offline (after gc)`,
+      goal: `< ${b.goalMB} MB`,
+      value: `${b.result.memory.rssMB.toFixed(0)} MB`,
+      met: b.met,
     });
   }
   return list;

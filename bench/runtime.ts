@@ -33,6 +33,10 @@ interface NodeRedLogEntry {
 // The embedding API of the node-red package: the part used here.
 interface NodeRedApp {
   init(server: http.Server, settings: Record<string, unknown>): void;
+  hooks: {
+    add(name: string, hook: (event: CompleteEvent) => void): void;
+    remove(name: string): void;
+  };
   start(): Promise<void>;
   stop(): Promise<void>;
   nodes: {
@@ -40,6 +44,13 @@ interface NodeRedApp {
     createNode(node: RuntimeNode, def: object): void;
     getNode(id: string): RuntimeNode | null;
   };
+}
+
+/** What Node-RED's onComplete hook is given when a node calls done(). */
+export interface CompleteEvent {
+  msg: unknown;
+  error?: Error;
+  node: { id: string };
 }
 
 // Node-RED log levels.
@@ -115,8 +126,13 @@ function describe(msg: unknown): string {
 export interface BenchRuntime {
   pipe: Pipe;
   problems: ProblemLog;
+  /** The Node-RED user directory (outboxes live under durable-mqtt/outbox/<node id>). */
+  userDir: string;
   node(id: string): RuntimeNode | null;
-  stop(): Promise<void>;
+  /** Calls `listener` each time the out node calls done(), with the error it was given. */
+  onOutComplete(listener: (error: Error | undefined) => void): void;
+  /** Stops the runtime; `inspect` runs after it stopped, before the user directory is removed. */
+  stop(inspect?: (userDir: string) => Promise<void>): Promise<void>;
 }
 
 export async function startNodeRed(flow: object[]): Promise<BenchRuntime> {
@@ -178,10 +194,20 @@ export async function startNodeRed(flow: object[]): Promise<BenchRuntime> {
       },
     },
     problems,
+    userDir,
     node: (id) => RED.nodes.getNode(id),
-    async stop() {
+    onOutComplete(listener) {
+      RED.hooks.add('onComplete.bench', (event: CompleteEvent) => {
+        if (event.node.id === OUT_ID) listener(event.error);
+      });
+    },
+    async stop(inspect) {
       await Promise.race([RED.stop(), new Promise((resolve) => setTimeout(resolve, 5000))]);
-      rmSync(userDir, { recursive: true, force: true });
+      try {
+        await inspect?.(userDir);
+      } finally {
+        rmSync(userDir, { recursive: true, force: true });
+      }
     },
   };
 }

@@ -11,6 +11,10 @@ export const VARIANT_LABELS: Record<Variant, string> = {
 
 export type QoS = 0 | 1 | 2;
 
+/** The out node's `persistence` setting: none, or an outbox on disk (LevelDB) in front of the connection. */
+export type Persistence = 'none' | 'queued' | 'acknowledged';
+export const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
+
 interface JobBase {
   /** A name for logs and profiles, e.g. `throughput-qos1-64b-embedded`. */
   name: string;
@@ -30,6 +34,8 @@ interface JobBase {
 
 export interface ThroughputJob extends JobBase {
   kind: 'throughput';
+  /** Our out node's persistence (ours only; 'none' when unset). */
+  persistence?: Persistence;
   messages: number;
   warmupMessages: number;
   /** The measured phase stops sending after this long, whatever was sent. */
@@ -46,7 +52,21 @@ export interface PacedJob extends JobBase {
   sampleEvery: number;
 }
 
-export type Job = ThroughputJob | PacedJob;
+/**
+ * A large backlog while offline: an out node with persistence 'queued' whose broker
+ * config points at a port where nothing listens, fed `messages` messages.
+ */
+export interface BacklogJob extends JobBase {
+  kind: 'backlog';
+  messages: number;
+  /** Most messages handed to the out node whose done() has not come yet. */
+  outstanding: number;
+  /** The out node's maxMessages and maxBytes. */
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export type Job = ThroughputJob | PacedJob | BacklogJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -137,6 +157,44 @@ export interface SoakResult {
   problems: Problems;
 }
 
-export type JobResult = ThroughputResult | LatencyResult | SoakResult;
+export interface BacklogSample {
+  /** Messages completed (on disk) when the sample was taken. */
+  queued: number;
+  /** Seconds since the first message. */
+  t: number;
+  rssMB: number;
+  heapUsedMB: number;
+}
+
+export interface BacklogResult {
+  kind: 'backlog';
+  /** Messages handed to the out node. */
+  sent: number;
+  /** done() without an error: the message is on disk. */
+  queued: number;
+  /** done(error): refused (outbox full) or a failed write. */
+  failed: number;
+  /** First few done(error) texts. */
+  failures: string[];
+  /** Whether the phase ended because no completion came for `stallMs`. */
+  stalled: boolean;
+  /** Seconds from the first message to the last completion. */
+  seconds: number;
+  /** Messages queued per second. */
+  rate: number;
+  /** What the out node's outbox reports holding at the end (its status count), when it could be read. */
+  outboxCount?: number;
+  /** Bytes of the outbox directory on disk at the end (LevelDB files). */
+  outboxBytes: number;
+  /** Whether the broker config stayed disconnected throughout (it must: nothing listens on its port). */
+  stayedOffline: boolean;
+  /** RSS and heap every 10 % of the way (no forced gc). */
+  samples: BacklogSample[];
+  /** After the backlog: `rssMB` and `heapUsedMB` after a forced gc when --expose-gc is on. */
+  memory: Memory & { rssBeforeGcMB: number; gcForced: boolean };
+  problems: Problems;
+}
+
+export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult;
 
 export type WorkerMessage = { type: 'result'; result: JobResult } | { type: 'failed'; error: string };

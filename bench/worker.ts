@@ -5,13 +5,25 @@
  * state of one variant (sockets, buffers, heap) out of the next one.
  */
 import net from 'node:net';
+import { randomFillSync } from 'node:crypto';
 import path from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { CONFIG_ID, benchFlow, isConnected } from './flows.js';
-import { LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
+import { CONFIG_ID, OUT_ID, benchFlow, isConnected, offlineFlow } from './flows.js';
+import { HEADER_BYTES, LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
-import type { Job, JobResult, Memory, PacedJob, RssSample, ThroughputJob, WorkerMessage } from './types.js';
+import type {
+  BacklogJob,
+  BacklogResult,
+  BacklogSample,
+  Job,
+  JobResult,
+  Memory,
+  PacedJob,
+  RssSample,
+  ThroughputJob,
+  WorkerMessage,
+} from './types.js';
 
 const PROBE = 1;
 const WARMUP = 2;
@@ -159,10 +171,179 @@ async function paced(runtime: BenchRuntime, job: PacedJob, base: Buffer): Promis
     : { kind: 'latency', ...outcome };
 }
 
+/** Bytes of the files under `directory`, recursively; 0 when it does not exist. */
+function directoryBytes(directory: string): number {
+  let total = 0;
+  let entries;
+  try {
+    entries = readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const file = path.join(directory, entry.name);
+    if (entry.isDirectory()) total += directoryBytes(file);
+    else if (entry.isFile()) total += statSync(file).size;
+  }
+  return total;
+}
+
+/** The outbox's own count, from the meta record it keeps in LevelDB (read after the runtime closed it). */
+async function storedCount(directory: string): Promise<number | undefined> {
+  try {
+    const { ClassicLevel } = await import('classic-level');
+    const db = new ClassicLevel<string, string>(directory, { createIfMissing: false });
+    try {
+      const meta = await db.get('m');
+      return meta === undefined ? undefined : (JSON.parse(meta) as { count: number }).count;
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    process.stderr.write(`could not read the outbox meta: ${(error as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/**
+ * Feeds `job.messages` messages to an out node that cannot connect, with at most
+ * `job.outstanding` handed over and not yet done(): the node calls done() once a
+ * message is on disk, so this side never holds more than that window of msgs.
+ * Payloads are fresh random bytes after the header, so LevelDB cannot compress
+ * them away and the size on disk is the incompressible case.
+ */
+async function backlog(runtime: BenchRuntime, job: BacklogJob, base: Buffer): Promise<BacklogResult> {
+  const { pipe, problems } = runtime;
+  const config = runtime.node(CONFIG_ID);
+  const outboxDirectory = path.join(runtime.userDir, 'durable-mqtt', 'outbox', OUT_ID);
+  // The flow has started; give the connection a moment to fail its first attempt.
+  await delay(500);
+  gc?.();
+  const idleRss = process.memoryUsage().rss;
+  problems.counting = true;
+  let sent = 0;
+  let queued = 0;
+  let failed = 0;
+  const failures: string[] = [];
+  let stayedOffline = true;
+  let peakRss = 0;
+  const samples: BacklogSample[] = [];
+  const step = Math.max(1, Math.round(job.messages / 10));
+  let nextSample = step;
+  let firstSend = 0n;
+  let lastDone = 0n;
+  let lastProgress = Date.now();
+  const seconds = (until: bigint) => Number(until - firstSend) / 1e9;
+
+  const outcome = await profiled(
+    job,
+    () =>
+      new Promise<{ stalled: boolean }>((resolve) => {
+        let finished = false;
+        const finish = (stalled: boolean) => {
+          if (finished) return;
+          finished = true;
+          clearInterval(timer);
+          resolve({ stalled });
+        };
+        const pump = () => {
+          while (sent < job.messages && sent - queued - failed < job.outstanding) {
+            if (sent === 0) firstSend = process.hrtime.bigint();
+            const payload = stamp(base, job.size, sent++, MEASURED);
+            randomFillSync(payload, HEADER_BYTES);
+            pipe.send(payload);
+          }
+          if (queued + failed === job.messages) finish(false);
+        };
+        // Completions come one by one; refilling in a later turn sends in batches, not one per done().
+        let refill: NodeJS.Immediate | undefined;
+        runtime.onOutComplete((error) => {
+          if (error) {
+            failed++;
+            if (failures.length < 5 && !failures.includes(error.message)) failures.push(error.message);
+          } else queued++;
+          lastDone = process.hrtime.bigint();
+          lastProgress = Date.now();
+          if (queued + failed >= nextSample) {
+            nextSample += step;
+            const usage = process.memoryUsage();
+            samples.push({
+              queued,
+              t: Math.round(seconds(lastDone) * 10) / 10,
+              rssMB: mb(usage.rss),
+              heapUsedMB: mb(usage.heapUsed),
+            });
+          }
+          refill ??= setImmediate(() => {
+            refill = undefined;
+            pump();
+          });
+        });
+        const timer = setInterval(() => {
+          peakRss = Math.max(peakRss, process.memoryUsage().rss);
+          if (isConnected(job.variant, config)) stayedOffline = false;
+          if (Date.now() - lastProgress > job.stallMs) finish(true);
+        }, 250);
+        pump();
+      }),
+  );
+  if (isConnected(job.variant, config)) stayedOffline = false;
+  const rssBefore = process.memoryUsage().rss;
+  peakRss = Math.max(peakRss, rssBefore);
+  // Twice: the first pass leaves what finalizers free for the second.
+  gc?.();
+  gc?.();
+  const after = process.memoryUsage();
+  const elapsed = lastDone > 0n ? seconds(lastDone) : 0;
+  return {
+    kind: 'backlog',
+    sent,
+    queued,
+    failed,
+    failures,
+    stalled: outcome.stalled,
+    seconds: elapsed,
+    rate: elapsed > 0 ? queued / elapsed : 0,
+    outboxBytes: directoryBytes(outboxDirectory),
+    stayedOffline,
+    samples,
+    memory: {
+      idleRssMB: mb(idleRss),
+      rssMB: mb(after.rss),
+      peakRssMB: mb(peakRss),
+      heapUsedMB: mb(after.heapUsed),
+      rssBeforeGcMB: mb(rssBefore),
+      gcForced: gc !== undefined,
+    },
+    problems: problems.snapshot(),
+  };
+}
+
 async function main(job: Job): Promise<JobResult> {
   const base = Buffer.from(job.payloadHex, 'hex');
   const port = await freePort();
-  const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port));
+  if (job.kind === 'backlog') {
+    // Nothing listens on `port`: the freed port of freePort().
+    const runtime = await startNodeRed(
+      offlineFlow(job.qos, port, {
+        persistence: 'queued',
+        maxMessages: job.maxMessages,
+        maxBytes: job.maxBytes,
+      }),
+    );
+    let result: BacklogResult | undefined;
+    try {
+      result = await backlog(runtime, job, base);
+      return result;
+    } finally {
+      await runtime.stop(async (userDir) => {
+        if (result)
+          result.outboxCount = await storedCount(path.join(userDir, 'durable-mqtt', 'outbox', OUT_ID));
+      });
+    }
+  }
+  const settings = job.kind === 'throughput' ? { persistence: job.persistence } : {};
+  const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
   try {
     await ready(runtime, job, base);
     return job.kind === 'throughput' ? await throughput(runtime, job, base) : await paced(runtime, job, base);
