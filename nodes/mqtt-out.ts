@@ -22,12 +22,12 @@ const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
 /** Status updates from a busy outbox, at most this often (ms). */
 const STATUS_INTERVAL = 250;
 
-/** What the node keeps for a message accepted by this process: how to finish it. */
+/** What acknowledged mode keeps for a message accepted by this process until the broker acknowledges it. */
 interface LiveMessage {
   msg: NodeMessage;
   send: (msg: NodeMessage) => void;
-  /** Node-RED's completion; called on durable write (queued) or on acknowledgment (acknowledged). */
-  done?: (error?: Error) => void;
+  /** Node-RED's completion, called on the acknowledgment. */
+  done: (error?: Error) => void;
 }
 
 interface MqttOutDef extends NodeDef {
@@ -195,7 +195,7 @@ module.exports = function (RED: NodeAPI) {
         msg.delivery = receipt;
         if (live) {
           live.send(msg);
-          live.done?.();
+          live.done();
         } else {
           node.send(msg);
         }
@@ -204,13 +204,13 @@ module.exports = function (RED: NodeAPI) {
         const refusal = new Error(
           RED._('durable-mqtt.errors.publish-refused', { topic: record.topic, reason: error.message }),
         );
-        if (live?.done) live.done(refusal);
+        if (live) live.done(refusal);
         else node.error(refusal, messageOf(record, live));
       });
       opened.on('dropped', (record, live) => {
         dropped++;
         const error = new Error(RED._('durable-mqtt.errors.outbox-dropped-oldest', { topic: record.topic }));
-        if (live?.done) live.done(error);
+        if (live) live.done(error);
         else node.warn(error.message);
       });
     }
@@ -272,20 +272,11 @@ module.exports = function (RED: NodeAPI) {
           properties: encodeProperties(target.options.properties),
           msg: persistence === 'acknowledged' ? storableMessage(msg) : undefined,
         };
-        // queued: done once on disk; acknowledged: done when the broker acknowledges.
-        const live: LiveMessage = {
-          msg: incoming,
-          send: (out) => _send(out),
-          done: persistence === 'acknowledged' ? done : undefined,
-        };
+        // queued: done once on disk, nothing kept in memory; acknowledged: done when the broker acknowledges.
+        const live: LiveMessage | undefined =
+          persistence === 'acknowledged' ? { msg: incoming, send: (out) => _send(out), done } : undefined;
         opened
-          // Only acknowledged mode has anything left to do for the msg: queued mode keeps nothing in memory.
-          .then((ready) =>
-            (ready as DurablePublisher<LiveMessage>).accept(
-              record,
-              persistence === 'acknowledged' ? live : undefined,
-            ),
-          )
+          .then((ready) => (ready as DurablePublisher<LiveMessage>).accept(record, live))
           .then(
             () => {
               if (persistence === 'queued') done();
