@@ -14,6 +14,7 @@ import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { InProcessBroker } from './embedded-registry.js';
+import { dedupeDeliveriesExactly, enqueueOncePerClient } from './aedes-delivery.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -87,6 +88,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       aedesOptions.persistence = new AsyncLevelPersistence(db);
     }
     const aedes = await Aedes.createBroker(aedesOptions);
+    enqueueOncePerClient((aedes as Aedes & { persistence: object }).persistence);
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', aedes.connectedClients);
     aedes.on('clientReady', countChanged);
@@ -102,7 +104,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const [clientEnd, brokerEnd] = createDuplexPair();
     this.inProcessStreams.add(brokerEnd);
     brokerEnd.once('close', () => this.inProcessStreams.delete(brokerEnd));
-    this.aedes.handle(brokerEnd);
+    this.accept(this.aedes, brokerEnd);
     return clientEnd;
   }
 
@@ -127,13 +129,18 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.db = undefined;
   }
 
+  /** Hands a connection to Aedes, with every message delivered once (see aedes-delivery.ts). */
+  private accept(aedes: Aedes, stream: Duplex, req?: IncomingMessage) {
+    dedupeDeliveriesExactly(aedes.handle(stream, req));
+  }
+
   private listenTcp(aedes: Aedes): Promise<void> {
     const server = net.createServer((socket) => {
       // Nagle's algorithm would hold small MQTT packets back for up to 40 ms.
       socket.setNoDelay(true);
       this.tcpSockets.add(socket);
       socket.once('close', () => this.tcpSockets.delete(socket));
-      aedes.handle(socket);
+      this.accept(aedes, socket);
     });
     this.tcpServer = server;
     return new Promise((resolve, reject) => {
@@ -154,7 +161,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     wsServer.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => ws.terminate());
-      this.aedes?.handle(stream, req);
+      if (this.aedes) this.accept(this.aedes, stream, req);
     });
     this.upgradeListener = (req, socket, head) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;

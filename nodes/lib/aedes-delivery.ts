@@ -1,0 +1,80 @@
+/**
+ * Two corrections to how Aedes 1.2 delivers QoS 1/2 messages to persistent sessions, each
+ * applied where Aedes looks the function up at call time, so no Aedes file is changed.
+ *
+ * 1. Exact duplicate detection for the messages Aedes delivers to one client.
+ *
+ * Aedes drops a message for a client when a message with a higher broker counter has reached
+ * that client first: its `dedupe` keeps one high-water mark per broker. With LevelDB
+ * persistence the enqueue writes of concurrent publishes complete out of order, so messages
+ * overtake each other, and a subscriber with a persistent session silently misses some of them
+ * (a few hundred of 20,000 in our tests; aedes issue #955). The duplicates Aedes must still drop
+ * are the copies of one message that overlapping subscriptions of one client produce: they come
+ * within one emit, so a short memory of the messages last delivered to the client finds them.
+ */
+
+/** The part of an Aedes client this module touches (not in Aedes' type declarations). */
+interface AedesDelivery {
+  duplicates: Record<string, number>;
+  deliver0: DeliverFunction;
+  deliverQoS: DeliverFunction;
+}
+type DeliverFunction = (packet: DeliveredPacket, callback: () => void) => void;
+interface DeliveredPacket {
+  brokerId?: string;
+  brokerCounter?: number;
+  qos?: number;
+}
+
+/** Messages remembered per client: copies from overlapping subscriptions arrive within one emit. */
+const REMEMBERED = 1024;
+
+/** Replaces the client's high-water dedupe with an exact one; call before the client reads a packet. */
+export function dedupeDeliveriesExactly(client: object): void {
+  const delivery = client as AedesDelivery;
+  const delivered = new Set<string>();
+  const exactly =
+    (deliver: DeliverFunction): DeliverFunction =>
+    (packet, callback) => {
+      const { brokerId, brokerCounter } = packet;
+      if (brokerId !== undefined && brokerCounter !== undefined) {
+        const key = `${brokerId}:${brokerCounter}`;
+        // Not handed to Aedes: for a persistent session its duplicate path clears the first queued
+        // message without a packet identifier, which is the next message waiting to be sent.
+        if (delivered.has(key)) return setImmediate(callback);
+        delivered.add(key);
+        if (delivered.size > REMEMBERED) delivered.delete(delivered.values().next().value as string);
+        // Below the mark, Aedes' own check lets the message through.
+        delivery.duplicates[brokerId] = brokerCounter - 1;
+      }
+      deliver(packet, callback);
+    };
+  delivery.deliver0 = exactly(delivery.deliver0);
+  const deliverQoS = exactly(delivery.deliverQoS);
+  // Aedes hands a QoS 0 message to deliver0 from deliverQoS: checked there, not twice.
+  const original = delivery.deliverQoS;
+  delivery.deliverQoS = (packet, callback) =>
+    packet.qos === 0 ? original(packet, callback) : deliverQoS(packet, callback);
+}
+
+/** The part of an Aedes persistence this module touches. */
+interface OfflineQueue {
+  outgoingEnqueueCombi(subscriptions: { clientId: string }[], packet: object): Promise<unknown>;
+}
+
+/**
+ * 2. One queued copy of a message per client. Aedes asks the persistence to queue a message once
+ * per matching subscription; a client with overlapping filters ('a/#' and 'a/+') then gets two
+ * entries in the memory persistence, of which only one is ever acknowledged: the other stays
+ * queued, is sent again on each reconnect, and slows every later acknowledgment (a linear scan).
+ */
+export function enqueueOncePerClient(persistence: object): void {
+  const queue = persistence as OfflineQueue;
+  const enqueue = queue.outgoingEnqueueCombi.bind(queue);
+  queue.outgoingEnqueueCombi = (subscriptions, packet) => {
+    if (!subscriptions || subscriptions.length < 2) return enqueue(subscriptions, packet);
+    const clients = new Set<string>();
+    const once = subscriptions.filter(({ clientId }) => !clients.has(clientId) && clients.add(clientId));
+    return enqueue(once, packet);
+  };
+}
