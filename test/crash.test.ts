@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import path from 'node:path';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { NodeRedRig, NumberedSubscriber, postNumbers, waitFor } from './support/crash-rig.js';
 import { skipUnlessInstalled } from './support/services.js';
-import path from 'node:path';
 import { delay } from './support/wait.js';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
-import { freePort } from './support/ports.js';
+import { freePort, isListening } from './support/ports.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const MODES = ['queued', 'acknowledged'] as const;
@@ -14,7 +14,7 @@ const MODES = ['queued', 'acknowledged'] as const;
 const TOTAL = 5000;
 
 /**
- * For each mode: POST /publish/<mode> → durable mqtt out → Mosquitto. The HTTP
+ * For each mode: POST /publish/<mode> → durable mqtt out → the broker. The HTTP
  * answer comes from a Complete node, so 200 means the node completed the
  * message: on disk (queued) or acknowledged by the broker (acknowledged).
  */
@@ -69,6 +69,22 @@ function publisherFlow(brokerPort: number, scenario: string): unknown[] {
   return flow;
 }
 
+/** A Node-RED whose only job is an embedded broker that keeps its sessions and queues on disk. */
+function brokerFlow(port: number): unknown[] {
+  return [
+    { id: 'tab1', type: 'tab', label: 'broker' },
+    {
+      id: 'broker1',
+      type: 'durable-mqtt-embedded-broker',
+      z: 'tab1',
+      port,
+      bind: '127.0.0.1',
+      wsPath: '',
+      persistence: 'disk',
+    },
+  ];
+}
+
 /** What each out node's outbox still holds, read from disk once Node-RED has stopped. */
 async function leftInOutboxes(rig: NodeRedRig): Promise<Record<string, number>> {
   await rig.stop();
@@ -81,168 +97,193 @@ async function leftInOutboxes(rig: NodeRedRig): Promise<Record<string, number>> 
   return left;
 }
 
-function report(
-  title: string,
-  counts: Record<string, ReturnType<NumberedSubscriber['count']>>,
-  broker: Mosquitto,
-  left: Record<string, number>,
-) {
-  console.log(`\n${title}`);
+/**
+ * Posts TOTAL numbers per mode to the publisher while `disrupt` runs (it returns how many
+ * times it disrupted), waits for the subscriber to have them all, prints the counts and
+ * asserts 0 missing and empty outboxes.
+ */
+async function publishThrough(
+  title: (disruptions: number) => string,
+  publisher: NodeRedRig,
+  scenario: string,
+  subscriber: NumberedSubscriber,
+  disrupt: (publishing: () => boolean) => Promise<number>,
+): Promise<void> {
+  let publishing = true;
+  const disruptions = disrupt(() => publishing);
+  const accepted = await Promise.all(
+    MODES.map((mode) =>
+      postNumbers(
+        () => `${publisher.url}/publish/${mode}`,
+        TOTAL,
+        8,
+        () => false,
+      ),
+    ),
+  );
+  publishing = false;
+  const count = await disruptions;
+  const counts = () =>
+    Object.fromEntries(
+      MODES.map((mode, i) => [mode, subscriber.count(`crash/${scenario}/${mode}`, accepted[i])]),
+    );
+  await waitFor(
+    () => Object.values(counts()).every((c) => c.missing.length === 0),
+    'every accepted message',
+    60_000,
+  ).catch(() => undefined);
+  const left = await leftInOutboxes(publisher);
+  console.log(`\n${title(count)} (${publisher.starts} starts of the publishing Node-RED)`);
   // Missing messages with an empty outbox were acknowledged by the broker: lost after the package.
   console.log(`  left in the outboxes: ${JSON.stringify(left)}`);
-  // Mosquitto says so when it drops messages for a client: a loss there is the broker's, not the outbox's.
-  const brokerDrops = broker.output.split('\n').filter((line) => /dropp/i.test(line));
-  if (brokerDrops.length > 0)
-    console.log(`  Mosquitto reported drops:\n    ${brokerDrops.slice(0, 5).join('\n    ')}`);
-  for (const [mode, c] of Object.entries(counts)) {
+  for (const [mode, c] of Object.entries(counts())) {
     console.log(
       `  ${mode.padEnd(13)} accepted ${c.accepted}  delivered ${c.delivered}  missing ${c.missing.length}  duplicates ${c.duplicates}`,
     );
   }
+  assert.ok(count >= 1, 'disrupted at least once while publishing');
+  assert.deepEqual(left, { queued: 0, acknowledged: 0 }, 'accepted messages still in the outboxes');
+  for (const [mode, c] of Object.entries(counts())) {
+    assert.equal(c.accepted, TOTAL, `${mode}: every number was accepted in the end`);
+    assert.deepEqual(c.missing.slice(0, 10), [], `${mode}: accepted messages missing`);
+  }
+}
+
+/** Runs `disruption` up to `times` times at random moments while publishing goes on. */
+async function atRandomMoments(
+  publishing: () => boolean,
+  times: number,
+  disruption: (round: number) => Promise<void>,
+): Promise<number> {
+  let done = 0;
+  while (publishing() && done < times) {
+    await delay(1000 + Math.random() * 1500);
+    if (!publishing()) break;
+    await disruption(done);
+    done++;
+  }
+  return done;
 }
 
 describe(
-  'durability with real processes',
+  'durability with real processes, Mosquitto',
   { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
   () => {
-    let broker: Mosquitto;
-    let subscriber: NumberedSubscriber;
+    // Unlimited queues: after an outage the publisher may drain its backlog before the test's subscriber is
+    // back, and Mosquitto's default bound (1,000 queued per client) would drop what this test must count.
+    const broker = new Mosquitto({ persistence: true, unlimitedQueues: true });
+    const subscriber = new NumberedSubscriber();
+    let link: TcpProxy | undefined;
     let rig: NodeRedRig | undefined;
 
     before(async () => {
-      // Unlimited queues: after an outage the publisher may drain its backlog before the test's subscriber is
-      // back, and Mosquitto's default bound (1,000 queued per client) would drop what this test must count.
-      broker = new Mosquitto({ persistence: true, unlimitedQueues: true });
       await broker.start();
-      subscriber = new NumberedSubscriber();
       // A persistent session: what the broker acknowledged reaches the test even across a broker restart.
       await subscriber.connect(broker.port, 'crash/#', {
         clientId: 'durable-crash-subscriber',
         clean: false,
       });
+      // Node-RED reaches Mosquitto through a proxy: cutting it is an outage for Node-RED alone.
+      link = new TcpProxy(await freePort(), broker.port);
+      await link.open();
     });
-    let proxy: TcpProxy | undefined;
     after(async () => {
       await rig?.stop().catch(() => rig?.process?.kill());
       // A listening proxy would keep this test process alive after its tests.
-      await proxy?.cut();
-      await subscriber?.close();
-      await broker?.dispose();
+      await link?.cut();
+      await subscriber.close();
+      await broker.dispose();
     });
 
-    it(`loses no accepted message while Node-RED is SIGKILLed at random points, some during broker outages (${TOTAL} per mode)`, async () => {
-      // Node-RED reaches Mosquitto through a proxy: cutting it is an outage for Node-RED alone, while
-      // Mosquitto and the subscriber run on, so whatever goes missing went missing on Node-RED's side.
-      const link = new TcpProxy(await freePort(), broker.port);
-      proxy = link;
-      await link.open();
-      rig = new NodeRedRig(publisherFlow(link.port, 'kill'));
-      await rig.start();
-      let publishing = true;
+    it(`loses no accepted message while Node-RED is SIGKILLed at random points, some during outages (${TOTAL} per mode)`, async () => {
+      const proxy = link as TcpProxy;
+      rig = new NodeRedRig(publisherFlow(proxy.port, 'kill'));
+      const publisher = rig;
+      await publisher.start();
       // Kills land sometimes with the broker reachable, sometimes during an outage, when accepted
       // messages exist only in the outbox on disk: the case a durable outbox is for.
-      const crashes = (async () => {
-        let kills = 0;
-        while (publishing && kills < 4) {
-          await delay(1000 + Math.random() * 1500);
-          if (!publishing) break;
-          const outage = kills % 2 === 0;
-          if (outage) await link.cut();
-          await delay(500 + Math.random() * 1000);
-          await rig.crash();
-          kills++;
-          await rig.start();
-          if (outage) await link.open();
-        }
-        return kills;
-      })();
-      const accepted = await Promise.all(
-        MODES.map((mode) =>
-          postNumbers(
-            () => `${rig!.url}/publish/${mode}`,
-            TOTAL,
-            8,
-            () => false,
-          ),
-        ),
+      await publishThrough(
+        (kills) => `Node-RED SIGKILLed ${kills} times`,
+        publisher,
+        'kill',
+        subscriber,
+        (publishing) =>
+          atRandomMoments(publishing, 4, async (round) => {
+            const outage = round % 2 === 0;
+            if (outage) await proxy.cut();
+            await delay(500 + Math.random() * 1000);
+            await publisher.crash();
+            await publisher.start();
+            if (outage) await proxy.open();
+          }),
       );
-      publishing = false;
-      const kills = await crashes;
-      const counts = () =>
-        Object.fromEntries(
-          MODES.map((mode, i) => [mode, subscriber.count(`crash/kill/${mode}`, accepted[i])]),
-        );
-      await waitFor(
-        () => Object.values(counts()).every((c) => c.missing.length === 0),
-        'every accepted message',
-        60_000,
-      ).catch(() => undefined);
-      report(
-        `Node-RED SIGKILLed ${kills} times (${rig.starts} starts)`,
-        counts(),
-        broker,
-        await leftInOutboxes(rig),
-      );
-      assert.ok(kills >= 1, 'Node-RED was killed at least once while publishing');
-      for (const [mode, c] of Object.entries(counts())) {
-        assert.equal(c.accepted, TOTAL, `${mode}: every number was accepted in the end`);
-        assert.deepEqual(c.missing.slice(0, 10), [], `${mode}: accepted messages missing`);
-      }
     });
 
-    it(`hands every accepted message to the broker, nothing left behind, while Mosquitto is stopped and restarted (${TOTAL} per mode)`, async () => {
-      await rig?.stop();
-      rig = new NodeRedRig(publisherFlow(broker.port, 'outage'));
-      await rig.start();
-      let publishing = true;
-      const outages = (async () => {
-        let restarts = 0;
-        while (publishing && restarts < 3) {
-          await delay(1000 + Math.random() * 1500);
-          if (!publishing) break;
-          await broker.stop('SIGTERM');
-          await delay(500 + Math.random() * 1500);
-          await broker.start();
-          restarts++;
-        }
-        return restarts;
-      })();
-      const accepted = await Promise.all(
-        MODES.map((mode) =>
-          postNumbers(
-            () => `${rig!.url}/publish/${mode}`,
-            TOTAL,
-            8,
-            () => false,
-          ),
-        ),
+    it(`loses no accepted message while Mosquitto is stopped and restarted (${TOTAL} per mode)`, async () => {
+      const proxy = link as TcpProxy;
+      rig = new NodeRedRig(publisherFlow(proxy.port, 'restart'));
+      const publisher = rig;
+      await publisher.start();
+      await publishThrough(
+        (restarts) => `Mosquitto restarted ${restarts} times`,
+        publisher,
+        'restart',
+        subscriber,
+        (publishing) =>
+          atRandomMoments(publishing, 3, async () => {
+            // Node-RED loses the broker first, then Mosquitto restarts. Mosquitto 2.0.11 acknowledges
+            // PUBLISH packets it reads while it is terminating on SIGTERM and then never delivers them
+            // (its log shows "Sending PUBACK" right before "terminating"; plain MQTT.js clients lose the
+            // same 10 to 1,000 messages): with the publisher cut first, that race of the broker's is out
+            // of this test, which then counts what the package answers for end to end.
+            await proxy.cut();
+            await delay(200);
+            await broker.stop('SIGTERM');
+            await delay(300 + Math.random() * 1000);
+            await broker.start();
+            await proxy.open();
+          }),
       );
-      publishing = false;
-      const restarts = await outages;
-      const counts = () =>
-        Object.fromEntries(
-          MODES.map((mode, i) => [mode, subscriber.count(`crash/outage/${mode}`, accepted[i])]),
-        );
-      await waitFor(
-        () => Object.values(counts()).every((c) => c.missing.length === 0),
-        'every accepted message',
-        30_000,
-      ).catch(() => undefined);
-      const left = await leftInOutboxes(rig);
-      report(`Mosquitto stopped and restarted ${restarts} times`, counts(), broker, left);
-      assert.ok(restarts >= 1, 'Mosquitto was restarted at least once while publishing');
-      // What the package answers for: every accepted message left it with the broker's acknowledgment
-      // (nothing is stuck in an outbox, nothing was refused). Under CPU load some messages Mosquitto had
-      // acknowledged were missing at the subscriber with both outboxes empty (44 and 180 of 10,000 in two
-      // runs); whether Mosquitto's restart or the subscriber's reconnection loses them is not established.
-      // The end-to-end count is printed above; the kill scenario asserts it, with the broker kept running.
-      assert.deepEqual(left, { queued: 0, acknowledged: 0 }, 'accepted messages still in the outboxes');
-      assert.deepEqual(
-        rig.process?.logLines('error').filter((line) => /refused the message/.test(line)),
-        [],
-      );
-      for (const c of Object.values(counts()))
-        assert.equal(c.accepted, TOTAL, 'every number was accepted in the end');
     });
   },
 );
+
+describe('durability with real processes, an embedded broker with persistence on disk', () => {
+  const subscriber = new NumberedSubscriber();
+  let brokerRig: NodeRedRig | undefined;
+  let publisher: NodeRedRig | undefined;
+
+  after(async () => {
+    await publisher?.stop().catch(() => publisher?.process?.kill());
+    await subscriber.close();
+    await brokerRig?.stop().catch(() => brokerRig?.process?.kill());
+  });
+
+  it(`loses no accepted message while the broker's Node-RED is stopped and restarted (${TOTAL} per mode)`, async () => {
+    const brokerPort = await freePort();
+    const brokerNodeRed = new NodeRedRig(brokerFlow(brokerPort));
+    brokerRig = brokerNodeRed;
+    const startBroker = async () => {
+      await brokerNodeRed.start();
+      await waitFor(() => isListening(brokerPort), 'the embedded broker to listen', 30_000);
+    };
+    await startBroker();
+    // The persistent session lives in the embedded broker's LevelDB: it must outlive each restart.
+    await subscriber.connect(brokerPort, 'crash/#', { clientId: 'durable-crash-subscriber', clean: false });
+    const rig = new NodeRedRig(publisherFlow(brokerPort, 'embedded'));
+    publisher = rig;
+    await rig.start();
+    await publishThrough(
+      (restarts) => `the embedded broker's Node-RED stopped and restarted ${restarts} times`,
+      rig,
+      'embedded',
+      subscriber,
+      (publishing) =>
+        atRandomMoments(publishing, 3, async () => {
+          await brokerNodeRed.stop();
+          await delay(300 + Math.random() * 1000);
+          await startBroker();
+        }),
+    );
+  });
+});
