@@ -120,6 +120,8 @@ module.exports = function (RED: NodeAPI) {
         throw error;
       },
     );
+    // Reported above; messages and close() each handle the failure on their own.
+    opened.catch(() => undefined);
 
     type Send = (msg: Array<NodeMessage | null>) => void;
     type Done = (error?: Error) => void;
