@@ -161,6 +161,28 @@ export function offlineFlow(qos: QoS, deadPort: number, settings: OutSettings): 
   ]);
 }
 
+export const DEDUPE_ID = 'bench-dedupe';
+
+/** A dedupe node alone, key auto (no message id: a hash of topic and payload), first copies to the sink. */
+export function dedupeFlow(maxEntries: number, persist: boolean): FlowNode[] {
+  const tab = 'bench-tab';
+  return place([
+    { id: tab, type: 'tab', label: 'bench dedupe' },
+    {
+      id: DEDUPE_ID,
+      z: tab,
+      type: 'durable-mqtt-dedupe',
+      key: 'auto',
+      scope: 'global',
+      window: 3600,
+      maxEntries,
+      persist,
+      wires: [[SINK_ID], []],
+    },
+    { id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] },
+  ]);
+}
+
 /** Whether the broker config node of `variant` has its connection up. */
 export function isConnected(variant: Variant, configNode: unknown): boolean {
   if (!configNode) return false;

@@ -1,6 +1,7 @@
 /** The benchmark's figures as a text table for the terminal and a Markdown table for the README. */
 import type {
   BacklogResult,
+  DedupeResult,
   LatencyResult,
   Persistence,
   Problems,
@@ -86,6 +87,13 @@ export interface BacklogSummary {
   met: boolean;
 }
 
+export interface DedupeSummary {
+  persist: boolean;
+  messages: number;
+  maxEntries: number;
+  result: DedupeResult;
+}
+
 export interface SoakSummary {
   result: SoakResult;
   firstMB: number;
@@ -113,6 +121,8 @@ export interface BenchReport {
   /** Our out node's persistence modes side by side. */
   durable: DurableSummary[];
   backlog?: BacklogSummary;
+  /** The dedupe node, with and without its seen-set on disk. */
+  dedupe: DedupeSummary[];
   latency: Partial<Record<Variant, LatencyResult>>;
   soak?: SoakSummary;
   targets: Target[];
@@ -298,6 +308,38 @@ function backlogLines(backlog: BacklogSummary): string[] {
   return lines;
 }
 
+function dedupeTable(report: BenchReport): Table {
+  return {
+    headers: [
+      'persist',
+      'messages',
+      'msg/s',
+      'keys held',
+      'heap MB idle',
+      'heap MB after',
+      'B per key',
+      'peak RSS MB',
+      'lost',
+    ],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: report.dedupe.map(({ persist, messages, result: r }) => [
+      persist ? 'on (LevelDB)' : 'off',
+      int(messages),
+      int(r.rate),
+      int(r.keys),
+      r.idleHeapMB.toFixed(1),
+      r.heapMB.toFixed(1),
+      int(r.bytesPerKey),
+      r.memory.peakRssMB.toFixed(0),
+      String(r.delivery.lost),
+    ]),
+  };
+}
+
+const DEDUPE_METHOD =
+  'distinct 64 B payloads straight into a dedupe node (key auto: a hash of topic and payload), at most 500 outstanding; ' +
+  'heap measured after forced gcs before the first message and after the last, the node then holding maxEntries keys';
+
 function latencyTable(report: BenchReport): Table {
   return {
     headers: ['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'sent msg/s', 'lost'],
@@ -382,6 +424,14 @@ export function renderText(report: BenchReport): string {
       '',
     );
   }
+  if (report.dedupe.length) {
+    out.push(
+      `Dedupe node, maxEntries ${int(report.dedupe[0].maxEntries)} (msg/s through the node)`,
+      textTable(dedupeTable(report)),
+      DEDUPE_METHOD,
+      '',
+    );
+  }
   if (Object.keys(report.latency).length) {
     out.push(
       `Latency at ${int(report.settings.latencyRate)} msg/s, QoS 1, 64 B, ${report.settings.latencySeconds} s`,
@@ -419,6 +469,16 @@ export function renderMarkdown(report: BenchReport): string {
       markdownTable(backlogTable(report.backlog)),
       '',
       ...backlogLines(report.backlog).map((l) => `- ${l}`),
+      '',
+    );
+  }
+  if (report.dedupe.length) {
+    out.push(
+      `Dedupe node, maxEntries ${int(report.dedupe[0].maxEntries)}, messages per second through the node:`,
+      '',
+      markdownTable(dedupeTable(report)),
+      '',
+      `- ${DEDUPE_METHOD}`,
       '',
     );
   }

@@ -33,6 +33,8 @@ import {
   VARIANT_LABELS,
   type BacklogJob,
   type BacklogResult,
+  type DedupeJob,
+  type DedupeResult,
   type Job,
   type JobResult,
   type LatencyResult,
@@ -74,6 +76,10 @@ const BACKLOG_MESSAGES = 1_000_000;
 const BACKLOG_OUTSTANDING = 10_000;
 const BACKLOG_RSS_GOAL_MB = 200;
 
+/** Dedupe node: distinct keys through it, five times its bound, so it evicts for most of the run. */
+const DEDUPE_MAX_ENTRIES = 100_000;
+const DEDUPE_MESSAGES = 500_000;
+
 /** Ours/core goals at 64 B through the embedded broker, from the issue. */
 const RATIO_GOALS: Record<QoS, number> = { 0: 5, 1: 4, 2: 3 };
 const P99_GOAL_MS = 5;
@@ -86,7 +92,7 @@ const HELP = `npm run bench -- [options]
   --soak-variant V      embedded, tcp or core (embedded)
   --cases LIST          throughput cases, comma-separated: ${CASES.map((c) => c.name).join(',')}
   --variants LIST       embedded,tcp,core (all)
-  --skip LIST           throughput, durable, backlog, latency, soak
+  --skip LIST           throughput, durable, backlog, dedupe, latency, soak
   --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)
@@ -150,7 +156,11 @@ function options() {
     ),
     variants: list(values.variants, VARIANTS, 'variants') as Variant[],
     skip: new Set(
-      list(values.skip || 'none', ['none', 'throughput', 'durable', 'backlog', 'latency', 'soak'], 'skip'),
+      list(
+        values.skip || 'none',
+        ['none', 'throughput', 'durable', 'backlog', 'dedupe', 'latency', 'soak'],
+        'skip',
+      ),
     ),
     backlog: Math.round(number('backlog', 0)),
     window: Math.round(number('window', 1)),
@@ -274,6 +284,7 @@ async function main() {
     settings,
     throughput: [],
     durable: [],
+    dedupe: [],
     latency: {},
     targets: [],
     problems: [],
@@ -379,6 +390,33 @@ async function main() {
       },
     });
   }
+  if (!o.skip.has('dedupe')) {
+    for (const persist of [false, true]) {
+      const job: DedupeJob = {
+        ...base,
+        kind: 'dedupe',
+        name: `dedupe-64b-${persist ? 'persist' : 'memory'}`,
+        variant: 'embedded',
+        qos: 1,
+        size: 64,
+        messages: Math.max(DEDUPE_MAX_ENTRIES, Math.round(DEDUPE_MESSAGES * o.scale)),
+        maxEntries: DEDUPE_MAX_ENTRIES,
+        persist,
+      };
+      planned.push({
+        job,
+        timeoutMs: 300_000,
+        done: (result) => {
+          report.dedupe.push({
+            persist,
+            messages: job.messages,
+            maxEntries: job.maxEntries,
+            result: result as DedupeResult,
+          });
+        },
+      });
+    }
+  }
   if (!o.skip.has('latency')) {
     for (const variant of o.variants) {
       const job: PacedJob = {
@@ -475,6 +513,8 @@ function jobLabel(job: Job): string {
       return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}`;
     case 'backlog':
       return `offline backlog, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
+    case 'dedupe':
+      return `dedupe node, ${fmt(job.messages)} distinct keys, maxEntries ${fmt(job.maxEntries)}, persist ${job.persist ? 'on' : 'off'}`;
   }
 }
 
@@ -491,6 +531,8 @@ function jobFigure(result: JobResult): string {
       (notes.length ? ` (${notes.join(', ')})` : '')
     );
   }
+  if (result.kind === 'dedupe')
+    return `${fmt(result.rate)} msg/s, heap ${result.heapMB.toFixed(0)} MB after gc (${fmt(result.bytesPerKey)} B per key)`;
   const d = result.delivery;
   const figure =
     result.kind === 'throughput'
@@ -596,6 +638,14 @@ function collectProblems(report: BenchReport, job: Job, result: JobResult) {
       report.problems.push(
         `${where}: the outbox holds ${fmt(result.outboxCount)} messages, ${fmt(result.queued)} were queued`,
       );
+    report.problems.push(...problemLines(where, result.problems));
+    return;
+  }
+  if (result.kind === 'dedupe') {
+    const where = `dedupe, persist ${job.kind === 'dedupe' && job.persist ? 'on' : 'off'}`;
+    if (result.delivery.lost)
+      report.problems.push(`${where}: ${result.delivery.lost} first copies did not come out`);
+    if (result.delivery.stalled) report.problems.push(`${where}: stalled`);
     report.problems.push(...problemLines(where, result.problems));
     return;
   }

@@ -135,7 +135,8 @@ export interface BenchRuntime {
   stop(inspect?: (userDir: string) => Promise<void>): Promise<void>;
 }
 
-export async function startNodeRed(flow: object[]): Promise<BenchRuntime> {
+/** Starts Node-RED with `flow`; the harness feeds node `inputId` (the out node, or the dedupe node). */
+export async function startNodeRed(flow: object[], inputId = OUT_ID): Promise<BenchRuntime> {
   const userDir = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-bench-'));
   mkdirSync(path.join(userDir, 'node_modules'));
   symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-durable-mqtt'), 'dir');
@@ -175,7 +176,7 @@ export async function startNodeRed(flow: object[]): Promise<BenchRuntime> {
   try {
     await RED.start();
     const deadline = Date.now() + 30_000;
-    while (!RED.nodes.getNode(OUT_ID) || !RED.nodes.getNode(SINK_ID)) {
+    while (!RED.nodes.getNode(inputId) || !RED.nodes.getNode(SINK_ID)) {
       if (Date.now() > deadline) throw new Error('the flow did not start within 30 s');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -183,7 +184,7 @@ export async function startNodeRed(flow: object[]): Promise<BenchRuntime> {
     rmSync(userDir, { recursive: true, force: true });
     throw error;
   }
-  const out = RED.nodes.getNode(OUT_ID) as RuntimeNode;
+  const out = RED.nodes.getNode(inputId) as RuntimeNode;
   watchBroker(problems);
 
   return {
@@ -198,7 +199,7 @@ export async function startNodeRed(flow: object[]): Promise<BenchRuntime> {
     node: (id) => RED.nodes.getNode(id),
     onOutComplete(listener) {
       RED.hooks.add('onComplete.bench', (event: CompleteEvent) => {
-        if (event.node.id === OUT_ID) listener(event.error);
+        if (event.node.id === inputId) listener(event.error);
       });
     },
     async stop(inspect) {

@@ -66,7 +66,15 @@ export interface BacklogJob extends JobBase {
   maxBytes: number;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob;
+/** Messages with distinct keys straight into a dedupe node (no broker): its cost per message and per key. */
+export interface DedupeJob extends JobBase {
+  kind: 'dedupe';
+  messages: number;
+  maxEntries: number;
+  persist: boolean;
+}
+
+export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -195,6 +203,24 @@ export interface BacklogResult {
   problems: Problems;
 }
 
-export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult;
+export interface DedupeResult {
+  kind: 'dedupe';
+  delivery: Delivery;
+  /** Messages through the node (out of output 1) per second. */
+  rate: number;
+  /** Keys the node remembers at the end (maxEntries once more distinct keys than that went through). */
+  keys: number;
+  /** Heap used after forced gcs, before the first message and after the run, MB. */
+  idleHeapMB: number;
+  heapMB: number;
+  /** (heap after − heap before) / keys. */
+  bytesPerKey: number;
+  memory: Memory;
+  /** Whether gc() could be forced before the heap figures. */
+  gcForced: boolean;
+  problems: Problems;
+}
+
+export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult;
 
 export type WorkerMessage = { type: 'result'; result: JobResult } | { type: 'failed'; error: string };

@@ -9,13 +9,15 @@ import { randomFillSync } from 'node:crypto';
 import path from 'node:path';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { CONFIG_ID, OUT_ID, benchFlow, isConnected, offlineFlow } from './flows.js';
+import { CONFIG_ID, DEDUPE_ID, OUT_ID, benchFlow, dedupeFlow, isConnected, offlineFlow } from './flows.js';
 import { HEADER_BYTES, LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
 import type {
   BacklogJob,
   BacklogResult,
   BacklogSample,
+  DedupeJob,
+  DedupeResult,
   Job,
   JobResult,
   Memory,
@@ -319,8 +321,61 @@ async function backlog(runtime: BenchRuntime, job: BacklogJob, base: Buffer): Pr
   };
 }
 
+/** Distinct payloads (each carries its sequence number) into the dedupe node: every one is a first copy. */
+async function dedupe(runtime: BenchRuntime, job: DedupeJob, base: Buffer): Promise<DedupeResult> {
+  const { pipe, problems } = runtime;
+  // Let the seen-set open before measuring the idle heap.
+  await delay(500);
+  gc?.();
+  gc?.();
+  const idle = process.memoryUsage();
+  problems.counting = true;
+  let peakRss = 0;
+  const { delivery } = await profiled(job, () =>
+    runWindowed(pipe, {
+      window: job.window,
+      size: job.size,
+      base,
+      stallMs: job.stallMs,
+      messages: job.messages,
+      phase: MEASURED,
+      maxSeconds: 120,
+      onTick: () => {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      },
+    }),
+  );
+  // Let the last group commits land before weighing the heap.
+  await delay(1000);
+  gc?.();
+  gc?.();
+  const after = process.memoryUsage();
+  // Every key is distinct and the window outlasts the run: the node holds the last maxEntries of them.
+  const keys = Math.min(job.maxEntries, delivery.received);
+  return {
+    kind: 'dedupe',
+    delivery,
+    rate: delivery.seconds > 0 ? delivery.received / delivery.seconds : 0,
+    keys,
+    idleHeapMB: mb(idle.heapUsed),
+    heapMB: mb(after.heapUsed),
+    bytesPerKey: keys > 0 ? Math.round((after.heapUsed - idle.heapUsed) / keys) : 0,
+    memory: memory(idle.rss, peakRss),
+    gcForced: gc !== undefined,
+    problems: problems.snapshot(),
+  };
+}
+
 async function main(job: Job): Promise<JobResult> {
   const base = Buffer.from(job.payloadHex, 'hex');
+  if (job.kind === 'dedupe') {
+    const runtime = await startNodeRed(dedupeFlow(job.maxEntries, job.persist), DEDUPE_ID);
+    try {
+      return await dedupe(runtime, job, base);
+    } finally {
+      await runtime.stop();
+    }
+  }
   const port = await freePort();
   if (job.kind === 'backlog') {
     // Nothing listens on `port`: the freed port of freePort().

@@ -4,9 +4,10 @@ import type { BrokerConfigNode } from './broker-config.js';
 import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection.js';
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
-import { readNumber, readQos, readString } from './shared/config-values.js';
+import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus } from './shared/status.js';
+import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
 
 interface MqttInDef extends NodeDef {
   broker: string;
@@ -19,6 +20,8 @@ interface MqttInDef extends NodeDef {
   ack?: 'receipt' | 'complete';
   /** Seconds after which a message the flow has not finished is acknowledged anyway. */
   ackTimeout?: string | number;
+  /** Unwrap the MQTT 3.1.1 message-id envelope of a durable mqtt out into msg.messageId and msg.payload. */
+  unwrapEnvelope?: boolean | string;
 }
 
 /** Node-RED hook labels; hooks are global to the runtime, so they are added once. */
@@ -54,6 +57,7 @@ module.exports = function (RED: NodeAPI) {
     const dynamic = def.topicType === 'dynamic';
     const ackOnComplete = def.ack === 'complete';
     const ackTimeoutMs = readNumber(def.ackTimeout, DEFAULT_ACK_TIMEOUT) * 1000;
+    const unwrap = readBoolean(def.unwrapEnvelope, false);
     if (ackOnComplete) followFlowCompletion();
 
     if (!brokerNode?.connection) {
@@ -69,8 +73,12 @@ module.exports = function (RED: NodeAPI) {
         const properties = packet.properties;
         if (properties)
           for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
+        const sentId = [properties?.userProperties?.[MESSAGE_ID_PROPERTY]].flat()[0];
+        if (isMessageId(sentId)) msg.messageId = sentId;
+        const unwrapped = unwrap ? unwrapEnvelope(payload) : undefined;
+        if (unwrapped) msg.messageId = unwrapped.id;
         try {
-          msg.payload = decodePayload(payload, datatype);
+          msg.payload = decodePayload(unwrapped?.payload ?? payload, datatype);
         } catch (error) {
           if (!(error instanceof PayloadError)) throw error;
           msg.payload = payload.toString('utf8');

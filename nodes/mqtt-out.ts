@@ -9,6 +9,7 @@ import { readBoolean, readNumber, readQos, readString } from './shared/config-va
 import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
 import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
 import { encodeProperties } from './lib/outbox/properties.js';
+import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './shared/stored-message.js';
 import { connectionNodeStatus } from './shared/status.js';
@@ -41,6 +42,10 @@ interface MqttOutDef extends NodeDef {
   maxMessages?: string | number;
   maxBytes?: string | number;
   overflow?: OverflowPolicy;
+  /** Stamp each message with an id (msg.messageId) that travels with it. */
+  messageId?: boolean | string;
+  /** On MQTT 3.1.1, carry the id in a JSON envelope around the payload. */
+  messageIdEnvelope?: boolean | string;
 }
 
 interface OutMessage extends Omit<NodeMessageInFlow, 'topic'> {
@@ -52,6 +57,7 @@ interface OutMessage extends Omit<NodeMessageInFlow, 'topic'> {
   contentType?: unknown;
   userProperties?: unknown;
   messageExpiryInterval?: unknown;
+  messageId?: unknown;
 }
 
 /** An input problem, with the msg left untouched so a Catch node can inspect it. */
@@ -127,6 +133,9 @@ module.exports = function (RED: NodeAPI) {
     if (persistence !== 'none' && !userDir) return failAll(RED._('durable-mqtt.errors.no-user-dir'));
     const connection = brokerNode.connection;
     const isV5 = connection.options.protocolVersion === 5;
+    const stampIds = readBoolean(def.messageId, false);
+    const envelope = stampIds && !isV5 && readBoolean(def.messageIdEnvelope, false);
+    if (stampIds && !isV5 && !envelope) node.warn(RED._('durable-mqtt.errors.message-id-no-carrier'));
     let publisher: DurablePublisher<LiveMessage> | undefined;
 
     const showStatus = (status: ConnectionStatus) => {
@@ -251,6 +260,24 @@ module.exports = function (RED: NodeAPI) {
       return { topic: topic as string, options };
     }
 
+    /**
+     * Gives the msg its id (the one it carries, e.g. from a durable mqtt in, or a new one) and puts it
+     * where it travels: the MQTT 5 user property, or the envelope. Returns the payload to publish.
+     */
+    function stampMessageId(msg: OutMessage, options: IClientPublishOptions, payload: Buffer | string) {
+      const id = msg.messageId === undefined ? newMessageId() : msg.messageId;
+      if (!isMessageId(id))
+        throw new InputError('invalid-message-id', RED._('durable-mqtt.errors.message-id-invalid'));
+      msg.messageId = id;
+      if (isV5) {
+        const properties = options.properties ?? {};
+        properties.userProperties = { ...properties.userProperties, [MESSAGE_ID_PROPERTY]: id };
+        options.properties = properties;
+        return payload;
+      }
+      return envelope ? wrapEnvelope(id, payload) : payload;
+    }
+
     node.on('input', (incoming: NodeMessageInFlow, _send, done) => {
       const msg = incoming as OutMessage;
       let target: { topic: string; options: IClientPublishOptions };
@@ -258,6 +285,8 @@ module.exports = function (RED: NodeAPI) {
       try {
         target = publishTarget(msg);
         payload = encodePayload(msg.payload);
+        // Made here, once: the outbox stores it with the message, so every resend carries the same id.
+        if (stampIds) payload = stampMessageId(msg, target.options, payload);
       } catch (error) {
         if (error instanceof InputError || error instanceof PayloadError) return done(error);
         throw error;

@@ -168,6 +168,32 @@ for (const protocolVersion of [4, 5] as const) {
               msg.messageExpiryInterval <= 120,
           );
         });
+
+        it('sends the message id as the user property msg-id, next to the user properties of the msg, and the in node sets msg.messageId', async () => {
+          const flow = [
+            configNode(),
+            outNode('out1', { topic: 'ids', qos: '1', messageId: true }),
+            inNode('in1', 'ids'),
+            sink('in1'),
+            ...completionObservers('out1'),
+          ];
+          await helper.load(allNodes, flow);
+          const received = collect(helper.getNode('in1-sink'));
+          const completed = collect(helper.getNode('completed'));
+          await connected();
+          const seen = await observe('ids');
+          helper.getNode('out1').receive({ payload: 'a', userProperties: { site: 'lyon' } });
+          await waitFor(
+            () => received.length === 1 && completed.length === 1 && seen.length === 1,
+            'delivery',
+          );
+          const id = completed[0].messageId;
+          assert.match(String(id), /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
+          assert.deepEqual({ ...seen[0].packet.properties?.userProperties }, { site: 'lyon', 'msg-id': id });
+          assert.equal(seen[0].payload, 'a', 'no envelope on MQTT 5');
+          assert.equal(received[0].messageId, id);
+          assert.equal(received[0].payload, 'a');
+        });
       }
 
       it('publishes the birth message on connect, the close message on a clean close, the will when the connection dies', async () => {

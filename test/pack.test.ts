@@ -88,6 +88,38 @@ describe('the npm pack tarball installs into a fresh Node-RED user directory and
     return response;
   }
 
+  /**
+   * Deploys an example from the import library as the editor imports it: onto a tab. Its broker stays
+   * in-process (port 0), so the example's port is never needed on the test machine.
+   */
+  async function deployExample(name: string, brokerId: string): Promise<Record<string, unknown>[]> {
+    const example: Record<string, unknown>[] = await (
+      await get(`/library/examples/flows/${MODULE}/${name}`)
+    ).json();
+    const tab = { id: 'a0a1c0ffee000000', type: 'tab', label: 'imported' };
+    const flow: Record<string, unknown>[] = [
+      tab,
+      ...example.map((node) => ({
+        ...node,
+        ...('x' in node ? { z: tab.id } : {}),
+        ...(node.id === brokerId ? { port: '0' } : {}),
+      })),
+    ];
+    const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(flow),
+    });
+    assert.ok(deployed.ok, `POST /flows answered ${deployed.status} ${await deployed.text()}`);
+    return flow;
+  }
+
+  /** Debug and log entries of the package's nodes at warn or error level. */
+  function ourComplaints(flow: Record<string, unknown>[]) {
+    const ours = new Set(flow.filter((n) => String(n.type).startsWith('durable-mqtt-')).map((n) => n.id));
+    return comms!.debugMessages().filter((m) => m.level !== undefined && ours.has(m.id));
+  }
+
   before(
     () =>
       showingOutput(async () => {
@@ -197,7 +229,7 @@ describe('the npm pack tarball installs into a fresh Node-RED user directory and
     );
   });
 
-  it('lists the installed module with its four node types, each enabled and without a load error', () =>
+  it('lists the installed module with all its node types, each enabled and without a load error', () =>
     showingOutput(async () => {
       const sets: NodeSet[] = await (await get('/nodes', { Accept: 'application/json' })).json();
       const ours = sets.filter((set) => set.module === MODULE);
@@ -215,7 +247,7 @@ describe('the npm pack tarball installs into a fresh Node-RED user directory and
       assert.equal(lstatSync(installed).isSymbolicLink(), false);
     }));
 
-  it('serves the editor templates and the English and French help of all four nodes', () =>
+  it('serves the editor templates and the English and French help of every node', () =>
     showingOutput(async () => {
       const english = await (await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'en-US' })).text();
       const french = await (await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'fr' })).text();
@@ -255,25 +287,7 @@ describe('the npm pack tarball installs into a fresh Node-RED user directory and
 
   it('runs the imported hello-world example from the installed package: every node starts and a message goes through', () =>
     showingOutput(async () => {
-      const example: Record<string, unknown>[] = await (
-        await get(`/library/examples/flows/${MODULE}/01-hello-world`)
-      ).json();
-      // As the editor imports it: onto a tab. The broker stays in-process (port 0) so 1883 is never needed.
-      const tab = { id: 'a0a1c0ffee000000', type: 'tab', label: 'imported' };
-      const flow: Record<string, unknown>[] = [
-        tab,
-        ...example.map((node) => ({
-          ...node,
-          ...('x' in node ? { z: tab.id } : {}),
-          ...(node.id === BROKER ? { port: '0' } : {}),
-        })),
-      ];
-      const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
-        body: JSON.stringify(flow),
-      });
-      assert.ok(deployed.ok, `POST /flows answered ${deployed.status} ${await deployed.text()}`);
+      const flow = await deployExample('01-hello-world', BROKER);
       await comms!.waitForStatus(OUT, isConnected, 'the mqtt out node to connect', 30_000);
       await comms!.waitForStatus(IN, isConnected, 'the mqtt in node to connect', 30_000);
       const broker = await comms!.waitForStatus(
@@ -294,11 +308,59 @@ describe('the npm pack tarball installs into a fresh Node-RED user directory and
       assert.equal(msg.topic, 'hello/world');
       assert.equal(msg.payload, 'Hello from durable mqtt');
       // Warnings and errors nodes log reach the debug sidebar too: none came from ours.
-      const ours = new Set(flow.filter((n) => String(n.type).startsWith('durable-mqtt-')).map((n) => n.id));
-      assert.deepEqual(
-        comms!.debugMessages().filter((m) => m.level !== undefined && ours.has(m.id)),
-        [],
+      assert.deepEqual(ourComplaints(flow), []);
+    }));
+
+  it('runs the imported critical-commands example: a command arrives once with a receipt, its resent copy goes to duplicates', () =>
+    showingOutput(async () => {
+      const ids = {
+        broker: 'd0a1c0ffee000402',
+        open: 'd0a1c0ffee000404',
+        resend: 'd0a1c0ffee000405',
+        out: 'd0a1c0ffee000406',
+        receipts: 'd0a1c0ffee000407',
+        in: 'd0a1c0ffee000408',
+        dedupe: 'd0a1c0ffee000409',
+        actuator: 'd0a1c0ffee00040a',
+        duplicates: 'd0a1c0ffee00040b',
+      };
+      const flow = await deployExample('04-critical-commands', ids.broker);
+      await comms!.waitForStatus(ids.out, isConnected, 'the mqtt out node to connect', 30_000);
+      await comms!.waitForStatus(ids.in, isConnected, 'the mqtt in node to connect', 30_000);
+      const debugOf = (id: string) =>
+        comms!
+          .debugMessages()
+          .filter((m) => m.id === id && m.level === undefined)
+          .map((m) => JSON.parse(m.msg as string) as Record<string, unknown>);
+      for (const inject of [ids.open, ids.resend, ids.resend])
+        assert.equal((await fetch(`${nodeRed!.baseUrl}/inject/${inject}`, { method: 'POST' })).status, 200);
+      await waitFor(
+        () => debugOf(ids.receipts).length === 3 && debugOf(ids.actuator).length === 2,
+        'three receipts and two commands at the actuator',
+        20_000,
       );
+      await waitFor(
+        () => debugOf(ids.duplicates).length === 1,
+        'the resent copy among the duplicates',
+        20_000,
+      );
+      const actuator = debugOf(ids.actuator);
+      assert.deepEqual(actuator[0].payload, { valve: 'V12', open: true });
+      assert.equal(actuator[1].messageId, '0190f000-0000-7000-8000-0000000000aa');
+      const duplicate = debugOf(ids.duplicates)[0];
+      assert.equal(duplicate.messageId, '0190f000-0000-7000-8000-0000000000aa');
+      assert.equal((duplicate.duplicateOf as { count: number }).count, 2);
+      assert.deepEqual(
+        debugOf(ids.receipts).map((m) => typeof m.messageId === 'string' && typeof m.delivery === 'object'),
+        [true, true, true],
+      );
+      await comms!.waitForStatus(
+        ids.dedupe,
+        (s) => s.text === '2 passed · 1 dropped',
+        'the counts of the dedupe node',
+        10_000,
+      );
+      assert.deepEqual(ourComplaints(flow), []);
     }));
 
   it('stops on SIGTERM having logged no error and no load failure', (t) =>

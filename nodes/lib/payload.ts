@@ -35,7 +35,8 @@ export function encodePayload(payload: unknown): Buffer | string {
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-function strictUtf8(bytes: Buffer): string | undefined {
+/** The bytes as text when they are valid UTF-8, else undefined. */
+export function strictUtf8(bytes: Buffer): string | undefined {
   try {
     return utf8Decoder.decode(bytes);
   } catch {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { NodeRedProcess, temporaryDirectory } from './node-red-process.js';
+import { unwrapEnvelope } from '../../nodes/lib/message-id.js';
 import { freePort } from './ports.js';
 import { delay, waitFor } from './wait.js';
 
@@ -69,7 +70,7 @@ export interface DeliveryCount {
   duplicates: number;
 }
 
-/** Numbers delivered on a topic, counted as they arrive. */
+/** Numbers delivered on a topic, counted as they arrive (inside a message-id envelope or not). */
 export class NumberedSubscriber {
   private readonly seen = new Map<string, Map<number, number>>();
   client: MqttClient | undefined;
@@ -83,7 +84,8 @@ export class NumberedSubscriber {
       ...options,
     });
     this.client.on('message', (topic, payload) => {
-      const n = (JSON.parse(payload.toString()) as { n: number }).n;
+      const bytes = unwrapEnvelope(payload)?.payload ?? payload;
+      const n = (JSON.parse(bytes.toString()) as { n: number }).n;
       let counts = this.seen.get(topic);
       if (!counts) this.seen.set(topic, (counts = new Map()));
       counts.set(n, (counts.get(n) ?? 0) + 1);

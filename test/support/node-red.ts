@@ -41,13 +41,15 @@ export function translate(key: string, values: Record<string, unknown> = {}): st
 
 type NodeModule = (RED: Record<string, unknown>) => void;
 /** The compiled node modules, as the palette loads them, with the English catalog (the helper's RED._ returns keys). */
-export const packageNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-out'].map((name) => {
-  const nodeModule: NodeModule = require(path.join(root, 'dist', 'nodes', `${name}.js`));
-  // The helper's mock runtime has no hooks; its flows trigger those of @node-red/util, handed over here.
-  const hooks = require('@node-red/util').hooks;
-  return (RED: Record<string, unknown>) =>
-    nodeModule(Object.assign(Object.create(RED), { _: translate, hooks }));
-});
+export const packageNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-out', 'dedupe'].map(
+  (name) => {
+    const nodeModule: NodeModule = require(path.join(root, 'dist', 'nodes', `${name}.js`));
+    // The helper's mock runtime has no hooks; its flows trigger those of @node-red/util, handed over here.
+    const hooks = require('@node-red/util').hooks;
+    return (RED: Record<string, unknown>) =>
+      nodeModule(Object.assign(Object.create(RED), { _: translate, hooks }));
+  },
+);
 
 let nextId = 0;
 export function uid(prefix: string): string {

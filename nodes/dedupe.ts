@@ -1,0 +1,184 @@
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { Deduplicator } from './lib/dedupe/deduplicator.js';
+import { LevelSeenStore } from './lib/dedupe/level-seen-store.js';
+import {
+  KEY_KINDS,
+  KEY_SCOPES,
+  MissingKeyError,
+  keyFunction,
+  type KeyKind,
+  type KeyScope,
+  type KeyedMessage,
+} from './lib/dedupe/message-key.js';
+import { readBoolean, readNumber, readString } from './shared/config-values.js';
+
+interface DedupeDef extends NodeDef {
+  key: KeyKind;
+  /** With key 'property': a msg property path, e.g. payload.seq. */
+  property?: string;
+  scope: KeyScope;
+  /** Seconds a key is remembered after its latest copy; 0: no time limit. */
+  window: string | number;
+  maxEntries: string | number;
+  persist?: boolean | string;
+}
+
+/** Above this, the cache alone would take hundreds of MB: surely a typing mistake. */
+const MAX_ENTRIES_LIMIT = 10_000_000;
+/** Status updates of a busy node, at most this often (ms). */
+const STATUS_INTERVAL = 250;
+
+interface DedupeMessage extends KeyedMessage {
+  reset?: unknown;
+  duplicateOf?: { firstSeenAt: number; count: number };
+}
+
+module.exports = function (RED: NodeAPI) {
+  /** The node's settings, or the text of what is wrong with them. */
+  function readSettings(def: DedupeDef) {
+    const kind = def.key || 'auto';
+    const scope = def.scope || 'global';
+    const property = readString(def.property).trim();
+    const windowSeconds = readNumber(def.window, NaN);
+    const maxEntries = readNumber(def.maxEntries, NaN);
+    if (!KEY_KINDS.includes(kind)) return { problem: RED._('durable-mqtt.errors.dedupe-key', { key: kind }) };
+    if (!KEY_SCOPES.includes(scope)) return { problem: RED._('durable-mqtt.errors.dedupe-scope', { scope }) };
+    if (kind === 'property' && !property) return { problem: RED._('durable-mqtt.errors.dedupe-no-property') };
+    if (kind === 'property') {
+      try {
+        RED.util.normalisePropertyExpression(property);
+      } catch {
+        return { problem: RED._('durable-mqtt.errors.dedupe-bad-property', { property }) };
+      }
+    }
+    if (!(windowSeconds >= 0))
+      return { problem: RED._('durable-mqtt.errors.dedupe-window', { window: String(def.window) }) };
+    if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_ENTRIES_LIMIT)
+      return { problem: RED._('durable-mqtt.errors.dedupe-max-entries', { max: String(def.maxEntries) }) };
+    return {
+      settings: {
+        kind,
+        scope,
+        property,
+        limits: { maxEntries, windowMs: windowSeconds * 1000 },
+        persist: readBoolean(def.persist, false),
+      },
+    };
+  }
+
+  function Dedupe(this: Node, def: DedupeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const failAll = (text: string) => {
+      node.status({ fill: 'red', shape: 'ring', text });
+      node.error(text);
+      node.on('input', (_msg: NodeMessageInFlow, _send, done) => done(new Error(text)));
+    };
+    const read = readSettings(def);
+    if (!read.settings) return failAll(read.problem);
+    const settings = read.settings;
+    const userDir = RED.settings.userDir as string | undefined;
+    if (settings.persist && !userDir) return failAll(RED._('durable-mqtt.errors.dedupe-no-user-dir'));
+
+    const keyOf = keyFunction({
+      kind: settings.kind,
+      scope: settings.scope,
+      readProperty: (msg) => RED.util.getMessageProperty(msg as NodeMessage, settings.property),
+    });
+    let passed = 0;
+    let dropped = 0;
+    let statusTimer: NodeJS.Timeout | undefined;
+    const showStatus = () =>
+      node.status({
+        fill: 'green',
+        shape: 'dot',
+        text: RED._('durable-mqtt.status.dedupe', {
+          passed: passed.toLocaleString('en-US'),
+          dropped: dropped.toLocaleString('en-US'),
+        }),
+      });
+    const showStatusSoon = () => {
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        showStatus();
+      }, STATUS_INTERVAL);
+    };
+    showStatus();
+
+    let deduplicator: Deduplicator | undefined;
+    const opened = Deduplicator.open(
+      settings.limits,
+      settings.persist
+        ? new LevelSeenStore(path.join(userDir as string, 'durable-mqtt', 'dedupe', node.id))
+        : undefined,
+    ).then(
+      (ready) => (deduplicator = ready),
+      (error: Error) => {
+        node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.seen-set-failed') });
+        node.error(RED._('durable-mqtt.errors.seen-set-open-failed', { reason: error.message }));
+        throw error;
+      },
+    );
+    // Reported above; messages and close() each handle the failure on their own.
+    opened.catch(() => undefined);
+
+    type Send = (msg: Array<NodeMessage | null>) => void;
+    type Done = (error?: Error) => void;
+    function handle(ready: Deduplicator, msg: DedupeMessage, send: Send, done: Done) {
+      if (msg.reset) {
+        ready.reset().then(() => done(), done);
+        return;
+      }
+      let key: string;
+      try {
+        key = keyOf(msg);
+      } catch (error) {
+        const reason =
+          error instanceof MissingKeyError
+            ? RED._('durable-mqtt.errors.dedupe-missing-property', { property: settings.property })
+            : RED._('durable-mqtt.errors.dedupe-no-key', { reason: (error as Error).message });
+        return done(new Error(reason));
+      }
+      const verdict = ready.check(key);
+      showStatusSoon();
+      if (verdict.duplicate) {
+        dropped++;
+        msg.duplicateOf = { firstSeenAt: verdict.firstSeenAt, count: verdict.count };
+        send([null, msg as NodeMessage]);
+        return done();
+      }
+      passed++;
+      send([msg as NodeMessage, null]);
+      // A first copy is done once its key is on disk: an mqtt in with ack "complete" acknowledges it only then.
+      if (!ready.persistent) return done();
+      ready.committed().then(
+        () => done(),
+        (error: Error) =>
+          done(new Error(RED._('durable-mqtt.errors.seen-set-write-failed', { reason: error.message }))),
+      );
+    }
+
+    node.on('input', (incoming: NodeMessageInFlow, send, done) => {
+      const msg = incoming as DedupeMessage;
+      if (deduplicator) return handle(deduplicator, msg, send, done);
+      // Messages that come while the seen-set opens wait for it, in their order.
+      opened.then(
+        (ready) => handle(ready, msg, send, done),
+        (error: Error) =>
+          done(new Error(RED._('durable-mqtt.errors.seen-set-open-failed', { reason: error.message }))),
+      );
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      // A deleted node takes its seen-set with it; a redeploy or a restart keeps it.
+      opened
+        .then((ready) => (removed ? ready.destroy() : ready.close()))
+        .catch(() => undefined)
+        .then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('durable-mqtt-dedupe', Dedupe);
+};
