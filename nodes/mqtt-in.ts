@@ -85,7 +85,7 @@ module.exports = function (RED: NodeAPI) {
           node.error(RED._('durable-mqtt.errors.invalid-json', { topic, reason: error.message }), msg);
           return;
         }
-        if (!ackOnComplete || packet.qos !== 1) return node.send(msg);
+        if (!ackOnComplete || packet.qos === 0) return node.send(msg);
         const id = RED.util.generateId();
         msg._msgid = id;
         return new Promise<void>((resolve) => {
@@ -98,6 +98,7 @@ module.exports = function (RED: NodeAPI) {
           flowCompletion.sent(id);
         });
       },
+      holdsAcknowledgments: ackOnComplete,
       onSubscribeFailure(failure: SubscribeFailure) {
         node.status({
           fill: 'red',

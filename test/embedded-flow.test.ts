@@ -382,42 +382,55 @@ describe('durable mqtt nodes with the embedded broker', () => {
     }
   });
 
-  for (const ack of ['receipt', 'complete'] as const) {
-    it(`acknowledges a QoS 1 message ${ack === 'complete' ? 'only once the flow has finished with it' : 'on arrival'} (ack: ${ack})`, async () => {
-      let finishedAt = 0;
-      // A downstream node that takes 300 ms before calling done().
-      const slowNode = (RED: {
-        nodes: { createNode(n: object, c: object): void; registerType(t: string, c: unknown): void };
-      }) => {
-        RED.nodes.registerType('slow-done', function (this: RuntimeNode, config: object) {
-          RED.nodes.createNode(this, config);
-          this.on('input', ((_msg: unknown, _send: unknown, done: () => void) =>
-            setTimeout(() => {
-              finishedAt = Date.now();
-              done();
-            }, 300)) as never);
+  for (const [qos, acknowledgment] of [
+    [1, 'puback'],
+    [2, 'pubrec'],
+  ] as const)
+    for (const ack of ['receipt', 'complete'] as const) {
+      it(`acknowledges a QoS ${qos} message (${acknowledgment.toUpperCase()}) ${ack === 'complete' ? 'only once the flow has finished with it' : 'on arrival'}, and passes it on once (ack: ${ack})`, async () => {
+        let finishedAt = 0;
+        let inputs = 0;
+        // A downstream node that takes 300 ms before calling done().
+        const slowNode = (RED: {
+          nodes: { createNode(n: object, c: object): void; registerType(t: string, c: unknown): void };
+        }) => {
+          RED.nodes.registerType('slow-done', function (this: RuntimeNode, config: object) {
+            RED.nodes.createNode(this, config);
+            this.on('input', ((_msg: unknown, _send: unknown, done: () => void) => {
+              inputs++;
+              setTimeout(() => {
+                finishedAt = Date.now();
+                done();
+              }, 300);
+            }) as never);
+          });
+        };
+        const flow = [
+          brokerNode(),
+          configNode(),
+          outNode('out1', { topic: 'work', qos: String(qos) }),
+          inNode('in1', 'work', { qos, ack, ackTimeout: 10, wires: [['slow']] }),
+          { id: 'slow', type: 'slow-done', wires: [] },
+        ];
+        await helper.load([...allNodes, slowNode], flow);
+        await connected();
+        let pubackAt = 0;
+        (connectionOf() as unknown as { client: mqtt.MqttClient }).client.on('packetsend', (packet) => {
+          if (packet.cmd === acknowledgment) pubackAt = Date.now();
         });
-      };
-      const flow = [
-        brokerNode(),
-        configNode(),
-        outNode('out1', { topic: 'work', qos: '1' }),
-        inNode('in1', 'work', { qos: 1, ack, ackTimeout: 10, wires: [['slow']] }),
-        { id: 'slow', type: 'slow-done', wires: [] },
-      ];
-      await helper.load([...allNodes, slowNode], flow);
-      await connected();
-      let pubackAt = 0;
-      (connectionOf() as unknown as { client: mqtt.MqttClient }).client.on('packetsend', (packet) => {
-        if (packet.cmd === 'puback') pubackAt = Date.now();
+        helper.getNode('out1').receive({ payload: 'job' });
+        await waitFor(() => finishedAt > 0 && pubackAt > 0, `processing and the ${acknowledgment}`);
+        if (ack === 'complete')
+          assert.ok(
+            pubackAt >= finishedAt,
+            `${acknowledgment} ${finishedAt - pubackAt} ms before the flow finished`,
+          );
+        else assert.ok(pubackAt < finishedAt - 200, `${acknowledgment} on arrival`);
+        // The QoS 2 handshake completes (PUBREL, PUBCOMP) without a second copy.
+        await delay(200);
+        assert.equal(inputs, 1, 'copies passed on');
       });
-      helper.getNode('out1').receive({ payload: 'job' });
-      await waitFor(() => finishedAt > 0 && pubackAt > 0, 'processing and the PUBACK');
-      if (ack === 'complete')
-        assert.ok(pubackAt >= finishedAt, `PUBACK ${finishedAt - pubackAt} ms before the flow finished`);
-      else assert.ok(pubackAt < finishedAt - 200, 'PUBACK on arrival');
-    });
-  }
+    }
 
   it('connects as soon as the embedded broker starts, whatever the deploy order', async () => {
     const flow = [

@@ -92,10 +92,16 @@ export interface SubscribeFailure {
 /** What an mqtt in node gives the connection to receive messages. */
 export interface Subscriber {
   /**
-   * A promise holds the acknowledgment of a QoS 1 message (PUBACK) until it
-   * settles, so the broker redelivers what a crash interrupted.
+   * A promise holds the acknowledgment of a QoS 1 or 2 message (PUBACK, PUBREC)
+   * until it settles, so the broker redelivers what a crash interrupted.
    */
   onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void>;
+  /**
+   * Whether onMessage may hold acknowledgments. Such a subscriber gets a QoS 2
+   * message when its PUBLISH arrives, since the PUBREC is what it holds; the
+   * others get it at PUBREL, once the broker has let go of it (exactly once).
+   */
+  holdsAcknowledgments?: boolean;
   onSubscribeFailure(failure: SubscribeFailure): void;
 }
 
@@ -391,7 +397,14 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.client = client;
     this.attempted = false;
     client.on('connect', (connack) => this.onConnect(client, connack));
-    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    client.on('message', (topic, payload, packet) => {
+      const early = packet.qos === 2 && this.earlyQos2.delete(packet.messageId as number);
+      this.dispatch(topic, payload, packet, early ? 'others' : 'all');
+    });
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'publish' && packet.qos === 2) this.dispatchQos2Early(packet);
+    });
+    this.holdPubrecs(client);
     client.handleMessage = (packet, callback) =>
       this.handleMessage(client, packet as IPublishPacket, callback);
     if (this.options.protocolVersion === 5) {
@@ -531,13 +544,61 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       subscriberEntry.subscriber.onSubscribeFailure(failure);
   }
 
-  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket) {
+  /** QoS 2 message ids whose holding subscribers had the message at PUBLISH; the rest get it at PUBREL. */
+  private readonly earlyQos2 = new Set<number>();
+  /** PUBRECs held until the flow completes, by message id. */
+  private readonly heldPubrecs = new Map<number, Promise<unknown>>();
+
+  private dispatchQos2Early(packet: IPublishPacket) {
+    const messageId = packet.messageId as number;
+    this.earlyQos2.add(messageId);
+    this.dispatch(packet.topic, packet.payload as Buffer, packet, 'holding');
+    const holds = this.heldAcks.get(packet);
+    if (!holds) return;
+    this.heldAcks.delete(packet);
+    this.heldPubrecs.set(messageId, Promise.allSettled(holds));
+  }
+
+  /**
+   * MQTT.js sends a PUBREC as soon as it has stored a QoS 2 message and reads no
+   * further packet until it is written. A held one is reported written at once
+   * (the reader goes on) and goes out when the flow completes, if the connection
+   * it answers is still the current one; otherwise the broker sends the PUBLISH again.
+   */
+  private holdPubrecs(client: MqttClient) {
+    type SendPacket = (
+      packet: { cmd: string; messageId?: number },
+      callback?: () => void,
+      ...rest: unknown[]
+    ) => void;
+    const internals = client as unknown as { _sendPacket: SendPacket };
+    const send = internals._sendPacket.bind(client);
+    internals._sendPacket = (packet, callback, ...rest) => {
+      const held = packet.cmd === 'pubrec' ? this.heldPubrecs.get(packet.messageId as number) : undefined;
+      if (!held) return send(packet, callback, ...rest);
+      this.heldPubrecs.delete(packet.messageId as number);
+      const stream = client.stream;
+      callback?.();
+      void held.then(() => {
+        if (client.stream === stream && client.connected) send(packet);
+      });
+    };
+  }
+
+  private dispatch(
+    topic: string,
+    payload: Buffer,
+    packet: IPublishPacket,
+    to: 'all' | 'holding' | 'others' = 'all',
+  ) {
+    const included = (subscriber: Subscriber) =>
+      to === 'all' || (to === 'holding') === (subscriber.holdsAcknowledgments === true);
     const dispatch = ++this.dispatchCount;
     const ids = packet.properties?.subscriptionIdentifier;
     if (ids === undefined) {
       // One copy per PUBLISH for each subscriber, however many of its filters match.
       this.tree.match(topic, ({ entry }) => {
-        if (entry.lastDispatch === dispatch) return;
+        if (entry.lastDispatch === dispatch || !included(entry.subscriber)) return;
         entry.lastDispatch = dispatch;
         this.holdAck(packet, entry.subscriber.onMessage(topic, payload, packet));
       });
@@ -547,6 +608,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     // subscription: a subscriber takes only the copy naming its lowest matching one.
     const matched: SubscriberEntry[] = [];
     this.tree.match(topic, ({ entry, filter }) => {
+      if (!included(entry.subscriber)) return;
       if (entry.lastDispatch !== dispatch) {
         entry.lastDispatch = dispatch;
         entry.primaryId = filter.subscriptionId;
@@ -566,7 +628,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   private readonly heldAcks = new WeakMap<IPublishPacket, Promise<void>[]>();
 
   private holdAck(packet: IPublishPacket, hold: void | Promise<void>) {
-    if (!hold || packet.qos !== 1) return;
+    if (!hold || packet.qos === 0) return;
     const holds = this.heldAcks.get(packet);
     if (holds) holds.push(hold);
     else this.heldAcks.set(packet, [hold]);
