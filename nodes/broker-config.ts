@@ -170,6 +170,9 @@ module.exports = function (RED: NodeAPI) {
         else node.error(text);
       }
     });
+    node.connection.on('subscription-given-up', (filter, released) => {
+      node.warn(RED._('durable-mqtt.errors.subscription-given-up', { topic: filter, count: released }));
+    });
     node.connection.on('subscribe-failure', (failure) => {
       node.error(
         RED._('durable-mqtt.errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }),

@@ -11,6 +11,7 @@ import mqtt, {
 import { TopicTree } from './topic-tree.js';
 import { embeddedBrokers } from './embedded-registry.js';
 import { createDuplexPair } from './duplex-pair.js';
+import { ParkedSubscription } from './parked-subscription.js';
 import { nextReconnectDelay, type BackoffOptions } from './backoff.js';
 
 export type QoS = 0 | 1 | 2;
@@ -139,6 +140,8 @@ const MAX_SUBSCRIPTION_ID = 268_435_455;
 export interface ConnectionEvents {
   status: [status: ConnectionStatus];
   'subscribe-failure': [failure: SubscribeFailure];
+  /** A subscription kept for an in node that did not come back: given up, with the messages it held. */
+  'subscription-given-up': [filter: string, released: number];
 }
 
 /** Error given to publish callbacks; `code` lets node files translate it. */
@@ -250,6 +253,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
    * connection closes; the others are unsubscribed first, so none is orphaned.
    */
   subscribe(filter: string, qos: QoS, subscriber: Subscriber, durable = false): void {
+    const parked = this.parked.get(filter);
+    if (parked) this.unpark(parked);
     let entry = this.subscribers.get(subscriber);
     if (!entry) {
       entry = { subscriber, lastDispatch: 0, primaryId: 0, filters: new Map() };
@@ -277,6 +282,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     }
     filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
     if (this.connected) this.sendSubscriptions([filter]);
+    parked?.handOver(subscriber);
   }
 
   /**
@@ -293,10 +299,38 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.tree.remove(filter, binding);
     filterEntry.subscribers.delete(entry);
     if (filterEntry.subscribers.size > 0) return;
+    if (keepAtBroker && !this.parked.has(filter)) {
+      // The broker keeps delivering to this subscription: hold what comes until the node is back.
+      const parked = new ParkedSubscription(filter, (expired) => this.giveUp(expired));
+      this.subscribe(filter, filterEntry.qos, parked, true);
+      this.parked.set(filter, parked);
+      return;
+    }
     this.filters.delete(filter);
     if (this.client && this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
       this.client.unsubscribe(filter);
     }
+  }
+
+  /** Subscriptions kept at the broker for an in node being redeployed, by filter. */
+  private readonly parked = new Map<string, ParkedSubscription>();
+
+  private unpark(parked: ParkedSubscription) {
+    this.parked.delete(parked.filter);
+    const entry = this.subscribers.get(parked);
+    const binding = entry && this.filters.get(parked.filter)?.subscribers.get(entry);
+    if (!entry || !binding) return;
+    this.subscribers.delete(parked);
+    this.tree.remove(parked.filter, binding);
+    this.filters.get(parked.filter)?.subscribers.delete(entry);
+  }
+
+  /** No in node took the subscription back (its topic changed): it leaves the broker too. */
+  private giveUp(parked: ParkedSubscription) {
+    if (this.parked.get(parked.filter) !== parked) return;
+    this.parked.delete(parked.filter);
+    this.unsubscribe(parked.filter, parked);
+    this.emit('subscription-given-up', parked.filter, parked.release());
   }
 
   /** Every subscription of `subscriber`, removed. */
@@ -352,6 +386,9 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   /** Sends the close message and DISCONNECT when connected, then drops the socket; pending callbacks fail. */
   async close(): Promise<void> {
     this.clearReconnectTimer();
+    // Unacknowledged, what they hold comes again in the next session.
+    for (const parked of this.parked.values()) parked.release();
+    this.parked.clear();
     embeddedBrokers.off('available', this.onEmbeddedAvailable);
     const client = this.client;
     const wasConnected = this.connected;
@@ -643,8 +680,9 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
    */
   private handleMessage(client: MqttClient, packet: IPublishPacket, callback: (error?: Error) => void) {
     const holds = this.heldAcks.get(packet);
-    if (!holds) return callback();
     this.heldAcks.delete(packet);
+    // At QoS 2 this comes at PUBREL: the broker has let go already, and PUBCOMP is no acknowledgment to hold.
+    if (!holds || packet.qos !== 1) return callback();
     const stream = client.stream;
     callback(new Error('acknowledgment held until the flow completes'));
     void Promise.allSettled(holds).then(() => {
