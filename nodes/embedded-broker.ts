@@ -1,7 +1,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
 import path from 'node:path';
-import { EmbeddedBroker } from './lib/aedes-adapter.js';
+import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/aedes-adapter.js';
+import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/embedded-registry.js';
 import { readNumber, readString } from './shared/config-values.js';
 import type { BrokerCredentials } from './broker-config.js';
@@ -12,7 +13,12 @@ interface EmbeddedBrokerDef extends NodeDef {
   wsPath: string;
   /** 'disk' keeps retained messages and persistent sessions across restarts. */
   persistence?: 'memory' | 'disk';
+  /** Per client with a persistent session, while it is away; 0 means no bound. */
+  maxOfflineMessages?: string | number;
 }
+
+/** A log line per kind of repeated event at most once a minute. */
+const LOG_INTERVAL_MS = 60_000;
 
 module.exports = function (RED: NodeAPI) {
   function EmbeddedBrokerNode(this: Node<BrokerCredentials>, def: EmbeddedBrokerDef) {
@@ -37,8 +43,10 @@ module.exports = function (RED: NodeAPI) {
       username: node.credentials?.user || undefined,
       password: node.credentials?.password || undefined,
       persistenceDirectory,
+      maxOfflineMessages: Math.max(0, readNumber(def.maxOfflineMessages, DEFAULT_MAX_OFFLINE_MESSAGES)),
     });
     let listenError: string | undefined;
+    let offlineDropped = 0;
 
     const showStatus = () => {
       if (listenError) return node.status({ fill: 'red', shape: 'ring', text: listenError });
@@ -46,9 +54,40 @@ module.exports = function (RED: NodeAPI) {
       const where = broker.listeningAddress
         ? `${broker.listeningAddress.address}:${broker.listeningAddress.port}`
         : RED._('durable-mqtt.status.in-process-only');
-      node.status({ fill: 'green', shape: 'dot', text: `${where} · ${clients}` });
+      const dropped = offlineDropped
+        ? ` · ${RED._('durable-mqtt.status.offline-dropped', { count: offlineDropped })}`
+        : '';
+      node.status({
+        fill: offlineDropped ? 'yellow' : 'green',
+        shape: 'dot',
+        text: `${where} · ${clients}${dropped}`,
+      });
     };
     broker.on('clients', showStatus);
+    const dropReport = new ThrottledReport<{ clientId: string; topic: string }>(
+      LOG_INTERVAL_MS,
+      (count, last) =>
+        node.warn(
+          RED._('durable-mqtt.errors.offline-dropped', {
+            count,
+            max: broker.maxOfflineMessages,
+            client: last.clientId,
+            topic: last.topic,
+            total: offlineDropped,
+          }),
+        ),
+    );
+    // Drops can come by the thousand: the status follows at most twice a second.
+    let statusRefresh: NodeJS.Timeout | undefined;
+    const countDrop = (clientId: string, topic: string) => {
+      offlineDropped++;
+      dropReport.add({ clientId, topic });
+      statusRefresh ??= setTimeout(() => {
+        statusRefresh = undefined;
+        showStatus();
+      }, 500);
+    };
+    broker.on('offline-dropped', countDrop);
 
     const started = broker.start().then(
       () => {
@@ -79,6 +118,9 @@ module.exports = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       embeddedBrokers.unregister(node.id, broker);
       broker.off('clients', showStatus);
+      broker.off('offline-dropped', countDrop);
+      dropReport.close();
+      clearTimeout(statusRefresh);
       started
         .then(() => broker.close())
         .then(done, (error: Error) => {

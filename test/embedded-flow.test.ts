@@ -11,15 +11,13 @@ import {
   type RuntimeNode,
 } from './support/node-red.js';
 import { freePort } from './support/ports.js';
+import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { delay, waitFor } from './support/wait.js';
 
-const BROKER = 'b0000000000000001';
+const BROKER = EMBEDDED_BROKER_ID;
 const CONFIG = 'c0000000000000001';
-
-function brokerNode(port = 0, extra: Record<string, unknown> = {}) {
-  return { id: BROKER, type: 'durable-mqtt-embedded-broker', port, bind: '127.0.0.1', wsPath: '', ...extra };
-}
+const brokerNode = embeddedBrokerNode;
 function configNode(extra: Record<string, unknown> = {}) {
   return {
     id: CONFIG,
@@ -69,22 +67,6 @@ function connectionOf(): Connection {
 }
 async function connected() {
   await waitFor(() => connectionOf().connected, 'the broker config to connect');
-}
-
-/** An MQTT.js client on a TCP port or a URL, retried while the broker's listener is still starting. */
-async function connectWhenListening(where: number | string, extra: mqtt.IClientOptions = {}) {
-  const deadline = Date.now() + 10_000;
-  const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 500, ...extra };
-  for (;;) {
-    try {
-      return await (typeof where === 'number'
-        ? mqtt.connectAsync({ ...options, host: '127.0.0.1', port: where })
-        : mqtt.connectAsync(where, options));
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await delay(50);
-    }
-  }
 }
 
 describe('durable mqtt nodes with the embedded broker', () => {

@@ -6,13 +6,15 @@ import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from './duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
+import { boundOfflineQueues } from './broker/offline-queue-bound.js';
 import type { InProcessBroker } from './embedded-registry.js';
 import { dedupeDeliveriesExactly, enqueueOncePerClient } from './aedes-delivery.js';
 
@@ -32,11 +34,28 @@ export interface EmbeddedBrokerOptions {
    * offline queues) and in-flight QoS 2 state, so they survive a restart; in memory when unset.
    */
   persistenceDirectory?: string;
+  /** The most QoS 1/2 messages queued for one disconnected client with a persistent session; 0: no bound. */
+  maxOfflineMessages: number;
 }
+
+/** The default of `maxOfflineMessages`. */
+export const DEFAULT_MAX_OFFLINE_MESSAGES = 10_000;
 
 export interface EmbeddedBrokerEvents {
   clients: [count: number];
   'client-error': [clientId: string, error: Error];
+  /** The oldest queued message of a disconnected client was dropped to respect `maxOfflineMessages`. */
+  'offline-dropped': [clientId: string, topic: string];
+}
+
+/**
+ * A broker id that sorts by start time. aedes-persistence-level orders each
+ * outgoing queue by broker id, then by a counter that restarts at every start:
+ * with Aedes' random id, messages queued before a restart could come after
+ * those queued since, and the oldest dropped would be a random one.
+ */
+function startOrderedBrokerId(): string {
+  return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
 }
 
 function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
@@ -54,11 +73,16 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private wsServer: WebSocketServer | undefined;
   private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
   private readonly inProcessStreams = new Set<Duplex>();
+  private readonly connectedClientIds = new Set<string>();
   /** The address the TCP listener is bound to, once listening. */
   listeningAddress: net.AddressInfo | undefined;
 
   constructor(private readonly options: EmbeddedBrokerOptions) {
     super();
+  }
+
+  get maxOfflineMessages(): number {
+    return this.options.maxOfflineMessages;
   }
 
   get clientCount(): number {
@@ -68,7 +92,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   /** Starts the broker; in-process connections work even when the TCP listener fails (the error is thrown after). */
   async start(): Promise<void> {
     const { Aedes } = await import('aedes');
-    const aedesOptions: AedesOptions = {};
+    const aedesOptions: AedesOptions = { id: startOrderedBrokerId() };
     const { username, password } = this.options;
     // Either credential set turns authentication on: a password alone must not leave the broker open.
     if (username !== undefined || password !== undefined) {
@@ -85,12 +109,20 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       const db = new ClassicLevel(this.options.persistenceDirectory);
       await db.open();
       this.db = db;
-      aedesOptions.persistence = new AsyncLevelPersistence(db);
     }
+    const persistence = this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence();
+    aedesOptions.persistence = boundOfflineQueues(persistence, {
+      maxMessages: this.options.maxOfflineMessages,
+      isConnected: (clientId) => this.connectedClientIds.has(clientId),
+      onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
+    });
     const aedes = await Aedes.createBroker(aedesOptions);
     enqueueOncePerClient((aedes as Aedes & { persistence: object }).persistence);
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', aedes.connectedClients);
+    // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
+    aedes.on('client', (client) => this.connectedClientIds.add(client.id));
+    aedes.on('clientDisconnect', (client) => this.connectedClientIds.delete(client.id));
     aedes.on('clientReady', countChanged);
     aedes.on('clientDisconnect', countChanged);
     aedes.on('clientError', (client, error) => this.emit('client-error', client?.id ?? '', error));

@@ -1,0 +1,208 @@
+/**
+ * A per-client bound on the outgoing queues of an Aedes persistence.
+ *
+ * Aedes 1.2 queues every QoS 1/2 message for a client with a persistent
+ * session, without limit: a device that stays away fills the memory (or the
+ * disk) of the box. This wraps a persistence (aedes-persistence's memory one
+ * or aedes-persistence-level) and, when a client that is not connected has more
+ * than `maxMessages` queued, removes its oldest queued messages and reports them.
+ * It uses only the persistence contract, so it works the same on every backend.
+ */
+import type { Readable } from 'node:stream';
+
+/** A packet as the persistence keeps it in an outgoing queue. */
+export interface QueuedPacket {
+  cmd: string;
+  topic?: string;
+  brokerId: string;
+  brokerCounter: number;
+  messageId?: number;
+}
+
+interface ClientRef {
+  id: string;
+}
+
+/** The outgoing-queue part of the Aedes persistence contract (Aedes itself types the persistence as any). */
+export interface OutgoingQueues {
+  setup(broker: unknown): Promise<void>;
+  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<unknown>;
+  outgoingUpdate(client: ClientRef, packet: QueuedPacket): Promise<void>;
+  outgoingClearMessageId(
+    client: ClientRef,
+    packet: { messageId?: number },
+  ): Promise<QueuedPacket | undefined>;
+  outgoingStream(client: ClientRef): Readable;
+}
+
+export interface OfflineQueueBoundOptions {
+  /** The most messages kept for one client while it is away; 0 keeps them all. */
+  maxMessages: number;
+  /** Whether the client is connected now: a connected client's queue holds its messages in flight. */
+  isConnected(clientId: string): boolean;
+  /** Called once per message removed to make room. */
+  onDrop(clientId: string, packet: QueuedPacket): void;
+}
+
+/**
+ * A packet identifier MQTT never uses [MQTT-2.3.1-1]: the bound gives it to a
+ * queued message it is about to remove, so that `outgoingClearMessageId`,
+ * the contract's only removal, can find that message.
+ */
+const REMOVAL_ID = 0;
+
+interface QueueState {
+  /** Entries in the client's outgoing queue, once counted. */
+  length: number;
+  /** Set while the entries already stored (by an earlier run, on disk) are being counted. */
+  counting: Promise<void> | undefined;
+  /** The removals in progress, so that two never pick the same oldest message. */
+  trimming: Promise<void>;
+}
+
+class OfflineQueueBound {
+  private readonly queues = new Map<string, QueueState>();
+
+  constructor(
+    private readonly inner: OutgoingQueues,
+    private readonly options: OfflineQueueBoundOptions,
+  ) {}
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  async outgoingEnqueueCombi(allSubs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
+    const subs = onePerClient(allSubs);
+    const states = subs.map((sub) => this.stateOf(sub.clientId));
+    // Counting happens once per client and run; the common path awaits nothing here.
+    for (const state of states) if (state.counting) await state.counting;
+    await this.inner.outgoingEnqueueCombi(subs, packet);
+    let trims: Promise<void>[] | undefined;
+    for (let i = 0; i < subs.length; i++) {
+      const state = states[i];
+      state.length++;
+      if (state.length > this.options.maxMessages && !this.options.isConnected(subs[i].clientId)) {
+        (trims ??= []).push(this.trim(subs[i].clientId, state));
+      }
+    }
+    if (trims) await Promise.all(trims);
+  }
+
+  async outgoingClearMessageId(
+    client: ClientRef,
+    packet: { messageId?: number },
+  ): Promise<QueuedPacket | undefined> {
+    // Aedes clears with no packet identifier when it skips the second copy of a message for
+    // overlapping subscriptions; the memory persistence would then remove whichever queued
+    // message has none yet (one being sent, even), the level one nothing. Nothing, on both.
+    if (packet.messageId === undefined) return undefined;
+    const state = this.queues.get(client.id);
+    if (state?.counting) await state.counting;
+    const cleared = await this.inner.outgoingClearMessageId(client, packet);
+    if (cleared && state) state.length = Math.max(0, state.length - 1);
+    return cleared;
+  }
+
+  private stateOf(clientId: string): QueueState {
+    let state = this.queues.get(clientId);
+    if (!state) {
+      const created: QueueState = { length: 0, counting: undefined, trimming: Promise.resolve() };
+      created.counting = countEntries(this.inner.outgoingStream({ id: clientId }))
+        .then(
+          (stored) => {
+            created.length += stored;
+          },
+          // Unreadable: the count starts from what is queued from now on, the bound applies later.
+          () => undefined,
+        )
+        .finally(() => {
+          created.counting = undefined;
+        });
+      state = created;
+      this.queues.set(clientId, state);
+    }
+    return state;
+  }
+
+  private trim(clientId: string, state: QueueState): Promise<void> {
+    // A removal that fails drops nothing and leaves the queue over its bound until the next message
+    // for this client tries again; the message just queued stays queued either way.
+    state.trimming = state.trimming
+      .then(() => this.dropOldestWhileOver(clientId, state))
+      .catch(() => undefined);
+    return state.trimming;
+  }
+
+  private async dropOldestWhileOver(clientId: string, state: QueueState): Promise<void> {
+    const client = { id: clientId };
+    while (state.length > this.options.maxMessages) {
+      const oldest = await firstPublish(this.inner.outgoingStream(client));
+      // A client that came back is being sent its queue: removing from it now would break that.
+      if (!oldest || this.options.isConnected(clientId)) return;
+      // A message sent before the client left has its packet identifier; one queued since has none yet.
+      const messageId = oldest.messageId ? oldest.messageId : REMOVAL_ID;
+      if (messageId === REMOVAL_ID) await this.inner.outgoingUpdate(client, { ...oldest, messageId });
+      const removed = await this.inner.outgoingClearMessageId(client, { messageId });
+      if (!removed) return;
+      state.length--;
+      this.options.onDrop(clientId, removed);
+    }
+  }
+}
+
+/**
+ * Overlapping subscriptions of one client match a topic once each; the memory
+ * persistence would queue the message once per match (and send it twice after
+ * a reconnect), the level one once in all. One entry per client on both keeps the count true.
+ */
+function onePerClient(subs: { clientId: string }[]): { clientId: string }[] {
+  if (subs.length < 2) return subs;
+  const seen = new Set<string>();
+  return subs.filter((sub) => !seen.has(sub.clientId) && seen.add(sub.clientId));
+}
+
+function countEntries(stream: Readable): Promise<number> {
+  return stream.reduce((count: number) => count + 1, 0);
+}
+
+/** The oldest queued PUBLISH (a PUBREL of a QoS 2 exchange left half-way is not a message to drop). */
+async function firstPublish(stream: Readable): Promise<QueuedPacket | undefined> {
+  try {
+    for await (const entry of stream as AsyncIterable<QueuedPacket>)
+      if (entry.cmd === 'publish') return entry;
+    return undefined;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/**
+ * `persistence` with its outgoing queues bounded per client as `options` says;
+ * every other method is the persistence's own. A `maxMessages` of 0 returns it unchanged.
+ */
+export function boundOfflineQueues<P extends OutgoingQueues>(
+  persistence: P,
+  options: OfflineQueueBoundOptions,
+): P {
+  if (options.maxMessages <= 0) return persistence;
+  const bound = new OfflineQueueBound(persistence, options);
+  const overrides: Partial<Record<PropertyKey, unknown>> = {
+    outgoingEnqueue: bound.outgoingEnqueue.bind(bound),
+    outgoingEnqueueCombi: bound.outgoingEnqueueCombi.bind(bound),
+    outgoingClearMessageId: bound.outgoingClearMessageId.bind(bound),
+  };
+  // The persistences keep their state in #private fields: their methods must run with themselves as `this`.
+  const boundMethods = new Map<PropertyKey, unknown>();
+  return new Proxy(persistence, {
+    get(target, property) {
+      if (property in overrides) return overrides[property];
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      let method = boundMethods.get(property);
+      if (!method) boundMethods.set(property, (method = value.bind(target)));
+      return method;
+    },
+  });
+}

@@ -1,0 +1,32 @@
+import mqtt from 'mqtt';
+import { delay } from './wait.js';
+
+export const EMBEDDED_BROKER_ID = 'b0000000000000001';
+
+/** An embedded broker node for a test flow; `port` 0 means in-process only. */
+export function embeddedBrokerNode(port = 0, extra: Record<string, unknown> = {}) {
+  return {
+    id: EMBEDDED_BROKER_ID,
+    type: 'durable-mqtt-embedded-broker',
+    port,
+    bind: '127.0.0.1',
+    wsPath: '',
+    ...extra,
+  };
+}
+
+/** An MQTT.js client on a TCP port or a URL, retried while the broker's listener is still starting. */
+export async function connectWhenListening(where: number | string, extra: mqtt.IClientOptions = {}) {
+  const deadline = Date.now() + 10_000;
+  const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 500, ...extra };
+  for (;;) {
+    try {
+      return await (typeof where === 'number'
+        ? mqtt.connectAsync({ ...options, host: '127.0.0.1', port: where })
+        : mqtt.connectAsync(where, options));
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await delay(50);
+    }
+  }
+}
