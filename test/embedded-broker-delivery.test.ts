@@ -46,6 +46,8 @@ for (const persistence of ['disk', 'memory'] as const) {
       broker = new EmbeddedBroker({
         port: await freePort(),
         bind: '127.0.0.1',
+        // No bound: this subscriber stays connected, and the test counts every message.
+        maxOfflineMessages: 0,
         persistenceDirectory:
           persistence === 'disk' ? path.join(temporaryDirectory('durable-mqtt-aedes-'), 'broker') : undefined,
       });

@@ -16,7 +16,7 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './broker/offline-queue-bound.js';
 import type { InProcessBroker } from './embedded-registry.js';
-import { dedupeDeliveriesExactly, enqueueOncePerClient } from './aedes-delivery.js';
+import { dedupeDeliveriesExactly } from './aedes-delivery.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -117,7 +117,6 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
     });
     const aedes = await Aedes.createBroker(aedesOptions);
-    enqueueOncePerClient((aedes as Aedes & { persistence: object }).persistence);
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', aedes.connectedClients);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.

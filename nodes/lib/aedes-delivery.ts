@@ -1,8 +1,6 @@
 /**
- * Two corrections to how Aedes 1.2 delivers QoS 1/2 messages to persistent sessions, each
- * applied where Aedes looks the function up at call time, so no Aedes file is changed.
- *
- * 1. Exact duplicate detection for the messages Aedes delivers to one client.
+ * Exact duplicate detection for the messages Aedes delivers to one client, applied where
+ * Aedes looks the function up at call time, so no Aedes file is changed.
  *
  * Aedes drops a message for a client when a message with a higher broker counter has reached
  * that client first: its `dedupe` keeps one high-water mark per broker. With LevelDB
@@ -55,26 +53,4 @@ export function dedupeDeliveriesExactly(client: object): void {
   const original = delivery.deliverQoS;
   delivery.deliverQoS = (packet, callback) =>
     packet.qos === 0 ? original(packet, callback) : deliverQoS(packet, callback);
-}
-
-/** The part of an Aedes persistence this module touches. */
-interface OfflineQueue {
-  outgoingEnqueueCombi(subscriptions: { clientId: string }[], packet: object): Promise<unknown>;
-}
-
-/**
- * 2. One queued copy of a message per client. Aedes asks the persistence to queue a message once
- * per matching subscription; a client with overlapping filters ('a/#' and 'a/+') then gets two
- * entries in the memory persistence, of which only one is ever acknowledged: the other stays
- * queued, is sent again on each reconnect, and slows every later acknowledgment (a linear scan).
- */
-export function enqueueOncePerClient(persistence: object): void {
-  const queue = persistence as OfflineQueue;
-  const enqueue = queue.outgoingEnqueueCombi.bind(queue);
-  queue.outgoingEnqueueCombi = (subscriptions, packet) => {
-    if (!subscriptions || subscriptions.length < 2) return enqueue(subscriptions, packet);
-    const clients = new Set<string>();
-    const once = subscriptions.filter(({ clientId }) => !clients.has(clientId) && clients.add(clientId));
-    return enqueue(once, packet);
-  };
 }
