@@ -176,6 +176,15 @@ describe(
           'QoS 0 is refused with acknowledged',
         );
         await editor.screenshot('out-dialog-refusing');
+        // The topic may come from a msg property: a typed input, checked as a property expression.
+        await editor.chooseInputType('#node-input-topic', 'msg');
+        await editor.typeInto('#node-input-topic', 'payload.[');
+        assert.equal(
+          await editor.isMarkedInvalid('#node-input-topic'),
+          true,
+          'a bad msg property is refused',
+        );
+        await editor.chooseInputType('#node-input-topic', 'str');
         await editor.typeInto('#node-input-topic', 'editor/test');
         await page.selectOption('#node-input-qos', '1');
         await page.selectOption('#node-input-persistence', 'queued');

@@ -165,11 +165,22 @@ export class Editor {
     await this.page.locator('#node-dialog-cancel').waitFor({ state: 'detached' });
   }
 
-  /** Types into a field key by key, as a user does (the editor validates on keyup). */
+  /**
+   * Types into a field key by key, as a user does (the editor validates on keyup).
+   * A field made a typed input is hidden behind the one the user types into.
+   */
   async typeInto(selector: string, text: string): Promise<void> {
-    const field = this.page.locator(selector);
+    let field = this.page.locator(selector);
+    if (!(await field.isVisible()))
+      field = this.page.locator(`${selector} + .red-ui-typedInput-container input.red-ui-typedInput-input`);
     await field.fill('');
     await field.pressSequentially(text);
+  }
+
+  /** Chooses the type of a typed input ("str", "msg", "env"…) from its drop-down. */
+  async chooseInputType(selector: string, type: string): Promise<void> {
+    await this.page.click(`${selector} + .red-ui-typedInput-container button.red-ui-typedInput-type-select`);
+    await this.page.click(`.red-ui-typedInput-options:visible a[value="${type}"]`);
   }
 
   /** Whether the editor shows the field as invalid (red border). */
