@@ -160,10 +160,23 @@ describe('the npm pack tarball', () => {
           showingOutput(async () => {
             runtime = await line.runtime(commandOutput);
             console.log(`# ${line.name}: ${runtime.label}`);
-            // The tarball installed as the palette manager installs it: npm install in the user directory.
+            // The tarball installed as the palette manager installs a module: npm install in the user
+            // directory with its arguments (@node-red/registry/lib/installer.js).
             userDir = newUserDirectory(temporaryDirectory('durable-mqtt-user-'));
             await npm(
-              ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'],
+              [
+                'install',
+                '--no-audit',
+                '--no-update-notifier',
+                '--no-fund',
+                '--save',
+                '--save-prefix=~',
+                '--omit=dev',
+                '--engine-strict',
+                '--prefer-offline',
+                '--',
+                tarball,
+              ],
               userDir,
               commandOutput,
             );

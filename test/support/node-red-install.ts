@@ -46,12 +46,8 @@ function versionOf(packageDirectory: string): string {
 /** The Node-RED of this repository's devDependencies, on the Node.js running the tests. */
 export function repositoryNodeRed(): NodeRedRuntime {
   const redJs = require.resolve('node-red/red.js');
-  const version = versionOf(path.dirname(redJs)).split('.').slice(0, 2).join('.');
-  return {
-    label: `Node-RED ${version} on Node.js ${majorOf(process.version)}`,
-    node: process.execPath,
-    redJs,
-  };
+  const label = `Node-RED ${versionOf(path.dirname(redJs))} on Node.js ${process.versions.node}`;
+  return { label, node: process.execPath, redJs };
 }
 
 /**
