@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -37,8 +37,6 @@ const frenchCatalog = JSON.parse(readFileSync(path.join(root, 'locales', 'fr', '
 const PORT_IN_USE: string = englishCatalog.errors['port-in-use']
   .replace('__port__', '1883')
   .replace('__bind__', '127.0.0.1');
-/** Screenshots of the main dialogs land here, kept after the run for a person to look at. */
-const SCREENSHOTS = path.join(os.tmpdir(), 'durable-mqtt-editor-screenshots');
 
 const chromiumBinary = findBinary(['/usr/bin/chromium']);
 
@@ -73,16 +71,16 @@ describe(
 
     before(
       async () => {
-        rmSync(SCREENSHOTS, { recursive: true, force: true });
-        mkdirSync(SCREENSHOTS, { recursive: true });
-        console.log(`# screenshots of the editor: ${SCREENSHOTS}`);
+        // Kept after the run for a person to look at; a folder per run, so that runs side by side keep theirs.
+        const screenshots = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-editor-screenshots-'));
+        console.log(`# screenshots of the editor: ${screenshots}`);
         // The package from this working tree (its dist/), linked as `npm install <folder>` would.
         userDir = newUserDirectory(temporaryDirectory('durable-mqtt-editor-'), { [MODULE]: `file:${root}` });
         symlinkSync(root, path.join(userDir, 'node_modules', MODULE), 'dir');
         nodeRed = await startNodeRed(repositoryNodeRed(), userDir);
         comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
         browser = await chromium.launch({ executablePath: chromiumBinary, args: ['--no-sandbox'] });
-        editor = await Editor.open(browser, nodeRed.baseUrl, SCREENSHOTS);
+        editor = await Editor.open(browser, nodeRed.baseUrl, screenshots);
       },
       { timeout: 120_000 },
     );
