@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { Request, Response } from 'express';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import {
   BrokerConnection,
   type ConnectionOptions,
+  type DisconnectReason,
   type Endpoint,
   type LifecycleMessage,
   type QoS,
@@ -10,7 +12,8 @@ import {
 } from './lib/connection.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
-import { describeReason } from './shared/status.js';
+import { describeReason, refusalKey } from './shared/status.js';
+import { testConnection, type ConnectionTestResult } from './lib/connection-test.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -47,6 +50,12 @@ export interface BrokerConfigDef extends NodeDef {
   willRetain: boolean | string;
 }
 
+/** The settings that say where and how to connect. */
+type EndpointFields = Pick<
+  BrokerConfigDef,
+  'transport' | 'embedded' | 'host' | 'port' | 'path' | 'protocolVersion'
+>;
+
 export interface BrokerCredentials {
   user?: string;
   password?: string;
@@ -59,6 +68,35 @@ export interface BrokerConfigNode extends Node<BrokerCredentials> {
   persistentSession: boolean;
 }
 
+/** What the edit dialog sends to test a connection: its current values, `id` to find a saved password. */
+interface TestConnectionRequest
+  extends
+    Pick<
+      BrokerConfigDef,
+      'transport' | 'embedded' | 'host' | 'port' | 'path' | 'protocolVersion' | 'keepalive' | 'tls'
+    >,
+    BrokerCredentials {
+  id?: string;
+}
+
+/** How a connection test ended, for the edit dialog to say in its own language. */
+type TestConnectionResponse =
+  | { outcome: 'connected' | 'timeout' | 'tls-not-deployed' }
+  /** `reasonKey`: the catalog key that explains a refusal, when there is one; `message` otherwise. */
+  | { outcome: 'failed'; reason: DisconnectReason; reasonKey?: string };
+
+/** The value Node-RED's editor shows and sends in place of a saved password. */
+const SAVED_PASSWORD = '__PWRD__';
+/** How long a connection test waits for the broker's answer, in ms. */
+const TEST_TIMEOUT = 10_000;
+
+function testConnectionResponse(result: ConnectionTestResult): TestConnectionResponse {
+  if (result.outcome !== 'failed') return { outcome: result.outcome };
+  const { reason } = result;
+  const reasonKey = reason.code === 'refused' ? refusalKey(reason.returnCode ?? 0) : undefined;
+  return reasonKey ? { outcome: 'failed', reason, reasonKey } : { outcome: 'failed', reason };
+}
+
 /** The subset of a Node-RED tls-config node used here. */
 interface TlsConfigNode extends Node {
   addTLSOptions(options: Record<string, unknown>): void;
@@ -69,6 +107,41 @@ function describeEndpoint(endpoint: Endpoint): string {
   return endpoint.transport === 'embedded'
     ? `embedded:${endpoint.brokerId}`
     : `${endpoint.transport}://${endpoint.host}:${endpoint.port}${endpoint.path ?? ''}`;
+}
+
+/** 21 characters: within the 23 that every MQTT 3.1.1 broker must accept. */
+function randomClientId(): string {
+  return `durable-mqtt-${randomBytes(4).toString('hex')}`;
+}
+
+/** Where to connect and with which protocol, from a config's saved values or from its edit dialog. */
+function endpointOf(def: EndpointFields): {
+  transport: Transport;
+  endpoint: Endpoint;
+  protocolVersion: 4 | 5;
+  /** MQTT 5 was asked of the embedded broker, which speaks 3.1.1 only. */
+  downgraded: boolean;
+} {
+  const transport: Transport = TRANSPORTS.includes(def.transport)
+    ? def.transport
+    : def.embedded
+      ? 'embedded'
+      : 'mqtt';
+  const protocolVersion: 4 | 5 = readNumber(def.protocolVersion, 4) === 5 ? 5 : 4;
+  if (transport === 'embedded')
+    return {
+      transport,
+      endpoint: { transport, brokerId: readString(def.embedded) },
+      protocolVersion: 4,
+      downgraded: protocolVersion === 5,
+    };
+  const endpoint: Endpoint = {
+    transport,
+    host: readString(def.host, 'localhost').trim() || 'localhost',
+    port: readNumber(def.port, DEFAULT_PORTS[transport]),
+  };
+  if (transport === 'ws' || transport === 'wss') endpoint.path = readString(def.path).trim() || '/mqtt';
+  return { transport, endpoint, protocolVersion, downgraded: false };
 }
 
 module.exports = function (RED: NodeAPI) {
@@ -98,35 +171,24 @@ module.exports = function (RED: NodeAPI) {
     };
   }
 
+  /** TLS settings for `mqtts` and `wss`, from the config's TLS node when it is deployed; undefined otherwise. */
+  function tlsOptions(transport: Transport, tlsNodeId: string): TlsOptions | undefined {
+    if (transport !== 'mqtts' && transport !== 'wss') return undefined;
+    const tls: Record<string, unknown> = { rejectUnauthorized: true };
+    const tlsNode = tlsNodeId ? (RED.nodes.getNode(tlsNodeId) as TlsConfigNode | null) : null;
+    tlsNode?.addTLSOptions(tls);
+    return tls as unknown as TlsOptions;
+  }
+
   function BrokerConfig(this: BrokerConfigNode, def: BrokerConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const transport: Transport = TRANSPORTS.includes(def.transport)
-      ? def.transport
-      : def.embedded
-        ? 'embedded'
-        : 'mqtt';
-    let protocolVersion: 4 | 5 = readNumber(def.protocolVersion, 4) === 5 ? 5 : 4;
-    let endpoint: Endpoint;
-    if (transport === 'embedded') {
-      endpoint = { transport, brokerId: def.embedded };
-      if (protocolVersion === 5) {
-        node.warn(RED._('durable-mqtt.errors.embedded-mqtt5'));
-        protocolVersion = 4;
-      }
-    } else {
-      endpoint = {
-        transport,
-        host: readString(def.host, 'localhost').trim() || 'localhost',
-        port: readNumber(def.port, DEFAULT_PORTS[transport]),
-      };
-      if (transport === 'ws' || transport === 'wss') endpoint.path = readString(def.path).trim() || '/mqtt';
-    }
+    const { transport, endpoint, protocolVersion, downgraded } = endpointOf(def);
+    if (downgraded) node.warn(RED._('durable-mqtt.errors.embedded-mqtt5'));
     const cleanSession = readBoolean(def.cleanSession, true);
     let clientId = readString(def.clientId).trim();
     if (!clientId) {
-      // 21 characters: within the 23 that every MQTT 3.1.1 broker must accept.
-      clientId = `durable-mqtt-${randomBytes(4).toString('hex')}`;
+      clientId = randomClientId();
       if (!cleanSession) node.warn(RED._('durable-mqtt.errors.no-client-id'));
     }
     const options: ConnectionOptions = {
@@ -143,12 +205,8 @@ module.exports = function (RED: NodeAPI) {
     };
     const sessionExpiry = readNumber(def.sessionExpiry, 0);
     if (sessionExpiry > 0) options.sessionExpiryInterval = sessionExpiry;
-    if (transport === 'mqtts' || transport === 'wss') {
-      const tls: Record<string, unknown> = { rejectUnauthorized: true };
-      const tlsNode = def.tls ? (RED.nodes.getNode(def.tls) as TlsConfigNode | null) : null;
-      tlsNode?.addTLSOptions(tls);
-      options.tls = tls as unknown as TlsOptions;
-    }
+    const tls = tlsOptions(transport, def.tls);
+    if (tls) options.tls = tls;
 
     // MQTT 5 ends a session with expiry 0 when the connection closes: not persistent, whatever cleanSession says.
     node.persistentSession = !cleanSession && (protocolVersion === 4 || sessionExpiry > 0);
@@ -189,6 +247,49 @@ module.exports = function (RED: NodeAPI) {
     BrokerConfig,
     {
       credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    },
+  );
+
+  /**
+   * The edit dialog's "test connection": one connection with the dialog's current
+   * values (saved or not), answered with how it ended. It uses a client ID of its
+   * own and a clean session, so a running connection and its persistent session
+   * are left alone, and publishes nothing (no birth or will message).
+   */
+  RED.httpAdmin.post(
+    '/durable-mqtt-broker-config/test-connection',
+    RED.auth.needsPermission('durable-mqtt-broker-config.write'),
+    (req: Request, res: Response) => {
+      const body = (req.body ?? {}) as Partial<TestConnectionRequest>;
+      const { transport, endpoint, protocolVersion } = endpointOf(body as TestConnectionRequest);
+      if (endpoint.transport === 'embedded' && !endpoint.brokerId)
+        return void res.status(400).json({ error: 'no embedded broker chosen' });
+      const tlsNodeId = readString(body.tls).trim();
+      const tls = tlsOptions(transport, tlsNodeId);
+      if (tls && tlsNodeId && !RED.nodes.getNode(tlsNodeId))
+        return void res.json({ outcome: 'tls-not-deployed' } satisfies TestConnectionResponse);
+      // The dialog shows a saved password as __PWRD__ and sends it so: the saved one is meant.
+      let password = readString(body.password);
+      if (password === SAVED_PASSWORD) {
+        const saved = body.id
+          ? (RED.nodes.getCredentials(readString(body.id)) as BrokerCredentials | undefined)
+          : undefined;
+        password = saved?.password ?? '';
+      }
+      const options: ConnectionOptions = {
+        endpoint,
+        clientId: randomClientId(),
+        protocolVersion,
+        keepalive: readNumber(body.keepalive, 60),
+        cleanSession: true,
+        username: readString(body.user) || undefined,
+        password: password || undefined,
+        tls,
+      };
+      testConnection(options, TEST_TIMEOUT).then(
+        (result) => res.json(testConnectionResponse(result)),
+        (error: Error) => res.status(500).json({ error: error.message }),
+      );
     },
   );
 };

@@ -31,9 +31,15 @@ interface LiveMessage {
   done: (error?: Error) => void;
 }
 
+/** Where the topic comes from: the field itself ('str', empty for msg.topic), a msg property, an environment variable. */
+type TopicSource = 'str' | 'msg' | 'env';
+const TOPIC_SOURCES: readonly TopicSource[] = ['str', 'msg', 'env'];
+
 interface MqttOutDef extends NodeDef {
   broker: string;
   topic: string;
+  /** Absent in flows written before it existed: 'str'. */
+  topicType?: TopicSource;
   /** '' lets msg.qos decide. */
   qos: string | number;
   /** '' lets msg.retain decide. */
@@ -113,6 +119,9 @@ module.exports = function (RED: NodeAPI) {
     const node = this;
     const brokerNode = RED.nodes.getNode(def.broker) as BrokerConfigNode | null;
     const nodeTopic = readString(def.topic).trim();
+    const topicSource: TopicSource = TOPIC_SOURCES.includes(def.topicType as TopicSource)
+      ? (def.topicType as TopicSource)
+      : 'str';
     const nodeQos = readQos(def.qos);
     const nodeRetain =
       def.retain === '' || def.retain === undefined ? undefined : readBoolean(def.retain, false);
@@ -224,9 +233,18 @@ module.exports = function (RED: NodeAPI) {
       });
     }
 
+    /** The topic a msg property or an environment variable holds; undefined (refused below) when unreadable. */
+    function topicFrom(msg: OutMessage): unknown {
+      try {
+        return RED.util.evaluateNodeProperty(nodeTopic, topicSource, node, msg as NodeMessage);
+      } catch {
+        return undefined;
+      }
+    }
+
     /** Topic, QoS, retain and properties for a msg; throws InputError when one is invalid. */
     function publishTarget(msg: OutMessage): { topic: string; options: IClientPublishOptions } {
-      const topic = nodeTopic || msg.topic;
+      const topic = topicSource === 'str' ? nodeTopic || msg.topic : topicFrom(msg);
       const problem = publishTopicProblem(topic);
       if (problem) {
         throw new InputError(

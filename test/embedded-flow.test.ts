@@ -166,6 +166,33 @@ describe('durable mqtt nodes with the embedded broker', () => {
     );
   });
 
+  it('publishes to the topic a msg property or an environment variable holds, as the topic type says; an unreadable one is a catchable error', async () => {
+    process.env.DURABLE_MQTT_TEST_TOPIC = 'from/env';
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('by-msg', { topic: 'payload.target', topicType: 'msg' }),
+      outNode('by-env', { topic: 'DURABLE_MQTT_TEST_TOPIC', topicType: 'env' }),
+      inNode('all', '#'),
+      sink('all'),
+      ...completionObservers('by-msg'),
+    ];
+    try {
+      await helper.load(allNodes, flow);
+      const received = collect(helper.getNode('all-sink'));
+      const caught = collect(helper.getNode('caught'));
+      await connected();
+      helper.getNode('by-msg').receive({ topic: 'ignored', payload: { target: 'from/msg' } });
+      helper.getNode('by-env').receive({ topic: 'ignored', payload: 'x' });
+      helper.getNode('by-msg').receive({ payload: 'no target property' });
+      await waitFor(() => received.length === 2 && caught.length === 1, 'two messages and one error');
+      assert.deepEqual(received.map((m) => m.topic).sort(), ['from/env', 'from/msg']);
+      assert.match((caught[0].error as { message: string }).message, /Invalid topic "undefined"/);
+    } finally {
+      delete process.env.DURABLE_MQTT_TEST_TOPIC;
+    }
+  });
+
   it('refuses an invalid filter in a dynamic subscription with a catchable error and subscribes nothing', async () => {
     const flow = [
       brokerNode(),

@@ -1,21 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import {
-  cpSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { englishCatalog, HELLO, helloWorldExample, isConnected } from './support/hello-world.js';
+import { englishCatalog, HELLO, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
-import { freePort } from './support/ports.js';
+import {
+  newUserDirectory,
+  npm,
+  registryNodeRed,
+  repositoryNodeRed,
+  startNodeRed,
+  type NodeRedRuntime,
+} from './support/node-red-install.js';
 import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
@@ -27,11 +25,20 @@ const nodeFiles: Record<string, string> = packageJson['node-red'].nodes;
 const TYPES = Object.keys(nodeFiles).sort();
 const NAMES = Object.values(nodeFiles).map((file) => path.basename(file, '.js'));
 const LANGUAGES = readdirSync(path.join(root, 'locales')).sort();
-const EXAMPLES = readdirSync(path.join(root, 'examples')).filter((name) => name.endsWith('.json'));
+const EXAMPLES = readdirSync(path.join(root, 'examples'))
+  .filter((name) => name.endsWith('.json'))
+  .map((name) => path.basename(name, '.json'))
+  .sort();
 const { broker: BROKER, inject: INJECT, out: OUT, in: IN, debug: DEBUG } = HELLO;
 
 /** Files of the repository the packed copy leaves out: installed, generated or local state. */
 const NOT_COPIED = new Set(['node_modules', '.git', 'dist', '.node-red', 'test-artifacts']);
+
+/** The Node-RED lines users run: the one this repository develops on, and Node-RED 5 on the Node.js it needs. */
+const NODE_RED_LINES: { name: string; runtime: (log: { text: string }) => Promise<NodeRedRuntime> }[] = [
+  { name: 'Node-RED 4.1 on Node.js 20', runtime: async () => repositoryNodeRed() },
+  { name: 'Node-RED 5 on Node.js 22', runtime: (log) => registryNodeRed(5, 22, log) },
+];
 
 interface NodeSet {
   id: string;
@@ -42,184 +49,74 @@ interface NodeSet {
   err?: unknown;
 }
 
-describe('the npm pack tarball installs into a fresh Node-RED user directory and loads all nodes without error', () => {
+describe('the npm pack tarball', () => {
   let work: string;
-  let userDir: string;
   let tarball: string;
   let files: string[] = [];
-  let nodeRed: NodeRedProcess | undefined;
-  let comms: CommsObserver | undefined;
-  let commandOutput = '';
-  let outputShown = false;
-
-  /** Runs a test step; on its first failure prints what npm and Node-RED printed, which usually says why. */
-  async function showingOutput(step: () => Promise<void>): Promise<void> {
-    try {
-      await step();
-    } catch (error) {
-      if (outputShown) throw error;
-      outputShown = true;
-      console.error(
-        `--- npm output ---\n${commandOutput}\n--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
-      );
-      throw error;
-    }
-  }
-
-  async function npm(args: string[], cwd: string): Promise<void> {
-    commandOutput += `$ npm ${args.join(' ')}\n`;
-    try {
-      const { stdout, stderr } = await run('npm', args, {
-        cwd,
-        timeout: 150_000,
-        maxBuffer: 16 * 1024 * 1024,
-      });
-      commandOutput += stdout + stderr;
-    } catch (error) {
-      const failed = error as { stdout?: string; stderr?: string };
-      commandOutput += (failed.stdout ?? '') + (failed.stderr ?? '');
-      throw error;
-    }
-  }
-
-  async function get(urlPath: string, headers: Record<string, string> = {}): Promise<Response> {
-    const response = await fetch(nodeRed!.baseUrl + urlPath, { headers });
-    assert.equal(response.status, 200, `GET ${urlPath}`);
-    return response;
-  }
-
-  /**
-   * Deploys an example from the import library as the editor imports it: onto a tab. Its broker stays
-   * in-process (port 0), so the example's port is never needed on the test machine.
-   */
-  async function deployExample(name: string, brokerId: string): Promise<Record<string, unknown>[]> {
-    const example: Record<string, unknown>[] = await (
-      await get(`/library/examples/flows/${MODULE}/${name}`)
-    ).json();
-    const tab = { id: 'a0a1c0ffee000000', type: 'tab', label: 'imported' };
-    const flow: Record<string, unknown>[] = [
-      tab,
-      ...example.map((node) => ({
-        ...node,
-        ...('x' in node ? { z: tab.id } : {}),
-        ...(node.id === brokerId ? { port: '0' } : {}),
-      })),
-    ];
-    const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
-      body: JSON.stringify(flow),
-    });
-    assert.ok(deployed.ok, `POST /flows answered ${deployed.status} ${await deployed.text()}`);
-    return flow;
-  }
-
-  /** Debug and log entries of the package's nodes at warn or error level. */
-  function ourComplaints(flow: Record<string, unknown>[]) {
-    const ours = new Set(flow.filter((n) => String(n.type).startsWith('durable-mqtt-')).map((n) => n.id));
-    return comms!.debugMessages().filter((m) => m.level !== undefined && ours.has(m.id));
-  }
+  const npmOutput = { text: '' };
 
   before(
-    () =>
-      showingOutput(async () => {
-        work = temporaryDirectory('durable-mqtt-pack-');
-        // npm pack runs the prepack build, which deletes and rewrites dist/. Packing a copy of the
-        // working tree keeps the repository's dist/ intact for test files running alongside this one
-        // (they load it) and for a Node-RED the developer runs from it.
-        const source = path.join(work, 'source');
-        cpSync(root, source, {
-          recursive: true,
-          filter: (file) => {
-            const relative = path.relative(root, file);
-            return !NOT_COPIED.has(relative.split(path.sep)[0]) && !relative.endsWith('.tgz');
-          },
-        });
-        symlinkSync(path.join(root, 'node_modules'), path.join(source, 'node_modules'), 'dir');
-        const out = path.join(work, 'out');
-        mkdirSync(out);
-        await npm(['pack', '--pack-destination', out], source);
-        const packed = readdirSync(out).filter((name) => name.endsWith('.tgz'));
-        assert.equal(packed.length, 1, `one tarball in ${out}`);
-        tarball = path.join(out, packed[0]);
-        const { stdout } = await run('tar', ['-tzf', tarball]);
-        files = stdout.split('\n').filter(Boolean).sort();
-
-        // A fresh user directory, as a Node-RED install has it, and the tarball installed as the palette manager would.
-        userDir = path.join(work, 'user');
-        mkdirSync(userDir);
-        writeFileSync(
-          path.join(userDir, 'package.json'),
-          JSON.stringify({ name: 'node-red-project', private: true }, null, 2),
-        );
-        await npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], userDir);
-
-        const settingsFile = path.join(work, 'settings.js');
-        writeFileSync(
-          settingsFile,
-          `module.exports = {
-  uiHost: '127.0.0.1',
-  flowFile: 'flows.json',
-  credentialSecret: false,
-  logging: { console: { level: 'info', metrics: false, audit: false } },
-  editorTheme: { projects: { enabled: false }, tours: false },
-};
-`,
-        );
-        const port = await freePort();
-        nodeRed = new NodeRedProcess(
-          `http://127.0.0.1:${port}`,
-          process.execPath,
-          [
-            require.resolve('node-red/red.js'),
-            '--userDir',
-            userDir,
-            '--port',
-            String(port),
-            '--settings',
-            settingsFile,
-          ],
-          { cwd: work },
-        );
-        await nodeRed.waitUntilServing('/nodes', 60_000);
-        comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
-      }),
+    async () => {
+      work = temporaryDirectory('durable-mqtt-pack-');
+      // npm pack runs the prepack build, which deletes and rewrites dist/. Packing a copy of the
+      // working tree keeps the repository's dist/ intact for test files running alongside this one
+      // (they load it) and for a Node-RED the developer runs from it.
+      const source = path.join(work, 'source');
+      cpSync(root, source, {
+        recursive: true,
+        filter: (file) => {
+          const relative = path.relative(root, file);
+          return !NOT_COPIED.has(relative.split(path.sep)[0]) && !relative.endsWith('.tgz');
+        },
+      });
+      symlinkSync(path.join(root, 'node_modules'), path.join(source, 'node_modules'), 'dir');
+      const out = path.join(work, 'out');
+      mkdirSync(out);
+      try {
+        await npm(['pack', '--pack-destination', out], source, npmOutput);
+      } catch (error) {
+        console.error(`--- npm output ---\n${npmOutput.text}\n---`);
+        throw error;
+      }
+      const packed = readdirSync(out).filter((name) => name.endsWith('.tgz'));
+      assert.equal(packed.length, 1, `one tarball in ${out}`);
+      tarball = path.join(out, packed[0]);
+      const { stdout } = await run('tar', ['-tzf', tarball]);
+      files = stdout.split('\n').filter(Boolean).sort();
+    },
     { timeout: 300_000 },
   );
 
   after(() => {
-    comms?.close();
-    nodeRed?.kill();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('packs the built nodes, their English and French catalogs and help, the icons and the examples, and no tests', () =>
-    showingOutput(async () => {
-      const expected = ['package/package.json'];
-      for (const name of NAMES) {
-        expected.push(`package/dist/nodes/${name}.js`, `package/dist/nodes/${name}.html`);
-        for (const lang of LANGUAGES)
-          expected.push(
-            `package/dist/nodes/locales/${lang}/${name}.json`,
-            `package/dist/nodes/locales/${lang}/${name}.html`,
-          );
-      }
-      for (const icon of readdirSync(path.join(root, 'icons')))
-        expected.push(`package/dist/nodes/icons/${icon}`);
-      for (const example of EXAMPLES) expected.push(`package/examples/${example}`);
-      assert.deepEqual(
-        expected.filter((file) => !files.includes(file)),
-        [],
-        'files missing from the tarball',
-      );
-      assert.ok(LANGUAGES.includes('en-US') && LANGUAGES.includes('fr'), 'English and French catalogs');
-      assert.ok(EXAMPLES.length > 0, 'at least one example');
-      assert.deepEqual(
-        files.filter((file) => /^package\/(test|\.node-red|node_modules)\//.test(file)),
-        [],
-        'files that have no place in the tarball',
-      );
-    }));
+  it('packs the built nodes, their English and French catalogs and help, the icons and the examples, and no tests', () => {
+    const expected = ['package/package.json'];
+    for (const name of NAMES) {
+      expected.push(`package/dist/nodes/${name}.js`, `package/dist/nodes/${name}.html`);
+      for (const lang of LANGUAGES)
+        expected.push(
+          `package/dist/nodes/locales/${lang}/${name}.json`,
+          `package/dist/nodes/locales/${lang}/${name}.html`,
+        );
+    }
+    for (const icon of readdirSync(path.join(root, 'icons')))
+      expected.push(`package/dist/nodes/icons/${icon}`);
+    for (const example of EXAMPLES) expected.push(`package/examples/${example}.json`);
+    assert.deepEqual(
+      expected.filter((file) => !files.includes(file)),
+      [],
+      'files missing from the tarball',
+    );
+    assert.ok(LANGUAGES.includes('en-US') && LANGUAGES.includes('fr'), 'English and French catalogs');
+    assert.ok(EXAMPLES.length > 0, 'at least one example');
+    assert.deepEqual(
+      files.filter((file) => /^package\/(test|\.node-red|node_modules)\//.test(file)),
+      [],
+      'files that have no place in the tarball',
+    );
+  });
 
   it('ships README.md and LICENSE', () => {
     assert.deepEqual(
@@ -229,159 +126,267 @@ describe('the npm pack tarball installs into a fresh Node-RED user directory and
     );
   });
 
-  it('lists the installed module with all its node types, each enabled and without a load error', () =>
-    showingOutput(async () => {
-      const sets: NodeSet[] = await (await get('/nodes', { Accept: 'application/json' })).json();
-      const ours = sets.filter((set) => set.module === MODULE);
-      assert.deepEqual(ours.flatMap((set) => set.types).sort(), TYPES);
-      for (const set of ours) {
-        assert.equal(set.enabled, true, `${set.id} enabled`);
-        assert.equal(set.err, undefined, `${set.id} loaded without error`);
-        assert.equal(set.version, packageJson.version);
+  for (const line of NODE_RED_LINES) {
+    describe(`installed into a fresh user directory of ${line.name}`, () => {
+      let runtime: NodeRedRuntime | undefined;
+      let userDir: string;
+      let nodeRed: NodeRedProcess | undefined;
+      let comms: CommsObserver | undefined;
+      const commandOutput = { text: '' };
+      let outputShown = false;
+
+      /** Runs a test step; on its first failure prints what npm and Node-RED printed, which usually says why. */
+      async function showingOutput(step: () => Promise<void>): Promise<void> {
+        try {
+          await step();
+        } catch (error) {
+          if (outputShown) throw error;
+          outputShown = true;
+          console.error(
+            `--- npm output ---\n${commandOutput.text}\n--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
+          );
+          throw error;
+        }
       }
-      // Loaded from the installed tarball in the user directory, not from the repository.
-      const info = await (await get(`/nodes/${MODULE}`, { Accept: 'application/json' })).json();
-      const installed = path.join(userDir, 'node_modules', MODULE);
-      assert.equal(info.path, installed);
-      assert.equal(info.user, true, 'listed in the user directory package.json');
-      assert.equal(lstatSync(installed).isSymbolicLink(), false);
-    }));
 
-  it('serves the editor templates and the English and French help of every node', () =>
-    showingOutput(async () => {
-      const english = await (await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'en-US' })).text();
-      const french = await (await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'fr' })).text();
-      for (const type of TYPES)
-        assert.ok(english.includes(`data-template-name="${type}"`), `template of ${type}`);
-      const source = (...parts: string[]) => readFileSync(path.join(root, ...parts), 'utf8').trim();
-      for (const name of NAMES) {
-        assert.ok(english.includes(source('nodes', `${name}.html`)), `editor definition of ${name}`);
-        assert.ok(english.includes(source('locales', 'en-US', `${name}.html`)), `English help of ${name}`);
-        assert.ok(french.includes(source('locales', 'fr', `${name}.html`)), `French help of ${name}`);
-        assert.ok(
-          !french.includes(source('locales', 'en-US', `${name}.html`)),
-          `no English help of ${name} in French`,
-        );
+      async function get(urlPath: string, headers: Record<string, string> = {}): Promise<Response> {
+        const response = await fetch(nodeRed!.baseUrl + urlPath, { headers });
+        assert.equal(response.status, 200, `GET ${urlPath}`);
+        return response;
       }
-      for (const lang of LANGUAGES) {
-        const catalogs = await (await get(`/nodes/messages?lng=${lang}`)).json();
-        const expected = JSON.parse(source('locales', lang, 'messages.json'));
-        for (const type of TYPES)
-          assert.deepEqual(catalogs[`${MODULE}/${type}`], expected, `${lang} catalog of ${type}`);
+
+      before(
+        () =>
+          showingOutput(async () => {
+            runtime = await line.runtime(commandOutput);
+            console.log(`# ${line.name}: ${runtime.label}`);
+            // The tarball installed as the palette manager installs a module: npm install in the user
+            // directory with its arguments (@node-red/registry/lib/installer.js).
+            userDir = newUserDirectory(temporaryDirectory('durable-mqtt-user-'));
+            await npm(
+              [
+                'install',
+                '--no-audit',
+                '--no-update-notifier',
+                '--no-fund',
+                '--save',
+                '--save-prefix=~',
+                '--omit=dev',
+                '--engine-strict',
+                '--prefer-offline',
+                '--',
+                tarball,
+              ],
+              userDir,
+              commandOutput,
+            );
+            nodeRed = await startNodeRed(runtime, userDir);
+            comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
+          }),
+        { timeout: 600_000 },
+      );
+
+      after(() => {
+        comms?.close();
+        nodeRed?.kill();
+        if (userDir) rmSync(userDir, { recursive: true, force: true });
+      });
+
+      it('lists the installed module with every node type package.json declares, each enabled and without a load error', () =>
+        showingOutput(async () => {
+          const sets: NodeSet[] = await (await get('/nodes', { Accept: 'application/json' })).json();
+          const ours = sets.filter((set) => set.module === MODULE);
+          assert.deepEqual(ours.flatMap((set) => set.types).sort(), TYPES);
+          for (const set of ours) {
+            assert.equal(set.enabled, true, `${set.id} enabled`);
+            assert.equal(set.err, undefined, `${set.id} loaded without error`);
+            assert.equal(set.version, packageJson.version);
+          }
+          // Loaded from the installed tarball in the user directory, not from the repository.
+          const info = await (await get(`/nodes/${MODULE}`, { Accept: 'application/json' })).json();
+          const installed = path.join(userDir, 'node_modules', MODULE);
+          assert.equal(info.path, installed);
+          assert.equal(info.user, true, 'listed in the user directory package.json');
+          assert.equal(lstatSync(installed).isSymbolicLink(), false);
+        }));
+
+      it('serves the editor templates and the English and French help of every node', () =>
+        showingOutput(async () => {
+          const english = await (
+            await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'en-US' })
+          ).text();
+          const french = await (await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'fr' })).text();
+          for (const type of TYPES)
+            assert.ok(english.includes(`data-template-name="${type}"`), `template of ${type}`);
+          const source = (...parts: string[]) => readFileSync(path.join(root, ...parts), 'utf8').trim();
+          for (const name of NAMES) {
+            assert.ok(english.includes(source('nodes', `${name}.html`)), `editor definition of ${name}`);
+            assert.ok(
+              english.includes(source('locales', 'en-US', `${name}.html`)),
+              `English help of ${name}`,
+            );
+            assert.ok(french.includes(source('locales', 'fr', `${name}.html`)), `French help of ${name}`);
+            assert.ok(
+              !french.includes(source('locales', 'en-US', `${name}.html`)),
+              `no English help of ${name} in French`,
+            );
+          }
+          for (const lang of LANGUAGES) {
+            const catalogs = await (await get(`/nodes/messages?lng=${lang}`)).json();
+            const expected = JSON.parse(source('locales', lang, 'messages.json'));
+            for (const type of TYPES)
+              assert.deepEqual(catalogs[`${MODULE}/${type}`], expected, `${lang} catalog of ${type}`);
+          }
+        }));
+
+      it("lists every example of examples/ in the editor's import library, each as the package ships it", () =>
+        showingOutput(async () => {
+          // Node-RED 4 serves examples under the "examples" library (the older "_examples_" logs an error).
+          const modules: string[] = await (await get('/library/examples/flows/')).json();
+          assert.ok(modules.includes(MODULE), `${MODULE} among ${modules.join(', ')}`);
+          const entries: { fn: string }[] = await (await get(`/library/examples/flows/${MODULE}`)).json();
+          assert.deepEqual(entries.map((entry) => entry.fn).sort(), EXAMPLES);
+          for (const name of EXAMPLES) {
+            const flow = await (await get(`/library/examples/flows/${MODULE}/${name}`)).json();
+            const shipped = JSON.parse(readFileSync(path.join(root, 'examples', `${name}.json`), 'utf8'));
+            assert.deepEqual(flow, shipped, name);
+          }
+        }));
+
+      /** Deploys an example as the editor imports it: onto a tab, its broker in-process (port 0) so no port is needed. */
+      async function deployExample(name: string, brokerId: string): Promise<Record<string, unknown>[]> {
+        const example: Record<string, unknown>[] = await (
+          await get(`/library/examples/flows/${MODULE}/${name}`)
+        ).json();
+        const tab = { id: 'a0a1c0ffee000000', type: 'tab', label: 'imported' };
+        const flow: Record<string, unknown>[] = [
+          tab,
+          ...example.map((node) => ({
+            ...node,
+            ...('x' in node ? { z: tab.id } : {}),
+            ...(node.id === brokerId ? { port: '0' } : {}),
+          })),
+        ];
+        const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+          body: JSON.stringify(flow),
+        });
+        assert.ok(deployed.ok, `POST /flows answered ${deployed.status} ${await deployed.text()}`);
+        return flow;
       }
-    }));
 
-  it("offers the package's examples in the editor's import library", () =>
-    showingOutput(async () => {
-      // Node-RED 4 serves examples under the "examples" library (the older "_examples_" logs an error).
-      const modules: string[] = await (await get('/library/examples/flows/')).json();
-      assert.ok(modules.includes(MODULE), `${MODULE} among ${modules.join(', ')}`);
-      const entries: { fn: string }[] = await (await get(`/library/examples/flows/${MODULE}`)).json();
-      assert.deepEqual(
-        entries.map((entry) => entry.fn).sort(),
-        EXAMPLES.map((name) => path.basename(name, '.json')).sort(),
-      );
-      const flow = await (await get(`/library/examples/flows/${MODULE}/01-hello-world`)).json();
-      assert.deepEqual(flow, helloWorldExample);
-    }));
+      /** Debug and log entries of the package's nodes at warn or error level. */
+      function ourComplaints(flow: Record<string, unknown>[]) {
+        const ours = new Set(flow.filter((n) => String(n.type).startsWith('durable-mqtt-')).map((n) => n.id));
+        return comms!.debugMessages().filter((m) => m.level !== undefined && ours.has(m.id));
+      }
 
-  it('runs the imported hello-world example from the installed package: every node starts and a message goes through', () =>
-    showingOutput(async () => {
-      const flow = await deployExample('01-hello-world', BROKER);
-      await comms!.waitForStatus(OUT, isConnected, 'the mqtt out node to connect', 30_000);
-      await comms!.waitForStatus(IN, isConnected, 'the mqtt in node to connect', 30_000);
-      const broker = await comms!.waitForStatus(
-        BROKER,
-        (s) => s.fill !== undefined,
-        'a broker status',
-        30_000,
-      );
-      assert.equal(broker.fill, 'green');
-      assert.match(broker.text ?? '', new RegExp(`^${englishCatalog.status['in-process-only']} · `));
-      assert.equal((await fetch(`${nodeRed!.baseUrl}/inject/${INJECT}`, { method: 'POST' })).status, 200);
-      await waitFor(
-        () => comms!.debugMessages().some((m) => m.id === DEBUG),
-        'the message in the debug sidebar',
-        20_000,
-      );
-      const msg = JSON.parse(comms!.debugMessages().find((m) => m.id === DEBUG)!.msg as string);
-      assert.equal(msg.topic, 'hello/world');
-      assert.equal(msg.payload, 'Hello from durable mqtt');
-      // Warnings and errors nodes log reach the debug sidebar too: none came from ours.
-      assert.deepEqual(ourComplaints(flow), []);
-    }));
+      it('runs the imported hello-world example from the installed package: every node starts and a message goes through', () =>
+        showingOutput(async () => {
+          const flow = await deployExample('01-hello-world', BROKER);
+          await comms!.waitForStatus(OUT, isConnected, 'the mqtt out node to connect', 30_000);
+          await comms!.waitForStatus(IN, isConnected, 'the mqtt in node to connect', 30_000);
+          const broker = await comms!.waitForStatus(
+            BROKER,
+            (s) => s.fill !== undefined,
+            'a broker status',
+            30_000,
+          );
+          assert.equal(broker.fill, 'green');
+          assert.match(broker.text ?? '', new RegExp(`^${englishCatalog.status['in-process-only']} · `));
+          assert.equal((await fetch(`${nodeRed!.baseUrl}/inject/${INJECT}`, { method: 'POST' })).status, 200);
+          await waitFor(
+            () => comms!.debugMessages().some((m) => m.id === DEBUG),
+            'the message in the debug sidebar',
+            20_000,
+          );
+          const msg = JSON.parse(comms!.debugMessages().find((m) => m.id === DEBUG)!.msg as string);
+          assert.equal(msg.topic, 'hello/world');
+          assert.equal(msg.payload, 'Hello from durable mqtt');
+          // Warnings and errors nodes log reach the debug sidebar too: none came from ours.
+          assert.deepEqual(ourComplaints(flow), []);
+        }));
 
-  it('runs the imported critical-commands example: a command arrives once with a receipt, its resent copy goes to duplicates', () =>
-    showingOutput(async () => {
-      const ids = {
-        broker: 'd0a1c0ffee000402',
-        open: 'd0a1c0ffee000404',
-        resend: 'd0a1c0ffee000405',
-        out: 'd0a1c0ffee000406',
-        receipts: 'd0a1c0ffee000407',
-        in: 'd0a1c0ffee000408',
-        dedupe: 'd0a1c0ffee000409',
-        actuator: 'd0a1c0ffee00040a',
-        duplicates: 'd0a1c0ffee00040b',
-      };
-      const flow = await deployExample('04-critical-commands', ids.broker);
-      await comms!.waitForStatus(ids.out, isConnected, 'the mqtt out node to connect', 30_000);
-      await comms!.waitForStatus(ids.in, isConnected, 'the mqtt in node to connect', 30_000);
-      const debugOf = (id: string) =>
-        comms!
-          .debugMessages()
-          .filter((m) => m.id === id && m.level === undefined)
-          .map((m) => JSON.parse(m.msg as string) as Record<string, unknown>);
-      for (const inject of [ids.open, ids.resend, ids.resend])
-        assert.equal((await fetch(`${nodeRed!.baseUrl}/inject/${inject}`, { method: 'POST' })).status, 200);
-      await waitFor(
-        () => debugOf(ids.receipts).length === 3 && debugOf(ids.actuator).length === 2,
-        'three receipts and two commands at the actuator',
-        20_000,
-      );
-      await waitFor(
-        () => debugOf(ids.duplicates).length === 1,
-        'the resent copy among the duplicates',
-        20_000,
-      );
-      const actuator = debugOf(ids.actuator);
-      assert.deepEqual(actuator[0].payload, { valve: 'V12', open: true });
-      assert.equal(actuator[1].messageId, '0190f000-0000-7000-8000-0000000000aa');
-      const duplicate = debugOf(ids.duplicates)[0];
-      assert.equal(duplicate.messageId, '0190f000-0000-7000-8000-0000000000aa');
-      assert.equal((duplicate.duplicateOf as { count: number }).count, 2);
-      assert.deepEqual(
-        debugOf(ids.receipts).map((m) => typeof m.messageId === 'string' && typeof m.delivery === 'object'),
-        [true, true, true],
-      );
-      await comms!.waitForStatus(
-        ids.dedupe,
-        (s) => s.text === '2 passed · 1 dropped',
-        'the counts of the dedupe node',
-        10_000,
-      );
-      assert.deepEqual(ourComplaints(flow), []);
-    }));
+      it('runs the imported critical-commands example: a command arrives once with a receipt, its resent copy goes to duplicates', () =>
+        showingOutput(async () => {
+          const ids = {
+            broker: 'd0a1c0ffee000402',
+            open: 'd0a1c0ffee000404',
+            resend: 'd0a1c0ffee000405',
+            out: 'd0a1c0ffee000406',
+            receipts: 'd0a1c0ffee000407',
+            in: 'd0a1c0ffee000408',
+            dedupe: 'd0a1c0ffee000409',
+            actuator: 'd0a1c0ffee00040a',
+            duplicates: 'd0a1c0ffee00040b',
+          };
+          const flow = await deployExample('04-critical-commands', ids.broker);
+          await comms!.waitForStatus(ids.out, isConnected, 'the mqtt out node to connect', 30_000);
+          await comms!.waitForStatus(ids.in, isConnected, 'the mqtt in node to connect', 30_000);
+          const debugOf = (id: string) =>
+            comms!
+              .debugMessages()
+              .filter((m) => m.id === id && m.level === undefined)
+              .map((m) => JSON.parse(m.msg as string) as Record<string, unknown>);
+          for (const inject of [ids.open, ids.resend, ids.resend])
+            assert.equal(
+              (await fetch(`${nodeRed!.baseUrl}/inject/${inject}`, { method: 'POST' })).status,
+              200,
+            );
+          await waitFor(
+            () => debugOf(ids.receipts).length === 3 && debugOf(ids.actuator).length === 2,
+            'three receipts and two commands at the actuator',
+            20_000,
+          );
+          await waitFor(
+            () => debugOf(ids.duplicates).length === 1,
+            'the resent copy among the duplicates',
+            20_000,
+          );
+          const actuator = debugOf(ids.actuator);
+          assert.deepEqual(actuator[0].payload, { valve: 'V12', open: true });
+          assert.equal(actuator[1].messageId, '0190f000-0000-7000-8000-0000000000aa');
+          const duplicate = debugOf(ids.duplicates)[0];
+          assert.equal(duplicate.messageId, '0190f000-0000-7000-8000-0000000000aa');
+          assert.equal((duplicate.duplicateOf as { count: number }).count, 2);
+          assert.deepEqual(
+            debugOf(ids.receipts).map(
+              (m) => typeof m.messageId === 'string' && typeof m.delivery === 'object',
+            ),
+            [true, true, true],
+          );
+          await comms!.waitForStatus(
+            ids.dedupe,
+            (s) => s.text === '2 passed · 1 dropped',
+            'the counts of the dedupe node',
+            10_000,
+          );
+          assert.deepEqual(ourComplaints(flow), []);
+        }));
 
-  it('stops on SIGTERM having logged no error and no load failure', (t) =>
-    showingOutput(async () => {
-      comms?.close();
-      await nodeRed!.stop(15_000);
-      const output = nodeRed!.output;
-      assert.match(output, /\[info\] Stopped flows/);
-      assert.deepEqual(nodeRed!.logLines('error'), []);
-      const lines = output.split('\n');
-      assert.deepEqual(
-        // A node set that fails to load shows as "[warn] [<module>/<set>] Error: …".
-        lines.filter(
-          (line) =>
-            (/Failed to/.test(line) && /durable-mqtt/.test(line)) ||
-            /Waiting for missing types|\[warn\] \[node-red-contrib-durable-mqtt\//.test(line),
-        ),
-        [],
-        'load failures',
-      );
-      // Warnings about this package are not failures, but they are worth reading.
-      for (const line of nodeRed!.logLines('warn').filter((l) => /durable-mqtt/.test(l))) t.diagnostic(line);
-    }));
+      it('stops on SIGTERM having logged no error and no load failure', (t) =>
+        showingOutput(async () => {
+          comms?.close();
+          await nodeRed!.stop(15_000);
+          const output = nodeRed!.output;
+          assert.match(output, /\[info\] Stopped flows/);
+          assert.deepEqual(nodeRed!.logLines('error'), []);
+          const lines = output.split('\n');
+          assert.deepEqual(
+            // A node set that fails to load shows as "[warn] [<module>/<set>] Error: …".
+            lines.filter(
+              (line) =>
+                (/Failed to/.test(line) && /durable-mqtt/.test(line)) ||
+                /Waiting for missing types|\[warn\] \[node-red-contrib-durable-mqtt\//.test(line),
+            ),
+            [],
+            'load failures',
+          );
+          // Warnings about this package are not failures, but they are worth reading.
+          for (const line of nodeRed!.logLines('warn').filter((l) => /durable-mqtt/.test(l)))
+            t.diagnostic(line);
+        }));
+    });
+  }
 });

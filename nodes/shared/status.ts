@@ -7,12 +7,18 @@ const KNOWN_REFUSALS = new Set([
   0x9a, 0x9b, 0x9c, 0x9d, 0x9f,
 ]);
 
+/** The catalog key (below `durable-mqtt.`) that explains a CONNACK refusal code, if the catalog has one. */
+export function refusalKey(returnCode: number): string | undefined {
+  return KNOWN_REFUSALS.has(returnCode) ? `connack.${returnCode}` : undefined;
+}
+
 /** A disconnect reason in the runtime's language. */
 export function describeReason(RED: NodeAPI, reason: DisconnectReason): string {
   switch (reason.code) {
     case 'refused': {
       const code = reason.returnCode ?? 0;
-      const text = KNOWN_REFUSALS.has(code) ? RED._(`durable-mqtt.connack.${code}`) : reason.message;
+      const key = refusalKey(code);
+      const text = key ? RED._(`durable-mqtt.${key}`) : reason.message;
       return RED._('durable-mqtt.errors.connection-refused', { reason: text, code });
     }
     case 'embedded-missing':

@@ -13,6 +13,13 @@ interface TestHelper {
   unload(): Promise<void>;
   getNode(id: string): RuntimeNode;
   setFlows(flow: unknown[], type: string, credentials?: Record<string, unknown>): Promise<void>;
+  /** supertest on the admin API the loaded nodes registered routes on. */
+  request(): { post(path: string): { send(body: object): Promise<AdminResponse> } };
+}
+
+export interface AdminResponse {
+  status: number;
+  body: Record<string, unknown>;
 }
 
 /** A node as the runtime holds it: the part tests look at. */

@@ -1,0 +1,39 @@
+import { BrokerConnection, type ConnectionOptions, type DisconnectReason } from './connection.js';
+
+export type ConnectionTestResult =
+  | { outcome: 'connected' }
+  | { outcome: 'failed'; reason: DisconnectReason }
+  /** Neither a CONNACK nor a failure within the time allowed (a firewall dropping packets, say). */
+  | { outcome: 'timeout' };
+
+/**
+ * Connects once with `options`, reports how the first attempt ended, and closes.
+ * Nothing is published and no subscription is made; the caller chooses a client ID
+ * and session that leave the broker's other sessions alone.
+ */
+export async function testConnection(
+  options: ConnectionOptions,
+  timeoutMs: number,
+): Promise<ConnectionTestResult> {
+  // MQTT.js gives up on its own a little later, so the outcome past the deadline is always 'timeout'.
+  const connection = new BrokerConnection({ ...options, connectTimeout: timeoutMs + 1000 });
+  const user = {};
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<ConnectionTestResult>((resolve) => {
+    timer = setTimeout(() => resolve({ outcome: 'timeout' }), timeoutMs);
+    connection.on('status', (status) => {
+      if (status.state === 'connected') resolve({ outcome: 'connected' });
+      else if (status.state === 'disconnected')
+        resolve({ outcome: 'failed', reason: status.reason ?? { code: 'lost', message: 'connection lost' } });
+    });
+  });
+  connection.register(user);
+  try {
+    return await ended;
+  } finally {
+    clearTimeout(timer);
+    // Closing a client that never had a stream (no embedded broker to reach) throws inside MQTT.js;
+    // nothing is open then, and the outcome is already known.
+    await connection.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,277 @@
+import path from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+
+/** The part of the editor's global RED object these tests read in the page. */
+interface EditorNode {
+  id: string;
+  type: string;
+  z?: string;
+  valid?: boolean;
+  validationErrors?: string[];
+}
+declare const RED: {
+  nodes: {
+    eachNode(callback: (node: EditorNode) => void): void;
+    eachConfig(callback: (node: EditorNode) => void): void;
+    node(id: string): EditorNode | null;
+    dirty(): boolean;
+    getType(type: string): { category?: string } | undefined;
+  };
+  view: { selection(): { nodes?: EditorNode[] } };
+  workspaces: { active(): string };
+};
+
+/** A node that would not deploy cleanly: the editor marks it invalid, with the reasons. */
+export interface InvalidNode {
+  id: string;
+  type: string;
+  errors: string[];
+}
+
+/**
+ * Node-RED's editor in Chromium, driven as a user drives it: the palette, the
+ * canvas, the edit dialogs, the menus and the sidebar. Read-only checks go
+ * through the page's RED object where the DOM would only say the same less clearly.
+ */
+export class Editor {
+  private screenshotCount = 0;
+
+  private constructor(
+    readonly page: Page,
+    private readonly baseUrl: string,
+    private readonly screenshots: string,
+  ) {}
+
+  static async open(browser: Browser, baseUrl: string, screenshots: string): Promise<Editor> {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.setDefaultTimeout(20_000);
+    const editor = new Editor(page, baseUrl, screenshots);
+    await editor.load();
+    return editor;
+  }
+
+  /** Loads (or reloads) the editor and waits until the palette shows this package's nodes. */
+  async load(): Promise<void> {
+    await this.page.goto(this.baseUrl);
+    await this.page.locator('#red-ui-palette-durable_mqtt .red-ui-palette-node').first().waitFor();
+  }
+
+  /**
+   * Saves a PNG of the page (or of `part`) in the screenshot folder, numbered in the
+   * order taken, after closing the notifications that would hide the top of the canvas.
+   */
+  async screenshot(name: string, part?: Locator): Promise<string> {
+    const file = path.join(
+      this.screenshots,
+      `${String(++this.screenshotCount).padStart(2, '0')}-${name}.png`,
+    );
+    await this.dismissNotifications();
+    // Trays slide in and out: let them settle first.
+    await this.page.waitForTimeout(400);
+    await (part ?? this.page).screenshot({ path: file });
+    return file;
+  }
+
+  /** Closes the notifications on screen ("Successfully deployed"…) as a click on each does. */
+  async dismissNotifications(): Promise<void> {
+    const notifications = this.page.locator('#red-ui-notifications .red-ui-notification');
+    for (let left = await notifications.count(); left > 0; left = await notifications.count()) {
+      await notifications.first().click();
+      await this.page.waitForFunction(
+        (before) => document.querySelectorAll('#red-ui-notifications .red-ui-notification').length < before,
+        left,
+      );
+    }
+  }
+
+  paletteNode(type: string): Locator {
+    return this.page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+  }
+
+  /** The palette category a node type registered with ('config' for a config node). */
+  async categoryOf(type: string): Promise<string | undefined> {
+    return this.page.evaluate((name) => RED.nodes.getType(name)?.category, type);
+  }
+
+  canvasNode(id: string): Locator {
+    return this.page.locator(`#red-ui-workspace-chart [id="${id}"]`);
+  }
+
+  /** Drags a node from the palette onto the canvas at (x, y) of the visible chart; returns its id. */
+  async dragFromPalette(type: string, x: number, y: number): Promise<string> {
+    const source = this.paletteNode(type);
+    await source.scrollIntoViewIfNeeded();
+    const from = (await source.boundingBox())!;
+    const chart = (await this.page.locator('#red-ui-workspace-chart').boundingBox())!;
+    const mouse = this.page.mouse;
+    await mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+    await mouse.down();
+    // jQuery UI starts a drag only after the pointer has moved a little with the button down.
+    await mouse.move(from.x + from.width / 2 + 20, from.y + from.height / 2 + 5, { steps: 5 });
+    await mouse.move(chart.x + x, chart.y + y, { steps: 20 });
+    await mouse.up();
+    const id = await this.page.evaluate(() => RED.view.selection().nodes?.[0]?.id);
+    if (!id) throw new Error(`dropping ${type} on the canvas added no node`);
+    return id;
+  }
+
+  /** Drags a wire from the output port of `from` to the input port of `to`. */
+  async wire(from: string, to: string): Promise<void> {
+    const output = (await this.canvasNode(from)
+      .locator('.red-ui-flow-port-output .red-ui-flow-port')
+      .boundingBox())!;
+    const input = (await this.canvasNode(to)
+      .locator('.red-ui-flow-port-input .red-ui-flow-port')
+      .boundingBox())!;
+    const mouse = this.page.mouse;
+    await mouse.move(output.x + output.width / 2, output.y + output.height / 2);
+    await mouse.down();
+    await mouse.move(input.x + input.width / 2, input.y + input.height / 2, { steps: 10 });
+    await mouse.up();
+  }
+
+  /** Opens the edit dialog of a canvas node, as a double click does. */
+  async editNode(id: string): Promise<void> {
+    await this.canvasNode(id).locator('.red-ui-flow-node').dblclick();
+    await this.waitForTray();
+  }
+
+  /** Opens the dialog of the config node a node's field refers to: "edit" (pencil) or "add" (+). */
+  async openConfigDialog(field: string, button: 'edit' | 'add'): Promise<void> {
+    await this.page.click(`#node-input-btn-${field}-${button}`);
+    await this.waitForTray();
+  }
+
+  /**
+   * Waits until the newest tray has opened: its last step moves the focus into it,
+   * and keys typed before that would land elsewhere.
+   */
+  private async waitForTray(): Promise<void> {
+    await this.page.waitForFunction(() => {
+      const trays = document.querySelectorAll('#red-ui-editor-stack .red-ui-tray');
+      const top = trays[trays.length - 1];
+      return top !== undefined && document.activeElement !== null && top.contains(document.activeElement);
+    });
+  }
+
+  /** Done: closes the node's edit dialog, keeping the changes. */
+  async closeDialog(): Promise<void> {
+    await this.page.click('#node-dialog-ok');
+    await this.page.locator('#node-dialog-ok').waitFor({ state: 'detached' });
+  }
+
+  async cancelDialog(): Promise<void> {
+    await this.page.click('#node-dialog-cancel');
+    await this.page.locator('#node-dialog-cancel').waitFor({ state: 'detached' });
+  }
+
+  /**
+   * Types into a field key by key, as a user does (the editor validates on keyup).
+   * A field made a typed input is hidden behind the one the user types into.
+   */
+  async typeInto(selector: string, text: string): Promise<void> {
+    let field = this.page.locator(selector);
+    if (!(await field.isVisible()))
+      field = this.page.locator(`${selector} + .red-ui-typedInput-container input.red-ui-typedInput-input`);
+    await field.fill('');
+    await field.pressSequentially(text);
+  }
+
+  /** Chooses the type of a typed input ("str", "msg", "env"…) from its drop-down. */
+  async chooseInputType(selector: string, type: string): Promise<void> {
+    await this.page.click(`${selector} + .red-ui-typedInput-container button.red-ui-typedInput-type-select`);
+    await this.page.click(`.red-ui-typedInput-options:visible a[value="${type}"]`);
+  }
+
+  /** Whether the editor shows the field as invalid (red border). */
+  async isMarkedInvalid(selector: string): Promise<boolean> {
+    return this.page.locator(selector).evaluate((field) => field.classList.contains('input-error'));
+  }
+
+  /** Nodes (config nodes included) the editor holds as invalid, with the validation messages. */
+  async invalidNodes(): Promise<InvalidNode[]> {
+    // No named functions in page code: the test's TypeScript build would wrap them in a helper the page lacks.
+    return this.page.evaluate(() => {
+      const nodes: EditorNode[] = [];
+      RED.nodes.eachNode((node) => void nodes.push(node));
+      RED.nodes.eachConfig((node) => void nodes.push(node));
+      return nodes
+        .filter((node) => node.valid === false)
+        .map((node) => ({ id: node.id, type: node.type, errors: node.validationErrors ?? [] }));
+    });
+  }
+
+  /** Deploys, and waits until the editor has nothing left to deploy. */
+  async deploy(): Promise<void> {
+    await this.page.click('#red-ui-header-button-deploy');
+    await this.page.waitForFunction(() => !RED.nodes.dirty());
+  }
+
+  /** The status text a node shows under it on the canvas. */
+  async statusText(id: string): Promise<string> {
+    return (await this.canvasNode(id).locator('.red-ui-flow-node-status-label').textContent()) ?? '';
+  }
+
+  async waitForStatus(id: string, accept: (text: string) => boolean, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await this.statusText(id);
+      if (accept(text)) return text;
+      if (Date.now() > deadline) throw new Error(`node ${id} shows the status "${text}"`);
+      await this.page.waitForTimeout(100);
+    }
+  }
+
+  /** Opens a sidebar tab: "info", "help", "debug", "config"… */
+  async showSidebar(tab: string): Promise<Locator> {
+    await this.page.click(`#red-ui-tab-${tab}-link-button`);
+    const content = this.page.locator(`#red-ui-sidebar-content > div:visible`).first();
+    await content.waitFor();
+    return content;
+  }
+
+  /** Menu → Import → Examples → module → example, onto a new flow tab; returns that tab's id. */
+  async importExample(module: string, example: string): Promise<string> {
+    const before = await this.page.evaluate(() => RED.workspaces.active());
+    await this.page.click('#red-ui-header-button-sidemenu');
+    await this.page.click('#menu-item-import');
+    await this.page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a');
+    const library = this.page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+    const moduleEntry = library.locator('.red-ui-treeList-label', { hasText: module });
+    // The module's folder opens on a click; a second click would close it again.
+    if (!(await library.locator('.red-ui-treeList-label', { hasText: example }).isVisible()))
+      await moduleEntry.click();
+    await library.locator('.red-ui-treeList-label', { hasText: example }).click();
+    await this.page.locator('#red-ui-clipboard-dialog-import-opt-new').click();
+    await this.page.click('#red-ui-clipboard-dialog-ok');
+    // Imported nodes follow the pointer until a click puts them down.
+    const chart = (await this.page.locator('#red-ui-workspace-chart').boundingBox())!;
+    await this.page.mouse.move(chart.x + 380, chart.y + 60, { steps: 5 });
+    await this.page.mouse.click(chart.x + 380, chart.y + 60);
+    const tab = await this.page.evaluate(() => RED.workspaces.active());
+    if (tab === before) throw new Error(`importing ${example} opened no new flow tab`);
+    return tab;
+  }
+
+  /** The ids and types of the nodes on a flow tab. */
+  async nodesOn(tab: string): Promise<{ id: string; type: string }[]> {
+    return this.page.evaluate((z) => {
+      const nodes: { id: string; type: string }[] = [];
+      RED.nodes.eachNode((node) => {
+        if (node.z === z) nodes.push({ id: node.id, type: node.type });
+      });
+      return nodes;
+    }, tab);
+  }
+
+  /** Menu → Settings → View → Language, then a reload, as the editor asks. */
+  async switchLanguage(language: string): Promise<void> {
+    await this.page.click('#red-ui-header-button-sidemenu');
+    await this.page.click('#menu-item-user-settings');
+    await this.page.selectOption('#user-settings-editor-language', language);
+    await this.page.click('#node-dialog-ok');
+    // The settings tray saves the choice once it has closed.
+    await this.page.waitForFunction((chosen) => localStorage.getItem('editor-language') === chosen, language);
+    await this.load();
+  }
+}
