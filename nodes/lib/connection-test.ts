@@ -32,8 +32,6 @@ export async function testConnection(
     return await ended;
   } finally {
     clearTimeout(timer);
-    // Closing a client that never had a stream (no embedded broker to reach) throws inside MQTT.js;
-    // nothing is open then, and the outcome is already known.
-    await connection.close().catch(() => undefined);
+    await connection.close();
   }
 }

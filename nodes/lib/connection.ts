@@ -416,7 +416,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       await withTimeout(Promise.race([published, closed]), GRACEFUL_CLOSE_TIMEOUT);
     }
     if (!streamOpen()) {
-      client.end(true);
+      // MQTT.js throws when ending a client that never had a stream (no embedded broker to reach).
+      if (stream) client.end(true);
       return;
     }
     const ended = new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
