@@ -27,21 +27,41 @@ interface DeliveredPacket {
 /** Messages remembered per client: copies from overlapping subscriptions arrive within one emit. */
 const REMEMBERED = 1024;
 
+/** The last REMEMBERED numbers added, in a ring: O(1) to add and to look up, no iterator. */
+class RecentNumbers {
+  private readonly ring = new Array<number>(REMEMBERED);
+  private readonly present = new Set<number>();
+  private next = 0;
+
+  has(n: number): boolean {
+    return this.present.has(n);
+  }
+
+  add(n: number): void {
+    const evicted = this.ring[this.next];
+    if (evicted !== undefined) this.present.delete(evicted);
+    this.ring[this.next] = n;
+    this.next = (this.next + 1) % REMEMBERED;
+    this.present.add(n);
+  }
+}
+
 /** Replaces the client's high-water dedupe with an exact one; call before the client reads a packet. */
 export function dedupeDeliveriesExactly(client: object): void {
   const delivery = client as AedesDelivery;
-  const delivered = new Set<string>();
+  // By broker id: one entry for a single broker, one per instance in a cluster.
+  const delivered = new Map<string, RecentNumbers>();
   const exactly =
     (deliver: DeliverFunction): DeliverFunction =>
     (packet, callback) => {
       const { brokerId, brokerCounter } = packet;
       if (brokerId !== undefined && brokerCounter !== undefined) {
-        const key = `${brokerId}:${brokerCounter}`;
+        let recent = delivered.get(brokerId);
+        if (!recent) delivered.set(brokerId, (recent = new RecentNumbers()));
         // Not handed to Aedes: for a persistent session its duplicate path clears the first queued
         // message without a packet identifier, which is the next message waiting to be sent.
-        if (delivered.has(key)) return setImmediate(callback);
-        delivered.add(key);
-        if (delivered.size > REMEMBERED) delivered.delete(delivered.values().next().value as string);
+        if (recent.has(brokerCounter)) return setImmediate(callback);
+        recent.add(brokerCounter);
         // Below the mark, Aedes' own check lets the message through.
         delivery.duplicates[brokerId] = brokerCounter - 1;
       }

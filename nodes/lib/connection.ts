@@ -489,6 +489,9 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       connectTimeout: o.connectTimeout ?? 30_000,
       manualConnect: true,
     };
+    // MQTT.js calls its debug logger several times per packet, a few percent of the time per message even
+    // when disabled: it is kept only when DEBUG asks for it.
+    if (!/mqttjs/.test(process.env.DEBUG ?? '')) options.log = () => {};
     if (o.endpoint.transport !== 'embedded') {
       options.protocol = o.endpoint.transport;
       options.host = o.endpoint.host;
