@@ -20,8 +20,8 @@ function recordingSubscriber(holdsAcknowledgments = false): Subscriber & { recei
   };
 }
 
-// Against Mosquitto: Aedes 1.2 itself duplicates and loses QoS 2 messages to persistent sessions (seen with
-// two bare MQTT.js clients), which would hide what this code does.
+// Against Mosquitto: Aedes 1.2 with the memory persistence sometimes never sends the PUBREL of a QoS 2
+// message to a persistent session (seen with two bare MQTT.js clients), which would hide what this code does.
 describe(
   'a persistent session while an in node is redeployed',
   { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
