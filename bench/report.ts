@@ -300,7 +300,7 @@ function backlogLines(backlog: BacklogSummary): string[] {
       `${int(backlog.messages)} messages of 64 B at QoS 1 into an out node with persistence queued ` +
       `(maxMessages ${int(backlog.maxMessages)}, maxBytes ${mib(backlog.maxBytes)} MB) whose broker does not listen; ` +
       `a function node keeps at most ${int(backlog.outstanding)} handed over and not yet done() (Complete and Catch nodes)`,
-    `RSS of that process from /proc/<pid>/status, each time settled by 8 s of forced gcs after the last work: ` +
+    `RSS of that process from /proc/[pid]/status, each time settled by 8 s of forced gcs after the last work: ` +
       `idle ${m.idleRssMB.toFixed(0)} MB, ${m.rssMB.toFixed(0)} MB after the backlog ` +
       `(the process reports ${m.reportedRssMB.toFixed(0)} MB), ` +
       `growth over idle ${(m.rssMB - m.idleRssMB).toFixed(0)} MB; ` +

@@ -200,7 +200,7 @@ export interface BacklogResult {
   /** RSS (kernel) and heap (process.memoryUsage()) every 10 % of the way, no forced gc; polled every 100 ms. */
   samples: BacklogSample[];
   /**
-   * Of the Node-RED process, RSS from the kernel (/proc/<pid>/status VmRSS), each time
+   * Of the Node-RED process, RSS from the kernel (/proc/[pid]/status VmRSS), each time
    * settled by 8 s of forced gcs (when gc could be forced), once a second, after the
    * last work: `idleRssMB` before the first message, `rssMB` and `heapUsedMB` after the backlog.
    */
