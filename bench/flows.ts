@@ -136,13 +136,113 @@ export function benchFlow(
   return place(flow);
 }
 
+/** Paths of the offline backlog flow's HTTP endpoints (under Node-RED's httpNodeRoot, `/`). */
+export const BACKLOG_PATHS = {
+  /** POST {messages, window}: starts filling. */
+  start: '/bench/backlog/start',
+  /** GET: counts so far, the out node's last status, process.memoryUsage(). */
+  progress: '/bench/backlog/progress',
+  /** POST: gc() twice, then process.memoryUsage(). */
+  gc: '/bench/backlog/gc',
+};
+
 /**
- * An out node with an outbox and no broker: its config points at a TCP port where
- * nothing listens, so every message stays queued. No broker node, no in node; the
- * sink is there because the runtime waits for it.
+ * The generator of the offline backlog, a function node: a POST to the start
+ * endpoint sets the counts and sends the first window of messages; each message the
+ * out node completes (Complete node) or fails (Catch node) comes back here, and
+ * the window is refilled in batches, so at most `window` messages are between
+ * this node and the out node's done(). Payloads are fresh random bytes: LevelDB
+ * compresses its blocks, and repeated bytes would make the outbox look smaller.
  */
-export function offlineFlow(qos: QoS, deadPort: number, settings: OutSettings): FlowNode[] {
+const GENERATOR = `
+const BATCH = 1000;
+function refill(state) {
+  const outstanding = state.sent - state.queued - state.failed;
+  const room = Math.min(state.window - outstanding, state.messages - state.sent);
+  if (room <= 0 || room < Math.min(BATCH, state.messages - state.sent)) return null;
+  const batch = [];
+  for (let i = 0; i < room; i++) batch.push({ payload: crypto.randomBytes(state.size) });
+  state.sent += room;
+  return batch;
+}
+if (msg.req) {
+  const state = {
+    messages: msg.payload.messages,
+    window: msg.payload.window,
+    size: msg.payload.size,
+    sent: 0,
+    queued: 0,
+    failed: 0,
+    failures: [],
+    startedAt: Date.now(),
+    lastDoneAt: 0,
+  };
+  flow.set('backlog', state);
+  const first = refill(state);
+  msg.payload = { started: true };
+  return [first, msg];
+}
+const state = flow.get('backlog');
+if (!state) return null;
+if (msg.error) {
+  // An error of the node that is about no message of ours: it is in the log, not a completion.
+  if (!Buffer.isBuffer(msg.payload)) return null;
+  state.failed++;
+  const text = String(msg.error.message);
+  if (state.failures.length < 5 && !state.failures.includes(text)) state.failures.push(text);
+} else state.queued++;
+state.lastDoneAt = Date.now();
+const more = refill(state);
+return [more, null];
+`;
+
+/** Keeps the out node's last status, and whether it ever showed connected (green). */
+const STATUS_RECORDER = `
+const seen = flow.get('outStatus') || { connectedSeen: false, text: '' };
+seen.text = msg.status.text || '';
+if (msg.status.fill === 'green') seen.connectedSeen = true;
+flow.set('outStatus', seen);
+return null;
+`;
+
+const PROGRESS = `
+msg.payload = {
+  backlog: flow.get('backlog') || null,
+  outStatus: flow.get('outStatus') || { connectedSeen: false, text: '' },
+  memory: global.get('memoryUsage')(),
+};
+return msg;
+`;
+
+const FORCE_GC = `
+const gc = global.get('gc');
+// Twice: the first pass leaves what finalizers free for the second.
+if (gc) {
+  gc();
+  gc();
+}
+msg.payload = { gcForced: Boolean(gc), memory: global.get('memoryUsage')() };
+return msg;
+`;
+
+/** What the backlog flow's settings.js adds: gc and memoryUsage for its function nodes. */
+export const BACKLOG_SETTINGS =
+  'functionGlobalContext: { gc: global.gc, memoryUsage: () => process.memoryUsage() },';
+
+/**
+ * The offline backlog as a user would build it, for a plain Node-RED process: an
+ * out node with an outbox whose broker config points at a TCP port where nothing
+ * listens, fed by a function node that a Complete and a Catch node (scoped to the
+ * out node) pace; http-in endpoints start it, report progress and force a gc.
+ */
+export function backlogFlow(qos: QoS, deadPort: number, settings: OutSettings): FlowNode[] {
   const tab = 'bench-tab';
+  const generator = 'bench-generator';
+  const response = 'bench-response';
+  const endpoint = (id: string, method: string, url: string, func: string): FlowNode[] => [
+    { id: `${id}-http`, z: tab, type: 'http in', url, method, upload: false, wires: [[id]] },
+    { id, z: tab, type: 'function', func, outputs: 1, wires: [[response]] },
+  ];
   return place([
     { id: tab, type: 'tab', label: 'bench offline backlog' },
     {
@@ -156,8 +256,39 @@ export function offlineFlow(qos: QoS, deadPort: number, settings: OutSettings): 
       keepalive: '60',
       cleanSession: true,
     },
+    {
+      id: 'bench-start-http',
+      z: tab,
+      type: 'http in',
+      url: BACKLOG_PATHS.start,
+      method: 'post',
+      upload: false,
+      wires: [[generator]],
+    },
+    {
+      id: generator,
+      z: tab,
+      type: 'function',
+      func: GENERATOR,
+      outputs: 2,
+      libs: [{ var: 'crypto', module: 'crypto' }],
+      wires: [[OUT_ID], [response]],
+    },
     oursOut(tab, qos, settings),
-    { id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] },
+    {
+      id: 'bench-complete',
+      z: tab,
+      type: 'complete',
+      scope: [OUT_ID],
+      uncaught: false,
+      wires: [[generator]],
+    },
+    { id: 'bench-catch', z: tab, type: 'catch', scope: [OUT_ID], uncaught: false, wires: [[generator]] },
+    { id: 'bench-status', z: tab, type: 'status', scope: [OUT_ID], wires: [['bench-status-recorder']] },
+    { id: 'bench-status-recorder', z: tab, type: 'function', func: STATUS_RECORDER, outputs: 0, wires: [] },
+    ...endpoint('bench-progress', 'get', BACKLOG_PATHS.progress, PROGRESS),
+    ...endpoint('bench-gc', 'post', BACKLOG_PATHS.gc, FORCE_GC),
+    { id: response, z: tab, type: 'http response', statusCode: '', headers: {}, wires: [] },
   ]);
 }
 

@@ -264,25 +264,27 @@ function backlogTable(backlog: BacklogSummary): Table {
       'queued',
       'seconds',
       'msg/s',
+      'idle RSS MB',
       `RSS MB${m.gcForced ? ' after gc' : ''}`,
+      'growth over idle MB',
       'heap used MB',
       'RSS MB before gc',
       'peak RSS MB',
-      'idle RSS MB',
       'outbox on disk MB',
       'failed',
     ],
-    align: ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    align: ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows: [
       [
         int(r.queued),
         r.seconds.toFixed(1),
         int(r.rate),
+        m.idleRssMB.toFixed(0),
         m.rssMB.toFixed(0),
+        (m.rssMB - m.idleRssMB).toFixed(0),
         m.heapUsedMB.toFixed(0),
         m.rssBeforeGcMB.toFixed(0),
         m.peakRssMB.toFixed(0),
-        m.idleRssMB.toFixed(0),
         mib(r.outboxBytes),
         String(r.failed),
       ],
@@ -292,10 +294,17 @@ function backlogTable(backlog: BacklogSummary): Table {
 
 function backlogLines(backlog: BacklogSummary): string[] {
   const r = backlog.result;
+  const m = r.memory;
   const lines = [
-    `${int(backlog.messages)} messages of 64 B at QoS 1 into an out node with persistence queued ` +
+    `a plain node-red process (red.js, --expose-gc, its own user directory) whose flow queues ` +
+      `${int(backlog.messages)} messages of 64 B at QoS 1 into an out node with persistence queued ` +
       `(maxMessages ${int(backlog.maxMessages)}, maxBytes ${mib(backlog.maxBytes)} MB) whose broker does not listen; ` +
-      `at most ${int(backlog.outstanding)} handed over and not yet done()`,
+      `a function node keeps at most ${int(backlog.outstanding)} handed over and not yet done() (Complete and Catch nodes)`,
+    `RSS of that process from /proc/[pid]/status, each time settled by 8 s of forced gcs after the last work: ` +
+      `idle ${m.idleRssMB.toFixed(0)} MB, ${m.rssMB.toFixed(0)} MB after the backlog ` +
+      `(the process reports ${m.reportedRssMB.toFixed(0)} MB), ` +
+      `growth over idle ${(m.rssMB - m.idleRssMB).toFixed(0)} MB; ` +
+      `peak ${m.peakRssMB.toFixed(0)} MB (${m.peakFromKernel ? 'VmHWM' : 'sampled every 100 ms'})`,
     `RSS while queuing (no forced gc): ` +
       (r.samples
         .map((s) => `${int(s.queued)}: ${s.rssMB.toFixed(0)} MB (heap ${s.heapUsedMB.toFixed(0)})`)
@@ -303,7 +312,7 @@ function backlogLines(backlog: BacklogSummary): string[] {
     `outbox after: ${r.outboxCount === undefined ? 'count not read' : `${int(r.outboxCount)} messages stored`}, ` +
       `${mib(r.outboxBytes)} MB on disk (${r.queued ? Math.round(r.outboxBytes / r.queued) : 0} B per message); ` +
       `${r.stayedOffline ? 'stayed offline throughout' : 'CONNECTED during the run'}`,
-    `verdict: RSS ${r.memory.rssMB.toFixed(0)} MB ${backlog.met ? `< ${backlog.goalMB} MB: met` : `— goal < ${backlog.goalMB} MB: NOT met`}`,
+    `verdict: RSS ${m.rssMB.toFixed(0)} MB ${backlog.met ? `< ${backlog.goalMB} MB: met` : `— goal < ${backlog.goalMB} MB: NOT met`}`,
   ];
   return lines;
 }
@@ -418,7 +427,7 @@ export function renderText(report: BenchReport): string {
   }
   if (report.backlog) {
     out.push(
-      'Offline backlog (persistence queued, broker unreachable)',
+      'Offline backlog in a node-red process (persistence queued, broker unreachable)',
       textTable(backlogTable(report.backlog)),
       ...backlogLines(report.backlog),
       '',
@@ -464,7 +473,7 @@ export function renderMarkdown(report: BenchReport): string {
   }
   if (report.backlog) {
     out.push(
-      'Offline backlog (persistence queued, broker unreachable):',
+      'Offline backlog in a node-red process (persistence queued, broker unreachable):',
       '',
       markdownTable(backlogTable(report.backlog)),
       '',

@@ -235,15 +235,19 @@ function runJob(job: Job, logDir: string, timeoutMs: number): Promise<JobResult>
       cwd: ROOT,
     });
     let outcome: WorkerMessage | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       outcome ??= { type: 'failed', error: `no result within ${Math.round(timeoutMs / 1000)} s (killed)` };
-      child.kill('SIGKILL');
+      // SIGTERM first: a worker that started a Node-RED process of its own stops it on SIGTERM.
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
     }, timeoutMs);
     child.on('message', (message: WorkerMessage) => {
       outcome ??= message;
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(killTimer);
       closeSync(log);
       const result = outcome ?? {
         type: 'failed',
@@ -512,7 +516,7 @@ function jobLabel(job: Job): string {
     case 'soak':
       return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}`;
     case 'backlog':
-      return `offline backlog, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
+      return `offline backlog in a node-red process, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
     case 'dedupe':
       return `dedupe node, ${fmt(job.messages)} distinct keys, maxEntries ${fmt(job.maxEntries)}, persist ${job.persist ? 'on' : 'off'}`;
   }
@@ -526,8 +530,8 @@ function jobFigure(result: JobResult): string {
       result.stayedOffline ? '' : 'CONNECTED',
     ].filter(Boolean);
     return (
-      `${fmt(result.rate)} msg/s, RSS ${result.memory.rssMB.toFixed(0)} MB after gc ` +
-      `(peak ${result.memory.peakRssMB.toFixed(0)} MB), outbox ${(result.outboxBytes / 1024 ** 2).toFixed(0)} MB on disk` +
+      `${fmt(result.rate)} msg/s, Node-RED RSS ${result.memory.rssMB.toFixed(0)} MB after gc ` +
+      `(idle ${result.memory.idleRssMB.toFixed(0)} MB, peak ${result.memory.peakRssMB.toFixed(0)} MB), outbox ${(result.outboxBytes / 1024 ** 2).toFixed(0)} MB on disk` +
       (notes.length ? ` (${notes.join(', ')})` : '')
     );
   }

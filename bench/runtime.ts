@@ -33,10 +33,6 @@ interface NodeRedLogEntry {
 // The embedding API of the node-red package: the part used here.
 interface NodeRedApp {
   init(server: http.Server, settings: Record<string, unknown>): void;
-  hooks: {
-    add(name: string, hook: (event: CompleteEvent) => void): void;
-    remove(name: string): void;
-  };
   start(): Promise<void>;
   stop(): Promise<void>;
   nodes: {
@@ -44,13 +40,6 @@ interface NodeRedApp {
     createNode(node: RuntimeNode, def: object): void;
     getNode(id: string): RuntimeNode | null;
   };
-}
-
-/** What Node-RED's onComplete hook is given when a node calls done(). */
-export interface CompleteEvent {
-  msg: unknown;
-  error?: Error;
-  node: { id: string };
 }
 
 // Node-RED log levels.
@@ -126,13 +115,9 @@ function describe(msg: unknown): string {
 export interface BenchRuntime {
   pipe: Pipe;
   problems: ProblemLog;
-  /** The Node-RED user directory (outboxes live under durable-mqtt/outbox/<node id>). */
-  userDir: string;
   node(id: string): RuntimeNode | null;
-  /** Calls `listener` each time the out node calls done(), with the error it was given. */
-  onOutComplete(listener: (error: Error | undefined) => void): void;
-  /** Stops the runtime; `inspect` runs after it stopped, before the user directory is removed. */
-  stop(inspect?: (userDir: string) => Promise<void>): Promise<void>;
+  /** Stops the runtime and removes its user directory. */
+  stop(): Promise<void>;
 }
 
 /** Starts Node-RED with `flow`; the harness feeds node `inputId` (the out node, or the dedupe node). */
@@ -195,20 +180,10 @@ export async function startNodeRed(flow: object[], inputId = OUT_ID): Promise<Be
       },
     },
     problems,
-    userDir,
     node: (id) => RED.nodes.getNode(id),
-    onOutComplete(listener) {
-      RED.hooks.add('onComplete.bench', (event: CompleteEvent) => {
-        if (event.node.id === inputId) listener(event.error);
-      });
-    },
-    async stop(inspect) {
+    async stop() {
       await Promise.race([RED.stop(), new Promise((resolve) => setTimeout(resolve, 5000))]);
-      try {
-        await inspect?.(userDir);
-      } finally {
-        rmSync(userDir, { recursive: true, force: true });
-      }
+      rmSync(userDir, { recursive: true, force: true });
     },
   };
 }

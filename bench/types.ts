@@ -53,8 +53,9 @@ export interface PacedJob extends JobBase {
 }
 
 /**
- * A large backlog while offline: an out node with persistence 'queued' whose broker
- * config points at a port where nothing listens, fed `messages` messages.
+ * A large backlog while offline, in a spawned Node-RED process (bench/backlog.ts): an
+ * out node with persistence 'queued' whose broker config points at a port where
+ * nothing listens, fed `messages` messages by a function node of the flow.
  */
 export interface BacklogJob extends JobBase {
   kind: 'backlog';
@@ -196,10 +197,21 @@ export interface BacklogResult {
   outboxBytes: number;
   /** Whether the broker config stayed disconnected throughout (it must: nothing listens on its port). */
   stayedOffline: boolean;
-  /** RSS and heap every 10 % of the way (no forced gc). */
+  /** RSS (kernel) and heap (process.memoryUsage()) every 10 % of the way, no forced gc; polled every 100 ms. */
   samples: BacklogSample[];
-  /** After the backlog: `rssMB` and `heapUsedMB` after a forced gc when --expose-gc is on. */
-  memory: Memory & { rssBeforeGcMB: number; gcForced: boolean };
+  /**
+   * Of the Node-RED process, RSS from the kernel (/proc/[pid]/status VmRSS), each time
+   * settled by 8 s of forced gcs (when gc could be forced), once a second, after the
+   * last work: `idleRssMB` before the first message, `rssMB` and `heapUsedMB` after the backlog.
+   */
+  memory: Memory & {
+    rssBeforeGcMB: number;
+    gcForced: boolean;
+    /** RSS after gc as the process reports it (process.memoryUsage().rss): a check on the kernel's figure. */
+    reportedRssMB: number;
+    /** Whether the peak is the kernel's high-water mark (VmHWM, reset before the first message), not only samples. */
+    peakFromKernel: boolean;
+  };
   problems: Problems;
 }
 

@@ -2,20 +2,20 @@
  * One benchmark job in its own process (started by bench/run.ts): a Node-RED
  * runtime with one variant's flow, a warm-up, the measured phase, and the
  * result sent back over IPC. A process per job keeps RSS figures and the
- * state of one variant (sockets, buffers, heap) out of the next one.
+ * state of one variant (sockets, buffers, heap) out of the next one. The offline
+ * backlog is the exception: it measures a plain `node-red` process that this one
+ * starts (bench/backlog.ts).
  */
-import net from 'node:net';
-import { randomFillSync } from 'node:crypto';
 import path from 'node:path';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { CONFIG_ID, DEDUPE_ID, OUT_ID, benchFlow, dedupeFlow, isConnected, offlineFlow } from './flows.js';
-import { HEADER_BYTES, LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
+import { freePort } from '../test/support/ports.js';
+import { delay } from '../test/support/wait.js';
+import { offlineBacklog } from './backlog.js';
+import { CONFIG_ID, DEDUPE_ID, benchFlow, dedupeFlow, isConnected } from './flows.js';
+import { LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
 import type {
-  BacklogJob,
-  BacklogResult,
-  BacklogSample,
   DedupeJob,
   DedupeResult,
   Job,
@@ -33,19 +33,6 @@ const MEASURED = 3;
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const gc = (globalThis as { gc?: () => void }).gc;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits for the connection, then for one message to make the whole trip (the subscription is in place). */
 async function ready(runtime: BenchRuntime, job: Job, base: Buffer) {
@@ -173,154 +160,6 @@ async function paced(runtime: BenchRuntime, job: PacedJob, base: Buffer): Promis
     : { kind: 'latency', ...outcome };
 }
 
-/** Bytes of the files under `directory`, recursively; 0 when it does not exist. */
-function directoryBytes(directory: string): number {
-  let total = 0;
-  let entries;
-  try {
-    entries = readdirSync(directory, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    const file = path.join(directory, entry.name);
-    if (entry.isDirectory()) total += directoryBytes(file);
-    else if (entry.isFile()) total += statSync(file).size;
-  }
-  return total;
-}
-
-/** The outbox's own count, from the meta record it keeps in LevelDB (read after the runtime closed it). */
-async function storedCount(directory: string): Promise<number | undefined> {
-  try {
-    const { ClassicLevel } = await import('classic-level');
-    const db = new ClassicLevel<string, string>(directory, { createIfMissing: false });
-    try {
-      const meta = await db.get('m');
-      return meta === undefined ? undefined : (JSON.parse(meta) as { count: number }).count;
-    } finally {
-      await db.close();
-    }
-  } catch (error) {
-    process.stderr.write(`could not read the outbox meta: ${(error as Error).message}\n`);
-    return undefined;
-  }
-}
-
-/**
- * Feeds `job.messages` messages to an out node that cannot connect, with at most
- * `job.outstanding` handed over and not yet done(): the node calls done() once a
- * message is on disk, so this side never holds more than that window of msgs.
- * Payloads are fresh random bytes after the header, so LevelDB cannot compress
- * them away and the size on disk is the incompressible case.
- */
-async function backlog(runtime: BenchRuntime, job: BacklogJob, base: Buffer): Promise<BacklogResult> {
-  const { pipe, problems } = runtime;
-  const config = runtime.node(CONFIG_ID);
-  const outboxDirectory = path.join(runtime.userDir, 'durable-mqtt', 'outbox', OUT_ID);
-  // The flow has started; give the connection a moment to fail its first attempt.
-  await delay(500);
-  gc?.();
-  const idleRss = process.memoryUsage().rss;
-  problems.counting = true;
-  let sent = 0;
-  let queued = 0;
-  let failed = 0;
-  const failures: string[] = [];
-  let stayedOffline = true;
-  let peakRss = 0;
-  const samples: BacklogSample[] = [];
-  const step = Math.max(1, Math.round(job.messages / 10));
-  let nextSample = step;
-  let firstSend = 0n;
-  let lastDone = 0n;
-  let lastProgress = Date.now();
-  const seconds = (until: bigint) => Number(until - firstSend) / 1e9;
-
-  const outcome = await profiled(
-    job,
-    () =>
-      new Promise<{ stalled: boolean }>((resolve) => {
-        let finished = false;
-        const finish = (stalled: boolean) => {
-          if (finished) return;
-          finished = true;
-          clearInterval(timer);
-          resolve({ stalled });
-        };
-        const pump = () => {
-          while (sent < job.messages && sent - queued - failed < job.outstanding) {
-            if (sent === 0) firstSend = process.hrtime.bigint();
-            const payload = stamp(base, job.size, sent++, MEASURED);
-            randomFillSync(payload, HEADER_BYTES);
-            pipe.send(payload);
-          }
-          if (queued + failed === job.messages) finish(false);
-        };
-        // Completions come one by one; refilling in a later turn sends in batches, not one per done().
-        let refill: NodeJS.Immediate | undefined;
-        runtime.onOutComplete((error) => {
-          if (error) {
-            failed++;
-            if (failures.length < 5 && !failures.includes(error.message)) failures.push(error.message);
-          } else queued++;
-          lastDone = process.hrtime.bigint();
-          lastProgress = Date.now();
-          if (queued + failed >= nextSample) {
-            nextSample += step;
-            const usage = process.memoryUsage();
-            samples.push({
-              queued,
-              t: Math.round(seconds(lastDone) * 10) / 10,
-              rssMB: mb(usage.rss),
-              heapUsedMB: mb(usage.heapUsed),
-            });
-          }
-          refill ??= setImmediate(() => {
-            refill = undefined;
-            pump();
-          });
-        });
-        const timer = setInterval(() => {
-          peakRss = Math.max(peakRss, process.memoryUsage().rss);
-          if (isConnected(job.variant, config)) stayedOffline = false;
-          if (Date.now() - lastProgress > job.stallMs) finish(true);
-        }, 250);
-        pump();
-      }),
-  );
-  if (isConnected(job.variant, config)) stayedOffline = false;
-  const rssBefore = process.memoryUsage().rss;
-  peakRss = Math.max(peakRss, rssBefore);
-  // Twice: the first pass leaves what finalizers free for the second.
-  gc?.();
-  gc?.();
-  const after = process.memoryUsage();
-  const elapsed = lastDone > 0n ? seconds(lastDone) : 0;
-  return {
-    kind: 'backlog',
-    sent,
-    queued,
-    failed,
-    failures,
-    stalled: outcome.stalled,
-    seconds: elapsed,
-    rate: elapsed > 0 ? queued / elapsed : 0,
-    outboxBytes: directoryBytes(outboxDirectory),
-    stayedOffline,
-    samples,
-    memory: {
-      idleRssMB: mb(idleRss),
-      rssMB: mb(after.rss),
-      peakRssMB: mb(peakRss),
-      heapUsedMB: mb(after.heapUsed),
-      rssBeforeGcMB: mb(rssBefore),
-      gcForced: gc !== undefined,
-    },
-    problems: problems.snapshot(),
-  };
-}
-
 /** Distinct payloads (each carries its sequence number) into the dedupe node: every one is a first copy. */
 async function dedupe(runtime: BenchRuntime, job: DedupeJob, base: Buffer): Promise<DedupeResult> {
   const { pipe, problems } = runtime;
@@ -367,6 +206,7 @@ async function dedupe(runtime: BenchRuntime, job: DedupeJob, base: Buffer): Prom
 }
 
 async function main(job: Job): Promise<JobResult> {
+  if (job.kind === 'backlog') return offlineBacklog(job);
   const base = Buffer.from(job.payloadHex, 'hex');
   if (job.kind === 'dedupe') {
     const runtime = await startNodeRed(dedupeFlow(job.maxEntries, job.persist), DEDUPE_ID);
@@ -377,26 +217,6 @@ async function main(job: Job): Promise<JobResult> {
     }
   }
   const port = await freePort();
-  if (job.kind === 'backlog') {
-    // Nothing listens on `port`: the freed port of freePort().
-    const runtime = await startNodeRed(
-      offlineFlow(job.qos, port, {
-        persistence: 'queued',
-        maxMessages: job.maxMessages,
-        maxBytes: job.maxBytes,
-      }),
-    );
-    let result: BacklogResult | undefined;
-    try {
-      result = await backlog(runtime, job, base);
-      return result;
-    } finally {
-      await runtime.stop(async (userDir) => {
-        if (result)
-          result.outboxCount = await storedCount(path.join(userDir, 'durable-mqtt', 'outbox', OUT_ID));
-      });
-    }
-  }
   const settings = job.kind === 'throughput' ? { persistence: job.persistence } : {};
   const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
   try {

@@ -10,6 +10,13 @@ import { delay, waitFor } from './wait.js';
 const require = createRequire(__filename);
 const root = path.resolve(__dirname, '..', '..');
 
+export interface RigOptions {
+  /** More settings.js entries, as JavaScript source (`name: value,` …): values can be code, e.g. `global.gc`. */
+  settings?: string;
+  /** Options for node ahead of red.js, e.g. `--expose-gc`. */
+  nodeOptions?: string[];
+}
+
 /**
  * A Node-RED process with this package, its own user directory and a flow,
  * that a test can SIGKILL and start again on the same directory.
@@ -20,7 +27,10 @@ export class NodeRedRig {
   process: NodeRedProcess | undefined;
   starts = 0;
 
-  constructor(flow: unknown[]) {
+  constructor(
+    flow: unknown[],
+    private readonly options: RigOptions = {},
+  ) {
     mkdirSync(path.join(this.userDir, 'node_modules'), { recursive: true });
     symlinkSync(root, path.join(this.userDir, 'node_modules', 'node-red-contrib-durable-mqtt'), 'dir');
     writeFileSync(path.join(this.userDir, 'package.json'), '{"name":"rig","version":"1.0.0","private":true}');
@@ -28,7 +38,8 @@ export class NodeRedRig {
     writeFileSync(
       path.join(this.userDir, 'settings.js'),
       `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: false,
-        logging: { console: { level: 'warn', metrics: false, audit: false } } };\n`,
+        logging: { console: { level: 'warn', metrics: false, audit: false } },
+        ${options.settings ?? ''} };\n`,
     );
   }
 
@@ -43,7 +54,16 @@ export class NodeRedRig {
     this.process = new NodeRedProcess(
       this.url,
       process.execPath,
-      [red, '--userDir', this.userDir, '--port', String(this.port), '--settings', settings],
+      [
+        ...(this.options.nodeOptions ?? []),
+        red,
+        '--userDir',
+        this.userDir,
+        '--port',
+        String(this.port),
+        '--settings',
+        settings,
+      ],
       { cwd: this.userDir },
     );
     this.starts++;
