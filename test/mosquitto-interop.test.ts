@@ -136,6 +136,52 @@ for (const protocolVersion of [4, 5] as const) {
         });
       }
 
+      it('with a node that acknowledges once its flow has finished, passes QoS 1 and 2 on once to every node, the other node without waiting', async () => {
+        const flow = [
+          configNode(),
+          outNode('out1'),
+          // The helper node calls no done(): the held acknowledgments go at the ack timeout.
+          inNode('in1', 'ack/#', { ack: 'complete', ackTimeout: 2 }),
+          sink('in1'),
+          inNode('in2', 'ack/+'),
+          sink('in2'),
+        ];
+        await helper.load(allNodes, flow);
+        await connected();
+        // MQTT 5: Mosquitto sends one copy per matching subscription, each with its own PUBREC.
+        const pubrecs: number[] = [];
+        const copies = protocolVersion === 5 ? 2 : 1;
+        connectionOf().client.on('packetsend', (packet: Packet) => {
+          if (packet.cmd === 'pubrec') pubrecs.push(Date.now());
+        });
+        const arrivals = (id: string) => {
+          const times: { payload: unknown; at: number }[] = [];
+          helper
+            .getNode(id)
+            .on('input', ((msg: { payload: unknown }) =>
+              times.push({ payload: msg.payload, at: Date.now() })) as never);
+          return times;
+        };
+        const holder = arrivals('in1-sink');
+        const other = arrivals('in2-sink');
+        helper.getNode('out1').receive({ topic: 'ack/one', payload: 'qos 1', qos: 1 });
+        helper.getNode('out1').receive({ topic: 'ack/two', payload: 'qos 2', qos: 2 });
+        await waitFor(() => holder.length === 2 && other.length === 2, 'both messages at both nodes');
+        await waitFor(() => pubrecs.length === copies, 'the held PUBREC', 10_000);
+        // The holder's PUBREC waited for its ack timeout (2 s); the other node did not wait for it.
+        const held = pubrecs[copies - 1];
+        const holderCopy = holder.find((m) => m.payload === 'qos 2')!;
+        const otherCopy = other.find((m) => m.payload === 'qos 2')!;
+        assert.ok(
+          held - holderCopy.at >= 1500,
+          `PUBREC ${held - holderCopy.at} ms after the holder had the message`,
+        );
+        assert.ok(otherCopy.at < held, 'the other node got the QoS 2 message before the held PUBREC');
+        await delay(300);
+        assert.deepEqual(holder.map((m) => m.payload).sort(), ['qos 1', 'qos 2']);
+        assert.deepEqual(other.map((m) => m.payload).sort(), ['qos 1', 'qos 2']);
+      });
+
       if (protocolVersion === 5) {
         it('round-trips MQTT 5 properties: response topic, correlation data, content type, user properties, expiry', async () => {
           const flow = [

@@ -98,9 +98,10 @@ export interface Subscriber {
    */
   onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void>;
   /**
-   * Whether onMessage may hold acknowledgments. Such a subscriber gets a QoS 2
-   * message when its PUBLISH arrives, since the PUBREC is what it holds; the
-   * others get it at PUBREL, once the broker has let go of it (exactly once).
+   * Whether onMessage may hold acknowledgments. A QoS 2 message that such a
+   * subscriber matches is passed on when its PUBLISH arrives, since the PUBREC
+   * is what it holds; the others get QoS 2 at PUBREL, once the broker has let go
+   * of it (exactly once).
    */
   holdsAcknowledgments?: boolean;
   onSubscribeFailure(failure: SubscribeFailure): void;
@@ -436,11 +437,13 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     this.attempted = false;
     client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('message', (topic, payload, packet) => {
-      const early = packet.qos === 2 && this.earlyQos2.delete(packet.messageId as number);
-      this.dispatch(topic, payload, packet, early ? 'others' : 'all');
+      if (packet.qos === 2 && this.earlyQos2.delete(packet.messageId as number)) return;
+      this.dispatch(topic, payload, packet);
     });
     client.on('packetreceive', (packet) => {
-      if (packet.cmd === 'publish' && packet.qos === 2) this.dispatchQos2Early(packet);
+      // As MQTT.js does with its own QoS 2 state: a new session reuses message ids.
+      if (packet.cmd === 'connack' && !packet.sessionPresent) this.earlyQos2.clear();
+      else if (packet.cmd === 'publish' && packet.qos === 2) this.dispatchQos2Early(packet);
     });
     this.holdPubrecs(client);
     client.handleMessage = (packet, callback) =>
@@ -585,19 +588,38 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       subscriberEntry.subscriber.onSubscribeFailure(failure);
   }
 
-  /** QoS 2 message ids whose holding subscribers had the message at PUBLISH; the rest get it at PUBREL. */
-  private readonly earlyQos2 = new Set<number>();
+  /**
+   * QoS 2 messages passed on at PUBLISH, by id, with what holds their PUBREC; they are
+   * not passed on again at PUBREL. Session state: cleared when the broker has none.
+   */
+  private readonly earlyQos2 = new Map<number, Promise<unknown> | undefined>();
   /** PUBRECs held until the flow completes, by message id. */
   private readonly heldPubrecs = new Map<number, Promise<unknown>>();
 
   private dispatchQos2Early(packet: IPublishPacket) {
     const messageId = packet.messageId as number;
-    this.earlyQos2.add(messageId);
-    this.dispatch(packet.topic, packet.payload as Buffer, packet, 'holding');
+    if (this.earlyQos2.has(messageId)) {
+      // Sent again by the broker (after a reconnect) before PUBREL: passed on already, its PUBREC still waits.
+      const hold = this.earlyQos2.get(messageId);
+      if (hold) this.heldPubrecs.set(messageId, hold);
+      return;
+    }
+    if (!this.matchesHolder(packet.topic)) return;
+    // Every subscriber gets it now: one PUBREC answers for the connection, and a holder delays it.
+    this.dispatch(packet.topic, packet.payload as Buffer, packet);
     const holds = this.heldAcks.get(packet);
-    if (!holds) return;
     this.heldAcks.delete(packet);
-    this.heldPubrecs.set(messageId, Promise.allSettled(holds));
+    const hold = holds ? Promise.allSettled(holds) : undefined;
+    this.earlyQos2.set(messageId, hold);
+    if (hold) this.heldPubrecs.set(messageId, hold);
+  }
+
+  private matchesHolder(topic: string): boolean {
+    let found = false;
+    this.tree.match(topic, ({ entry }) => {
+      if (entry.subscriber.holdsAcknowledgments) found = true;
+    });
+    return found;
   }
 
   /**
@@ -626,20 +648,13 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     };
   }
 
-  private dispatch(
-    topic: string,
-    payload: Buffer,
-    packet: IPublishPacket,
-    to: 'all' | 'holding' | 'others' = 'all',
-  ) {
-    const included = (subscriber: Subscriber) =>
-      to === 'all' || (to === 'holding') === (subscriber.holdsAcknowledgments === true);
+  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket) {
     const dispatch = ++this.dispatchCount;
     const ids = packet.properties?.subscriptionIdentifier;
     if (ids === undefined) {
       // One copy per PUBLISH for each subscriber, however many of its filters match.
       this.tree.match(topic, ({ entry }) => {
-        if (entry.lastDispatch === dispatch || !included(entry.subscriber)) return;
+        if (entry.lastDispatch === dispatch) return;
         entry.lastDispatch = dispatch;
         this.holdAck(packet, entry.subscriber.onMessage(topic, payload, packet));
       });
@@ -649,7 +664,6 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     // subscription: a subscriber takes only the copy naming its lowest matching one.
     const matched: SubscriberEntry[] = [];
     this.tree.match(topic, ({ entry, filter }) => {
-      if (!included(entry.subscriber)) return;
       if (entry.lastDispatch !== dispatch) {
         entry.lastDispatch = dispatch;
         entry.primaryId = filter.subscriptionId;

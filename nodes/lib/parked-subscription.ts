@@ -54,11 +54,8 @@ export class ParkedSubscription implements Subscriber {
   /** Gives every held message to `subscriber`; each is acknowledged when it is done with it. */
   handOver(subscriber: Subscriber): void {
     clearTimeout(this.timer);
-    for (const { topic, payload, packet, release } of this.messages.splice(0)) {
-      // Such a subscriber gets QoS 2 at PUBREL, which the released PUBREC brings: not twice.
-      if (packet.qos === 2 && !subscriber.holdsAcknowledgments) release();
-      else release(subscriber.onMessage(topic, payload, packet));
-    }
+    for (const { topic, payload, packet, release } of this.messages.splice(0))
+      release(subscriber.onMessage(topic, payload, packet));
   }
 
   /** Acknowledges what is held without delivering it; returns how many messages that was. */
