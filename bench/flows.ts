@@ -2,7 +2,8 @@
  * The flows under test: the same shape for every variant. The embedded broker
  * node of this package is the broker for all of them; an out node publishes
  * what the harness gives it, an in node subscribed to the same topic feeds
- * the `bench-sink` node that counts.
+ * the `bench-sink` node that counts. The floor variant (Node-RED alone) has a
+ * junction where the out node is, wired straight to the sink, and no broker.
  */
 import type { Persistence, QoS, Variant } from './types.js';
 
@@ -56,8 +57,24 @@ export function benchFlow(
   settings: OutSettings = {},
 ): FlowNode[] {
   const tab = 'bench-tab';
+  const flow: FlowNode[] = [{ id: tab, type: 'tab', label: `bench ${variant}` }];
+  if (variant === 'floor') {
+    // A core node whose input handler is send(msg); done(): Node-RED's own cost of a hop, nothing more.
+    flow.push({ id: OUT_ID, z: tab, type: 'junction', wires: [[SINK_ID]] });
+  } else flow.push(...mqttNodes(tab, variant, qos, brokerPort, settings));
+  flow.push({ id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] });
+  return place(flow);
+}
+
+/** The embedded broker, a broker config, an out node and an in node wired to the sink. */
+function mqttNodes(
+  tab: string,
+  variant: Exclude<Variant, 'floor'>,
+  qos: QoS,
+  brokerPort: number,
+  settings: OutSettings,
+): FlowNode[] {
   const flow: FlowNode[] = [
-    { id: tab, type: 'tab', label: `bench ${variant}` },
     {
       id: BROKER_ID,
       z: tab,
@@ -132,8 +149,7 @@ export function benchFlow(
       },
     );
   }
-  flow.push({ id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] });
-  return place(flow);
+  return flow;
 }
 
 /** Paths of the offline backlog flow's HTTP endpoints (under Node-RED's httpNodeRoot, `/`). */
@@ -314,8 +330,9 @@ export function dedupeFlow(maxEntries: number, persist: boolean): FlowNode[] {
   ]);
 }
 
-/** Whether the broker config node of `variant` has its connection up. */
+/** Whether the broker config node of `variant` has its connection up; Node-RED alone has none to wait for. */
 export function isConnected(variant: Variant, configNode: unknown): boolean {
+  if (variant === 'floor') return true;
   if (!configNode) return false;
   if (variant === 'core') return (configNode as { connected?: boolean }).connected === true;
   return (configNode as { connection?: { connected?: boolean } }).connection?.connected === true;

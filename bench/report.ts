@@ -61,8 +61,25 @@ export interface CaseSummary {
   size: number;
   messages: number;
   variants: Partial<Record<Variant, VariantThroughput>>;
-  /** Ours / core, per transport of ours. */
+  /** Over core: ours per transport (embedded, tcp), and Node-RED alone (floor). */
   ratios: Partial<Record<Variant, number>>;
+}
+
+/**
+ * The most any MQTT node pair could reach against an ours/core goal: Node-RED alone
+ * moves `ratio` times core's rate through the same flow shape; MQTT nodes only add work.
+ */
+export interface Ceiling {
+  qos: number;
+  size: number;
+  /** The ours/core goal. */
+  goal: number;
+  floorRate: number;
+  coreRate: number;
+  /** floorRate / coreRate. */
+  ratio: number;
+  /** ratio ≥ goal: the goal is not ruled out by Node-RED itself. */
+  reachable: boolean;
 }
 
 /** Our out node with each persistence setting, ours embedded. */
@@ -109,7 +126,10 @@ export interface Target {
   what: string;
   goal: string;
   value: string;
+  /** Whether the goal is met; for a ceiling row, whether the goal is within the ceiling at all. */
   met: boolean | undefined;
+  /** The row is the ceiling (Node-RED alone / core) under the goal above it, not a target. */
+  ceiling?: boolean;
 }
 
 export interface BenchReport {
@@ -126,6 +146,8 @@ export interface BenchReport {
   latency: Partial<Record<Variant, LatencyResult>>;
   soak?: SoakSummary;
   targets: Target[];
+  /** Node-RED alone / core against each ours/core goal. */
+  ceilings: Ceiling[];
   /** Loss, stalls, errors, warnings and leaks seen during the run, one line each. */
   problems: string[];
   /** Jobs that did not produce a result. */
@@ -186,19 +208,23 @@ function throughputTable(report: BenchReport): Table {
       'ours embedded msg/s',
       'ours tcp msg/s',
       'core msg/s',
+      'Node-RED alone msg/s',
       'embedded/core',
       'tcp/core',
+      'alone/core',
       'lost',
     ],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
     rows: report.throughput.map((c) => [
       caseLabel(c.qos, c.size),
       int(c.messages),
       int(c.variants.embedded?.rate ?? NaN),
       int(c.variants.tcp?.rate ?? NaN),
       int(c.variants.core?.rate ?? NaN),
+      int(c.variants.floor?.rate ?? NaN),
       ratio(c.ratios.embedded),
       ratio(c.ratios.tcp),
+      ratio(c.ratios.floor),
       lostCell(c),
     ]),
   };
@@ -208,13 +234,14 @@ function memoryTable(report: BenchReport): Table {
   const cell = (v: VariantThroughput | undefined) =>
     v ? `${v.rssMB.toFixed(0)} (peak ${v.peakRssMB.toFixed(0)}, idle ${v.idleRssMB.toFixed(0)})` : '–';
   return {
-    headers: ['case', 'ours embedded RSS MB', 'ours tcp RSS MB', 'core RSS MB'],
-    align: ['l', 'r', 'r', 'r'],
+    headers: ['case', 'ours embedded RSS MB', 'ours tcp RSS MB', 'core RSS MB', 'Node-RED alone RSS MB'],
+    align: ['l', 'r', 'r', 'r', 'r'],
     rows: report.throughput.map((c) => [
       caseLabel(c.qos, c.size),
       cell(c.variants.embedded),
       cell(c.variants.tcp),
       cell(c.variants.core),
+      cell(c.variants.floor),
     ]),
   };
 }
@@ -373,13 +400,26 @@ function targetTable(report: BenchReport): Table {
   return {
     headers: ['target', 'goal', 'now', 'met'],
     align: ['l', 'l', 'r', 'l'],
-    rows: report.targets.map((t) => [
-      t.what,
-      t.goal,
-      t.value,
-      t.met === undefined ? '–' : t.met ? 'yes' : 'NO',
-    ]),
+    rows: report.targets.map((t) => [t.what, t.goal, t.value, metCell(t)]),
   };
+}
+
+function metCell(t: Target): string {
+  if (t.met === undefined) return '–';
+  if (t.ceiling) return t.met ? 'within reach' : 'OUT OF REACH';
+  return t.met ? 'yes' : 'NO';
+}
+
+/** What each ceiling means for its goal, with the figures. */
+function ceilingLines(ceilings: Ceiling[]): string[] {
+  return ceilings.map((c) => {
+    const figures =
+      `Node-RED alone (no MQTT) moved ${int(c.floorRate)} msg/s through the same flow shape, ` +
+      `${c.ratio.toFixed(2)}× core's ${int(c.coreRate)} msg/s`;
+    return c.reachable
+      ? `${caseLabel(c.qos, c.size)}: ${figures}: ours/core ≥ ${c.goal}× is within that ceiling`
+      : `${caseLabel(c.qos, c.size)}: ours/core ≥ ${c.goal}× is OUT OF REACH for any MQTT node pair: ${figures}`;
+  });
 }
 
 function soakLines(soak: SoakSummary, settings: Settings): string[] {
@@ -412,7 +452,7 @@ export function renderText(report: BenchReport): string {
   out.push('durable-mqtt benchmark', ...machineLines(report), '');
   if (report.throughput.length) {
     out.push(
-      'Throughput (out → embedded broker → in → sink, msg/s received)',
+      'Throughput (out → embedded broker → in → sink, msg/s received; Node-RED alone: junction → sink, no MQTT)',
       textTable(throughputTable(report)),
       '',
     );
@@ -449,7 +489,8 @@ export function renderText(report: BenchReport): string {
     );
   }
   if (report.soak) out.push('Soak', ...soakLines(report.soak, report.settings), '');
-  if (report.targets.length) out.push('Targets', textTable(targetTable(report)), '');
+  if (report.targets.length)
+    out.push('Targets', textTable(targetTable(report)), ...ceilingLines(report.ceilings), '');
   if (report.problems.length) out.push('Problems seen', ...report.problems.map((p) => `- ${p}`), '');
   if (report.failures.length) out.push('Failed jobs', ...report.failures.map((f) => `- ${f}`), '');
   return out.join('\n');
@@ -459,7 +500,10 @@ export function renderMarkdown(report: BenchReport): string {
   const out: string[] = [];
   out.push('### Benchmark', '', ...machineLines(report).map((l) => `${l}  `), '');
   if (report.throughput.length) {
-    out.push('Throughput, messages per second received (out → embedded broker → in):', '');
+    out.push(
+      'Throughput, messages per second received (out → embedded broker → in; Node-RED alone: a junction in place of the MQTT nodes, no broker):',
+      '',
+    );
     out.push(markdownTable(throughputTable(report)), '');
     out.push('RSS of the Node-RED process after each case, MB:', '', markdownTable(memoryTable(report)), '');
   }
@@ -500,7 +544,10 @@ export function renderMarkdown(report: BenchReport): string {
     );
   }
   if (report.soak) out.push('Soak:', '', ...soakLines(report.soak, report.settings).map((l) => `- ${l}`), '');
-  if (report.targets.length) out.push('Targets:', '', markdownTable(targetTable(report)), '');
+  if (report.targets.length) {
+    out.push('Targets:', '', markdownTable(targetTable(report)), '');
+    if (report.ceilings.length) out.push(...ceilingLines(report.ceilings).map((l) => `- ${l}`), '');
+  }
   if (report.problems.length) out.push('Problems seen:', '', ...report.problems.map((p) => `- ${p}`), '');
   if (report.failures.length) out.push('Failed jobs:', '', ...report.failures.map((f) => `- ${f}`), '');
   return out.join('\n');

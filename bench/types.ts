@@ -1,12 +1,19 @@
 /** What the parent process (bench/run.ts) and the workers (bench/worker.ts) exchange. */
 
-/** The three ways a flow reaches the embedded broker node. */
-export type Variant = 'embedded' | 'tcp' | 'core';
-export const VARIANTS: readonly Variant[] = ['embedded', 'tcp', 'core'];
+/**
+ * The three ways a flow reaches the embedded broker node, and `floor`: Node-RED
+ * alone, the same harness with a junction in place of the MQTT nodes and no
+ * broker, the ceiling of any MQTT node pair in this flow shape.
+ */
+export type Variant = 'embedded' | 'tcp' | 'core' | 'floor';
+export const VARIANTS: readonly Variant[] = ['embedded', 'tcp', 'core', 'floor'];
+/** The variants with MQTT in them: those a QoS applies to, for latency and the soak. */
+export const MQTT_VARIANTS: readonly Variant[] = ['embedded', 'tcp', 'core'];
 export const VARIANT_LABELS: Record<Variant, string> = {
   embedded: 'ours embedded',
   tcp: 'ours tcp',
   core: 'core',
+  floor: 'Node-RED alone',
 };
 
 export type QoS = 0 | 1 | 2;

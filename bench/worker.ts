@@ -34,7 +34,10 @@ const MEASURED = 3;
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const gc = (globalThis as { gc?: () => void }).gc;
 
-/** Waits for the connection, then for one message to make the whole trip (the subscription is in place). */
+/**
+ * Waits for the connection (Node-RED alone has none), then for one message to make
+ * the whole trip (the subscription is in place).
+ */
 async function ready(runtime: BenchRuntime, job: Job, base: Buffer) {
   const deadline = Date.now() + 30_000;
   while (!isConnected(job.variant, runtime.node(CONFIG_ID))) {
