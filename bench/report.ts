@@ -39,6 +39,8 @@ export interface Settings {
   /** Messages of the offline backlog; 0 when it did not run. */
   backlogMessages: number;
   backlogOutstanding: number;
+  /** Messages of each Node-RED alone case, whatever the case's N. */
+  floorMessages: number;
 }
 
 export interface VariantThroughput {
@@ -452,7 +454,8 @@ export function renderText(report: BenchReport): string {
   out.push('durable-mqtt benchmark', ...machineLines(report), '');
   if (report.throughput.length) {
     out.push(
-      'Throughput (out → embedded broker → in → sink, msg/s received; Node-RED alone: junction → sink, no MQTT)',
+      'Throughput (out → embedded broker → in → sink, msg/s received; ' +
+        `Node-RED alone: junction → sink, no MQTT, N = ${int(report.settings.floorMessages)})`,
       textTable(throughputTable(report)),
       '',
     );
@@ -501,7 +504,8 @@ export function renderMarkdown(report: BenchReport): string {
   out.push('### Benchmark', '', ...machineLines(report).map((l) => `${l}  `), '');
   if (report.throughput.length) {
     out.push(
-      'Throughput, messages per second received (out → embedded broker → in; Node-RED alone: a junction in place of the MQTT nodes, no broker):',
+      'Throughput, messages per second received (out → embedded broker → in; Node-RED alone: a junction ' +
+        `in place of the MQTT nodes, no broker, N = ${int(report.settings.floorMessages)}):`,
       '',
     );
     out.push(markdownTable(throughputTable(report)), '');
