@@ -18,6 +18,7 @@ import { boundOfflineQueues } from './broker/offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './broker/redis-backend.js';
 import type { InProcessBroker } from './embedded-registry.js';
 import { dedupeDeliveriesExactly } from './aedes-delivery.js';
+import { deliverAfterConnack, noteQueueResends } from './broker/deliver-after-connack.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -126,12 +127,13 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       this.redis?.persistence ??
       (this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence());
     const redis = this.redis;
-    aedesOptions.persistence = boundOfflineQueues(persistence, {
+    const bounded = boundOfflineQueues(persistence, {
       maxMessages: this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
       queueLength: redis && ((clientId) => redis.outgoingQueueLength(clientId)),
     });
+    aedesOptions.persistence = noteQueueResends(bounded);
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     this.aedes = aedes;
@@ -183,9 +185,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     await this.redis?.close();
   }
 
-  /** Hands a connection to Aedes, with every message delivered once (see aedes-delivery.ts). */
+  /** Hands a connection to Aedes, with every message delivered once (see aedes-delivery.ts), after the CONNACK. */
   private accept(aedes: Aedes, stream: Duplex, req?: IncomingMessage) {
-    dedupeDeliveriesExactly(aedes.handle(stream, req));
+    const client = aedes.handle(stream, req);
+    dedupeDeliveriesExactly(client);
+    deliverAfterConnack(client);
   }
 
   private listenTcp(aedes: Aedes): Promise<void> {
