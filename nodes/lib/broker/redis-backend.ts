@@ -8,7 +8,7 @@
  * (events for the status), waited out (nothing fails while Redis is away) and
  * never stops Node-RED (no unhandled 'error' event or rejection).
  */
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { Redis, type Command, type RedisOptions } from 'ioredis';
@@ -68,6 +68,8 @@ class StoppableRedis extends Redis {
   override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
     // The caller still gets the rejection; this only marks it handled for callers that never look.
     command.promise.catch(() => undefined);
+    // A QUIT sent while Redis is away waits for a connection: the next attempt is the last.
+    if (command.name === 'quit') this.stop.requested = true;
     return super.sendCommand(command, stream);
   }
 
@@ -82,7 +84,8 @@ class StoppableRedis extends Redis {
 
   /** Resolves once the connection has ended (at once if it has). */
   async ended(): Promise<void> {
-    if (this.status !== 'end') await once(this, 'end');
+    // Not events.once(): it would reject on the 'error' of the last, failed, attempt.
+    if (this.status !== 'end') await new Promise((resolve) => this.once('end', resolve));
   }
 }
 
