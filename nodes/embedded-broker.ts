@@ -63,6 +63,7 @@ module.exports = function (RED: NodeAPI) {
     let listenError: string | undefined;
     let redisUnreachable: string | undefined;
     let closing = false;
+    let running = false;
     let offlineDropped = 0;
 
     const showStatus = () => {
@@ -115,7 +116,8 @@ module.exports = function (RED: NodeAPI) {
         redisUnreachable = undefined;
         node.log(RED._('durable-mqtt.log.redis-reachable'));
       }
-      showStatus();
+      // Reachable at last while starting: the status comes once the broker listens.
+      if (reason || running) showStatus();
     };
     broker.on('redis-state', redisStateChanged);
 
@@ -144,6 +146,7 @@ module.exports = function (RED: NodeAPI) {
     // In-process clients can use the broker even when its TCP listener failed.
     started.then(() => {
       if (closing) return;
+      running = true;
       embeddedBrokers.register(node.id, broker);
       showStatus();
     });

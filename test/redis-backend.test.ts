@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { EmbeddedBroker } from '../nodes/lib/aedes-adapter.js';
+import { allNodes, helper, translate } from './support/node-red.js';
+import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
 import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
@@ -221,6 +223,82 @@ describe(
         Array.from({ length: 10 }, (_, i) => 116 + i),
         'the newest 10, in order',
       );
+    });
+  },
+);
+
+describe(
+  'the embedded broker node on Redis',
+  { skip: skipUnlessInstalled('redis-server', redisBinary) },
+  () => {
+    const PASSWORD = 'node-secret';
+    const redis = new RedisServer({ password: PASSWORD });
+    let proxy: TcpProxy | undefined;
+
+    before(async () => {
+      await redis.start();
+      await helper.startServer();
+    });
+    after(async () => {
+      await helper.stopServer();
+      await redis.dispose();
+    });
+    afterEach(async () => {
+      await helper.unload();
+      await proxy?.cut();
+    });
+
+    type Status = { fill?: string; shape?: string; text?: string };
+    function watchBroker(): { statuses: Status[]; warnings: string[] } {
+      const node = helper.getNode(EMBEDDED_BROKER_ID);
+      const watched = { statuses: [] as Status[], warnings: [] as string[] };
+      node.on('call:status', ((call: { args: [Status] }) => watched.statuses.push(call.args[0])) as never);
+      node.on('call:warn', ((call: { args: [string] }) => watched.warnings.push(call.args[0])) as never);
+      return watched;
+    }
+
+    it('shows Redis unreachable in red with the reason, warns once, and goes green when Redis is back', async () => {
+      proxy = new TcpProxy(await freePort(), redis.port);
+      const port = await freePort();
+      const redisUrl = `redis://127.0.0.1:${proxy.port}/0`;
+      await helper.load(allNodes, [embeddedBrokerNode(port, { persistence: 'redis', redisUrl })], {
+        [EMBEDDED_BROKER_ID]: { redisPassword: PASSWORD },
+      });
+      const watched = watchBroker();
+      await waitFor(() => watched.statuses.length > 0, 'a status');
+      const down = watched.statuses[0];
+      assert.equal(down.fill, 'red');
+      assert.equal(down.shape, 'ring');
+      assert.match(down.text ?? '', /^Redis unreachable: .*ECONNREFUSED/);
+      assert.equal(watched.warnings.length, 1);
+      assert.match(watched.warnings[0], /^Redis cannot be reached \(.*ECONNREFUSED.*\)/);
+
+      await proxy.open();
+      const reachable = translate('durable-mqtt.status.clients', { count: 0 });
+      await waitFor(() => watched.statuses.at(-1)?.fill === 'green', 'a green status', 10_000);
+      assert.equal(watched.statuses.at(-1)?.text, `127.0.0.1:${port} · ${reachable}`);
+      const client = await connectWhenListening(port);
+      await client.endAsync();
+
+      await proxy.cut();
+      await waitFor(() => watched.statuses.at(-1)?.fill === 'red', 'red again on an outage');
+      await proxy.open();
+      await waitFor(() => watched.statuses.at(-1)?.fill === 'green', 'green again', 10_000);
+      assert.equal(watched.warnings.length, 2, 'one warning per outage');
+    });
+
+    it("uses the node's Redis password credential, and shows Redis' refusal when it is wrong", async () => {
+      const port = await freePort();
+      const node = embeddedBrokerNode(port, { persistence: 'redis', redisUrl: redis.url });
+      await helper.load(allNodes, [node], { [EMBEDDED_BROKER_ID]: { redisPassword: 'wrong' } });
+      const watched = watchBroker();
+      await waitFor(() => watched.statuses.some((s) => s.fill === 'red'), 'a red status');
+      assert.match(watched.statuses.find((s) => s.fill === 'red')?.text ?? '', /WRONGPASS|NOAUTH/);
+      await helper.unload();
+
+      await helper.load(allNodes, [node], { [EMBEDDED_BROKER_ID]: { redisPassword: PASSWORD } });
+      const client = await connectWhenListening(port);
+      await client.endAsync();
     });
   },
 );
