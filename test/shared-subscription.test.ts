@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { allNodes, collect, helper } from './support/node-red.js';
+import { allNodes, collect, helper, translate } from './support/node-red.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay, waitFor } from './support/wait.js';
@@ -110,8 +110,42 @@ for (const protocolVersion of [4, 5] as const) {
         });
       }
 
-      // MQTT 3.1.1 gives a PUBLISH nothing that names the subscription it is for: a connection holding
-      // both forms cannot tell its share from the copy for the plain filter (see the README).
+      if (protocolVersion === 4) {
+        // A PUBLISH names no subscription: a connection holding both forms cannot tell its share from
+        // the copy for the plain filter, and says so.
+        it('warns when one MQTT 3.1.1 connection holds a shared filter and an overlapping plain one', async () => {
+          const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
+          flow.push({
+            id: 'in-plain',
+            type: 'durable-mqtt-in',
+            broker: 'cfg-a',
+            topic: 'shared/+/value',
+            qos: 1,
+            datatype: 'utf8',
+            wires: [[]],
+          });
+          await helper.load(allNodes, flow);
+          // The helper spies on every node's warn() through the prototype: the calls say which node made them.
+          interface WarnSpy {
+            getCalls(): { thisValue: { id: string }; args: unknown[] }[];
+          }
+          const warnings = (member: string) =>
+            (helper.getNode(`cfg-${member}`).warn as unknown as WarnSpy)
+              .getCalls()
+              .filter((call) => call.thisValue.id === `cfg-${member}`)
+              .map((call) => String(call.args[0]));
+          await waitFor(() => warnings('a').length > 0, 'a warning on the shared connection');
+          assert.equal(
+            warnings('a')[0],
+            translate('durable-mqtt.errors.shared-overlap', {
+              topic: 'shared/+/value',
+              other: '$share/g/shared/#',
+            }),
+          );
+          assert.deepEqual(warnings('b'), [], 'a connection with the shared filter alone says nothing');
+        });
+      }
+
       if (protocolVersion === 5) {
         it('keeps a plain subscription and a shared one of one connection apart by subscription identifier', async () => {
           const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
