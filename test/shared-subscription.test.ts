@@ -5,6 +5,7 @@ import { allNodes, collect, helper, translate } from './support/node-red.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay, waitFor } from './support/wait.js';
+import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/embedded-broker.js';
 
 /** Messages published per test. */
 const TOTAL = 200;
@@ -42,6 +43,17 @@ function splitFlow(port: number, protocolVersion: 4 | 5, filter: string): Record
     );
   }
   return flow;
+}
+
+// The helper spies on every node's warn() through the prototype: the calls say which node made them.
+interface WarnSpy {
+  getCalls(): { thisValue: { id: string }; args: unknown[] }[];
+}
+function warningsOf(id: string): string[] {
+  return (helper.getNode(id).warn as unknown as WarnSpy)
+    .getCalls()
+    .filter((call) => call.thisValue.id === id)
+    .map((call) => String(call.args[0]));
 }
 
 interface SubscriptionInternals {
@@ -125,15 +137,7 @@ for (const protocolVersion of [4, 5] as const) {
             wires: [[]],
           });
           await helper.load(allNodes, flow);
-          // The helper spies on every node's warn() through the prototype: the calls say which node made them.
-          interface WarnSpy {
-            getCalls(): { thisValue: { id: string }; args: unknown[] }[];
-          }
-          const warnings = (member: string) =>
-            (helper.getNode(`cfg-${member}`).warn as unknown as WarnSpy)
-              .getCalls()
-              .filter((call) => call.thisValue.id === `cfg-${member}`)
-              .map((call) => String(call.args[0]));
+          const warnings = (member: string) => warningsOf(`cfg-${member}`);
           await waitFor(() => warnings('a').length > 0, 'a warning on the shared connection');
           assert.equal(
             warnings('a')[0],
@@ -194,3 +198,36 @@ for (const protocolVersion of [4, 5] as const) {
     },
   );
 }
+
+describe('shared subscriptions and the embedded broker', () => {
+  before(() => helper.startServer());
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  it('warns that the embedded broker takes $share/… as a plain filter', async () => {
+    await helper.load(allNodes, [
+      embeddedBrokerNode(0),
+      {
+        id: 'cfg-embedded',
+        type: 'durable-mqtt-broker-config',
+        transport: 'embedded',
+        embedded: EMBEDDED_BROKER_ID,
+        clientId: 'share-on-embedded',
+        cleanSession: true,
+      },
+      {
+        id: 'in-embedded',
+        type: 'durable-mqtt-in',
+        broker: 'cfg-embedded',
+        topic: '$share/g/jobs/#',
+        qos: 1,
+        datatype: 'utf8',
+        wires: [[]],
+      },
+    ]);
+    await waitFor(() => warningsOf('cfg-embedded').length > 0, 'a warning on the broker config');
+    assert.deepEqual(warningsOf('cfg-embedded'), [
+      translate('durable-mqtt.errors.shared-unsupported', { topic: '$share/g/jobs/#' }),
+    ]);
+  });
+});

@@ -148,6 +148,8 @@ export interface ConnectionEvents {
    * subscription, so the shared one's subscribers also get the copies meant for the other.
    */
   'shared-overlap': [filter: string, other: string];
+  /** A shared subscription to the embedded broker, which takes `$share/…` as a plain filter (Aedes 1.2). */
+  'shared-unsupported': [filter: string];
 }
 
 /** Error given to publish callbacks; `code` lets node files translate it. */
@@ -271,6 +273,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (!filterEntry) {
       const overlapping = this.options.protocolVersion === 4 ? this.sharedOverlap(filter) : undefined;
       if (overlapping) this.emit('shared-overlap', filter, overlapping);
+      if (this.options.endpoint.transport === 'embedded' && parseSharedFilter(filter)?.group !== undefined)
+        this.emit('shared-unsupported', filter);
       this.lastSubscriptionId = (this.lastSubscriptionId % MAX_SUBSCRIPTION_ID) + 1;
       filterEntry = {
         qos,
