@@ -228,6 +228,12 @@ module.exports = function (RED: NodeAPI) {
         else node.error(text);
       }
     });
+    node.connection.on('shared-overlap', (filter, other) => {
+      node.warn(RED._('durable-mqtt.errors.shared-overlap', { topic: filter, other }));
+    });
+    node.connection.on('shared-unsupported', (filter) => {
+      node.warn(RED._('durable-mqtt.errors.shared-unsupported', { topic: filter }));
+    });
     node.connection.on('subscription-given-up', (filter, released) => {
       node.warn(RED._('durable-mqtt.errors.subscription-given-up', { topic: filter, count: released }));
     });

@@ -14,6 +14,8 @@ import {
   startNodeRed,
   type NodeRedRuntime,
 } from './support/node-red-install.js';
+import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
+import { skipUnlessInstalled } from './support/services.js';
 import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
@@ -253,8 +255,15 @@ describe('the npm pack tarball', () => {
           }
         }));
 
-      /** Deploys an example as the editor imports it: onto a tab, its broker in-process (port 0) so no port is needed. */
-      async function deployExample(name: string, brokerId: string): Promise<Record<string, unknown>[]> {
+      /**
+       * Deploys an example as the editor imports it: onto a tab, its broker in-process (port 0) so no port
+       * is needed; `settings` are what a user sets after importing, by node id.
+       */
+      async function deployExample(
+        name: string,
+        brokerId: string | undefined,
+        settings: Record<string, Record<string, unknown>> = {},
+      ): Promise<Record<string, unknown>[]> {
         const example: Record<string, unknown>[] = await (
           await get(`/library/examples/flows/${MODULE}/${name}`)
         ).json();
@@ -265,6 +274,7 @@ describe('the npm pack tarball', () => {
             ...node,
             ...('x' in node ? { z: tab.id } : {}),
             ...(node.id === brokerId ? { port: '0' } : {}),
+            ...settings[node.id as string],
           })),
         ];
         const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
@@ -364,6 +374,68 @@ describe('the npm pack tarball', () => {
           );
           assert.deepEqual(ourComplaints(flow), []);
         }));
+
+      it(
+        'runs the imported shared-subscription example pointed at Mosquitto: each job reaches one worker',
+        { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
+        () =>
+          showingOutput(async () => {
+            const ids = {
+              worker1: 'd0a1c0ffee000602',
+              worker2: 'd0a1c0ffee000603',
+              send: 'd0a1c0ffee000604',
+              out: 'd0a1c0ffee000606',
+              in1: 'd0a1c0ffee000607',
+              in2: 'd0a1c0ffee000608',
+              debug1: 'd0a1c0ffee000609',
+              debug2: 'd0a1c0ffee00060a',
+            };
+            const broker = new Mosquitto();
+            await broker.start();
+            try {
+              // What the comment node asks for: the host and port of the broker, in both broker configs.
+              const address = { host: '127.0.0.1', port: String(broker.port) };
+              const flow = await deployExample('06-shared-subscription', undefined, {
+                [ids.worker1]: address,
+                [ids.worker2]: address,
+              });
+              for (const id of [ids.out, ids.in1, ids.in2])
+                await comms!.waitForStatus(id, isConnected, `node ${id} to connect`, 30_000);
+              // Both shared subscriptions are made once the in nodes are connected; a moment for the SUBACKs.
+              await new Promise((resolve) => setTimeout(resolve, 500));
+              assert.equal(
+                (await fetch(`${nodeRed!.baseUrl}/inject/${ids.send}`, { method: 'POST' })).status,
+                200,
+              );
+              const jobsAt = (id: string) =>
+                comms!
+                  .debugMessages()
+                  .filter((m) => m.id === id && m.level === undefined)
+                  .map((m) => (JSON.parse(m.msg as string) as { job: number }).job);
+              await waitFor(
+                () => jobsAt(ids.debug1).length + jobsAt(ids.debug2).length >= 10,
+                'the 10 jobs at the workers',
+                20_000,
+              );
+              const one = jobsAt(ids.debug1);
+              const two = jobsAt(ids.debug2);
+              assert.deepEqual(
+                [...one, ...two].sort((a, b) => a - b),
+                [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+              );
+              assert.ok(one.length > 0 && two.length > 0, `split ${one.length}/${two.length}`);
+              assert.deepEqual(ourComplaints(flow), []);
+            } finally {
+              // Stopped first, the workers would log the broker refusing them as errors.
+              await fetch(`${nodeRed!.baseUrl}/flows`, {
+                method: 'POST',
+                headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+                body: JSON.stringify([]),
+              });
+              await broker.dispose();
+            }
+          }),
+      );
 
       it('stops on SIGTERM having logged no error and no load failure', (t) =>
         showingOutput(async () => {

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { filterProblem, parseSharedFilter, publishTopicProblem, topicMatches } from '../nodes/lib/topic.js';
+import {
+  filterProblem,
+  filtersOverlap,
+  parseSharedFilter,
+  publishTopicProblem,
+  topicMatches,
+} from '../nodes/lib/topic.js';
 import { TopicTree } from '../nodes/lib/topic-tree.js';
 
 // [filter, topic, matches] from MQTT 3.1.1 §4.7 and its examples.
@@ -75,6 +81,28 @@ describe('topic names and filters', () => {
       assert.deepEqual(seen, expected ? ['v'] : []);
     });
   }
+});
+
+describe('filtersOverlap', () => {
+  it('tells whether one topic can match two filters, $share prefixes aside', () => {
+    const cases: [string, string, boolean][] = [
+      ['jobs/#', '$share/g/jobs/#', true],
+      ['jobs/+/done', '$share/g/jobs/7/+', true],
+      ['jobs/+', 'jobs/a/b', false],
+      ['jobs/a', 'jobs/b', false],
+      ['jobs', 'jobs/#', true],
+      ['#', '$share/g/+/x', true],
+      ['a/+/c', 'a/b/+', true],
+      ['a/+', 'a/+/+', false],
+      ['#', '$SYS/broker/load', false],
+      ['+/broker', '$SYS/#', false],
+      ['$SYS/#', '$share/g/$SYS/broker', true],
+    ];
+    for (const [a, b, overlap] of cases) {
+      assert.equal(filtersOverlap(a, b), overlap, `${a} and ${b}`);
+      assert.equal(filtersOverlap(b, a), overlap, `${b} and ${a}`);
+    }
+  });
 });
 
 describe('TopicTree', () => {

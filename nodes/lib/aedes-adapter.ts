@@ -15,8 +15,10 @@ import { ClassicLevel } from 'classic-level';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './broker/offline-queue-bound.js';
+import { RedisBackend, type RedisBackendOptions } from './broker/redis-backend.js';
 import type { InProcessBroker } from './embedded-registry.js';
 import { dedupeDeliveriesExactly } from './aedes-delivery.js';
+import { deliverAfterConnack, noteQueueResends } from './broker/deliver-after-connack.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -34,6 +36,8 @@ export interface EmbeddedBrokerOptions {
    * offline queues) and in-flight QoS 2 state, so they survive a restart; in memory when unset.
    */
   persistenceDirectory?: string;
+  /** Redis shared with other embedded brokers, which then form one broker; takes over from `persistenceDirectory`. */
+  redis?: RedisBackendOptions;
   /** The most QoS 1/2 messages queued for one disconnected client with a persistent session; 0: no bound. */
   maxOfflineMessages: number;
 }
@@ -46,6 +50,8 @@ export interface EmbeddedBrokerEvents {
   'client-error': [clientId: string, error: Error];
   /** The oldest queued message of a disconnected client was dropped to respect `maxOfflineMessages`. */
   'offline-dropped': [clientId: string, topic: string];
+  /** Redis could not be reached (`reason`), or can again (undefined); only with the `redis` option. */
+  'redis-state': [unreachable: string | undefined];
 }
 
 /**
@@ -68,6 +74,7 @@ function sameSecret(given: Buffer | string | undefined, expected: string): boole
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
   private db: ClassicLevel | undefined;
+  private redis: RedisBackend | undefined;
   private tcpServer: net.Server | undefined;
   private readonly tcpSockets = new Set<net.Socket>();
   private wsServer: WebSocketServer | undefined;
@@ -104,18 +111,30 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
         callback(error as Parameters<typeof callback>[0], false);
       };
     }
-    if (this.options.persistenceDirectory) {
+    if (this.options.redis) {
+      const redis = new RedisBackend(this.options.redis);
+      this.redis = redis;
+      redis.on('unreachable', (reason) => this.emit('redis-state', reason));
+      redis.on('reachable', () => this.emit('redis-state', undefined));
+      aedesOptions.mq = redis.mq;
+    } else if (this.options.persistenceDirectory) {
       // LevelDB through classic-level, the engine of the outbox too: prebuilt, nothing to compile.
       const db = new ClassicLevel(this.options.persistenceDirectory);
       await db.open();
       this.db = db;
     }
-    const persistence = this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence();
-    aedesOptions.persistence = boundOfflineQueues(persistence, {
+    const persistence =
+      this.redis?.persistence ??
+      (this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence());
+    const redis = this.redis;
+    const bounded = boundOfflineQueues(persistence, {
       maxMessages: this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
+      queueLength: redis && ((clientId) => redis.outgoingQueueLength(clientId)),
     });
+    aedesOptions.persistence = noteQueueResends(bounded);
+    // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', aedes.connectedClients);
@@ -128,6 +147,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     if (this.options.wsPath && this.options.httpServer)
       this.attachWebSocket(this.options.httpServer, this.options.wsPath);
     if (this.options.port > 0) await this.listenTcp(aedes);
+  }
+
+  /** A start still waiting for Redis gives up (start() rejects); nothing otherwise. */
+  abandonStart(): void {
+    if (!this.aedes) void this.redis?.close();
   }
 
   connectInProcess(): Duplex {
@@ -158,11 +182,14 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.tcpServer = undefined;
     await this.db?.close();
     this.db = undefined;
+    await this.redis?.close();
   }
 
-  /** Hands a connection to Aedes, with every message delivered once (see aedes-delivery.ts). */
+  /** Hands a connection to Aedes, with every message delivered once (see aedes-delivery.ts), after the CONNACK. */
   private accept(aedes: Aedes, stream: Duplex, req?: IncomingMessage) {
-    dedupeDeliveriesExactly(aedes.handle(stream, req));
+    const client = aedes.handle(stream, req);
+    dedupeDeliveriesExactly(client);
+    deliverAfterConnack(client);
   }
 
   private listenTcp(aedes: Aedes): Promise<void> {

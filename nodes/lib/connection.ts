@@ -9,6 +9,7 @@ import mqtt, {
   type ClientSubscribeCallback,
 } from 'mqtt';
 import { TopicTree } from './topic-tree.js';
+import { filtersOverlap, parseSharedFilter } from './topic.js';
 import { embeddedBrokers } from './embedded-registry.js';
 import { createDuplexPair } from './duplex-pair.js';
 import { ParkedSubscription } from './parked-subscription.js';
@@ -143,6 +144,13 @@ export interface ConnectionEvents {
   'subscribe-failure': [failure: SubscribeFailure];
   /** A subscription kept for an in node that did not come back: given up, with the messages it held. */
   'subscription-given-up': [filter: string, released: number];
+  /**
+   * On MQTT 3.1.1, `filter` and `other` overlap and one is shared: a PUBLISH does not name its
+   * subscription, so the shared one's subscribers also get the copies meant for the other.
+   */
+  'shared-overlap': [filter: string, other: string];
+  /** A shared subscription to the embedded broker, which takes `$share/…` as a plain filter (Aedes 1.2). */
+  'shared-unsupported': [filter: string];
 }
 
 /** Error given to publish callbacks; `code` lets node files translate it. */
@@ -264,6 +272,10 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     entry.filters.set(filter, qos);
     let filterEntry = this.filters.get(filter);
     if (!filterEntry) {
+      const overlapping = this.options.protocolVersion === 4 ? this.sharedOverlap(filter) : undefined;
+      if (overlapping) this.emit('shared-overlap', filter, overlapping);
+      if (this.options.endpoint.transport === 'embedded' && parseSharedFilter(filter)?.group !== undefined)
+        this.emit('shared-unsupported', filter);
       this.lastSubscriptionId = (this.lastSubscriptionId % MAX_SUBSCRIPTION_ID) + 1;
       filterEntry = {
         qos,
@@ -284,6 +296,16 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
     if (this.connected) this.sendSubscriptions([filter]);
     parked?.handOver(subscriber);
+  }
+
+  /** A filter already held that overlaps `filter`, one of the two shared; MQTT 5 tells them apart. */
+  private sharedOverlap(filter: string): string | undefined {
+    const shared = parseSharedFilter(filter)?.group !== undefined;
+    for (const other of this.filters.keys()) {
+      if (!shared && parseSharedFilter(other)?.group === undefined) continue;
+      if (filtersOverlap(filter, other)) return other;
+    }
+    return undefined;
   }
 
   /**

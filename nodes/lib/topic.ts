@@ -89,3 +89,20 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return filterLevels.length === topicLevels.length;
 }
+
+/** Whether some topic matches both filters (`$share/group/` prefixes aside). */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = (parseSharedFilter(a)?.filter ?? a).split('/');
+  const y = (parseSharedFilter(b)?.filter ?? b).split('/');
+  // [MQTT-4.7.2-1] a wildcard first level matches no topic starting with '$'.
+  const dollar = (levels: string[]) => levels[0].startsWith('$');
+  const wild = (level: string) => level === '+' || level === '#';
+  if ((dollar(x) && wild(y[0])) || (dollar(y) && wild(x[0]))) return false;
+  for (let i = 0; ; i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '#' || q === '#') return true;
+    if (p === undefined || q === undefined) return p === q;
+    if (p !== '+' && q !== '+' && p !== q) return false;
+  }
+}

@@ -43,6 +43,11 @@ export class NodeRedRig {
     );
   }
 
+  /** Credentials of the flow's nodes, by node id (kept in clear: credentialSecret is false). */
+  writeCredentials(credentials: Record<string, Record<string, string>>): void {
+    writeFileSync(path.join(this.userDir, 'flows_cred.json'), JSON.stringify(credentials));
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }

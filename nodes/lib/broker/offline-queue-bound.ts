@@ -8,7 +8,7 @@
  * than `maxMessages` queued, removes its oldest queued messages and reports them.
  * It uses only the persistence contract, so it works the same on every backend.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 /** A packet as the persistence keeps it in an outgoing queue. */
 export interface QueuedPacket {
@@ -33,7 +33,8 @@ export interface OutgoingQueues {
     client: ClientRef,
     packet: { messageId?: number },
   ): Promise<QueuedPacket | undefined>;
-  outgoingStream(client: ClientRef): Readable;
+  /** A Readable (memory, level) or an async generator (redis). */
+  outgoingStream(client: ClientRef): AsyncIterable<QueuedPacket>;
 }
 
 export interface OfflineQueueBoundOptions {
@@ -43,6 +44,11 @@ export interface OfflineQueueBoundOptions {
   isConnected(clientId: string): boolean;
   /** Called once per message removed to make room. */
   onDrop(clientId: string, packet: QueuedPacket): void;
+  /**
+   * The length of a client's queue as stored, for a persistence that other brokers share
+   * (Redis): they add to and remove from the same queue, so counting here alone drifts.
+   */
+  queueLength?(clientId: string): Promise<number>;
 }
 
 /**
@@ -109,7 +115,11 @@ class OfflineQueueBound {
     let state = this.queues.get(clientId);
     if (!state) {
       const created: QueueState = { length: 0, counting: undefined, trimming: Promise.resolve() };
-      created.counting = countEntries(this.inner.outgoingStream({ id: clientId }))
+      const { queueLength } = this.options;
+      const stored = queueLength
+        ? queueLength(clientId)
+        : countEntries(this.inner.outgoingStream({ id: clientId }));
+      created.counting = stored
         .then(
           (stored) => {
             created.length += stored;
@@ -137,6 +147,8 @@ class OfflineQueueBound {
 
   private async dropOldestWhileOver(clientId: string, state: QueueState): Promise<void> {
     const client = { id: clientId };
+    // Shared with other brokers, the queue may have shrunk (or grown) since it was last read.
+    if (this.options.queueLength) state.length = await this.options.queueLength(clientId);
     while (state.length > this.options.maxMessages) {
       const oldest = await firstPublish(this.inner.outgoingStream(client));
       // A client that came back is being sent its queue: removing from it now would break that.
@@ -163,19 +175,15 @@ function onePerClient(subs: { clientId: string }[]): { clientId: string }[] {
   return subs.filter((sub) => !seen.has(sub.clientId) && seen.add(sub.clientId));
 }
 
-function countEntries(stream: Readable): Promise<number> {
-  return stream.reduce((count: number) => count + 1, 0);
+function countEntries(stream: AsyncIterable<unknown>): Promise<number> {
+  return Readable.from(stream).reduce((count: number) => count + 1, 0);
 }
 
 /** The oldest queued PUBLISH (a PUBREL of a QoS 2 exchange left half-way is not a message to drop). */
-async function firstPublish(stream: Readable): Promise<QueuedPacket | undefined> {
-  try {
-    for await (const entry of stream as AsyncIterable<QueuedPacket>)
-      if (entry.cmd === 'publish') return entry;
-    return undefined;
-  } finally {
-    stream.destroy();
-  }
+async function firstPublish(stream: AsyncIterable<QueuedPacket>): Promise<QueuedPacket | undefined> {
+  // Leaving the loop early ends the stream (a Readable is destroyed, a generator returns).
+  for await (const entry of stream) if (entry.cmd === 'publish') return entry;
+  return undefined;
 }
 
 /**
