@@ -2,12 +2,15 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/aedes-adapter.js';
+import type { Identity } from './lib/broker/acl.js';
+import { resolveAccess, type AccessCredentials, type AccessSettings } from './lib/broker/access-settings.js';
+import { readLimits } from './lib/broker/limits.js';
+import { hashPassword } from './lib/broker/passwords.js';
 import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/embedded-registry.js';
 import { readNumber, readString } from './shared/config-values.js';
-import type { BrokerCredentials } from './broker-config.js';
 
-interface EmbeddedBrokerDef extends NodeDef {
+interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
   bind: string;
   wsPath: string;
@@ -15,13 +18,25 @@ interface EmbeddedBrokerDef extends NodeDef {
   persistence?: 'memory' | 'disk';
   /** Per client with a persistent session, while it is away; 0 means no bound. */
   maxOfflineMessages?: string | number;
+  maxConnections?: string | number;
+  /** Bytes, fixed header included. */
+  maxPacketSize?: string | number;
+  maxTopicLevels?: string | number;
+  /** Seconds a new connection has to send its CONNECT. */
+  connectTimeout?: string | number;
 }
 
 /** A log line per kind of repeated event at most once a minute. */
 const LOG_INTERVAL_MS = 60_000;
+/** The longest password the editor may have hashed: scrypt's input, not a place to send megabytes. */
+const MAX_PASSWORD_LENGTH = 1024;
+
+function describeClient(identity: Identity): string {
+  return identity.username === undefined ? identity.clientId : `${identity.clientId} (${identity.username})`;
+}
 
 module.exports = function (RED: NodeAPI) {
-  function EmbeddedBrokerNode(this: Node<BrokerCredentials>, def: EmbeddedBrokerDef) {
+  function EmbeddedBrokerNode(this: Node<AccessCredentials>, def: EmbeddedBrokerDef) {
     RED.nodes.createNode(this, def);
     const node = this;
     // The flow contract: 0 or an empty field means no TCP listener; a missing property takes the default.
@@ -35,15 +50,24 @@ module.exports = function (RED: NodeAPI) {
         ? path.join(userDir, 'durable-mqtt', 'broker', node.id)
         : undefined;
     if (def.persistence === 'disk' && !userDir) node.error(RED._('durable-mqtt.errors.no-user-dir'));
+
+    const access = resolveAccess(def, node.credentials).then((resolved) => {
+      if (resolved.credentialsToStore) void RED.nodes.addCredentials(node.id, resolved.credentialsToStore);
+      for (const username of resolved.usersWithoutPassword)
+        node.warn(RED._('durable-mqtt.errors.user-without-password', { username }));
+      if (resolved.config.users.length === 0 && !resolved.config.anonymous)
+        node.warn(RED._('durable-mqtt.errors.nobody-may-connect'));
+      return resolved.config;
+    });
     const broker = new EmbeddedBroker({
       port,
       bind,
       wsPath: wsPath ? `${httpRoot.replace(/\/$/, '')}/${wsPath.replace(/^\//, '')}` : undefined,
       httpServer: RED.server as unknown as HttpServer,
-      username: node.credentials?.user || undefined,
-      password: node.credentials?.password || undefined,
+      access,
       persistenceDirectory,
       maxOfflineMessages: Math.max(0, readNumber(def.maxOfflineMessages, DEFAULT_MAX_OFFLINE_MESSAGES)),
+      limits: readLimits(def),
     });
     let listenError: string | undefined;
     let offlineDropped = 0;
@@ -64,30 +88,63 @@ module.exports = function (RED: NodeAPI) {
       });
     };
     broker.on('clients', showStatus);
-    const dropReport = new ThrottledReport<{ clientId: string; topic: string }>(
-      LOG_INTERVAL_MS,
-      (count, last) =>
+
+    // What clients do wrong is logged, never faster than once a minute per kind, and never with a payload.
+    const reports = {
+      offlineDropped: new ThrottledReport<{ clientId: string; topic: string }>(
+        LOG_INTERVAL_MS,
+        (count, last) =>
+          node.warn(
+            RED._('durable-mqtt.errors.offline-dropped', {
+              count,
+              max: broker.maxOfflineMessages,
+              client: last.clientId,
+              topic: last.topic,
+              total: offlineDropped,
+            }),
+          ),
+      ),
+      publishRefused: new ThrottledReport<{ identity: Identity; topic: string }>(
+        LOG_INTERVAL_MS,
+        (count, last) =>
+          node.warn(
+            RED._('durable-mqtt.errors.publish-not-allowed', {
+              count,
+              client: describeClient(last.identity),
+              topic: last.topic,
+            }),
+          ),
+      ),
+      subscribeRefused: new ThrottledReport<{ identity: Identity; filter: string }>(
+        LOG_INTERVAL_MS,
+        (count, last) =>
+          node.warn(
+            RED._('durable-mqtt.errors.subscribe-not-allowed', {
+              count,
+              client: describeClient(last.identity),
+              filter: last.filter,
+            }),
+          ),
+      ),
+      violation: new ThrottledReport<{ client: string; reason: string }>(LOG_INTERVAL_MS, (count, last) =>
         node.warn(
-          RED._('durable-mqtt.errors.offline-dropped', {
-            count,
-            max: broker.maxOfflineMessages,
-            client: last.clientId,
-            topic: last.topic,
-            total: offlineDropped,
-          }),
+          RED._('durable-mqtt.errors.client-closed', { count, client: last.client, reason: last.reason }),
         ),
-    );
+      ),
+    };
     // Drops can come by the thousand: the status follows at most twice a second.
     let statusRefresh: NodeJS.Timeout | undefined;
-    const countDrop = (clientId: string, topic: string) => {
+    broker.on('offline-dropped', (clientId, topic) => {
       offlineDropped++;
-      dropReport.add({ clientId, topic });
+      reports.offlineDropped.add({ clientId, topic });
       statusRefresh ??= setTimeout(() => {
         statusRefresh = undefined;
         showStatus();
       }, 500);
-    };
-    broker.on('offline-dropped', countDrop);
+    });
+    broker.on('publish-refused', (identity, topic) => reports.publishRefused.add({ identity, topic }));
+    broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
+    broker.on('violation', (client, reason) => reports.violation.add({ client, reason }));
 
     const started = broker.start().then(
       () => {
@@ -117,10 +174,9 @@ module.exports = function (RED: NodeAPI) {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       embeddedBrokers.unregister(node.id, broker);
-      broker.off('clients', showStatus);
-      broker.off('offline-dropped', countDrop);
-      dropReport.close();
+      broker.removeAllListeners();
       clearTimeout(statusRefresh);
+      for (const report of Object.values(reports)) report.close();
       started
         .then(() => broker.close())
         .then(done, (error: Error) => {
@@ -130,11 +186,32 @@ module.exports = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType<Node<BrokerCredentials>, EmbeddedBrokerDef, unknown, BrokerCredentials>(
+  RED.nodes.registerType<Node<AccessCredentials>, EmbeddedBrokerDef, unknown, AccessCredentials>(
     'durable-mqtt-embedded-broker',
     EmbeddedBrokerNode,
     {
-      credentials: { user: { type: 'text' }, password: { type: 'password' } },
+      credentials: {
+        // Password hashes by user name (JSON): the editor gets hashes, never a password.
+        passwords: { type: 'text' },
+        // The single user of earlier versions, read once and turned into a user of the list.
+        user: { type: 'text' },
+        password: { type: 'password' },
+      },
+    },
+  );
+
+  // The editor sends a new password here once and saves only the hash it gets back.
+  RED.httpAdmin.post(
+    '/durable-mqtt-embedded-broker/password-hash',
+    RED.auth.needsPermission('durable-mqtt-embedded-broker.write'),
+    (req, res) => {
+      const password: unknown = (req.body as { password?: unknown } | undefined)?.password;
+      if (typeof password !== 'string' || password === '' || password.length > MAX_PASSWORD_LENGTH)
+        return void res.status(400).json({ error: 'password must be a string of 1 to 1024 characters' });
+      hashPassword(password).then(
+        (hash) => res.json({ hash }),
+        () => res.status(500).json({ error: 'hashing failed' }),
+      );
     },
   );
 };

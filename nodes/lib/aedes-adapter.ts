@@ -6,15 +6,21 @@ import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
+import type { Aedes, AedesOptions, AuthenticateError, Client } from 'aedes' with {
+  'resolution-mode': 'import',
+};
 import { createDuplexPair } from './duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './broker/offline-queue-bound.js';
+import { AccessControl, type AccessConfig } from './broker/access-control.js';
+import type { Identity } from './broker/acl.js';
+import { GatedConnection, refuseConnection } from './broker/gated-connection.js';
+import type { BrokerLimits } from './broker/limits.js';
 import type { InProcessBroker } from './embedded-registry.js';
 
 export interface EmbeddedBrokerOptions {
@@ -25,9 +31,8 @@ export interface EmbeddedBrokerOptions {
   /** MQTT over WebSocket on this path of `httpServer`, or undefined for none. */
   wsPath?: string;
   httpServer?: HttpServer;
-  /** When set, clients must present these credentials. */
-  username?: string;
-  password?: string;
+  /** Users, their password hashes and topic rules, and whether anonymous clients are let in; awaited by start(). */
+  access: AccessConfig | PromiseLike<AccessConfig>;
   /**
    * A directory for retained messages, persistent sessions (subscriptions and
    * offline queues) and in-flight QoS 2 state, so they survive a restart; in memory when unset.
@@ -35,6 +40,8 @@ export interface EmbeddedBrokerOptions {
   persistenceDirectory?: string;
   /** The most QoS 1/2 messages queued for one disconnected client with a persistent session; 0: no bound. */
   maxOfflineMessages: number;
+  /** What network clients may take; the broker's own in-process clients are not limited. */
+  limits: BrokerLimits;
 }
 
 /** The default of `maxOfflineMessages`. */
@@ -45,6 +52,12 @@ export interface EmbeddedBrokerEvents {
   'client-error': [clientId: string, error: Error];
   /** The oldest queued message of a disconnected client was dropped to respect `maxOfflineMessages`. */
   'offline-dropped': [clientId: string, topic: string];
+  /** A publication the client may not make was acknowledged and dropped. */
+  'publish-refused': [identity: Identity, topic: string];
+  /** A subscription the client may not make was refused (SUBACK 0x80). */
+  'subscribe-refused': [identity: Identity, filter: string];
+  /** A connection was closed for breaking the protocol or a limit; `client` is its address. */
+  violation: [client: string, reason: string];
 }
 
 /**
@@ -57,10 +70,11 @@ function startOrderedBrokerId(): string {
   return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
 }
 
-function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
-  const a = Buffer.from(given ?? '');
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** A client with an empty id counts as no id for access rules (`%c`), whatever id Aedes makes up for it. */
+const UNKNOWN: Identity = { username: undefined, clientId: '' };
+
+function identityOf(client: Client | null): Identity {
+  return client?.conn instanceof GatedConnection ? (client.conn.identity ?? UNKNOWN) : UNKNOWN;
 }
 
 /** An Aedes broker with an optional TCP listener, an optional WebSocket endpoint and in-process connections. */
@@ -68,10 +82,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private aedes: Aedes | undefined;
   private db: ClassicLevel | undefined;
   private tcpServer: net.Server | undefined;
-  private readonly tcpSockets = new Set<net.Socket>();
   private wsServer: WebSocketServer | undefined;
   private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
-  private readonly inProcessStreams = new Set<Duplex>();
+  private readonly connections = new Set<GatedConnection>();
+  /** Open network connections, checked against limits.maxConnections. */
+  private networkConnections = 0;
+  private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
   /** The address the TCP listener is bound to, once listening. */
   listeningAddress: net.AddressInfo | undefined;
@@ -91,18 +107,14 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   /** Starts the broker; in-process connections work even when the TCP listener fails (the error is thrown after). */
   async start(): Promise<void> {
     const { Aedes } = await import('aedes');
-    const aedesOptions: AedesOptions = { id: startOrderedBrokerId() };
-    const { username, password } = this.options;
-    // Either credential set turns authentication on: a password alone must not leave the broker open.
-    if (username !== undefined || password !== undefined) {
-      aedesOptions.authenticate = (_client, user, pass, callback) => {
-        const ok = sameSecret(user, username ?? '') && sameSecret(pass, password ?? '');
-        if (ok) return callback(null, true);
-        // CONNACK 4: bad user name or password.
-        const error = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
-        callback(error as Parameters<typeof callback>[0], false);
-      };
-    }
+    const access = new AccessControl(await this.options.access);
+    this.access = access;
+    const aedesOptions: AedesOptions = {
+      id: startOrderedBrokerId(),
+      connectTimeout: this.options.limits.connectTimeoutMs,
+      maxTopicLevels: this.options.limits.maxTopicLevels,
+      ...this.accessHooks(access),
+    };
     if (this.options.persistenceDirectory) {
       // LevelDB through classic-level, the engine of the outbox too: prebuilt, nothing to compile.
       const db = new ClassicLevel(this.options.persistenceDirectory);
@@ -124,18 +136,80 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     aedes.on('clientReady', countChanged);
     aedes.on('clientDisconnect', countChanged);
     aedes.on('clientError', (client, error) => this.emit('client-error', client?.id ?? '', error));
+    aedes.on('connackSent', (packet, client) => {
+      if (packet.returnCode === 0 && client.conn instanceof GatedConnection) client.conn.connectionAccepted();
+    });
     if (this.options.wsPath && this.options.httpServer)
       this.attachWebSocket(this.options.httpServer, this.options.wsPath);
-    if (this.options.port > 0) await this.listenTcp(aedes);
+    if (this.options.port > 0) await this.listenTcp();
   }
 
   connectInProcess(): Duplex {
     if (!this.aedes || this.aedes.closed) throw new Error('embedded broker is not running');
     const [clientEnd, brokerEnd] = createDuplexPair();
-    this.inProcessStreams.add(brokerEnd);
-    brokerEnd.once('close', () => this.inProcessStreams.delete(brokerEnd));
-    this.aedes.handle(brokerEnd);
+    this.admit(brokerEnd, 'in-process', false);
     return clientEnd;
+  }
+
+  /**
+   * Hands a client's transport to Aedes through a gate; `address` names it in the log. Network
+   * clients are held to the limits; the in-process ones are this Node-RED's own broker configs.
+   */
+  private admit(transport: Duplex, address: string, network: boolean, req?: IncomingMessage): void {
+    const aedes = this.aedes;
+    if (!aedes || aedes.closed) return void transport.destroy();
+    const { limits } = this.options;
+    if (network && this.networkConnections >= limits.maxConnections) {
+      this.emit('violation', address, `more than ${limits.maxConnections} connections (CONNACK 3)`);
+      return refuseConnection(transport, 3, limits.connectTimeoutMs);
+    }
+    const publishAccess = this.access?.open ? undefined : this.access;
+    const connection = new GatedConnection(transport, {
+      maxPacketSize: network ? limits.maxPacketSize : Number.POSITIVE_INFINITY,
+      access: publishAccess,
+    });
+    this.connections.add(connection);
+    if (network) this.networkConnections++;
+    connection.once('close', () => {
+      this.connections.delete(connection);
+      if (network) this.networkConnections--;
+    });
+    connection.on('violation', (reason: string) => this.emit('violation', address, reason));
+    connection.on('publish-refused', (identity: Identity, topic: string) =>
+      this.emit('publish-refused', identity, topic),
+    );
+    aedes.handle(connection, req);
+  }
+
+  /** The Aedes hooks that apply the access control. */
+  private accessHooks(access: AccessControl): Partial<AedesOptions> {
+    return {
+      authenticate: (_client, username, password, callback) => {
+        access.authenticate(username, password).then(
+          (result) => {
+            if (result.accepted) return callback(null, true);
+            const error = new Error(result.returnCode === 4 ? 'bad user name or password' : 'not authorised');
+            callback(Object.assign(error, { returnCode: result.returnCode }) as AuthenticateError, false);
+          },
+          (error: Error) => callback(Object.assign(error, { returnCode: 3 }) as AuthenticateError, false),
+        );
+      },
+      authorizeSubscribe: (client, subscription, callback) => {
+        const identity = identityOf(client);
+        if (access.maySubscribe(identity, subscription.topic)) return callback(null, subscription);
+        this.emit('subscribe-refused', identity, subscription.topic);
+        // No subscription: Aedes answers 0x80 in the SUBACK for this filter and keeps the connection.
+        callback(null, null);
+      },
+      // Publications pass the gate first; what reaches this hook unchecked is a will.
+      authorizePublish: (client, packet, callback) => {
+        // Aedes' own rule, kept: $SYS/ is the broker's.
+        if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS/ topics are reserved'));
+        if (client && !access.mayPublish(identityOf(client), packet.topic))
+          return callback(new Error('not authorised to publish'));
+        callback(null);
+      },
+    };
   }
 
   /** Closes listeners, every connection and the broker, so the port is free when this resolves. */
@@ -148,8 +222,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const tcpClosed = tcpServer
       ? new Promise<void>((resolve) => tcpServer.close(() => resolve()))
       : Promise.resolve();
-    for (const socket of this.tcpSockets) socket.destroy();
-    for (const stream of this.inProcessStreams) stream.destroy();
+    for (const connection of this.connections) connection.destroy();
     const aedes = this.aedes;
     const aedesClosed =
       aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
@@ -159,13 +232,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.db = undefined;
   }
 
-  private listenTcp(aedes: Aedes): Promise<void> {
+  private listenTcp(): Promise<void> {
     const server = net.createServer((socket) => {
       // Nagle's algorithm would hold small MQTT packets back for up to 40 ms.
       socket.setNoDelay(true);
-      this.tcpSockets.add(socket);
-      socket.once('close', () => this.tcpSockets.delete(socket));
-      aedes.handle(socket);
+      this.admit(socket, `${socket.remoteAddress}:${socket.remotePort}`, true);
     });
     this.tcpServer = server;
     return new Promise((resolve, reject) => {
@@ -186,7 +257,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     wsServer.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => ws.terminate());
-      this.aedes?.handle(stream, req);
+      this.admit(stream, `${req.socket.remoteAddress}:${req.socket.remotePort} (WebSocket)`, true, req);
     });
     this.upgradeListener = (req, socket, head) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;

@@ -25,7 +25,8 @@ export async function connectWhenListening(where: number | string, extra: mqtt.I
         ? mqtt.connectAsync({ ...options, host: '127.0.0.1', port: where })
         : mqtt.connectAsync(where, options));
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      // A CONNACK refusal (a numeric code) is the broker's answer, not a listener still starting.
+      if (typeof (error as { code?: unknown }).code === 'number' || Date.now() > deadline) throw error;
       await delay(50);
     }
   }
