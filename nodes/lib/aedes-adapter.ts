@@ -167,6 +167,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const connection = new GatedConnection(transport, {
       maxPacketSize: network ? limits.maxPacketSize : Number.POSITIVE_INFINITY,
       access: publishAccess,
+      conformance: network,
     });
     this.connections.add(connection);
     if (network) this.networkConnections++;

@@ -7,13 +7,10 @@ import type { Identity } from './acl.js';
 import { PacketGate, type GateOptions } from './packet-gate.js';
 import { connackRefusal } from './mqtt-frames.js';
 
-export interface GatedConnectionEvents {
-  /** The gate closed the connection: `reason` says which rule the client broke. */
-  violation(reason: string): void;
-  /** A publication the client may not make was dropped. */
-  'publish-refused'(identity: Identity, topic: string): void;
-}
-
+/**
+ * Emits 'violation' (reason) when the gate closes the connection, and
+ * 'publish-refused' (identity, topic) when it drops a publication.
+ */
 export class GatedConnection extends Duplex {
   private readonly gate: PacketGate;
   /** Answers of the gate waiting for the CONNACK, which must come first [MQTT-3.2.0-1]. */
@@ -33,9 +30,11 @@ export class GatedConnection extends Duplex {
         else transport.write(bytes);
       },
       publishRefused: (identity, topic) => this.emit('publish-refused', identity, topic),
-      violation: (reason) => {
+      violation: (reason, connackCode) => {
         this.emit('violation', reason);
-        this.destroy();
+        if (connackCode === undefined) return void this.destroy();
+        // Aedes never saw this CONNECT: the refusal goes out, then the connection closes [MQTT-3.2.2-5].
+        transport.end(connackRefusal(connackCode), () => this.destroy());
       },
     });
     transport.on('data', (chunk: Buffer) => this.gate.accept(chunk));

@@ -5,12 +5,25 @@
  */
 import type { Identity } from './acl.js';
 import {
+  acknowledgmentViolation,
+  connectViolation,
+  emptyPacketViolation,
+  packetTypeViolation,
+  protocolLevelViolation,
+  publishViolation,
+  subscribeViolation,
+  unsubscribeViolation,
+  type Violation,
+} from './conformance.js';
+import {
   FrameSplitter,
   PacketType,
   acknowledgment,
   connectLevel,
   readConnect,
   readPublish,
+  readSubscribe,
+  readUnsubscribe,
   type Frame,
 } from './mqtt-frames.js';
 
@@ -25,6 +38,11 @@ export interface GateOptions {
   maxPacketSize: number;
   /** Undefined when every client may publish everywhere. */
   access: PublishAccess | undefined;
+  /**
+   * Whether packets are held to the rules of MQTT 3.1.1 that Aedes leaves
+   * unchecked. Off for the broker's own in-process clients, which cannot break them.
+   */
+  conformance: boolean;
 }
 
 /** Where the gate's decisions go: the connection it guards. */
@@ -35,8 +53,8 @@ export interface GateOutput {
   answer(bytes: Buffer): void;
   /** A publication the client may not make was dropped (and acknowledged at QoS 1 and 2). */
   publishRefused(identity: Identity, topic: string): void;
-  /** The connection must close: `reason` says why, for the log. */
-  violation(reason: string): void;
+  /** The connection must close, after a CONNACK with `connackCode` when set: `reason` says why, for the log. */
+  violation(reason: string, connackCode?: number): void;
 }
 
 type Verdict = 'forward' | 'forward-last' | 'drop' | 'close';
@@ -70,7 +88,7 @@ export class PacketGate {
     if (this.state === 'passing') return this.output.forward(chunk);
     if (this.state === 'discarding' || this.state === 'closed') return;
     const split = this.splitter.push(chunk);
-    if (split === 'malformed-length') return void this.close('malformed remaining length');
+    if (split === 'malformed-length') return void this.close('malformed remaining length [MQTT-2.2.3]');
     if (split === 'too-large')
       return void this.close(`packet larger than ${this.options.maxPacketSize} bytes`);
     // Packets that go on are forwarded as few slices as possible: the runs between dropped ones.
@@ -105,46 +123,77 @@ export class PacketGate {
 
   /** Whether the packet goes on to Aedes ('forward-last': and nothing after it). */
   private examine(frame: Frame): Verdict {
+    const { conformance } = this.options;
+    const typeProblem = conformance ? packetTypeViolation(frame.type) : undefined;
+    if (typeProblem) return this.refuse(typeProblem);
     if (this.state === 'connecting') return this.examineConnect(frame);
     switch (frame.type) {
       case PacketType.CONNECT:
         return this.close('a second CONNECT [MQTT-3.1.0-2]');
       case PacketType.PUBLISH:
         return this.examinePublish(frame);
+      case PacketType.SUBSCRIBE: {
+        if (!conformance) return 'forward';
+        const subscribe = readSubscribe(frame.body);
+        return this.verdict(subscribe ? subscribeViolation(subscribe) : 'malformed SUBSCRIBE');
+      }
+      case PacketType.UNSUBSCRIBE: {
+        if (!conformance) return 'forward';
+        const unsubscribe = readUnsubscribe(frame.body);
+        return this.verdict(unsubscribe ? unsubscribeViolation(unsubscribe) : 'malformed UNSUBSCRIBE');
+      }
       default:
-        return 'forward';
+        if (!conformance) return 'forward';
+        return this.verdict(
+          acknowledgmentViolation(frame.type, frame.body) ?? emptyPacketViolation(frame.type, frame.body),
+        );
     }
   }
 
   private examineConnect(frame: Frame): Verdict {
     if (frame.type !== PacketType.CONNECT)
       return this.close('the first packet is not a CONNECT [MQTT-3.1.0-1]');
+    const level = connectLevel(frame.body);
+    if (level === undefined) return this.close('malformed CONNECT');
+    const levelProblem = protocolLevelViolation(level);
+    if (levelProblem) {
+      if (this.options.conformance) return this.refuse(levelProblem);
+      // Aedes answers CONNACK 1 to the level it can read; nothing after it is for Aedes.
+      this.state = 'discarding';
+      return 'forward-last';
+    }
     const connect = readConnect(frame.body);
-    if (!connect) {
-      const level = connectLevel(frame.body);
-      if (level !== undefined && level !== 3 && level !== 4) {
-        this.state = 'discarding';
-        return 'forward-last';
-      }
-      return this.close('malformed CONNECT');
+    if (!connect) return this.close('malformed CONNECT');
+    if (this.options.conformance) {
+      const problem = connectViolation(connect);
+      if (problem) return this.refuse(problem);
     }
     const identity: Identity = {
       username: connect.username?.toString('utf8'),
       clientId: connect.clientId.toString('utf8'),
     };
     this.identity = identity;
-    const access = this.options.access;
-    const unlimited = this.options.maxPacketSize === Number.POSITIVE_INFINITY;
-    this.state = unlimited && (!access || access.publishesFreely(identity)) ? 'passing' : 'checking';
+    const { access, conformance, maxPacketSize } = this.options;
+    const nothingToCheck =
+      !conformance &&
+      maxPacketSize === Number.POSITIVE_INFINITY &&
+      (!access || access.publishesFreely(identity));
+    this.state = nothingToCheck ? 'passing' : 'checking';
     return 'forward';
   }
 
   private examinePublish(frame: Frame): Verdict {
-    const access = this.options.access;
+    const { access, conformance } = this.options;
     const identity = this.identity;
-    if (!access || !identity) return 'forward';
+    const restricted = access !== undefined && identity !== undefined && !access.publishesFreely(identity);
+    if (!conformance && !restricted) return 'forward';
     const publish = readPublish(frame.flags, frame.body);
     if (!publish) return this.close('malformed PUBLISH');
+    if (conformance) {
+      const problem = publishViolation(publish);
+      if (problem) return this.refuse(problem);
+    }
+    if (!restricted) return 'forward';
     const topic = publish.topic.toString('utf8');
     if (access.mayPublish(identity, topic)) return 'forward';
     // MQTT 3.1.1 cannot tell a client its publication was refused: acknowledge it and drop it [MQTT-3.3.5-2].
@@ -157,9 +206,19 @@ export class PacketGate {
     return 'drop';
   }
 
-  private close(reason: string): 'close' {
+  /** 'forward' when there is no problem; otherwise the connection closes. A string is a malformed packet. */
+  private verdict(problem: Violation | string | undefined): Verdict {
+    if (problem === undefined) return 'forward';
+    return typeof problem === 'string' ? this.close(problem) : this.refuse(problem);
+  }
+
+  private refuse(problem: Violation): 'close' {
+    return this.close(`${problem.reason} [${problem.rule}]`, problem.connackCode);
+  }
+
+  private close(reason: string, connackCode?: number): 'close' {
     this.state = 'closed';
-    this.output.violation(reason);
+    this.output.violation(reason, connackCode);
     return 'close';
   }
 }
