@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
+import type { TlsOptions } from 'node:tls';
 import path from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/aedes-adapter.js';
 import type { Identity } from './lib/broker/acl.js';
@@ -24,6 +25,38 @@ interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   maxTopicLevels?: string | number;
   /** Seconds a new connection has to send its CONNECT. */
   connectTimeout?: string | number;
+  /** A tls-config node: its certificate and key serve MQTT over TLS and secure WebSocket. */
+  tls?: string;
+  /** MQTT over TLS; 0 or empty: none. */
+  tlsPort?: string | number;
+  /** Secure WebSocket on a port of the broker's own; 0 or empty: none. */
+  wssPort?: string | number;
+}
+
+/** The part of Node-RED's tls-config node used here. */
+interface TlsConfigNode {
+  verifyservercert?: boolean;
+  addTLSOptions(options: TlsOptions): void;
+}
+
+/**
+ * A TLS server's options from a tls-config node, or a reason it cannot serve.
+ * With a CA certificate, clients must present a certificate it signed,
+ * verified unless the node's verification is off.
+ */
+function serverTlsOptions(tlsNode: TlsConfigNode): TlsOptions | 'no-certificate' {
+  const options: TlsOptions = {};
+  tlsNode.addTLSOptions(options);
+  if (!options.key || !options.cert) return 'no-certificate';
+  const verifyClients = Boolean(options.ca);
+  return {
+    key: options.key,
+    cert: options.cert,
+    passphrase: options.passphrase,
+    ca: options.ca,
+    requestCert: verifyClients,
+    rejectUnauthorized: verifyClients && tlsNode.verifyservercert !== false,
+  };
 }
 
 /** A log line per kind of repeated event at most once a minute. */
@@ -59,6 +92,18 @@ module.exports = function (RED: NodeAPI) {
         node.warn(RED._('durable-mqtt.errors.nobody-may-connect'));
       return resolved.config;
     });
+    let tls: { options: TlsOptions; port: number; wssPort: number } | undefined;
+    if (def.tls) {
+      const tlsNode = RED.nodes.getNode(def.tls) as unknown as TlsConfigNode | null;
+      const options = tlsNode ? serverTlsOptions(tlsNode) : 'no-certificate';
+      if (options === 'no-certificate') node.error(RED._('durable-mqtt.errors.tls-no-certificate'));
+      else
+        tls = {
+          options,
+          port: def.tlsPort === undefined ? 8883 : readNumber(def.tlsPort, 0),
+          wssPort: readNumber(def.wssPort, 0),
+        };
+    }
     const broker = new EmbeddedBroker({
       port,
       bind,
@@ -68,6 +113,7 @@ module.exports = function (RED: NodeAPI) {
       persistenceDirectory,
       maxOfflineMessages: Math.max(0, readNumber(def.maxOfflineMessages, DEFAULT_MAX_OFFLINE_MESSAGES)),
       limits: readLimits(def),
+      tls,
     });
     let listenError: string | undefined;
     let offlineDropped = 0;
@@ -75,9 +121,13 @@ module.exports = function (RED: NodeAPI) {
     const showStatus = () => {
       if (listenError) return node.status({ fill: 'red', shape: 'ring', text: listenError });
       const clients = RED._('durable-mqtt.status.clients', { count: broker.clientCount });
-      const where = broker.listeningAddress
-        ? `${broker.listeningAddress.address}:${broker.listeningAddress.port}`
-        : RED._('durable-mqtt.status.in-process-only');
+      const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
+      const addresses = [
+        broker.listeningAddress && `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
+        tlsAddress && RED._('durable-mqtt.status.tls-port', { port: tlsAddress.port }),
+        wssAddress && RED._('durable-mqtt.status.wss-port', { port: wssAddress.port }),
+      ].filter(Boolean);
+      const where = addresses.length ? addresses.join(' · ') : RED._('durable-mqtt.status.in-process-only');
       const dropped = offlineDropped
         ? ` · ${RED._('durable-mqtt.status.offline-dropped', { count: offlineDropped })}`
         : '';
@@ -146,26 +196,29 @@ module.exports = function (RED: NodeAPI) {
     broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
     broker.on('violation', (client, reason) => reports.violation.add({ client, reason }));
 
-    const started = broker.start().then(
-      () => {
-        if (broker.listeningAddress) {
-          node.log(
-            RED._('durable-mqtt.log.listening', {
-              address: `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
-            }),
-          );
-        }
-      },
-      (error: NodeJS.ErrnoException) => {
-        listenError =
-          error.code === 'EADDRINUSE'
-            ? RED._('durable-mqtt.errors.port-in-use', { port, bind })
-            : error.code === 'EACCES'
-              ? RED._('durable-mqtt.errors.port-denied', { port, bind })
-              : RED._('durable-mqtt.errors.broker-start-failed', { reason: error.message });
-        node.error(listenError);
-      },
-    );
+    const logListening = () => {
+      const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
+      for (const [address, key] of [
+        [broker.listeningAddress, 'listening'],
+        [tlsAddress, 'listening-tls'],
+        [wssAddress, 'listening-wss'],
+      ] as const) {
+        if (address)
+          node.log(RED._(`durable-mqtt.log.${key}`, { address: `${address.address}:${address.port}` }));
+      }
+    };
+    const started = broker.start().then(logListening, (error: NodeJS.ErrnoException & { port?: number }) => {
+      logListening();
+      // Listen errors carry the port that failed: the TCP, TLS or WebSocket one.
+      const failedPort = error.port ?? port;
+      listenError =
+        error.code === 'EADDRINUSE'
+          ? RED._('durable-mqtt.errors.port-in-use', { port: failedPort, bind })
+          : error.code === 'EACCES'
+            ? RED._('durable-mqtt.errors.port-denied', { port: failedPort, bind })
+            : RED._('durable-mqtt.errors.broker-start-failed', { reason: error.message });
+      node.error(listenError);
+    });
     // In-process clients can use the broker even when its TCP listener failed.
     started.then(() => {
       embeddedBrokers.register(node.id, broker);

@@ -2,12 +2,12 @@
  * The only module that knows Aedes. Moving to another broker engine (Aedes 2
  * for MQTT 5) means rewriting this file and nothing else.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Aedes, AedesOptions, AuthenticateError, Client } from 'aedes' with {
   'resolution-mode': 'import',
 };
@@ -21,6 +21,14 @@ import { AccessControl, type AccessConfig } from './broker/access-control.js';
 import type { Identity } from './broker/acl.js';
 import { GatedConnection, refuseConnection } from './broker/gated-connection.js';
 import type { BrokerLimits } from './broker/limits.js';
+import {
+  attachWebSocket,
+  listenSecureWebSocket,
+  listenTcp,
+  listenTls,
+  type Admit,
+  type Listener,
+} from './broker/listeners.js';
 import type { InProcessBroker } from './embedded-registry.js';
 
 export interface EmbeddedBrokerOptions {
@@ -42,7 +50,11 @@ export interface EmbeddedBrokerOptions {
   maxOfflineMessages: number;
   /** What network clients may take; the broker's own in-process clients are not limited. */
   limits: BrokerLimits;
+  /** MQTT over TLS on `port`, and over secure WebSocket on `wssPort`; 0 for either means none. */
+  tls?: { options: TlsOptions; port: number; wssPort: number };
 }
+
+export type ListenerKind = 'tcp' | 'tls' | 'wss';
 
 /** The default of `maxOfflineMessages`. */
 export const DEFAULT_MAX_OFFLINE_MESSAGES = 10_000;
@@ -81,16 +93,22 @@ function identityOf(client: Client | null): Identity {
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
   private db: ClassicLevel | undefined;
-  private tcpServer: net.Server | undefined;
-  private wsServer: WebSocketServer | undefined;
-  private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  private readonly servers = new Map<ListenerKind, Listener>();
+  private detachWebSocket: (() => void) | undefined;
   private readonly connections = new Set<GatedConnection>();
   /** Open network connections, checked against limits.maxConnections. */
   private networkConnections = 0;
   private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
   /** The address the TCP listener is bound to, once listening. */
-  listeningAddress: net.AddressInfo | undefined;
+  get listeningAddress(): net.AddressInfo | undefined {
+    return this.servers.get('tcp')?.address;
+  }
+
+  /** The addresses of the TLS and secure WebSocket listeners, once listening. */
+  get secureAddresses(): { tls?: net.AddressInfo; wss?: net.AddressInfo } {
+    return { tls: this.servers.get('tls')?.address, wss: this.servers.get('wss')?.address };
+  }
 
   constructor(private readonly options: EmbeddedBrokerOptions) {
     super();
@@ -104,7 +122,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     return this.aedes?.connectedClients ?? 0;
   }
 
-  /** Starts the broker; in-process connections work even when the TCP listener fails (the error is thrown after). */
+  /**
+   * Starts the broker and its listeners. In-process connections work whatever
+   * happens to the listeners; a listener that fails does not stop the others,
+   * and the first failure is thrown once all have been tried.
+   */
   async start(): Promise<void> {
     const { Aedes } = await import('aedes');
     const access = new AccessControl(await this.options.access);
@@ -139,9 +161,35 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     aedes.on('connackSent', (packet, client) => {
       if (packet.returnCode === 0 && client.conn instanceof GatedConnection) client.conn.connectionAccepted();
     });
-    if (this.options.wsPath && this.options.httpServer)
-      this.attachWebSocket(this.options.httpServer, this.options.wsPath);
-    if (this.options.port > 0) await this.listenTcp();
+    await this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    const { port, bind, limits, tls, wsPath, httpServer } = this.options;
+    const admit: Admit = (transport, address, req) => this.admit(transport, address, true, req);
+    if (wsPath && httpServer) this.detachWebSocket = attachWebSocket(httpServer, wsPath, admit);
+    const secure = (listenerPort: number) => ({
+      port: listenerPort,
+      bind,
+      maxConnections: limits.maxConnections,
+      handshakeTimeoutMs: limits.connectTimeoutMs,
+      tls: tls?.options ?? {},
+    });
+    const wanted: [ListenerKind, number, () => Promise<Listener>][] = [
+      ['tcp', port, () => listenTcp(port, bind, limits.maxConnections, admit)],
+      ['tls', tls?.port ?? 0, () => listenTls(secure(tls?.port ?? 0), admit)],
+      ['wss', tls?.wssPort ?? 0, () => listenSecureWebSocket(secure(tls?.wssPort ?? 0), admit)],
+    ];
+    let firstFailure: unknown;
+    for (const [kind, listenerPort, start] of wanted) {
+      if (listenerPort <= 0) continue;
+      try {
+        this.servers.set(kind, await start());
+      } catch (error) {
+        firstFailure ??= error;
+      }
+    }
+    if (firstFailure) throw firstFailure;
   }
 
   connectInProcess(): Duplex {
@@ -213,58 +261,18 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     };
   }
 
-  /** Closes listeners, every connection and the broker, so the port is free when this resolves. */
+  /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
   async close(): Promise<void> {
-    if (this.upgradeListener) this.options.httpServer?.off('upgrade', this.upgradeListener);
-    this.upgradeListener = undefined;
-    for (const ws of this.wsServer?.clients ?? []) ws.terminate();
-    this.wsServer?.close();
-    const tcpServer = this.tcpServer;
-    const tcpClosed = tcpServer
-      ? new Promise<void>((resolve) => tcpServer.close(() => resolve()))
-      : Promise.resolve();
+    this.detachWebSocket?.();
+    this.detachWebSocket = undefined;
+    const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
+    this.servers.clear();
     for (const connection of this.connections) connection.destroy();
     const aedes = this.aedes;
     const aedesClosed =
       aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
-    await Promise.all([tcpClosed, aedesClosed]);
-    this.tcpServer = undefined;
+    await Promise.all([...listenersClosed, aedesClosed]);
     await this.db?.close();
     this.db = undefined;
-  }
-
-  private listenTcp(): Promise<void> {
-    const server = net.createServer((socket) => {
-      // Nagle's algorithm would hold small MQTT packets back for up to 40 ms.
-      socket.setNoDelay(true);
-      this.admit(socket, `${socket.remoteAddress}:${socket.remotePort}`, true);
-    });
-    this.tcpServer = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', (error) => {
-        this.tcpServer = undefined;
-        reject(error);
-      });
-      server.listen(this.options.port, this.options.bind, () => {
-        this.listeningAddress = server.address() as net.AddressInfo;
-        resolve();
-      });
-    });
-  }
-
-  private attachWebSocket(httpServer: HttpServer, path: string) {
-    const wsServer = new WebSocketServer({ noServer: true });
-    this.wsServer = wsServer;
-    wsServer.on('connection', (ws, req) => {
-      const stream = createWebSocketStream(ws);
-      stream.on('error', () => ws.terminate());
-      this.admit(stream, `${req.socket.remoteAddress}:${req.socket.remotePort} (WebSocket)`, true, req);
-    });
-    this.upgradeListener = (req, socket, head) => {
-      const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (pathname !== path) return;
-      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
-    };
-    httpServer.on('upgrade', this.upgradeListener);
   }
 }
