@@ -33,6 +33,19 @@ export function encodePayload(payload: unknown): Buffer | string {
   }
 }
 
+/** The most bytes an MQTT packet carries after its fixed header [MQTT-2.2.3]. */
+const MAX_REMAINING_LENGTH = 268_435_455;
+
+/**
+ * Whether a PUBLISH of `payload` to `topic` fits in one MQTT packet (MQTT 5
+ * properties aside; a packet identifier counted whatever the QoS). One that
+ * does not would make MQTT.js drop the connection, then resend it at every reconnect.
+ */
+export function publishFits(topic: string, payload: Buffer | string): boolean {
+  const length = 2 + Buffer.byteLength(topic) + 2 + Buffer.byteLength(payload);
+  return length <= MAX_REMAINING_LENGTH;
+}
+
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 function strictUtf8(bytes: Buffer): string | undefined {
