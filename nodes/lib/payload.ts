@@ -72,6 +72,17 @@ function looksLikeJson(text: string): boolean {
   );
 }
 
+/**
+ * Why JSON.parse failed, without the text it quotes: V8 puts the start of the
+ * input in its message ('Unexpected token …, "…" is not valid JSON'), and an
+ * error ends up in the log, where a private payload must not.
+ */
+function jsonFailure(error: Error): string {
+  const position = /at position (\d+)/.exec(error.message)?.[1];
+  if (position !== undefined) return `error at position ${position}`;
+  return error.message.startsWith('Unexpected end') ? 'unexpected end' : 'unexpected character';
+}
+
 /** The `msg.payload` for received bytes; throws PayloadError for invalid JSON with datatype `json`. */
 export function decodePayload(bytes: Buffer, datatype: Datatype): unknown {
   switch (datatype) {
@@ -86,7 +97,7 @@ export function decodePayload(bytes: Buffer, datatype: Datatype): unknown {
       try {
         return JSON.parse(text);
       } catch (error) {
-        throw new PayloadError('invalid-json', (error as Error).message);
+        throw new PayloadError('invalid-json', jsonFailure(error as Error));
       }
     }
     case 'auto-detect': {
