@@ -109,7 +109,7 @@ describe('access settings of the embedded broker node', () => {
   it('hashes a plain password found among the hashes, and stores nothing back when all are hashes', async () => {
     const hash = await hashPassword('b-secret');
     const settings = {
-      users: [{ username: 'a' }, { username: 'b', publish: 'x/#, y', subscribe: [] }, { username: 'c' }],
+      accounts: [{ username: 'a' }, { username: 'b', publish: 'x/#, y', subscribe: [] }, { username: 'c' }],
     };
     const resolved = await resolveAccess(settings, { passwords: JSON.stringify({ a: 'typed in', b: hash }) });
     const [a, b] = resolved.config.users;
@@ -126,7 +126,7 @@ describe('access settings of the embedded broker node', () => {
   it('lets anonymous clients in only when ticked, or, for a flow from before the setting, when there is no user', async () => {
     assert.ok((await resolveAccess({}, undefined)).config.anonymous);
     assert.equal((await resolveAccess({ allowAnonymous: false }, undefined)).config.anonymous, undefined);
-    const withUser = { users: [{ username: 'a' }] };
+    const withUser = { accounts: [{ username: 'a' }] };
     assert.equal((await resolveAccess(withUser, undefined)).config.anonymous, undefined);
     const ticked = await resolveAccess(
       { ...withUser, allowAnonymous: true, anonymousPublish: [], anonymousSubscribe: ['public/#'] },

@@ -29,7 +29,7 @@ let hashes: Record<string, string>;
 /** The broker node with USERS, and the credentials holding their hashes. */
 function securedBroker(port: number, extra: Record<string, unknown> = {}) {
   const node = embeddedBrokerNode(port, {
-    users: USERS.map(({ username, publish, subscribe }) => ({ username, publish, subscribe })),
+    accounts: USERS.map(({ username, publish, subscribe }) => ({ username, publish, subscribe })),
     allowAnonymous: false,
     ...extra,
   });

@@ -269,7 +269,7 @@ describe('embedded broker: a refused publication is acknowledged after the CONNA
     const hash = await hashPassword('secret');
     await helper.load(
       allNodes,
-      [embeddedBrokerNode(port, { users: [{ username: 'u', publish: ['allowed/#'], subscribe: ['#'] }] })],
+      [embeddedBrokerNode(port, { accounts: [{ username: 'u', publish: ['allowed/#'], subscribe: ['#'] }] })],
       { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ u: hash }) } },
     );
     await connectWhenListening(port, { username: 'u', password: 'secret' }).then((client) =>

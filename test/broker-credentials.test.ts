@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NodeRedRig } from './support/crash-rig.js';
-import { connectWhenListening } from './support/embedded-broker.js';
+import { connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
 
@@ -28,17 +28,8 @@ describe('embedded broker passwords at rest', () => {
     assert.ok(response.ok, `POST /flows answered ${response.status} ${await response.text()}`);
   }
 
-  function brokerNode(extra: Record<string, unknown>) {
-    return {
-      id: BROKER,
-      z: 'tab1',
-      type: 'durable-mqtt-embedded-broker',
-      port,
-      bind: '127.0.0.1',
-      wsPath: '',
-      ...extra,
-    };
-  }
+  const brokerNode = (extra: Record<string, unknown>) =>
+    embeddedBrokerNode(port, { id: BROKER, z: 'tab1', ...extra });
 
   before(async () => {
     port = await freePort();
@@ -60,7 +51,7 @@ describe('embedded broker passwords at rest', () => {
     assert.match(hash, /^scrypt\$/);
     await deploy([
       brokerNode({
-        users: [{ username: 'alice', publish: ['#'], subscribe: ['#'] }],
+        accounts: [{ username: 'alice', publish: ['#'], subscribe: ['#'] }],
         allowAnonymous: false,
         credentials: { passwords: JSON.stringify({ alice: hash }) },
       }),

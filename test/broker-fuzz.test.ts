@@ -13,6 +13,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { NodeRedRig } from './support/crash-rig.js';
+import { embeddedBrokerNode } from './support/embedded-broker.js';
 import { connect, packet, publish, subscribe, uint16, unsubscribe } from './support/raw-mqtt.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
@@ -200,16 +201,7 @@ describe('embedded broker under a hostile mix', () => {
     port = await freePort();
     rig = new NodeRedRig([
       { id: 'tab1', type: 'tab', label: 'broker' },
-      {
-        id: BROKER,
-        z: 'tab1',
-        type: 'durable-mqtt-embedded-broker',
-        port,
-        bind: '127.0.0.1',
-        wsPath: '',
-        maxConnections: MAX_CONNECTIONS,
-        connectTimeout: 2,
-      },
+      embeddedBrokerNode(port, { id: BROKER, z: 'tab1', maxConnections: MAX_CONNECTIONS, connectTimeout: 2 }),
       ...HEAP_FLOW,
     ]);
     writeFileSync(path.join(rig.userDir, 'settings.js'), SETTINGS);

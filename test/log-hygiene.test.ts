@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { NodeRedRig } from './support/crash-rig.js';
-import { connectWhenListening } from './support/embedded-broker.js';
+import { connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
 
@@ -42,16 +42,12 @@ describe('what the logs hold', () => {
     });
     rig = new NodeRedRig([
       { id: 'tab1', type: 'tab', label: 'hygiene' },
-      {
+      embeddedBrokerNode(port, {
         id: BROKER,
         z: 'tab1',
-        type: 'durable-mqtt-embedded-broker',
-        port,
-        bind: '127.0.0.1',
-        wsPath: '',
-        users: [{ username: 'alice', publish: ['public/#'], subscribe: ['#'] }],
+        accounts: [{ username: 'alice', publish: ['public/#'], subscribe: ['#'] }],
         allowAnonymous: false,
-      },
+      }),
       config('right-cfg', 'mqtt'),
       config('wrong-cfg', 'embedded'),
       {

@@ -104,6 +104,17 @@ function outCases(prefix: string): [what: string, msg: Record<string, unknown>, 
   ];
 }
 
+/** Resolves once the broker config is connected with `count` filters subscribed at the broker. */
+async function subscribedAtBroker(count: number): Promise<void> {
+  const { connection } = helper.getNode(CONFIG) as unknown as {
+    connection: { connected: boolean; brokerSubscriptions(): Map<string, number> };
+  };
+  await waitFor(
+    () => connection.connected && connection.brokerSubscriptions().size === count,
+    `${count} subscription(s) at the broker`,
+  );
+}
+
 function outNode(id: string, persistence: string) {
   return { id, type: 'durable-mqtt-out', broker: CONFIG, topic: '', qos: '', retain: '', persistence };
 }
@@ -156,15 +167,7 @@ describe('nodes given odd msgs', () => {
     await waitFor(() => caught.length === 2 * errorsPer, 'the errors of the queued and acknowledged nodes');
 
     await helper.setFlows([...flow, embeddedBrokerNode(0)], 'nodes');
-    const watchConnection = (
-      helper.getNode(CONFIG) as unknown as {
-        connection: { connected: boolean; brokerSubscriptions(): Map<string, number> };
-      }
-    ).connection;
-    await waitFor(
-      () => watchConnection.connected && watchConnection.brokerSubscriptions().size === 1,
-      'the watcher',
-    );
+    await subscribedAtBroker(1);
     for (const [, msg] of outCases('odd/none')) send('none', msg);
     const published = (mode: string) => outCases('x').length - errorsPer + (mode === 'none' ? 0 : 3);
     await waitFor(
@@ -289,15 +292,7 @@ describe('nodes given odd msgs', () => {
       assert.match((caught[index++].error as { message: string }).message, error, what);
     }
     assert.deepEqual(output[0].payload, [{ topic: 'ok/+', qos: 1 }], 'the subscription list, unchanged');
-    const connection = (
-      helper.getNode(CONFIG) as unknown as {
-        connection: { connected: boolean; brokerSubscriptions(): Map<string, number> };
-      }
-    ).connection;
-    await waitFor(
-      () => connection.connected && connection.brokerSubscriptions().size === 1,
-      'the subscription at the broker',
-    );
+    await subscribedAtBroker(1);
     helper.getNode('pub').receive({ topic: 'ok/1', payload: 'still subscribed' });
     helper.getNode('pub').receive({ topic: 'extra/b', payload: 'never subscribed' });
     await waitFor(() => output.length >= 2, 'the message on ok/1');

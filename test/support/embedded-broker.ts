@@ -3,7 +3,7 @@ import { delay } from './wait.js';
 
 export const EMBEDDED_BROKER_ID = 'b0000000000000001';
 
-/** An embedded broker node for a test flow; `port` 0 means in-process only. */
+/** An embedded broker node for a test flow; `port` 0 means in-process only; `extra` may set any property, id and z included. */
 export function embeddedBrokerNode(port = 0, extra: Record<string, unknown> = {}) {
   return {
     id: EMBEDDED_BROKER_ID,

@@ -2,7 +2,8 @@
  * The embedded broker node's access settings, as the flow and its credentials
  * hold them, turned into an AccessConfig.
  *
- * In the flow: `users` ([{username, publish, subscribe}]), `allowAnonymous`,
+ * In the flow: `accounts` ([{username, publish, subscribe}]; Node-RED keeps `users`
+ * for itself), `allowAnonymous`,
  * `anonymousPublish`, `anonymousSubscribe`. In the credentials: `passwords`, a
  * JSON object of password hashes by user name. The editor hashes a new password
  * through the runtime before saving, so the plain text is never stored; a plain
@@ -15,7 +16,7 @@ import { hashPassword, isPasswordHash } from './passwords.js';
 import { readBoolean } from '../../shared/config-values.js';
 
 export interface AccessSettings {
-  users?: unknown;
+  accounts?: unknown;
   allowAnonymous?: unknown;
   anonymousPublish?: unknown;
   anonymousSubscribe?: unknown;
@@ -77,7 +78,7 @@ export async function resolveAccess(
   const passwords = readPasswordMap(credentials?.passwords);
   let rewritten = false;
   const legacyUser = credentials?.user || (credentials?.password ? '' : undefined);
-  let userEntries = Array.isArray(settings.users) ? (settings.users as unknown[]) : undefined;
+  let userEntries = Array.isArray(settings.accounts) ? (settings.accounts as unknown[]) : undefined;
   if (legacyUser !== undefined) {
     userEntries ??= [{ username: legacyUser }];
     if (credentials?.password) {
