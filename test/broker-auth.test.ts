@@ -111,6 +111,37 @@ describe('embedded broker: users, passwords and topic rules', () => {
     assert.equal(await connackCode(port, { ...login('admin'), password: 'wrong' }), 4, 'users still checked');
   });
 
+  it('holds anonymous clients to their rules on a broker without users too', async () => {
+    const port = await freePort();
+    await helper.load(allNodes, [
+      embeddedBrokerNode(port, {
+        allowAnonymous: true,
+        anonymousPublish: 'public/#',
+        anonymousSubscribe: '#',
+      }),
+    ]);
+    const watcher = await connectWhenListening(port, { clientId: 'watcher' });
+    const seen: string[] = [];
+    watcher.on('message', (topic) => seen.push(topic));
+    await watcher.subscribeAsync('#', { qos: 1 });
+    // With no user, any credentials are let in, as anonymous.
+    const visitor = await connectWhenListening(port, {
+      clientId: 'visitor',
+      username: 'whoever',
+      password: 'x',
+    });
+    // A broker that closed the connection instead would leave these waiting for their PUBACK.
+    const acknowledged = Promise.all([
+      visitor.publishAsync('private/x', 'no', { qos: 1 }),
+      visitor.publishAsync('public/x', 'yes', { qos: 1 }),
+    ]);
+    await Promise.race([acknowledged, delay(5000).then(() => assert.fail('no PUBACK within 5 s'))]);
+    await waitFor(() => seen.includes('public/x'), 'the allowed publication');
+    await delay(200);
+    assert.deepEqual(seen, ['public/x']);
+    await Promise.all([watcher.endAsync(), visitor.endAsync()]);
+  });
+
   it('answers SUBACK 0x80 to a filter outside the rules, with %c and %u filled in, and keeps the connection', async () => {
     const port = await freePort();
     const { node, credentials } = securedBroker(port);

@@ -211,10 +211,9 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       this.emit('violation', address, `more than ${limits.maxConnections} connections (CONNACK 3)`);
       return refuseConnection(transport, 3, limits.connectTimeoutMs);
     }
-    const publishAccess = this.access?.open ? undefined : this.access;
     const connection = new GatedConnection(transport, {
       maxPacketSize: network ? limits.maxPacketSize : Number.POSITIVE_INFINITY,
-      access: publishAccess,
+      access: this.access,
       conformance: network,
     });
     this.connections.add(connection);
