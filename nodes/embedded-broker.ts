@@ -1,13 +1,17 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
+import type { TlsOptions } from 'node:tls';
 import path from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/aedes-adapter.js';
+import type { Identity } from './lib/broker/acl.js';
+import { resolveAccess, type AccessCredentials, type AccessSettings } from './lib/broker/access-settings.js';
+import { readLimits } from './lib/broker/limits.js';
+import { hashPassword } from './lib/broker/passwords.js';
 import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/embedded-registry.js';
 import { readNumber, readString } from './shared/config-values.js';
-import type { BrokerCredentials } from './broker-config.js';
 
-interface EmbeddedBrokerDef extends NodeDef {
+interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
   bind: string;
   wsPath: string;
@@ -20,13 +24,58 @@ interface EmbeddedBrokerDef extends NodeDef {
   redisUrl?: string;
   /** Per client with a persistent session, while it is away; 0 means no bound. */
   maxOfflineMessages?: string | number;
+  maxConnections?: string | number;
+  /** Bytes, fixed header included. */
+  maxPacketSize?: string | number;
+  maxTopicLevels?: string | number;
+  /** Seconds a new connection has to send its CONNECT. */
+  connectTimeout?: string | number;
+  /** A tls-config node: its certificate and key serve MQTT over TLS and secure WebSocket. */
+  tls?: string;
+  /** MQTT over TLS; 0 or empty: none. */
+  tlsPort?: string | number;
+  /** Secure WebSocket on a port of the broker's own; 0 or empty: none. */
+  wssPort?: string | number;
+}
+
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+type EmbeddedBrokerCredentials = AccessCredentials & { redisPassword?: string };
+
+/** The part of Node-RED's tls-config node used here. */
+interface TlsConfigNode {
+  verifyservercert?: boolean;
+  addTLSOptions(options: TlsOptions): void;
+}
+
+/**
+ * A TLS server's options from a tls-config node, or a reason it cannot serve.
+ * With a CA certificate, clients must present a certificate it signed,
+ * verified unless the node's verification is off.
+ */
+function serverTlsOptions(tlsNode: TlsConfigNode): TlsOptions | 'no-certificate' {
+  const options: TlsOptions = {};
+  tlsNode.addTLSOptions(options);
+  if (!options.key || !options.cert) return 'no-certificate';
+  const verifyClients = Boolean(options.ca);
+  return {
+    key: options.key,
+    cert: options.cert,
+    passphrase: options.passphrase,
+    ca: options.ca,
+    requestCert: verifyClients,
+    rejectUnauthorized: verifyClients && tlsNode.verifyservercert !== false,
+  };
 }
 
 /** A log line per kind of repeated event at most once a minute. */
 const LOG_INTERVAL_MS = 60_000;
-const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The longest password the editor may have hashed: scrypt's input, not a place to send megabytes. */
+const MAX_PASSWORD_LENGTH = 1024;
 
-type EmbeddedBrokerCredentials = BrokerCredentials & { redisPassword?: string };
+function describeClient(identity: Identity): string {
+  return identity.username === undefined ? identity.clientId : `${identity.clientId} (${identity.username})`;
+}
 
 module.exports = function (RED: NodeAPI) {
   function EmbeddedBrokerNode(this: Node<EmbeddedBrokerCredentials>, def: EmbeddedBrokerDef) {
@@ -43,13 +92,33 @@ module.exports = function (RED: NodeAPI) {
         ? path.join(userDir, 'durable-mqtt', 'broker', node.id)
         : undefined;
     if (def.persistence === 'disk' && !userDir) node.error(RED._('durable-mqtt.errors.no-user-dir'));
+
+    const access = resolveAccess(def, node.credentials).then((resolved) => {
+      if (resolved.credentialsToStore) void RED.nodes.addCredentials(node.id, resolved.credentialsToStore);
+      for (const username of resolved.usersWithoutPassword)
+        node.warn(RED._('durable-mqtt.errors.user-without-password', { username }));
+      if (resolved.config.users.length === 0 && !resolved.config.anonymous)
+        node.warn(RED._('durable-mqtt.errors.nobody-may-connect'));
+      return resolved.config;
+    });
+    let tls: { options: TlsOptions; port: number; wssPort: number } | undefined;
+    if (def.tls) {
+      const tlsNode = RED.nodes.getNode(def.tls) as unknown as TlsConfigNode | null;
+      const options = tlsNode ? serverTlsOptions(tlsNode) : 'no-certificate';
+      if (options === 'no-certificate') node.error(RED._('durable-mqtt.errors.tls-no-certificate'));
+      else
+        tls = {
+          options,
+          port: def.tlsPort === undefined ? 8883 : readNumber(def.tlsPort, 0),
+          wssPort: readNumber(def.wssPort, 0),
+        };
+    }
     const broker = new EmbeddedBroker({
       port,
       bind,
       wsPath: wsPath ? `${httpRoot.replace(/\/$/, '')}/${wsPath.replace(/^\//, '')}` : undefined,
       httpServer: RED.server as unknown as HttpServer,
-      username: node.credentials?.user || undefined,
-      password: node.credentials?.password || undefined,
+      access,
       persistenceDirectory,
       redis:
         def.persistence === 'redis'
@@ -59,6 +128,8 @@ module.exports = function (RED: NodeAPI) {
             }
           : undefined,
       maxOfflineMessages: Math.max(0, readNumber(def.maxOfflineMessages, DEFAULT_MAX_OFFLINE_MESSAGES)),
+      limits: readLimits(def),
+      tls,
     });
     let listenError: string | undefined;
     let redisUnreachable: string | undefined;
@@ -70,9 +141,13 @@ module.exports = function (RED: NodeAPI) {
       if (listenError) return node.status({ fill: 'red', shape: 'ring', text: listenError });
       if (redisUnreachable) return node.status({ fill: 'red', shape: 'ring', text: redisUnreachable });
       const clients = RED._('durable-mqtt.status.clients', { count: broker.clientCount });
-      const where = broker.listeningAddress
-        ? `${broker.listeningAddress.address}:${broker.listeningAddress.port}`
-        : RED._('durable-mqtt.status.in-process-only');
+      const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
+      const addresses = [
+        broker.listeningAddress && `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
+        tlsAddress && RED._('durable-mqtt.status.tls-port', { port: tlsAddress.port }),
+        wssAddress && RED._('durable-mqtt.status.wss-port', { port: wssAddress.port }),
+      ].filter(Boolean);
+      const where = addresses.length ? addresses.join(' · ') : RED._('durable-mqtt.status.in-process-only');
       const dropped = offlineDropped
         ? ` · ${RED._('durable-mqtt.status.offline-dropped', { count: offlineDropped })}`
         : '';
@@ -83,31 +158,64 @@ module.exports = function (RED: NodeAPI) {
       });
     };
     broker.on('clients', showStatus);
-    const dropReport = new ThrottledReport<{ clientId: string; topic: string }>(
-      LOG_INTERVAL_MS,
-      (count, last) =>
+
+    // What clients do wrong is logged, never faster than once a minute per kind, and never with a payload.
+    const reports = {
+      offlineDropped: new ThrottledReport<{ clientId: string; topic: string }>(
+        LOG_INTERVAL_MS,
+        (count, last) =>
+          node.warn(
+            RED._('durable-mqtt.errors.offline-dropped', {
+              count,
+              max: broker.maxOfflineMessages,
+              client: last.clientId,
+              topic: last.topic,
+              total: offlineDropped,
+            }),
+          ),
+      ),
+      publishRefused: new ThrottledReport<{ identity: Identity; topic: string }>(
+        LOG_INTERVAL_MS,
+        (count, last) =>
+          node.warn(
+            RED._('durable-mqtt.errors.publish-not-allowed', {
+              count,
+              client: describeClient(last.identity),
+              topic: last.topic,
+            }),
+          ),
+      ),
+      subscribeRefused: new ThrottledReport<{ identity: Identity; filter: string }>(
+        LOG_INTERVAL_MS,
+        (count, last) =>
+          node.warn(
+            RED._('durable-mqtt.errors.subscribe-not-allowed', {
+              count,
+              client: describeClient(last.identity),
+              filter: last.filter,
+            }),
+          ),
+      ),
+      violation: new ThrottledReport<{ client: string; reason: string }>(LOG_INTERVAL_MS, (count, last) =>
         node.warn(
-          RED._('durable-mqtt.errors.offline-dropped', {
-            count,
-            max: broker.maxOfflineMessages,
-            client: last.clientId,
-            topic: last.topic,
-            total: offlineDropped,
-          }),
+          RED._('durable-mqtt.errors.client-closed', { count, client: last.client, reason: last.reason }),
         ),
-    );
+      ),
+    };
     // Drops can come by the thousand: the status follows at most twice a second.
     let statusRefresh: NodeJS.Timeout | undefined;
-    const countDrop = (clientId: string, topic: string) => {
+    broker.on('offline-dropped', (clientId, topic) => {
       offlineDropped++;
-      dropReport.add({ clientId, topic });
+      reports.offlineDropped.add({ clientId, topic });
       statusRefresh ??= setTimeout(() => {
         statusRefresh = undefined;
         showStatus();
       }, 500);
-    };
-    broker.on('offline-dropped', countDrop);
-    const redisStateChanged = (reason: string | undefined) => {
+    });
+    broker.on('publish-refused', (identity, topic) => reports.publishRefused.add({ identity, topic }));
+    broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
+    broker.on('violation', (client, reason) => reports.violation.add({ client, reason }));
+    broker.on('redis-state', (reason) => {
       if (reason) {
         // Once per outage in the log; the status follows each new reason.
         if (!redisUnreachable) node.warn(RED._('durable-mqtt.errors.redis-unreachable', { reason }));
@@ -118,31 +226,33 @@ module.exports = function (RED: NodeAPI) {
       }
       // Reachable at last while starting: the status comes once the broker listens.
       if (reason || running) showStatus();
-    };
-    broker.on('redis-state', redisStateChanged);
+    });
 
-    const started = broker.start().then(
-      () => {
-        if (broker.listeningAddress) {
-          node.log(
-            RED._('durable-mqtt.log.listening', {
-              address: `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
-            }),
-          );
-        }
-      },
-      (error: NodeJS.ErrnoException) => {
-        // A start that waited for Redis was given up by the close below: no fault of the broker's.
-        if (closing) return;
-        listenError =
-          error.code === 'EADDRINUSE'
-            ? RED._('durable-mqtt.errors.port-in-use', { port, bind })
-            : error.code === 'EACCES'
-              ? RED._('durable-mqtt.errors.port-denied', { port, bind })
-              : RED._('durable-mqtt.errors.broker-start-failed', { reason: error.message });
-        node.error(listenError);
-      },
-    );
+    const logListening = () => {
+      const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
+      for (const [address, key] of [
+        [broker.listeningAddress, 'listening'],
+        [tlsAddress, 'listening-tls'],
+        [wssAddress, 'listening-wss'],
+      ] as const) {
+        if (address)
+          node.log(RED._(`durable-mqtt.log.${key}`, { address: `${address.address}:${address.port}` }));
+      }
+    };
+    const started = broker.start().then(logListening, (error: NodeJS.ErrnoException & { port?: number }) => {
+      // A start that waited for Redis was given up by the close below: no fault of the broker's.
+      if (closing) return;
+      logListening();
+      // Listen errors carry the port that failed: the TCP, TLS or WebSocket one.
+      const failedPort = error.port ?? port;
+      listenError =
+        error.code === 'EADDRINUSE'
+          ? RED._('durable-mqtt.errors.port-in-use', { port: failedPort, bind })
+          : error.code === 'EACCES'
+            ? RED._('durable-mqtt.errors.port-denied', { port: failedPort, bind })
+            : RED._('durable-mqtt.errors.broker-start-failed', { reason: error.message });
+      node.error(listenError);
+    });
     // In-process clients can use the broker even when its TCP listener failed.
     started.then(() => {
       if (closing) return;
@@ -155,11 +265,9 @@ module.exports = function (RED: NodeAPI) {
       closing = true;
       broker.abandonStart();
       embeddedBrokers.unregister(node.id, broker);
-      broker.off('clients', showStatus);
-      broker.off('offline-dropped', countDrop);
-      broker.off('redis-state', redisStateChanged);
-      dropReport.close();
+      broker.removeAllListeners();
       clearTimeout(statusRefresh);
+      for (const report of Object.values(reports)) report.close();
       started
         .then(() => broker.close())
         .then(done, (error: Error) => {
@@ -176,9 +284,27 @@ module.exports = function (RED: NodeAPI) {
     EmbeddedBrokerCredentials
   >('durable-mqtt-embedded-broker', EmbeddedBrokerNode, {
     credentials: {
+      // Password hashes by user name (JSON): the editor gets hashes, never a password.
+      passwords: { type: 'text' },
+      // The single user of earlier versions, read once and turned into a user of the list.
       user: { type: 'text' },
       password: { type: 'password' },
       redisPassword: { type: 'password' },
     },
   });
+
+  // The editor sends a new password here once and saves only the hash it gets back.
+  RED.httpAdmin.post(
+    '/durable-mqtt-embedded-broker/password-hash',
+    RED.auth.needsPermission('durable-mqtt-embedded-broker.write'),
+    (req, res) => {
+      const password: unknown = (req.body as { password?: unknown } | undefined)?.password;
+      if (typeof password !== 'string' || password === '' || password.length > MAX_PASSWORD_LENGTH)
+        return void res.status(400).json({ error: 'password must be a string of 1 to 1024 characters' });
+      hashPassword(password).then(
+        (hash) => res.json({ hash }),
+        () => res.status(500).json({ error: 'hashing failed' }),
+      );
+    },
+  );
 };

@@ -4,7 +4,7 @@ import type { IClientPublishOptions } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
 import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connection.js';
 import { publishTopicProblem } from './lib/topic.js';
-import { PayloadError, encodePayload } from './lib/payload.js';
+import { PayloadError, encodePayload, publishFits } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
 import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
 import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
@@ -305,6 +305,11 @@ module.exports = function (RED: NodeAPI) {
         payload = encodePayload(msg.payload);
         // Made here, once: the outbox stores it with the message, so every resend carries the same id.
         if (stampIds) payload = stampMessageId(msg, target.options, payload);
+        if (!publishFits(target.topic, payload))
+          throw new InputError(
+            'payload-too-large',
+            RED._('durable-mqtt.errors.payload-too-large', { topic: target.topic }),
+          );
       } catch (error) {
         if (error instanceof InputError || error instanceof PayloadError) return done(error);
         throw error;

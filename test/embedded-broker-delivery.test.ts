@@ -6,6 +6,7 @@ import { EmbeddedBroker } from '../nodes/lib/aedes-adapter.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
+import { OPEN_BROKER } from './support/embedded-broker.js';
 
 const TOTAL = 20_000;
 
@@ -44,6 +45,7 @@ for (const persistence of ['disk', 'memory'] as const) {
 
     it(`delivers every one of ${TOTAL} QoS 1 messages to a persistent session, once per message`, async () => {
       broker = new EmbeddedBroker({
+        ...OPEN_BROKER,
         port: await freePort(),
         bind: '127.0.0.1',
         // No bound: this subscriber stays connected, and the test counts every message.

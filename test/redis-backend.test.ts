@@ -9,6 +9,7 @@ import { freePort } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { delay, waitFor } from './support/wait.js';
+import { OPEN_BROKER } from './support/embedded-broker.js';
 
 /** What each broker reported of Redis: reasons while unreachable, undefined when reachable. */
 type RedisStates = (string | undefined)[];
@@ -44,6 +45,7 @@ describe(
     /** A broker on its own TCP port, on Redis at `redisPort`, not started. */
     async function brokerOn(redisPort: number, maxOfflineMessages = 10_000) {
       const broker = new EmbeddedBroker({
+        ...OPEN_BROKER,
         port: await freePort(),
         bind: '127.0.0.1',
         maxOfflineMessages,

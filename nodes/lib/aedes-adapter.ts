@@ -2,13 +2,15 @@
  * The only module that knows Aedes. Moving to another broker engine (Aedes 2
  * for MQTT 5) means rewriting this file and nothing else.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
+import type { TlsOptions } from 'node:tls';
+import { randomUUID } from 'node:crypto';
+import type { Aedes, AedesOptions, AuthenticateError, Client } from 'aedes' with {
+  'resolution-mode': 'import',
+};
 import { createDuplexPair } from './duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
@@ -16,9 +18,21 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './broker/offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './broker/redis-backend.js';
-import type { InProcessBroker } from './embedded-registry.js';
-import { dedupeDeliveriesExactly } from './aedes-delivery.js';
 import { deliverAfterConnack, noteQueueResends } from './broker/deliver-after-connack.js';
+import { dedupeDeliveriesExactly } from './aedes-delivery.js';
+import { AccessControl, type AccessConfig } from './broker/access-control.js';
+import type { Identity } from './broker/acl.js';
+import { GatedConnection, refuseConnection } from './broker/gated-connection.js';
+import type { BrokerLimits } from './broker/limits.js';
+import {
+  attachWebSocket,
+  listenSecureWebSocket,
+  listenTcp,
+  listenTls,
+  type Admit,
+  type Listener,
+} from './broker/listeners.js';
+import type { InProcessBroker } from './embedded-registry.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -28,9 +42,8 @@ export interface EmbeddedBrokerOptions {
   /** MQTT over WebSocket on this path of `httpServer`, or undefined for none. */
   wsPath?: string;
   httpServer?: HttpServer;
-  /** When set, clients must present these credentials. */
-  username?: string;
-  password?: string;
+  /** Users, their password hashes and topic rules, and whether anonymous clients are let in; awaited by start(). */
+  access: AccessConfig | PromiseLike<AccessConfig>;
   /**
    * A directory for retained messages, persistent sessions (subscriptions and
    * offline queues) and in-flight QoS 2 state, so they survive a restart; in memory when unset.
@@ -40,7 +53,13 @@ export interface EmbeddedBrokerOptions {
   redis?: RedisBackendOptions;
   /** The most QoS 1/2 messages queued for one disconnected client with a persistent session; 0: no bound. */
   maxOfflineMessages: number;
+  /** What network clients may take; the broker's own in-process clients are not limited. */
+  limits: BrokerLimits;
+  /** MQTT over TLS on `port`, and over secure WebSocket on `wssPort`; 0 for either means none. */
+  tls?: { options: TlsOptions; port: number; wssPort: number };
 }
+
+export type ListenerKind = 'tcp' | 'tls' | 'wss';
 
 /** The default of `maxOfflineMessages`. */
 export const DEFAULT_MAX_OFFLINE_MESSAGES = 10_000;
@@ -52,6 +71,12 @@ export interface EmbeddedBrokerEvents {
   'offline-dropped': [clientId: string, topic: string];
   /** Redis could not be reached (`reason`), or can again (undefined); only with the `redis` option. */
   'redis-state': [unreachable: string | undefined];
+  /** A publication the client may not make was acknowledged and dropped. */
+  'publish-refused': [identity: Identity, topic: string];
+  /** A subscription the client may not make was refused (SUBACK 0x80). */
+  'subscribe-refused': [identity: Identity, filter: string];
+  /** A connection was closed for breaking the protocol or a limit; `client` is its address. */
+  violation: [client: string, reason: string];
 }
 
 /**
@@ -64,10 +89,11 @@ function startOrderedBrokerId(): string {
   return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
 }
 
-function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
-  const a = Buffer.from(given ?? '');
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** A client with an empty id counts as no id for access rules (`%c`), whatever id Aedes makes up for it. */
+const UNKNOWN: Identity = { username: undefined, clientId: '' };
+
+function identityOf(client: Client | null): Identity {
+  return client?.conn instanceof GatedConnection ? (client.conn.identity ?? UNKNOWN) : UNKNOWN;
 }
 
 /** An Aedes broker with an optional TCP listener, an optional WebSocket endpoint and in-process connections. */
@@ -75,14 +101,22 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private aedes: Aedes | undefined;
   private db: ClassicLevel | undefined;
   private redis: RedisBackend | undefined;
-  private tcpServer: net.Server | undefined;
-  private readonly tcpSockets = new Set<net.Socket>();
-  private wsServer: WebSocketServer | undefined;
-  private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
-  private readonly inProcessStreams = new Set<Duplex>();
+  private readonly servers = new Map<ListenerKind, Listener>();
+  private detachWebSocket: (() => void) | undefined;
+  private readonly connections = new Set<GatedConnection>();
+  /** Open network connections, checked against limits.maxConnections. */
+  private networkConnections = 0;
+  private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
   /** The address the TCP listener is bound to, once listening. */
-  listeningAddress: net.AddressInfo | undefined;
+  get listeningAddress(): net.AddressInfo | undefined {
+    return this.servers.get('tcp')?.address;
+  }
+
+  /** The addresses of the TLS and secure WebSocket listeners, once listening. */
+  get secureAddresses(): { tls?: net.AddressInfo; wss?: net.AddressInfo } {
+    return { tls: this.servers.get('tls')?.address, wss: this.servers.get('wss')?.address };
+  }
 
   constructor(private readonly options: EmbeddedBrokerOptions) {
     super();
@@ -96,21 +130,21 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     return this.aedes?.connectedClients ?? 0;
   }
 
-  /** Starts the broker; in-process connections work even when the TCP listener fails (the error is thrown after). */
+  /**
+   * Starts the broker and its listeners. In-process connections work whatever
+   * happens to the listeners; a listener that fails does not stop the others,
+   * and the first failure is thrown once all have been tried.
+   */
   async start(): Promise<void> {
     const { Aedes } = await import('aedes');
-    const aedesOptions: AedesOptions = { id: startOrderedBrokerId() };
-    const { username, password } = this.options;
-    // Either credential set turns authentication on: a password alone must not leave the broker open.
-    if (username !== undefined || password !== undefined) {
-      aedesOptions.authenticate = (_client, user, pass, callback) => {
-        const ok = sameSecret(user, username ?? '') && sameSecret(pass, password ?? '');
-        if (ok) return callback(null, true);
-        // CONNACK 4: bad user name or password.
-        const error = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
-        callback(error as Parameters<typeof callback>[0], false);
-      };
-    }
+    const access = new AccessControl(await this.options.access);
+    this.access = access;
+    const aedesOptions: AedesOptions = {
+      id: startOrderedBrokerId(),
+      connectTimeout: this.options.limits.connectTimeoutMs,
+      maxTopicLevels: this.options.limits.maxTopicLevels,
+      ...this.accessHooks(access),
+    };
     if (this.options.redis) {
       const redis = new RedisBackend(this.options.redis);
       this.redis = redis;
@@ -144,88 +178,129 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     aedes.on('clientReady', countChanged);
     aedes.on('clientDisconnect', countChanged);
     aedes.on('clientError', (client, error) => this.emit('client-error', client?.id ?? '', error));
-    if (this.options.wsPath && this.options.httpServer)
-      this.attachWebSocket(this.options.httpServer, this.options.wsPath);
-    if (this.options.port > 0) await this.listenTcp(aedes);
+    aedes.on('connackSent', (packet, client) => {
+      if (packet.returnCode === 0 && client.conn instanceof GatedConnection) client.conn.connectionAccepted();
+    });
+    await this.listen();
   }
 
-  /** A start still waiting for Redis gives up (start() rejects); nothing otherwise. */
-  abandonStart(): void {
-    if (!this.aedes) void this.redis?.close();
+  private async listen(): Promise<void> {
+    const { port, bind, limits, tls, wsPath, httpServer } = this.options;
+    const admit: Admit = (transport, address, req) => this.admit(transport, address, true, req);
+    if (wsPath && httpServer) this.detachWebSocket = attachWebSocket(httpServer, wsPath, admit);
+    const secure = (listenerPort: number) => ({
+      port: listenerPort,
+      bind,
+      maxConnections: limits.maxConnections,
+      handshakeTimeoutMs: limits.connectTimeoutMs,
+      tls: tls?.options ?? {},
+    });
+    const wanted: [ListenerKind, number, () => Promise<Listener>][] = [
+      ['tcp', port, () => listenTcp(port, bind, limits.maxConnections, admit)],
+      ['tls', tls?.port ?? 0, () => listenTls(secure(tls?.port ?? 0), admit)],
+      ['wss', tls?.wssPort ?? 0, () => listenSecureWebSocket(secure(tls?.wssPort ?? 0), admit)],
+    ];
+    let firstFailure: unknown;
+    for (const [kind, listenerPort, start] of wanted) {
+      if (listenerPort <= 0) continue;
+      try {
+        this.servers.set(kind, await start());
+      } catch (error) {
+        firstFailure ??= error;
+      }
+    }
+    if (firstFailure) throw firstFailure;
   }
 
   connectInProcess(): Duplex {
     if (!this.aedes || this.aedes.closed) throw new Error('embedded broker is not running');
     const [clientEnd, brokerEnd] = createDuplexPair();
-    this.inProcessStreams.add(brokerEnd);
-    brokerEnd.once('close', () => this.inProcessStreams.delete(brokerEnd));
-    this.accept(this.aedes, brokerEnd);
+    this.admit(brokerEnd, 'in-process', false);
     return clientEnd;
   }
 
-  /** Closes listeners, every connection and the broker, so the port is free when this resolves. */
+  /**
+   * Hands a client's transport to Aedes through a gate; `address` names it in the log. Network
+   * clients are held to the limits; the in-process ones are this Node-RED's own broker configs.
+   */
+  private admit(transport: Duplex, address: string, network: boolean, req?: IncomingMessage): void {
+    const aedes = this.aedes;
+    if (!aedes || aedes.closed) return void transport.destroy();
+    const { limits } = this.options;
+    if (network && this.networkConnections >= limits.maxConnections) {
+      this.emit('violation', address, `more than ${limits.maxConnections} connections (CONNACK 3)`);
+      return refuseConnection(transport, 3, limits.connectTimeoutMs);
+    }
+    const connection = new GatedConnection(transport, {
+      maxPacketSize: network ? limits.maxPacketSize : Number.POSITIVE_INFINITY,
+      access: this.access,
+      conformance: network,
+    });
+    this.connections.add(connection);
+    if (network) this.networkConnections++;
+    connection.once('close', () => {
+      this.connections.delete(connection);
+      if (network) this.networkConnections--;
+    });
+    connection.on('violation', (reason: string) => this.emit('violation', address, reason));
+    connection.on('publish-refused', (identity: Identity, topic: string) =>
+      this.emit('publish-refused', identity, topic),
+    );
+    // Every message delivered once (aedes-delivery.ts), and none before the CONNACK (deliver-after-connack.ts).
+    const client = aedes.handle(connection, req);
+    dedupeDeliveriesExactly(client);
+    deliverAfterConnack(client);
+  }
+
+  /** The Aedes hooks that apply the access control. */
+  private accessHooks(access: AccessControl): Partial<AedesOptions> {
+    return {
+      authenticate: (_client, username, password, callback) => {
+        access.authenticate(username, password).then(
+          (result) => {
+            if (result.accepted) return callback(null, true);
+            const error = new Error(result.returnCode === 4 ? 'bad user name or password' : 'not authorised');
+            callback(Object.assign(error, { returnCode: result.returnCode }) as AuthenticateError, false);
+          },
+          (error: Error) => callback(Object.assign(error, { returnCode: 3 }) as AuthenticateError, false),
+        );
+      },
+      authorizeSubscribe: (client, subscription, callback) => {
+        const identity = identityOf(client);
+        if (access.maySubscribe(identity, subscription.topic)) return callback(null, subscription);
+        this.emit('subscribe-refused', identity, subscription.topic);
+        // No subscription: Aedes answers 0x80 in the SUBACK for this filter and keeps the connection.
+        callback(null, null);
+      },
+      // Publications pass the gate first; what reaches this hook unchecked is a will.
+      authorizePublish: (client, packet, callback) => {
+        // Aedes' own rule, kept: $SYS/ is the broker's.
+        if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS/ topics are reserved'));
+        if (client && !access.mayPublish(identityOf(client), packet.topic))
+          return callback(new Error('not authorised to publish'));
+        callback(null);
+      },
+    };
+  }
+
+  /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
   async close(): Promise<void> {
-    if (this.upgradeListener) this.options.httpServer?.off('upgrade', this.upgradeListener);
-    this.upgradeListener = undefined;
-    for (const ws of this.wsServer?.clients ?? []) ws.terminate();
-    this.wsServer?.close();
-    const tcpServer = this.tcpServer;
-    const tcpClosed = tcpServer
-      ? new Promise<void>((resolve) => tcpServer.close(() => resolve()))
-      : Promise.resolve();
-    for (const socket of this.tcpSockets) socket.destroy();
-    for (const stream of this.inProcessStreams) stream.destroy();
+    this.detachWebSocket?.();
+    this.detachWebSocket = undefined;
+    const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
+    this.servers.clear();
+    for (const connection of this.connections) connection.destroy();
     const aedes = this.aedes;
     const aedesClosed =
       aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
-    await Promise.all([tcpClosed, aedesClosed]);
-    this.tcpServer = undefined;
+    await Promise.all([...listenersClosed, aedesClosed]);
     await this.db?.close();
     this.db = undefined;
     await this.redis?.close();
   }
 
-  /** Hands a connection to Aedes, with every message delivered once (see aedes-delivery.ts), after the CONNACK. */
-  private accept(aedes: Aedes, stream: Duplex, req?: IncomingMessage) {
-    const client = aedes.handle(stream, req);
-    dedupeDeliveriesExactly(client);
-    deliverAfterConnack(client);
-  }
-
-  private listenTcp(aedes: Aedes): Promise<void> {
-    const server = net.createServer((socket) => {
-      // Nagle's algorithm would hold small MQTT packets back for up to 40 ms.
-      socket.setNoDelay(true);
-      this.tcpSockets.add(socket);
-      socket.once('close', () => this.tcpSockets.delete(socket));
-      this.accept(aedes, socket);
-    });
-    this.tcpServer = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', (error) => {
-        this.tcpServer = undefined;
-        reject(error);
-      });
-      server.listen(this.options.port, this.options.bind, () => {
-        this.listeningAddress = server.address() as net.AddressInfo;
-        resolve();
-      });
-    });
-  }
-
-  private attachWebSocket(httpServer: HttpServer, path: string) {
-    const wsServer = new WebSocketServer({ noServer: true });
-    this.wsServer = wsServer;
-    wsServer.on('connection', (ws, req) => {
-      const stream = createWebSocketStream(ws);
-      stream.on('error', () => ws.terminate());
-      if (this.aedes) this.accept(this.aedes, stream, req);
-    });
-    this.upgradeListener = (req, socket, head) => {
-      const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (pathname !== path) return;
-      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
-    };
-    httpServer.on('upgrade', this.upgradeListener);
+  /** A start still waiting for Redis gives up (start() rejects); nothing otherwise. */
+  abandonStart(): void {
+    if (!this.aedes) void this.redis?.close();
   }
 }

@@ -33,6 +33,19 @@ export function encodePayload(payload: unknown): Buffer | string {
   }
 }
 
+/** The most bytes an MQTT packet carries after its fixed header [MQTT-2.2.3]. */
+const MAX_REMAINING_LENGTH = 268_435_455;
+
+/**
+ * Whether a PUBLISH of `payload` to `topic` fits in one MQTT packet (MQTT 5
+ * properties aside; a packet identifier counted whatever the QoS). One that
+ * does not would make MQTT.js drop the connection, then resend it at every reconnect.
+ */
+export function publishFits(topic: string, payload: Buffer | string): boolean {
+  const length = 2 + Buffer.byteLength(topic) + 2 + Buffer.byteLength(payload);
+  return length <= MAX_REMAINING_LENGTH;
+}
+
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** The bytes as text when they are valid UTF-8, else undefined. */
@@ -60,6 +73,17 @@ function looksLikeJson(text: string): boolean {
   );
 }
 
+/**
+ * Why JSON.parse failed, without the text it quotes: V8 puts the start of the
+ * input in its message ('Unexpected token …, "…" is not valid JSON'), and an
+ * error ends up in the log, where a private payload must not.
+ */
+function jsonFailure(error: Error): string {
+  const position = /at position (\d+)/.exec(error.message)?.[1];
+  if (position !== undefined) return `error at position ${position}`;
+  return error.message.startsWith('Unexpected end') ? 'unexpected end' : 'unexpected character';
+}
+
 /** The `msg.payload` for received bytes; throws PayloadError for invalid JSON with datatype `json`. */
 export function decodePayload(bytes: Buffer, datatype: Datatype): unknown {
   switch (datatype) {
@@ -74,7 +98,7 @@ export function decodePayload(bytes: Buffer, datatype: Datatype): unknown {
       try {
         return JSON.parse(text);
       } catch (error) {
-        throw new PayloadError('invalid-json', (error as Error).message);
+        throw new PayloadError('invalid-json', jsonFailure(error as Error));
       }
     }
     case 'auto-detect': {

@@ -1,9 +1,10 @@
 import mqtt from 'mqtt';
+import { DEFAULT_LIMITS } from '../../nodes/lib/broker/limits.js';
 import { delay } from './wait.js';
 
 export const EMBEDDED_BROKER_ID = 'b0000000000000001';
 
-/** An embedded broker node for a test flow; `port` 0 means in-process only. */
+/** An embedded broker node for a test flow; `port` 0 means in-process only; `extra` may set any property, id and z included. */
 export function embeddedBrokerNode(port = 0, extra: Record<string, unknown> = {}) {
   return {
     id: EMBEDDED_BROKER_ID,
@@ -25,8 +26,15 @@ export async function connectWhenListening(where: number | string, extra: mqtt.I
         ? mqtt.connectAsync({ ...options, host: '127.0.0.1', port: where })
         : mqtt.connectAsync(where, options));
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      // A CONNACK refusal (a numeric code) is the broker's answer, not a listener still starting.
+      if (typeof (error as { code?: unknown }).code === 'number' || Date.now() > deadline) throw error;
       await delay(50);
     }
   }
 }
+
+/** What an embedded broker node passes by default: anonymous clients allowed everything, the default limits. */
+export const OPEN_BROKER = {
+  access: { users: [], anonymous: { publish: ['#'], subscribe: ['#'] } },
+  limits: DEFAULT_LIMITS,
+};

@@ -188,14 +188,15 @@ async function firstPublish(stream: AsyncIterable<QueuedPacket>): Promise<Queued
 
 /**
  * `persistence` with its outgoing queues bounded per client as `options` says;
- * every other method is the persistence's own. A `maxMessages` of 0 returns it unchanged.
+ * every other method is the persistence's own. A `maxMessages` of 0 sets no bound; a message is
+ * still queued once per client, and a clear without a packet identifier still clears nothing.
  */
 export function boundOfflineQueues<P extends OutgoingQueues>(
   persistence: P,
   options: OfflineQueueBoundOptions,
 ): P {
-  if (options.maxMessages <= 0) return persistence;
-  const bound = new OfflineQueueBound(persistence, options);
+  const maxMessages = options.maxMessages > 0 ? options.maxMessages : Number.POSITIVE_INFINITY;
+  const bound = new OfflineQueueBound(persistence, { ...options, maxMessages });
   const overrides: Partial<Record<PropertyKey, unknown>> = {
     outgoingEnqueue: bound.outgoingEnqueue.bind(bound),
     outgoingEnqueueCombi: bound.outgoingEnqueueCombi.bind(bound),

@@ -1,0 +1,103 @@
+/**
+ * The stream Aedes handles for one client: the client's transport (TCP, TLS,
+ * WebSocket or the in-process pipe) with a PacketGate on the way in.
+ */
+import { Duplex } from 'node:stream';
+import type { Identity } from './acl.js';
+import { PacketGate, type GateOptions } from './packet-gate.js';
+import { connackRefusal } from './mqtt-frames.js';
+
+/**
+ * Emits 'violation' (reason) when the gate closes the connection, and
+ * 'publish-refused' (identity, topic) when it drops a publication.
+ */
+export class GatedConnection extends Duplex {
+  private readonly gate: PacketGate;
+  /** Answers of the gate waiting for the CONNACK, which must come first [MQTT-3.2.0-1]. */
+  private heldAnswers: Buffer[] | undefined = [];
+
+  constructor(
+    private readonly transport: Duplex,
+    options: GateOptions,
+  ) {
+    super({ allowHalfOpen: false });
+    this.gate = new PacketGate(options, {
+      forward: (bytes) => {
+        if (!this.push(bytes)) transport.pause();
+      },
+      answer: (bytes) => {
+        if (this.heldAnswers) this.heldAnswers.push(bytes);
+        else transport.write(bytes);
+      },
+      publishRefused: (identity, topic) => this.emit('publish-refused', identity, topic),
+      violation: (reason, connackCode) => {
+        this.emit('violation', reason);
+        if (connackCode === undefined) return void this.destroy();
+        // Aedes never saw this CONNECT: the refusal goes out, then the connection closes [MQTT-3.2.2-5].
+        transport.end(connackRefusal(connackCode), () => this.destroy());
+      },
+    });
+    transport.on('data', (chunk: Buffer) => this.gate.accept(chunk));
+    transport.once('end', () => this.push(null));
+    transport.once('error', (error) => this.destroy(error));
+    transport.once('close', () => this.destroy());
+  }
+
+  /** Who the client said it is, once its CONNECT has passed. */
+  get identity(): Identity | undefined {
+    return this.gate.identity;
+  }
+
+  /** Aedes accepted the connection: what the gate answered meanwhile can go out now. */
+  connectionAccepted(): void {
+    const held = this.heldAnswers;
+    this.heldAnswers = undefined;
+    for (const bytes of held ?? []) this.transport.write(bytes);
+  }
+
+  override _read(): void {
+    this.transport.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.transport.write(chunk)) callback();
+    else this.transport.once('drain', () => callback());
+  }
+
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.transport.cork();
+    let flowing = true;
+    for (const { chunk } of chunks) flowing = this.transport.write(chunk);
+    this.transport.uncork();
+    if (flowing) callback();
+    else this.transport.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.transport.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.transport.destroy();
+    callback(error);
+  }
+}
+
+/**
+ * Answers the client's first bytes (its CONNECT) with a CONNACK refusing it and
+ * closes, without Aedes; a client that sends nothing is closed after `timeoutMs`.
+ */
+export function refuseConnection(transport: Duplex, returnCode: number, timeoutMs: number): void {
+  const timer = setTimeout(() => transport.destroy(), timeoutMs);
+  transport.once('close', () => clearTimeout(timer));
+  transport.on('error', () => transport.destroy());
+  transport.once('data', () => {
+    transport.end(connackRefusal(returnCode));
+    // Whatever else comes is read and dropped, so the client's own close is seen.
+    transport.resume();
+  });
+}

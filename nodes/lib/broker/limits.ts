@@ -1,0 +1,45 @@
+/** The embedded broker's limits on what network clients may take, and their defaults. */
+import { readNumber } from '../../shared/config-values.js';
+
+export interface BrokerLimits {
+  /** Network connections (TCP, TLS, WebSocket) open at once; one more is answered CONNACK 3 and closed. */
+  maxConnections: number;
+  /** The largest packet a network client may send, fixed header included, in bytes. */
+  maxPacketSize: number;
+  /** The most levels in a topic name or filter; Aedes cannot match more than 100. */
+  maxTopicLevels: number;
+  /** How long a new connection has to send its CONNECT, in milliseconds. */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
+  maxConnections: 1000,
+  maxPacketSize: 1024 * 1024,
+  maxTopicLevels: 100,
+  connectTimeoutMs: 10_000,
+};
+
+/** The ceiling of maxTopicLevels: the topic matchers under Aedes split at most 100 levels. */
+export const MAX_TOPIC_LEVELS = 100;
+/** The largest remaining length MQTT can encode, plus the five bytes of a fixed header. */
+const MAX_MQTT_PACKET = 268_435_455 + 5;
+
+function whole(value: unknown, fallback: number, min: number, max: number): number {
+  const number = Math.floor(readNumber(value, fallback));
+  return Math.min(max, Math.max(min, number));
+}
+
+/** The limits from the node's settings; a missing or unreadable value takes its default. */
+export function readLimits(settings: {
+  maxConnections?: unknown;
+  maxPacketSize?: unknown;
+  maxTopicLevels?: unknown;
+  connectTimeout?: unknown;
+}): BrokerLimits {
+  return {
+    maxConnections: whole(settings.maxConnections, DEFAULT_LIMITS.maxConnections, 1, Number.MAX_SAFE_INTEGER),
+    maxPacketSize: whole(settings.maxPacketSize, DEFAULT_LIMITS.maxPacketSize, 128, MAX_MQTT_PACKET),
+    maxTopicLevels: whole(settings.maxTopicLevels, DEFAULT_LIMITS.maxTopicLevels, 1, MAX_TOPIC_LEVELS),
+    connectTimeoutMs: whole(settings.connectTimeout, DEFAULT_LIMITS.connectTimeoutMs / 1000, 1, 3600) * 1000,
+  };
+}

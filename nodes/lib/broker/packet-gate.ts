@@ -1,0 +1,224 @@
+/**
+ * What stands between a client's bytes and Aedes: it cuts the stream into
+ * packets, refuses the ones the embedded broker does not accept, and drops the
+ * publications the client may not make. Aedes only ever parses what passes.
+ */
+import type { Identity } from './acl.js';
+import {
+  acknowledgmentViolation,
+  connectViolation,
+  emptyPacketViolation,
+  packetTypeViolation,
+  protocolLevelViolation,
+  publishViolation,
+  subscribeViolation,
+  unsubscribeViolation,
+  type Violation,
+} from './conformance.js';
+import {
+  FrameSplitter,
+  PacketType,
+  acknowledgment,
+  connectLevel,
+  readConnect,
+  readPublish,
+  readSubscribe,
+  readUnsubscribe,
+  type Frame,
+} from './mqtt-frames.js';
+
+/** The publish rules of the broker's access control. */
+export interface PublishAccess {
+  mayPublish(identity: Identity, topic: string): boolean;
+  publishesFreely(identity: Identity): boolean;
+}
+
+export interface GateOptions {
+  /** The largest packet accepted, fixed header included. */
+  maxPacketSize: number;
+  /** Undefined when every client may publish everywhere. */
+  access: PublishAccess | undefined;
+  /**
+   * Whether packets are held to the rules of MQTT 3.1.1 that Aedes leaves
+   * unchecked. Off for the broker's own in-process clients, which cannot break them.
+   */
+  conformance: boolean;
+}
+
+/** Where the gate's decisions go: the connection it guards. */
+export interface GateOutput {
+  /** Bytes for Aedes. */
+  forward(bytes: Buffer): void;
+  /** A packet for the client, to be sent once it is connected. */
+  answer(bytes: Buffer): void;
+  /** A publication the client may not make was dropped (and acknowledged at QoS 1 and 2). */
+  publishRefused(identity: Identity, topic: string): void;
+  /** The connection must close, after a CONNACK with `connackCode` when set: `reason` says why, for the log. */
+  violation(reason: string, connackCode?: number): void;
+}
+
+type Verdict = 'forward' | 'forward-last' | 'drop' | 'close';
+
+type GateState =
+  /** Until the CONNECT. */
+  | 'connecting'
+  /** Every packet is looked at. */
+  | 'checking'
+  /** Nothing to check for this client any more: bytes go straight through. */
+  | 'passing'
+  /** A CONNECT Aedes will refuse: it answers it, nothing after it goes on. */
+  | 'discarding'
+  | 'closed';
+
+export class PacketGate {
+  private state: GateState = 'connecting';
+  private readonly splitter: FrameSplitter;
+  /** Who the client said it is in its CONNECT. */
+  identity: Identity | undefined;
+
+  constructor(
+    private readonly options: GateOptions,
+    private readonly output: GateOutput,
+  ) {
+    this.splitter = new FrameSplitter(options.maxPacketSize);
+  }
+
+  /** Takes the next bytes from the client. */
+  accept(chunk: Buffer): void {
+    if (this.state === 'passing') return this.output.forward(chunk);
+    if (this.state === 'discarding' || this.state === 'closed') return;
+    const split = this.splitter.push(chunk);
+    if (split === 'malformed-length') return void this.close('malformed remaining length [MQTT-2.2.3]');
+    if (split === 'too-large')
+      return void this.close(`packet larger than ${this.options.maxPacketSize} bytes`);
+    // Packets that go on are forwarded as few slices as possible: the runs between dropped ones.
+    let runStart = -1;
+    let runEnd = -1;
+    const flushRun = () => {
+      if (runStart >= 0) this.output.forward(split.data.subarray(runStart, runEnd));
+      runStart = -1;
+    };
+    for (const frame of split.frames) {
+      const verdict = this.examine(frame);
+      if (verdict === 'close') return;
+      if (verdict === 'drop') {
+        flushRun();
+        continue;
+      }
+      if (runStart < 0) runStart = frame.start;
+      runEnd = frame.end;
+      if (verdict === 'forward-last') break;
+    }
+    flushRun();
+    if (this.inState('passing')) {
+      const rest = this.splitter.takeBuffered();
+      if (rest) this.output.forward(rest);
+    }
+  }
+
+  /** Read through a method: `examine` changes the state behind TypeScript's narrowing. */
+  private inState(state: GateState): boolean {
+    return this.state === state;
+  }
+
+  /** Whether the packet goes on to Aedes ('forward-last': and nothing after it). */
+  private examine(frame: Frame): Verdict {
+    const { conformance } = this.options;
+    const typeProblem = conformance ? packetTypeViolation(frame.type) : undefined;
+    if (typeProblem) return this.refuse(typeProblem);
+    if (this.state === 'connecting') return this.examineConnect(frame);
+    switch (frame.type) {
+      case PacketType.CONNECT:
+        return this.close('a second CONNECT [MQTT-3.1.0-2]');
+      case PacketType.PUBLISH:
+        return this.examinePublish(frame);
+      case PacketType.SUBSCRIBE: {
+        if (!conformance) return 'forward';
+        const subscribe = readSubscribe(frame.body);
+        return this.verdict(subscribe ? subscribeViolation(subscribe) : 'malformed SUBSCRIBE');
+      }
+      case PacketType.UNSUBSCRIBE: {
+        if (!conformance) return 'forward';
+        const unsubscribe = readUnsubscribe(frame.body);
+        return this.verdict(unsubscribe ? unsubscribeViolation(unsubscribe) : 'malformed UNSUBSCRIBE');
+      }
+      default:
+        if (!conformance) return 'forward';
+        return this.verdict(
+          acknowledgmentViolation(frame.type, frame.body) ?? emptyPacketViolation(frame.type, frame.body),
+        );
+    }
+  }
+
+  private examineConnect(frame: Frame): Verdict {
+    if (frame.type !== PacketType.CONNECT)
+      return this.close('the first packet is not a CONNECT [MQTT-3.1.0-1]');
+    const level = connectLevel(frame.body);
+    if (level === undefined) return this.close('malformed CONNECT');
+    const levelProblem = protocolLevelViolation(level);
+    if (levelProblem) {
+      if (this.options.conformance) return this.refuse(levelProblem);
+      // Aedes answers CONNACK 1 to the level it can read; nothing after it is for Aedes.
+      this.state = 'discarding';
+      return 'forward-last';
+    }
+    const connect = readConnect(frame.body);
+    if (!connect) return this.close('malformed CONNECT');
+    if (this.options.conformance) {
+      const problem = connectViolation(connect);
+      if (problem) return this.refuse(problem);
+    }
+    const identity: Identity = {
+      username: connect.username?.toString('utf8'),
+      clientId: connect.clientId.toString('utf8'),
+    };
+    this.identity = identity;
+    const { access, conformance, maxPacketSize } = this.options;
+    const nothingToCheck =
+      !conformance &&
+      maxPacketSize === Number.POSITIVE_INFINITY &&
+      (!access || access.publishesFreely(identity));
+    this.state = nothingToCheck ? 'passing' : 'checking';
+    return 'forward';
+  }
+
+  private examinePublish(frame: Frame): Verdict {
+    const { access, conformance } = this.options;
+    const identity = this.identity;
+    const restricted = access !== undefined && identity !== undefined && !access.publishesFreely(identity);
+    if (!conformance && !restricted) return 'forward';
+    const publish = readPublish(frame.flags, frame.body);
+    if (!publish) return this.close('malformed PUBLISH');
+    if (conformance) {
+      const problem = publishViolation(publish);
+      if (problem) return this.refuse(problem);
+    }
+    if (!restricted) return 'forward';
+    const topic = publish.topic.toString('utf8');
+    if (access.mayPublish(identity, topic)) return 'forward';
+    // MQTT 3.1.1 cannot tell a client its publication was refused: acknowledge it and drop it [MQTT-3.3.5-2].
+    if (publish.packetId !== undefined) {
+      this.output.answer(
+        acknowledgment(publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, publish.packetId),
+      );
+    }
+    this.output.publishRefused(identity, topic);
+    return 'drop';
+  }
+
+  /** 'forward' when there is no problem; otherwise the connection closes. A string is a malformed packet. */
+  private verdict(problem: Violation | string | undefined): Verdict {
+    if (problem === undefined) return 'forward';
+    return typeof problem === 'string' ? this.close(problem) : this.refuse(problem);
+  }
+
+  private refuse(problem: Violation): 'close' {
+    return this.close(`${problem.reason} [${problem.rule}]`, problem.connackCode);
+  }
+
+  private close(reason: string, connackCode?: number): 'close' {
+    this.state = 'closed';
+    this.output.violation(reason, connackCode);
+    return 'close';
+  }
+}

@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { hashPassword } from '../nodes/lib/broker/passwords.js';
+import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { allNodes, collect, helper, translate, type RuntimeNode } from './support/node-red.js';
+import { freePort } from './support/ports.js';
+import { delay, waitFor } from './support/wait.js';
+
+interface UserSpec {
+  username: string;
+  password: string;
+  publish: string[];
+  subscribe: string[];
+}
+
+const USERS: UserSpec[] = [
+  { username: 'admin', password: 'admin-secret', publish: ['#'], subscribe: ['#'] },
+  {
+    username: 'sensor',
+    password: 'sensor-secret',
+    publish: ['sensors/%c/#', 'users/%u/#'],
+    subscribe: ['commands/%c/#', 'public/#'],
+  },
+];
+
+let hashes: Record<string, string>;
+
+/** The broker node with USERS, and the credentials holding their hashes. */
+function securedBroker(port: number, extra: Record<string, unknown> = {}) {
+  const node = embeddedBrokerNode(port, {
+    accounts: USERS.map(({ username, publish, subscribe }) => ({ username, publish, subscribe })),
+    allowAnonymous: false,
+    ...extra,
+  });
+  return { node, credentials: { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify(hashes) } } };
+}
+
+function login(username: string, clientId = `${username}-client`): mqtt.IClientOptions {
+  const user = USERS.find((candidate) => candidate.username === username)!;
+  return { username, password: user.password, clientId };
+}
+
+/** The CONNACK return code the broker answers: 0 when it accepts (the client then leaves). */
+async function connackCode(port: number, options: mqtt.IClientOptions): Promise<number> {
+  try {
+    const client = await connectWhenListening(port, options);
+    await client.endAsync();
+    return 0;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'number') throw error;
+    return code;
+  }
+}
+
+/** The SUBACK return codes (MQTT.js rejects a SUBACK holding 0x80: its packet is in the error). */
+async function subackCodes(client: mqtt.MqttClient, subscriptions: mqtt.ISubscriptionMap): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(subscriptions)).map((grant) => grant.qos);
+  } catch (error) {
+    const granted = (error as { packet?: { granted?: number[] } }).packet?.granted;
+    if (!granted) throw error;
+    return granted;
+  }
+}
+
+function warningsOf(node: RuntimeNode): string[] {
+  const warnings: string[] = [];
+  node.on('call:warn', ((call: { args: [string] }) => warnings.push(call.args[0])) as never);
+  return warnings;
+}
+
+describe('embedded broker: users, passwords and topic rules', () => {
+  before(async () => {
+    hashes = Object.fromEntries(
+      await Promise.all(
+        USERS.map(async (user) => [user.username, await hashPassword(user.password)] as const),
+      ),
+    );
+    await helper.startServer();
+  });
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  it('accepts a user with the right password and answers CONNACK 4 to a wrong one or an unknown user, 5 to an anonymous client', async () => {
+    const port = await freePort();
+    const { node, credentials } = securedBroker(port);
+    await helper.load(allNodes, [node], credentials);
+    assert.equal(await connackCode(port, login('sensor')), 0);
+    assert.equal(await connackCode(port, { ...login('sensor'), password: 'wrong' }), 4);
+    assert.equal(await connackCode(port, { ...login('sensor'), username: 'nobody' }), 4);
+    assert.equal(await connackCode(port, { username: 'sensor', clientId: 'no-password' }), 4);
+    assert.equal(await connackCode(port, { clientId: 'anonymous' }), 5);
+  });
+
+  it('lets anonymous clients in when ticked, within their own topic rules', async () => {
+    const port = await freePort();
+    const { node, credentials } = securedBroker(port, {
+      allowAnonymous: true,
+      anonymousPublish: ['public/#'],
+      anonymousSubscribe: ['public/#'],
+    });
+    await helper.load(allNodes, [node], credentials);
+    const anonymous = await connectWhenListening(port, { clientId: 'visitor' });
+    assert.deepEqual(
+      await subackCodes(anonymous, { 'public/#': { qos: 1 }, 'private/#': { qos: 1 } }),
+      [1, 128],
+    );
+    await anonymous.endAsync();
+    assert.equal(await connackCode(port, { ...login('admin'), password: 'wrong' }), 4, 'users still checked');
+  });
+
+  it('holds anonymous clients to their rules on a broker without users too', async () => {
+    const port = await freePort();
+    await helper.load(allNodes, [
+      embeddedBrokerNode(port, {
+        allowAnonymous: true,
+        anonymousPublish: 'public/#',
+        anonymousSubscribe: '#',
+      }),
+    ]);
+    const watcher = await connectWhenListening(port, { clientId: 'watcher' });
+    const seen: string[] = [];
+    watcher.on('message', (topic) => seen.push(topic));
+    await watcher.subscribeAsync('#', { qos: 1 });
+    // With no user, any credentials are let in, as anonymous.
+    const visitor = await connectWhenListening(port, {
+      clientId: 'visitor',
+      username: 'whoever',
+      password: 'x',
+    });
+    // A broker that closed the connection instead would leave these waiting for their PUBACK.
+    const acknowledged = Promise.all([
+      visitor.publishAsync('private/x', 'no', { qos: 1 }),
+      visitor.publishAsync('public/x', 'yes', { qos: 1 }),
+    ]);
+    await Promise.race([acknowledged, delay(5000).then(() => assert.fail('no PUBACK within 5 s'))]);
+    await waitFor(() => seen.includes('public/x'), 'the allowed publication');
+    await delay(200);
+    assert.deepEqual(seen, ['public/x']);
+    await Promise.all([watcher.endAsync(), visitor.endAsync()]);
+  });
+
+  it('answers SUBACK 0x80 to a filter outside the rules, with %c and %u filled in, and keeps the connection', async () => {
+    const port = await freePort();
+    const { node, credentials } = securedBroker(port);
+    await helper.load(allNodes, [node], credentials);
+    const warnings = warningsOf(helper.getNode(EMBEDDED_BROKER_ID));
+    const sensor = await connectWhenListening(port, login('sensor', 'sensor-7'));
+    const codes = await subackCodes(sensor, {
+      'commands/sensor-7/#': { qos: 1 },
+      'commands/sensor-8/#': { qos: 1 },
+      'commands/+/reboot': { qos: 0 },
+      'public/news': { qos: 2 },
+      '#': { qos: 0 },
+    });
+    assert.deepEqual(codes, [1, 128, 128, 2, 128]);
+    assert.ok(sensor.connected, 'the connection stays open');
+    await waitFor(() => warnings.length === 1, 'one warning for the refusals (rate-limited)');
+    assert.equal(
+      warnings[0],
+      translate('durable-mqtt.errors.subscribe-not-allowed', {
+        count: 1,
+        client: 'sensor-7 (sensor)',
+        filter: 'commands/sensor-8/#',
+      }),
+    );
+    await sensor.endAsync();
+  });
+
+  for (const qos of [0, 1, 2] as const) {
+    it(`acknowledges and drops a QoS ${qos} publication outside the rules, delivering the allowed ones`, async () => {
+      const port = await freePort();
+      const { node, credentials } = securedBroker(port);
+      await helper.load(allNodes, [node], credentials);
+      const warnings = warningsOf(helper.getNode(EMBEDDED_BROKER_ID));
+      const admin = await connectWhenListening(port, login('admin'));
+      const seen: string[] = [];
+      admin.on('message', (topic) => seen.push(topic));
+      await admin.subscribeAsync('#', { qos: 2 });
+      const sensor = await connectWhenListening(port, login('sensor', 'sensor-7'));
+      for (const topic of [
+        'sensors/sensor-8/t',
+        'sensors/sensor-7/t',
+        'users/bob/x',
+        'users/sensor/x',
+        'other',
+      ])
+        await sensor.publishAsync(topic, 'reading', { qos });
+      await waitFor(() => seen.length === 2, 'the allowed publications');
+      await delay(200);
+      assert.deepEqual(seen, ['sensors/sensor-7/t', 'users/sensor/x']);
+      assert.ok(sensor.connected, 'the publisher stays connected');
+      assert.equal(warnings.length, 1, 'one warning at once, the next refusals later together');
+      assert.equal(
+        warnings[0],
+        translate('durable-mqtt.errors.publish-not-allowed', {
+          count: 1,
+          client: 'sensor-7 (sensor)',
+          topic: 'sensors/sensor-8/t',
+        }),
+      );
+      await Promise.all([sensor.endAsync(), admin.endAsync()]);
+    });
+  }
+
+  it('does not publish a will whose topic is outside the rules', async () => {
+    const port = await freePort();
+    const { node, credentials } = securedBroker(port);
+    await helper.load(allNodes, [node], credentials);
+    const admin = await connectWhenListening(port, login('admin'));
+    const seen: string[] = [];
+    admin.on('message', (topic) => seen.push(topic));
+    await admin.subscribeAsync('#', { qos: 1 });
+    for (const willTopic of ['alarms/sensor-7', 'sensors/sensor-7/status']) {
+      const sensor = await connectWhenListening(port, {
+        ...login('sensor', 'sensor-7'),
+        will: { topic: willTopic, payload: Buffer.from('gone'), qos: 1, retain: false },
+      });
+      // Dropping the connection without DISCONNECT makes the broker publish the will.
+      (sensor as unknown as { stream: { destroy(): void } }).stream.destroy();
+      sensor.end(true);
+    }
+    await waitFor(() => seen.length === 1, 'the allowed will');
+    await delay(200);
+    assert.deepEqual(seen, ['sensors/sensor-7/status']);
+    await admin.endAsync();
+  });
+
+  it('applies the rules to the in-process connections of broker configs too', async () => {
+    const { node, credentials } = securedBroker(0);
+    const config = (id: string, clientId: string) => ({
+      id,
+      type: 'durable-mqtt-broker-config',
+      transport: 'embedded',
+      embedded: EMBEDDED_BROKER_ID,
+      clientId,
+      keepalive: 60,
+      cleanSession: true,
+    });
+    const inNode = (id: string, broker: string, topic: string) => ({
+      id,
+      type: 'durable-mqtt-in',
+      broker,
+      topic,
+      qos: 1,
+      datatype: 'utf8',
+      wires: [[`${id}-sink`]],
+    });
+    const flow = [
+      node,
+      config('sensor-cfg', 'sensor-7'),
+      config('admin-cfg', 'admin-1'),
+      {
+        id: 'out',
+        type: 'durable-mqtt-out',
+        broker: 'sensor-cfg',
+        topic: '',
+        qos: '1',
+        retain: '',
+        persistence: 'none',
+      },
+      inNode('sensor-in', 'sensor-cfg', '#'),
+      inNode('admin-in', 'admin-cfg', 'sensors/#'),
+      { id: 'sensor-in-sink', type: 'helper' },
+      { id: 'admin-in-sink', type: 'helper' },
+    ];
+    await helper.load(allNodes, flow, {
+      ...credentials,
+      'sensor-cfg': { user: 'sensor', password: 'sensor-secret' },
+      'admin-cfg': { user: 'admin', password: 'admin-secret' },
+    });
+    const sensorStatuses: { text?: string }[] = [];
+    helper
+      .getNode('sensor-in')
+      .on('call:status', ((call: { args: [{ text?: string }] }) =>
+        sensorStatuses.push(call.args[0])) as never);
+    await waitFor(
+      () => sensorStatuses.some((status) => status.text === 'subscription refused: #'),
+      'the refused subscription',
+    );
+    const adminConnection = (
+      helper.getNode('admin-cfg') as unknown as {
+        connection: { brokerSubscriptions(): Map<string, number> };
+      }
+    ).connection;
+    await waitFor(() => adminConnection.brokerSubscriptions().size === 1, 'the admin subscription');
+    const adminReceived = collect(helper.getNode('admin-in-sink'));
+    const sensorReceived = collect(helper.getNode('sensor-in-sink'));
+    helper.getNode('out').receive({ topic: 'sensors/sensor-8/t', payload: 'not mine' });
+    helper.getNode('out').receive({ topic: 'sensors/sensor-7/t', payload: 'mine' });
+    await waitFor(() => adminReceived.length === 1, 'the allowed publication');
+    await delay(200);
+    assert.deepEqual(
+      adminReceived.map((msg) => [msg.topic, msg.payload]),
+      [['sensors/sensor-7/t', 'mine']],
+    );
+    assert.deepEqual(sensorReceived, [], 'the refused # subscription receives nothing');
+  });
+});
