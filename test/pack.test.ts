@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import {
   startNodeRed,
   type NodeRedRuntime,
 } from './support/node-red-install.js';
+import { copyWorkingTree } from './support/working-copy.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { waitFor } from './support/wait.js';
@@ -34,7 +35,6 @@ const EXAMPLES = readdirSync(path.join(root, 'examples'))
 const { broker: BROKER, inject: INJECT, out: OUT, in: IN, debug: DEBUG } = HELLO;
 
 /** Files of the repository the packed copy leaves out: installed, generated or local state. */
-const NOT_COPIED = new Set(['node_modules', '.git', 'dist', '.node-red', 'test-artifacts']);
 
 /** The Node-RED lines users run: the one this repository develops on, and Node-RED 5 on the Node.js it needs. */
 const NODE_RED_LINES: { name: string; runtime: (log: { text: string }) => Promise<NodeRedRuntime> }[] = [
@@ -60,18 +60,8 @@ describe('the npm pack tarball', () => {
   before(
     async () => {
       work = temporaryDirectory('durable-mqtt-pack-');
-      // npm pack runs the prepack build, which deletes and rewrites dist/. Packing a copy of the
-      // working tree keeps the repository's dist/ intact for test files running alongside this one
-      // (they load it) and for a Node-RED the developer runs from it.
-      const source = path.join(work, 'source');
-      cpSync(root, source, {
-        recursive: true,
-        filter: (file) => {
-          const relative = path.relative(root, file);
-          return !NOT_COPIED.has(relative.split(path.sep)[0]) && !relative.endsWith('.tgz');
-        },
-      });
-      symlinkSync(path.join(root, 'node_modules'), path.join(source, 'node_modules'), 'dir');
+      // npm pack runs the prepack build: in a copy, so that the repository's dist/ stays as it is.
+      const source = copyWorkingTree(path.join(work, 'source'));
       const out = path.join(work, 'out');
       mkdirSync(out);
       try {

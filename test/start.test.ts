@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { englishCatalog, HELLO, helloWorldExample, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
+import { copyWorkingTree } from './support/working-copy.js';
 import { waitFor } from './support/wait.js';
 
-const root = path.resolve(__dirname, '..');
 const { broker: BROKER, inject: INJECT, out: OUT, in: IN, debug: DEBUG } = HELLO;
 const OUR_NODES = new Set(
   helloWorldExample.filter((n) => n.type.startsWith('durable-mqtt-')).map((n) => n.id),
@@ -20,6 +19,7 @@ const PORT_IN_USE: string = englishCatalog.errors['port-in-use']
 
 describe('npm start serves the hello-world flow end to end', () => {
   let userDir: string;
+  let copy: string | undefined;
   let nodeRed: NodeRedProcess;
   let comms: CommsObserver | undefined;
   let outputShown = false;
@@ -41,9 +41,11 @@ describe('npm start serves the hello-world flow end to end', () => {
       showingOutput(async () => {
         // A fresh user directory and a free port: the developer's .node-red and port 1880 stay untouched.
         userDir = temporaryDirectory('durable-mqtt-start-');
+        // npm start builds, which rewrites dist/: in a copy, so that test files running alongside keep theirs.
+        copy = copyWorkingTree(temporaryDirectory('durable-mqtt-start-copy-'));
         const port = await freePort();
         nodeRed = new NodeRedProcess(`http://127.0.0.1:${port}`, 'npm', ['start'], {
-          cwd: root,
+          cwd: copy,
           env: { ...process.env, PORT: String(port), NODE_RED_USER_DIR: userDir },
         });
         // npm start builds first (5–10 s, more on a loaded machine), then starts Node-RED.
@@ -58,6 +60,7 @@ describe('npm start serves the hello-world flow end to end', () => {
     comms?.close();
     nodeRed?.kill();
     if (userDir) rmSync(userDir, { recursive: true, force: true });
+    if (copy) rmSync(copy, { recursive: true, force: true });
   });
 
   it('serves the deployed hello-world example, with its durable-mqtt nodes, through the admin API', () =>
