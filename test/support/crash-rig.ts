@@ -118,6 +118,16 @@ export class NumberedSubscriber {
     await this.client.subscribeAsync(filter, { qos: 1 });
   }
 
+  /** Leaves with a DISCONNECT: a persistent session queues what comes meanwhile. */
+  async leave(): Promise<void> {
+    await this.client?.endAsync();
+  }
+
+  /** Comes back on the same session after leave(). */
+  comeBack(): void {
+    this.client?.reconnect();
+  }
+
   count(topic: string, accepted: Set<number>): DeliveryCount {
     const counts = this.seen.get(topic) ?? new Map<number, number>();
     const missing = [...accepted].filter((n) => !counts.has(n)).sort((a, b) => a - b);
