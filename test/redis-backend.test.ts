@@ -194,7 +194,8 @@ describe(
       assert.ok(Date.now() - closingStarted < 8000, `closed in ${Date.now() - closingStarted} ms`);
     });
 
-    it('bounds an offline queue by its length in Redis, which every broker of the cluster changes', async () => {
+    it('drops nothing of a client in a cluster, connected to another broker or away: queues are not bounded there', async () => {
+      // A bound of 10 asked for: a broker would trim a queue whose client it cannot see connected elsewhere.
       const a = await startedBroker(redis.port, 10);
       const b = await startedBroker(redis.port, 10);
       const dropped: string[] = [];
@@ -204,32 +205,25 @@ describe(
       const seen: number[] = [];
       online.on('message', (_topic, payload) => seen.push(Number(payload.toString())));
       await online.subscribeAsync('bound/#', { qos: 1 });
-      // Published on A, acknowledged on B: A alone would count 30 queued and cut the queue in flight.
+      // Published on A, acknowledged on B.
       const publisher = await connect(a.port);
       for (let n = 1; n <= 30; n++) await publisher.publishAsync('bound/n', String(n), { qos: 1 });
       await waitFor(() => seen.length === 30, 'the 30 messages, online');
-      await delay(300);
-      assert.deepEqual(dropped, [], 'nothing dropped while the client was connected to B');
 
       await online.endAsync();
       for (let n = 101; n <= 125; n++) await publisher.publishAsync('bound/n', String(n), { qos: 1 });
-      await waitFor(() => dropped.length === 15, '15 of the 25 dropped while away');
       const back: number[] = [];
       const resumed = mqtt.connect({ host: '127.0.0.1', port: b.port, protocolVersion: 4, ...session });
       clients.push(resumed);
       resumed.on('message', (_topic, payload) => back.push(Number(payload.toString())));
-      await waitFor(() => back.filter((n) => n >= 116).length >= 10, 'the 10 kept');
+      await waitFor(() => back.length >= 25, 'the 25 queued while away');
       await delay(300);
       assert.deepEqual(
-        back.filter((n) => n >= 116),
-        Array.from({ length: 10 }, (_, i) => 116 + i),
-        'the newest 10, in order',
+        [...new Set(back)].sort((x, y) => x - y),
+        Array.from({ length: 25 }, (_, i) => 101 + i),
+        'every message queued while away',
       );
-      // A trim that is still removing the oldest as the client comes back may let that one through too
-      // (seen once in CI: 115 after the newest 10): it arrives, late, rather than being lost.
-      const older = back.filter((n) => n < 116);
-      if (older.length > 0) console.log(`  also delivered while being trimmed: ${older.join(', ')}`);
-      assert.ok(older.length <= 1, `older messages delivered: ${older.join(', ')}`);
+      assert.deepEqual(dropped, [], 'nothing dropped');
     });
   },
 );

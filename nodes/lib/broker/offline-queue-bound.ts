@@ -44,11 +44,6 @@ export interface OfflineQueueBoundOptions {
   isConnected(clientId: string): boolean;
   /** Called once per message removed to make room. */
   onDrop(clientId: string, packet: QueuedPacket): void;
-  /**
-   * The length of a client's queue as stored, for a persistence that other brokers share
-   * (Redis): they add to and remove from the same queue, so counting here alone drifts.
-   */
-  queueLength?(clientId: string): Promise<number>;
 }
 
 /**
@@ -115,10 +110,7 @@ class OfflineQueueBound {
     let state = this.queues.get(clientId);
     if (!state) {
       const created: QueueState = { length: 0, counting: undefined, trimming: Promise.resolve() };
-      const { queueLength } = this.options;
-      const stored = queueLength
-        ? queueLength(clientId)
-        : countEntries(this.inner.outgoingStream({ id: clientId }));
+      const stored = countEntries(this.inner.outgoingStream({ id: clientId }));
       created.counting = stored
         .then(
           (stored) => {
@@ -147,8 +139,6 @@ class OfflineQueueBound {
 
   private async dropOldestWhileOver(clientId: string, state: QueueState): Promise<void> {
     const client = { id: clientId };
-    // Shared with other brokers, the queue may have shrunk (or grown) since it was last read.
-    if (this.options.queueLength) state.length = await this.options.queueLength(clientId);
     while (state.length > this.options.maxMessages) {
       const oldest = await firstPublish(this.inner.outgoingStream(client));
       // A client that came back is being sent its queue: removing from it now would break that.

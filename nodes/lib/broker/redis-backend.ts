@@ -156,15 +156,6 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     return this.connections.every((connection) => connection.status === 'ready');
   }
 
-  /**
-   * Messages queued for `clientId`, read from Redis: every broker of the cluster adds to and
-   * removes from the same queue, so no broker can count it alone.
-   */
-  async outgoingQueueLength(clientId: string): Promise<number> {
-    // The key aedes-persistence-redis keeps a client's queue under (a list of packet keys).
-    return this.storage.llen(`outgoing:${encodeURIComponent(clientId)}`);
-  }
-
   /** Ends every connection, waiting for none to reach Redis; call once Aedes is closed. */
   close(): Promise<void> {
     this.closing ??= (async () => {
