@@ -110,6 +110,23 @@ const HELP = `npm run bench -- [options]
   --out DIR             where results go (bench/results)
 `;
 
+/** Messages sent before measuring: a tenth of the run, within 1,000 to 5,000. */
+function warmupFor(messages: number): number {
+  return Math.min(5000, Math.max(1000, Math.round(messages / 10)));
+}
+
+/** Adds a run's result to those of its case, by variant or persistence mode (repeats accumulate). */
+function appendResult<K>(
+  runs: Map<string, Map<K, ThroughputResult[]>>,
+  caseName: string,
+  key: K,
+  result: ThroughputResult,
+): void {
+  let perCase = runs.get(caseName);
+  if (!perCase) runs.set(caseName, (perCase = new Map()));
+  perCase.set(key, [...(perCase.get(key) ?? []), result]);
+}
+
 function options() {
   const { values } = parseArgs({
     options: {
@@ -331,16 +348,14 @@ async function main() {
             qos: c.qos,
             size: c.size,
             messages,
-            warmupMessages: Math.min(5000, Math.max(1000, Math.round(messages / 10))),
+            warmupMessages: warmupFor(messages),
             maxSeconds: 30,
           };
           planned.push({
             job,
             timeoutMs: 150_000,
             done: (result) => {
-              const perCase = runs.get(c.name) ?? new Map<Variant, ThroughputResult[]>();
-              runs.set(c.name, perCase);
-              perCase.set(variant, [...(perCase.get(variant) ?? []), result as ThroughputResult]);
+              appendResult(runs, c.name, variant, result as ThroughputResult);
             },
           });
         }
@@ -365,16 +380,14 @@ async function main() {
             qos: c.qos,
             size: c.size,
             messages,
-            warmupMessages: Math.min(5000, Math.max(1000, Math.round(messages / 10))),
+            warmupMessages: warmupFor(messages),
             maxSeconds: 30,
           };
           planned.push({
             job,
             timeoutMs: 150_000,
             done: (result) => {
-              const perCase = durableRuns.get(c.name) ?? new Map<Persistence, ThroughputResult[]>();
-              durableRuns.set(c.name, perCase);
-              perCase.set(persistence, [...(perCase.get(persistence) ?? []), result as ThroughputResult]);
+              appendResult(durableRuns, c.name, persistence, result as ThroughputResult);
             },
           });
         }

@@ -110,18 +110,19 @@ class OfflineQueueBound {
     let state = this.queues.get(clientId);
     if (!state) {
       const created: QueueState = { length: 0, counting: undefined, trimming: Promise.resolve() };
-      const stored = countEntries(this.inner.outgoingStream({ id: clientId }));
-      created.counting = stored
-        .then(
-          (stored) => {
-            created.length += stored;
-          },
-          // Unreadable: the count starts from what is queued from now on, the bound applies later.
-          () => undefined,
-        )
-        .finally(() => {
-          created.counting = undefined;
-        });
+      // Without a bound nothing is ever trimmed: the stored queue need not be read.
+      if (Number.isFinite(this.options.maxMessages))
+        created.counting = countEntries(this.inner.outgoingStream({ id: clientId }))
+          .then(
+            (stored) => {
+              created.length += stored;
+            },
+            // Unreadable: the count starts from what is queued from now on, the bound applies later.
+            () => undefined,
+          )
+          .finally(() => {
+            created.counting = undefined;
+          });
       state = created;
       this.queues.set(clientId, state);
     }
