@@ -8,6 +8,7 @@ import { readBoolean, readNumber, readQos, readString } from './shared/config-va
 import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus } from './shared/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
+import { flowMessageIds } from './lib/flow-message-ids.js';
 
 interface MqttInDef extends NodeDef {
   broker: string;
@@ -69,12 +70,18 @@ module.exports = function (RED: NodeAPI) {
 
     const subscriber: Subscriber = {
       onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
-        const msg: NodeMessage & Record<string, unknown> = { topic, qos: packet.qos, retain: packet.retain };
+        const msg: NodeMessage & Record<string, unknown> = {
+          _msgid: flowMessageIds.next(),
+          topic,
+          qos: packet.qos,
+          retain: packet.retain,
+        };
         const properties = packet.properties;
-        if (properties)
+        if (properties) {
           for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
-        const sentId = [properties?.userProperties?.[MESSAGE_ID_PROPERTY]].flat()[0];
-        if (isMessageId(sentId)) msg.messageId = sentId;
+          const sentId = [properties.userProperties?.[MESSAGE_ID_PROPERTY]].flat()[0];
+          if (isMessageId(sentId)) msg.messageId = sentId;
+        }
         const unwrapped = unwrap ? unwrapEnvelope(payload) : undefined;
         if (unwrapped) msg.messageId = unwrapped.id;
         try {
@@ -86,8 +93,7 @@ module.exports = function (RED: NodeAPI) {
           return;
         }
         if (!ackOnComplete || packet.qos === 0) return node.send(msg);
-        const id = RED.util.generateId();
-        msg._msgid = id;
+        const id = msg._msgid as string;
         return new Promise<void>((resolve) => {
           flowCompletion.track(id, ackTimeoutMs, (timedOut) => {
             if (timedOut)

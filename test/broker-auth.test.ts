@@ -228,74 +228,77 @@ describe('embedded broker: users, passwords and topic rules', () => {
     await admin.endAsync();
   });
 
-  it('applies the rules to the in-process connections of broker configs too', async () => {
-    const { node, credentials } = securedBroker(0);
-    const config = (id: string, clientId: string) => ({
-      id,
-      type: 'durable-mqtt-broker-config',
-      transport: 'embedded',
-      embedded: EMBEDDED_BROKER_ID,
-      clientId,
-      keepalive: 60,
-      cleanSession: true,
+  for (const cleanSession of [true, false]) {
+    const path = cleanSession ? 'through the link (clean session)' : 'over MQTT (persistent session)';
+    it(`applies the rules to the in-process connections of broker configs too, ${path}`, async () => {
+      const { node, credentials } = securedBroker(0);
+      const config = (id: string, clientId: string) => ({
+        id,
+        type: 'durable-mqtt-broker-config',
+        transport: 'embedded',
+        embedded: EMBEDDED_BROKER_ID,
+        clientId,
+        keepalive: 60,
+        cleanSession,
+      });
+      const inNode = (id: string, broker: string, topic: string) => ({
+        id,
+        type: 'durable-mqtt-in',
+        broker,
+        topic,
+        qos: 1,
+        datatype: 'utf8',
+        wires: [[`${id}-sink`]],
+      });
+      const flow = [
+        node,
+        config('sensor-cfg', 'sensor-7'),
+        config('admin-cfg', 'admin-1'),
+        {
+          id: 'out',
+          type: 'durable-mqtt-out',
+          broker: 'sensor-cfg',
+          topic: '',
+          qos: '1',
+          retain: '',
+          persistence: 'none',
+        },
+        inNode('sensor-in', 'sensor-cfg', '#'),
+        inNode('admin-in', 'admin-cfg', 'sensors/#'),
+        { id: 'sensor-in-sink', type: 'helper' },
+        { id: 'admin-in-sink', type: 'helper' },
+      ];
+      await helper.load(allNodes, flow, {
+        ...credentials,
+        'sensor-cfg': { user: 'sensor', password: 'sensor-secret' },
+        'admin-cfg': { user: 'admin', password: 'admin-secret' },
+      });
+      const sensorStatuses: { text?: string }[] = [];
+      helper
+        .getNode('sensor-in')
+        .on('call:status', ((call: { args: [{ text?: string }] }) =>
+          sensorStatuses.push(call.args[0])) as never);
+      await waitFor(
+        () => sensorStatuses.some((status) => status.text === 'subscription refused: #'),
+        'the refused subscription',
+      );
+      const adminConnection = (
+        helper.getNode('admin-cfg') as unknown as {
+          connection: { brokerSubscriptions(): Map<string, number> };
+        }
+      ).connection;
+      await waitFor(() => adminConnection.brokerSubscriptions().size === 1, 'the admin subscription');
+      const adminReceived = collect(helper.getNode('admin-in-sink'));
+      const sensorReceived = collect(helper.getNode('sensor-in-sink'));
+      helper.getNode('out').receive({ topic: 'sensors/sensor-8/t', payload: 'not mine' });
+      helper.getNode('out').receive({ topic: 'sensors/sensor-7/t', payload: 'mine' });
+      await waitFor(() => adminReceived.length === 1, 'the allowed publication');
+      await delay(200);
+      assert.deepEqual(
+        adminReceived.map((msg) => [msg.topic, msg.payload]),
+        [['sensors/sensor-7/t', 'mine']],
+      );
+      assert.deepEqual(sensorReceived, [], 'the refused # subscription receives nothing');
     });
-    const inNode = (id: string, broker: string, topic: string) => ({
-      id,
-      type: 'durable-mqtt-in',
-      broker,
-      topic,
-      qos: 1,
-      datatype: 'utf8',
-      wires: [[`${id}-sink`]],
-    });
-    const flow = [
-      node,
-      config('sensor-cfg', 'sensor-7'),
-      config('admin-cfg', 'admin-1'),
-      {
-        id: 'out',
-        type: 'durable-mqtt-out',
-        broker: 'sensor-cfg',
-        topic: '',
-        qos: '1',
-        retain: '',
-        persistence: 'none',
-      },
-      inNode('sensor-in', 'sensor-cfg', '#'),
-      inNode('admin-in', 'admin-cfg', 'sensors/#'),
-      { id: 'sensor-in-sink', type: 'helper' },
-      { id: 'admin-in-sink', type: 'helper' },
-    ];
-    await helper.load(allNodes, flow, {
-      ...credentials,
-      'sensor-cfg': { user: 'sensor', password: 'sensor-secret' },
-      'admin-cfg': { user: 'admin', password: 'admin-secret' },
-    });
-    const sensorStatuses: { text?: string }[] = [];
-    helper
-      .getNode('sensor-in')
-      .on('call:status', ((call: { args: [{ text?: string }] }) =>
-        sensorStatuses.push(call.args[0])) as never);
-    await waitFor(
-      () => sensorStatuses.some((status) => status.text === 'subscription refused: #'),
-      'the refused subscription',
-    );
-    const adminConnection = (
-      helper.getNode('admin-cfg') as unknown as {
-        connection: { brokerSubscriptions(): Map<string, number> };
-      }
-    ).connection;
-    await waitFor(() => adminConnection.brokerSubscriptions().size === 1, 'the admin subscription');
-    const adminReceived = collect(helper.getNode('admin-in-sink'));
-    const sensorReceived = collect(helper.getNode('sensor-in-sink'));
-    helper.getNode('out').receive({ topic: 'sensors/sensor-8/t', payload: 'not mine' });
-    helper.getNode('out').receive({ topic: 'sensors/sensor-7/t', payload: 'mine' });
-    await waitFor(() => adminReceived.length === 1, 'the allowed publication');
-    await delay(200);
-    assert.deepEqual(
-      adminReceived.map((msg) => [msg.topic, msg.payload]),
-      [['sensors/sensor-7/t', 'mine']],
-    );
-    assert.deepEqual(sensorReceived, [], 'the refused # subscription receives nothing');
-  });
+  }
 });

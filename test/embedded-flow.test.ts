@@ -396,7 +396,7 @@ describe('durable mqtt nodes with the embedded broker', () => {
     [2, 'pubrec'],
   ] as const)
     for (const ack of ['receipt', 'complete'] as const) {
-      it(`acknowledges a QoS ${qos} message (${acknowledgment.toUpperCase()}) ${ack === 'complete' ? 'only once the flow has finished with it' : 'on arrival'}, and passes it on once (ack: ${ack})`, async () => {
+      it(`acknowledges a QoS ${qos} message (${acknowledgment.toUpperCase()}) ${ack === 'complete' ? 'only once the flow has finished with it' : 'on arrival'}, and passes it on once (ack: ${ack}, persistent session)`, async () => {
         let finishedAt = 0;
         let inputs = 0;
         // A downstream node that takes 300 ms before calling done().
@@ -416,7 +416,8 @@ describe('durable mqtt nodes with the embedded broker', () => {
         };
         const flow = [
           brokerNode(),
-          configNode(),
+          // A clean session to the embedded broker has no acknowledgments (in-process link): MQTT carries a persistent one.
+          configNode({ cleanSession: false }),
           outNode('out1', { topic: 'work', qos: String(qos) }),
           inNode('in1', 'work', { qos, ack, ackTimeout: 10, wires: [['slow']] }),
           { id: 'slow', type: 'slow-done', wires: [] },
@@ -454,6 +455,178 @@ describe('durable mqtt nodes with the embedded broker', () => {
     const received = collect(helper.getNode('in1-sink'));
     helper.getNode('out1').receive({ payload: 'late broker' });
     await waitFor(() => received.length === 1, 'delivery');
+  });
+});
+
+describe('broker configs on the embedded broker: a link to its core (clean session) or MQTT (persistent session)', () => {
+  before(() => helper.startServer());
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  type Paths = { link?: unknown; client?: unknown };
+  const pathsOf = () => helper.getNode(CONFIG) as unknown as { connection: Paths };
+
+  it('takes a clean session through the link and a persistent one over MQTT', async () => {
+    await helper.load(allNodes, [brokerNode(), configNode(), inNode('in1', 't'), sink('in1')]);
+    await connected();
+    assert.ok(pathsOf().connection.link, 'a link');
+    assert.equal(pathsOf().connection.client, undefined, 'no MQTT client');
+    await helper.unload();
+    await helper.load(allNodes, [
+      brokerNode(),
+      configNode({ cleanSession: false }),
+      inNode('in1', 't'),
+      sink('in1'),
+    ]);
+    await connected();
+    assert.equal(pathsOf().connection.link, undefined, 'no link');
+    assert.ok(pathsOf().connection.client, 'an MQTT client');
+  });
+
+  for (const cleanSession of [true, false]) {
+    const path = cleanSession ? 'through the link' : 'over MQTT in the process';
+
+    it(`exchanges messages with network clients both ways, retained ones included, ${path}`, async () => {
+      const port = await freePort();
+      const network = await (async () => {
+        await helper.load(allNodes, [
+          brokerNode(port),
+          configNode({ cleanSession }),
+          outNode('out1', { topic: 'from-flow/a', qos: '1' }),
+        ]);
+        return connectWhenListening(port);
+      })();
+      try {
+        await network.publishAsync('to-flow/kept', 'retained', { qos: 1, retain: true });
+        const fromFlow: string[] = [];
+        network.on('message', (topic, payload) => fromFlow.push(`${topic} ${payload.toString()}`));
+        await network.subscribeAsync('from-flow/#', { qos: 1 });
+        await connected();
+        helper.getNode('out1').receive({ payload: 'hello network' });
+        await waitFor(() => fromFlow.length === 1, 'the flow message at the network client');
+        assert.deepEqual(fromFlow, ['from-flow/a hello network']);
+        // An in node added later gets the retained message, then the live one.
+        await helper.setFlows(
+          [
+            brokerNode(port),
+            configNode({ cleanSession }),
+            outNode('out1', { topic: 'from-flow/a', qos: '1' }),
+            inNode('in1', 'to-flow/#', { datatype: 'utf8' }),
+            sink('in1'),
+          ],
+          'nodes',
+        );
+        const received = collect(helper.getNode('in1-sink'));
+        await waitFor(() => received.length === 1, 'the retained message');
+        await network.publishAsync('to-flow/live', 'live', { qos: 1 });
+        await waitFor(() => received.length === 2, 'the live message');
+        assert.deepEqual(
+          received.map((msg) => [msg.topic, msg.payload, msg.retain]),
+          [
+            ['to-flow/kept', 'retained', true],
+            ['to-flow/live', 'live', false],
+          ],
+        );
+      } finally {
+        await network.endAsync();
+      }
+    });
+
+    it(`keeps the broker's $SYS topics from a filter starting with a wildcard, ${path}`, async () => {
+      const port = await freePort();
+      await helper.load(allNodes, [
+        brokerNode(port),
+        configNode({ cleanSession }),
+        outNode('out1', { topic: 'plain/topic' }),
+        inNode('all', '#', { datatype: 'utf8' }),
+        sink('all'),
+      ]);
+      const received = collect(helper.getNode('all-sink'));
+      await connected();
+      await waitFor(() => pathsOf().connection !== undefined, 'the connection');
+      // Aedes publishes $SYS/<id>/new/clients for this client, and its heartbeat under $SYS.
+      const network = await connectWhenListening(port);
+      await network.endAsync();
+      helper.getNode('out1').receive({ payload: 'visible' });
+      await waitFor(() => received.length >= 1, 'the plain message');
+      await delay(200);
+      assert.deepEqual(
+        received.map((msg) => msg.topic),
+        ['plain/topic'],
+      );
+    });
+  }
+
+  it('grants the highest QoS among the matching filters of a config, never more than published (link)', async () => {
+    await helper.load(allNodes, [
+      brokerNode(),
+      configNode(),
+      outNode('out1', { topic: 'g/x' }),
+      inNode('low', 'g/+', { qos: 0 }),
+      inNode('high', 'g/#', { qos: 1 }),
+      inNode('other', 'h/#', { qos: 0 }),
+      sink('low'),
+      sink('high'),
+      sink('other'),
+    ]);
+    const low = collect(helper.getNode('low-sink'));
+    const high = collect(helper.getNode('high-sink'));
+    await connected();
+    await waitFor(() => connectionOf().brokerSubscriptions().size === 3, 'three subscriptions');
+    helper.getNode('out1').receive({ payload: 'a', qos: 2 });
+    helper.getNode('out1').receive({ payload: 'b', qos: 0 });
+    await waitFor(() => low.length === 2 && high.length === 2, 'both messages at both nodes');
+    await delay(100);
+    // MQTT orders messages of one QoS; at QoS 0 the broker hands a message over before a QoS 2 one it stores first.
+    const byPayload = (a: { payload?: unknown }, b: { payload?: unknown }) =>
+      String(a.payload).localeCompare(String(b.payload));
+    assert.deepEqual(
+      low.sort(byPayload).map((msg) => [msg.payload, msg.qos]),
+      [
+        ['a', 1],
+        ['b', 0],
+      ],
+    );
+    assert.deepEqual(
+      high.sort(byPayload).map((msg) => [msg.payload, msg.qos]),
+      [
+        ['a', 1],
+        ['b', 0],
+      ],
+    );
+  });
+
+  it('loses the link when the embedded broker stops alone and links again when it is back, counted as a client', async () => {
+    const port = await freePort();
+    const flow = (maxConnections: number) => [
+      brokerNode(port, { maxConnections }),
+      configNode(),
+      outNode('out1', { topic: 'back/t' }),
+      inNode('in1', 'back/#'),
+      sink('in1'),
+    ];
+    await helper.load(allNodes, flow(100));
+    await connected();
+    // Only the broker restarts: its own settings changed.
+    await helper.setFlows(flow(99), 'nodes');
+    const statuses: { text?: string }[] = [];
+    helper
+      .getNode(BROKER)
+      .on('call:status', ((call: { args: [{ text?: string }] }) => statuses.push(call.args[0])) as never);
+    await waitFor(() => connectionOf().connected, 'the link back');
+    const received = collect(helper.getNode('in1-sink'));
+    helper.getNode('out1').receive({ payload: 'after' });
+    await waitFor(() => received.length === 1, 'delivery after the broker came back');
+    assert.equal(received[0].payload, 'after');
+    const network = await connectWhenListening(port);
+    try {
+      await waitFor(
+        () => statuses.at(-1)?.text?.endsWith('2 client(s)') === true,
+        'the link and the network client counted',
+      );
+    } finally {
+      await network.endAsync();
+    }
   });
 });
 

@@ -32,7 +32,8 @@ import {
   type Admit,
   type Listener,
 } from './broker/listeners.js';
-import type { InProcessBroker } from './embedded-registry.js';
+import type { InProcessBroker, LinkCredentials } from './embedded-registry.js';
+import { InProcessLink, type BrokerCore, type BrokerMessage } from './broker/in-process-link.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -89,6 +90,11 @@ function startOrderedBrokerId(): string {
   return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
 }
 
+/** The part of Aedes' persistence (typed `any`) that serves retained messages. */
+interface RetainedSource {
+  persistence: { createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage> };
+}
+
 /** A client with an empty id counts as no id for access rules (`%c`), whatever id Aedes makes up for it. */
 const UNKNOWN: Identity = { username: undefined, clientId: '' };
 
@@ -108,6 +114,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private networkConnections = 0;
   private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
+  /** This Node-RED's broker configs connected through the broker's core (clean sessions). */
+  private readonly links = new Set<InProcessLink>();
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -127,7 +135,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   }
 
   get clientCount(): number {
-    return this.aedes?.connectedClients ?? 0;
+    return (this.aedes?.connectedClients ?? 0) + this.links.size;
   }
 
   /**
@@ -173,7 +181,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     this.aedes = aedes;
-    const countChanged = () => this.emit('clients', aedes.connectedClients);
+    const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
     aedes.on('client', (client) => this.connectedClientIds.add(client.id));
     aedes.on('clientDisconnect', (client) => this.connectedClientIds.delete(client.id));
@@ -219,6 +227,47 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const [clientEnd, brokerEnd] = createDuplexPair();
     this.admit(brokerEnd, 'in-process', false);
     return clientEnd;
+  }
+
+  /**
+   * A clean-session client in this process, connected to the broker's core
+   * (in-process-link.ts): authenticated and held to the topic rules as any client.
+   * Rejects with the CONNACK return code as `code` when the credentials are refused.
+   */
+  async openLink(credentials: LinkCredentials): Promise<InProcessLink> {
+    const aedes = this.aedes;
+    const access = this.access;
+    if (!aedes || aedes.closed || !access) throw new Error('embedded broker is not running');
+    const password = credentials.password === undefined ? undefined : Buffer.from(credentials.password);
+    const result = await access.authenticate(credentials.username, password);
+    if (!result.accepted) {
+      const message = result.returnCode === 4 ? 'bad user name or password' : 'not authorised';
+      throw Object.assign(new Error(`Connection refused: ${message}`), { code: result.returnCode });
+    }
+    if (aedes.closed) throw new Error('embedded broker is not running');
+    const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
+    const link = new InProcessLink(this.coreOf(aedes), identity, access);
+    link.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
+    link.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
+    this.links.add(link);
+    link.once('close', () => {
+      this.links.delete(link);
+      this.emit('clients', this.clientCount);
+    });
+    this.emit('clients', this.clientCount);
+    return link;
+  }
+
+  /** Aedes' own publish and subscribe, which its client sessions use once packets are read. */
+  private coreOf(aedes: Aedes): BrokerCore {
+    type Deliver = Parameters<Aedes['subscribe']>[1];
+    return {
+      publish: (message, done) => aedes.publish(message as never, done),
+      subscribe: (filter, handler, done) => aedes.subscribe(filter, handler as unknown as Deliver, done),
+      unsubscribe: (filter, handler) => aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
+      retained: (filter) =>
+        (aedes as unknown as RetainedSource).persistence.createRetainedStreamCombi([filter]),
+    };
   }
 
   /**
@@ -289,6 +338,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   async close(): Promise<void> {
     this.detachWebSocket?.();
     this.detachWebSocket = undefined;
+    for (const link of this.links) link.close();
     const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
     this.servers.clear();
     for (const connection of this.connections) connection.destroy();

@@ -14,6 +14,7 @@ import { embeddedBrokers } from './embedded-registry.js';
 import { createDuplexPair } from './duplex-pair.js';
 import { ParkedSubscription } from './parked-subscription.js';
 import { nextReconnectDelay, type BackoffOptions } from './backoff.js';
+import type { InProcessLink } from './broker/in-process-link.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -136,6 +137,15 @@ interface Binding {
   durable: boolean;
 }
 
+/** What a topic matches over an in-process link (see dispatchLinked). */
+interface LinkedMatch {
+  granted: QoS;
+  entries: SubscriberEntry[];
+}
+
+/** Topics whose matches are kept; past this many, they are matched afresh. */
+const LINKED_MATCH_CACHE_SIZE = 10_000;
+
 /** Largest MQTT 5 Subscription Identifier (a variable byte integer). */
 const MAX_SUBSCRIPTION_ID = 268_435_455;
 
@@ -192,6 +202,12 @@ const GRACEFUL_CLOSE_TIMEOUT = 3000;
  */
 export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   private client: MqttClient | undefined;
+  /**
+   * A clean session to an embedded broker goes through its core, not MQTT: there is no session
+   * state for packets to protect, and in-process packets cost most of a message's time.
+   */
+  private readonly overLink: boolean;
+  private link: InProcessLink | undefined;
   private state: ConnectionState = 'idle';
   private lastReason: DisconnectReason | undefined;
   private reconnectAttempt = 0;
@@ -213,6 +229,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   constructor(readonly options: ConnectionOptions) {
     super();
     this.setMaxListeners(0);
+    this.overLink = options.endpoint.transport === 'embedded' && options.cleanSession;
   }
 
   get status(): ConnectionStatus {
@@ -294,6 +311,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       this.tree.add(filter, binding);
     }
     filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
+    this.subscriptionsChanged();
     if (this.connected) this.sendSubscriptions([filter]);
     parked?.handOver(subscriber);
   }
@@ -321,6 +339,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (entry.filters.size === 0) this.subscribers.delete(subscriber);
     this.tree.remove(filter, binding);
     filterEntry.subscribers.delete(entry);
+    this.subscriptionsChanged();
     if (filterEntry.subscribers.size > 0) return;
     if (keepAtBroker && !this.parked.has(filter)) {
       // The broker keeps delivering to this subscription: hold what comes until the node is back.
@@ -330,8 +349,9 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       return;
     }
     this.filters.delete(filter);
-    if (this.client && this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
-      this.client.unsubscribe(filter);
+    if (this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
+      this.link?.unsubscribe(filter);
+      this.client?.unsubscribe(filter);
     }
   }
 
@@ -345,6 +365,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (!entry || !binding) return;
     this.subscribers.delete(parked);
     this.tree.remove(parked.filter, binding);
+    this.subscriptionsChanged();
     this.filters.get(parked.filter)?.subscribers.delete(entry);
   }
 
@@ -386,6 +407,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     options: IClientPublishOptions,
     callback: (error?: Error, reasonCode?: number) => void,
   ): void {
+    if (this.link) return this.publishOverLink(this.link, topic, payload, options, callback);
     if (!this.connected || !this.client) {
       callback(new ConnectionError('not-connected', 'not connected to the broker'));
       return;
@@ -406,6 +428,30 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     });
   }
 
+  private publishOverLink(
+    link: InProcessLink,
+    topic: string,
+    payload: Buffer | string,
+    options: IClientPublishOptions,
+    callback: (error?: Error) => void,
+  ): void {
+    if (!this.connected) {
+      callback(new ConnectionError('not-connected', 'not connected to the broker'));
+      return;
+    }
+    const message = {
+      topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos: options.qos ?? 0,
+      retain: options.retain ?? false,
+    };
+    link.publish(message, (error) => {
+      if (!error) return callback();
+      const code = link.closed ? (this.state === 'closed' ? 'closed' : 'not-connected') : 'publish-failed';
+      callback(new ConnectionError(code, error.message));
+    });
+  }
+
   /** Sends the close message and DISCONNECT when connected, then drops the socket; pending callbacks fail. */
   async close(): Promise<void> {
     this.clearReconnectTimer();
@@ -415,8 +461,16 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     embeddedBrokers.off('available', this.onEmbeddedAvailable);
     const client = this.client;
     const wasConnected = this.connected;
+    const link = this.link;
+    const closeMessage = this.options.close;
+    if (link && wasConnected && closeMessage) {
+      // Taken by the broker in the same turn, whether or not it is stopping too.
+      this.publishOverLink(link, closeMessage.topic, closeMessage.payload, closeMessage, () => {});
+    }
     this.setState('closed');
     this.client = undefined;
+    this.link = undefined;
+    link?.close();
     if (!client) return;
     // The broker may be closing in the same deploy (an embedded broker): a stream that is gone
     // will not emit 'close' again, and a QoS 1/2 close message would wait for an ack that never comes.
@@ -431,7 +485,6 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     }
     // Each wait below also ends when the connection closes under it.
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    const closeMessage = this.options.close;
     if (streamOpen() && closeMessage) {
       const published = new Promise<void>((resolve) =>
         client.publish(closeMessage.topic, closeMessage.payload, closeMessage, () => resolve()),
@@ -449,6 +502,26 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
 
   private open() {
     embeddedBrokers.on('available', this.onEmbeddedAvailable);
+    const { endpoint } = this.options;
+    if (!this.overLink) this.createClient();
+    const brokerId = endpoint.transport === 'embedded' ? endpoint.brokerId : undefined;
+    if (brokerId !== undefined && !embeddedBrokers.get(brokerId)) {
+      this.setState('connecting');
+      // Wait for the broker's 'available' event; report it missing only after the grace period.
+      this.reconnectTimer = setTimeout(() => {
+        this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
+        this.reconnectTimer = setTimeout(
+          () => this.reconnectNow(),
+          nextReconnectDelay(this.reconnectAttempt++, this.options.backoff),
+        );
+        this.setState('disconnected');
+      }, EMBEDDED_START_GRACE);
+      return;
+    }
+    this.reconnectNow();
+  }
+
+  private createClient() {
     const options = this.clientOptions();
     const { endpoint } = this.options;
     const client =
@@ -484,21 +557,46 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     }
     client.on('error', (error) => this.onError(error));
     client.on('close', () => this.onClose(client));
-    const brokerId = endpoint.transport === 'embedded' ? endpoint.brokerId : undefined;
-    if (brokerId !== undefined && !embeddedBrokers.get(brokerId)) {
-      this.setState('connecting');
-      // Wait for the broker's 'available' event; report it missing only after the grace period.
-      this.reconnectTimer = setTimeout(() => {
-        this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
-        this.reconnectTimer = setTimeout(
-          () => this.reconnectNow(),
-          nextReconnectDelay(this.reconnectAttempt++, this.options.backoff),
+  }
+
+  /** Opens a link to the embedded broker's core; a refusal or a missing broker is retried as a lost connection is. */
+  private connectLink(brokerId: string) {
+    const broker = embeddedBrokers.get(brokerId);
+    const { clientId, username, password } = this.options;
+    const opening = broker
+      ? broker.openLink({ clientId, username, password })
+      : Promise.reject(
+          Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' }),
         );
-        this.setState('disconnected');
-      }, EMBEDDED_START_GRACE);
-      return;
-    }
-    this.reconnectNow();
+    opening.then(
+      (link) => {
+        if (this.state !== 'connecting') return link.close();
+        this.link = link;
+        link.receiver = (topic, payload, qos, retain) => this.dispatchLinked(topic, payload, qos, retain);
+        link.once('close', () => this.onLinkClosed(link));
+        this.reconnectAttempt = 0;
+        this.lastReason = undefined;
+        for (const entry of this.filters.values()) entry.brokerQos = undefined;
+        this.subscriptionsChanged();
+        this.setState('connected');
+        this.sendSubscriptions([...this.filters.keys()]);
+        const birth = this.options.birth;
+        if (birth) this.publishOverLink(link, birth.topic, birth.payload, birth, () => {});
+      },
+      (error: Error) => {
+        if (this.state !== 'connecting') return;
+        const refusal = (error as { code?: unknown }).code;
+        this.onError(refusal === undefined ? Object.assign(error, { code: 'EMBEDDED_MISSING' }) : error);
+        this.retryLater();
+      },
+    );
+  }
+
+  private onLinkClosed(link: InProcessLink) {
+    if (link !== this.link) return;
+    this.link = undefined;
+    this.lastReason = { code: 'embedded-missing', message: 'embedded broker stopped' };
+    this.retryLater();
   }
 
   private clientOptions(): IClientOptions {
@@ -571,6 +669,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
    * packet carries one Subscription Identifier.
    */
   private sendSubscriptions(filters: string[]) {
+    if (this.link) return this.subscribeOverLink(this.link, filters);
     const client = this.client;
     if (!client) return;
     const wanted: Record<string, { qos: QoS }> = {};
@@ -601,9 +700,28 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (Object.keys(wanted).length > 0) client.subscribe(wanted, onGranted);
   }
 
+  private subscribeOverLink(link: InProcessLink, filters: string[]) {
+    for (const filter of filters) {
+      const entry = this.filters.get(filter);
+      if (!entry || entry.brokerQos === entry.qos) continue;
+      entry.brokerQos = entry.qos;
+      this.subscriptionsChanged();
+      link.subscribe(filter, entry.qos).then(
+        (granted) => {
+          if (!granted && link === this.link) this.onSubscribeRefused(filter, 0x80);
+        },
+        // The broker could not take the filter (too many levels): refused, as its SUBACK would say.
+        () => {
+          if (link === this.link) this.onSubscribeRefused(filter, 0x80);
+        },
+      );
+    }
+  }
+
   private onSubscribeRefused(filter: string, returnCode: number) {
     const entry = this.filters.get(filter);
     if (entry) entry.brokerQos = undefined;
+    this.subscriptionsChanged();
     const failure: SubscribeFailure = { filter, returnCode };
     this.emit('subscribe-failure', failure);
     for (const subscriberEntry of entry?.subscribers.keys() ?? [])
@@ -701,6 +819,44 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     }
   }
 
+  /**
+   * A message from the link: each subscriber once, at the highest QoS among the filters of
+   * this connection that match (the broker's grant to a network client). There is no
+   * acknowledgment to hold: the broker keeps nothing for a clean session.
+   */
+  private dispatchLinked(topic: string, payload: Buffer, publishedQos: QoS, retain: boolean) {
+    const match = this.linkedMatches.get(topic) ?? this.matchLinked(topic);
+    const qos = publishedQos < match.granted ? publishedQos : match.granted;
+    const packet = { cmd: 'publish', topic, payload, qos, retain, dup: false } as IPublishPacket;
+    for (const entry of match.entries) void entry.subscriber.onMessage(topic, payload, packet);
+  }
+
+  /**
+   * The subscribers a topic goes to over the link, and the QoS granted to it, kept until the
+   * subscriptions change: most flows publish to a few topics, and a lookup costs less than a walk.
+   */
+  private readonly linkedMatches = new Map<string, LinkedMatch>();
+
+  private matchLinked(topic: string): LinkedMatch {
+    const match: LinkedMatch = { granted: 0, entries: [] };
+    const dispatch = ++this.dispatchCount;
+    this.tree.match(topic, ({ entry, filter }) => {
+      if (filter.brokerQos !== undefined && filter.brokerQos > match.granted)
+        match.granted = filter.brokerQos;
+      if (entry.lastDispatch === dispatch) return;
+      entry.lastDispatch = dispatch;
+      match.entries.push(entry);
+    });
+    if (this.linkedMatches.size >= LINKED_MATCH_CACHE_SIZE) this.linkedMatches.clear();
+    this.linkedMatches.set(topic, match);
+    return match;
+  }
+
+  /** Filters, subscribers or granted QoS changed: what was matched may be wrong now. */
+  private subscriptionsChanged() {
+    this.linkedMatches.clear();
+  }
+
   /** Acknowledgments held by subscribers, by the packet they are for. */
   private readonly heldAcks = new WeakMap<IPublishPacket, Promise<void>[]>();
 
@@ -747,6 +903,11 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   private onClose(client: MqttClient) {
     if (client !== this.client || this.state === 'closed') return;
     this.lastReason ??= { code: 'lost', message: 'connection lost' };
+    this.retryLater();
+  }
+
+  private retryLater() {
+    if (this.state === 'closed') return;
     const delay = nextReconnectDelay(this.reconnectAttempt++, this.options.backoff);
     this.setState('disconnected', delay);
     this.reconnectTimer = setTimeout(() => this.reconnectNow(), delay);
@@ -754,6 +915,13 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
 
   private reconnectNow() {
     this.clearReconnectTimer();
+    const { endpoint } = this.options;
+    if (this.overLink && endpoint.transport === 'embedded' && this.state !== 'closed') {
+      this.lastReason = undefined;
+      this.setState('connecting');
+      this.connectLink(endpoint.brokerId);
+      return;
+    }
     const client = this.client;
     if (!client || this.state === 'closed') return;
     this.lastReason = undefined;

@@ -1,9 +1,20 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import type { InProcessLink } from './broker/in-process-link.js';
 
-/** What a broker config needs from an embedded broker: a way to open an in-process connection. */
+/** Who a broker config connects as. */
+export interface LinkCredentials {
+  clientId: string;
+  username?: string;
+  password?: string;
+}
+
+/** What a broker config needs from an embedded broker: ways to open an in-process connection. */
 export interface InProcessBroker {
+  /** An MQTT connection as a network client has one, for a persistent session. */
   connectInProcess(): Duplex;
+  /** A clean session at the broker's core: no packets (see in-process-link.ts). */
+  openLink(credentials: LinkCredentials): Promise<InProcessLink>;
 }
 
 /**

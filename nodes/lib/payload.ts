@@ -42,6 +42,8 @@ const MAX_REMAINING_LENGTH = 268_435_455;
  * does not would make MQTT.js drop the connection, then resend it at every reconnect.
  */
 export function publishFits(topic: string, payload: Buffer | string): boolean {
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8: most messages fit without counting them.
+  if ((topic.length + payload.length) * 3 + 4 <= MAX_REMAINING_LENGTH) return true;
   const length = 2 + Buffer.byteLength(topic) + 2 + Buffer.byteLength(payload);
   return length <= MAX_REMAINING_LENGTH;
 }
