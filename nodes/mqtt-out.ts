@@ -203,7 +203,8 @@ module.exports = function (RED: NodeAPI) {
 
     /** The msg a receipt or an error is about: the live one, or the one stored before a restart. */
     const messageOf = (record: StoredRecord, live: LiveMessage | undefined): NodeMessage =>
-      live?.msg ?? parseStoredMessage(record.msg) ?? { topic: record.topic, payload: record.payload };
+      live?.msg ??
+      parseStoredMessage(record.msg, record.payload) ?? { topic: record.topic, payload: record.payload };
 
     function wirePublisher(opened: DurablePublisher<LiveMessage>) {
       opened.on('changed', showStatusSoon);
@@ -316,13 +317,14 @@ module.exports = function (RED: NodeAPI) {
       }
       if (persistence !== 'none') {
         const qos = deliveryQos(target.options.qos ?? 0);
+        const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
         const record = {
           topic: target.topic,
-          payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+          payload: bytes,
           qos,
           retain: target.options.retain ?? false,
           properties: encodeProperties(target.options.properties),
-          msg: persistence === 'acknowledged' ? storableMessage(msg) : undefined,
+          msg: persistence === 'acknowledged' ? storableMessage(msg, bytes) : undefined,
         };
         // queued: done once on disk, nothing kept in memory; acknowledged: done when the broker acknowledges.
         const live: LiveMessage | undefined =

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { ClassicLevel } from 'classic-level';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { Outbox, OutboxFullError, type OutboxLimits, type NewRecord } from '../nodes/lib/outbox/outbox.js';
@@ -161,6 +162,52 @@ describe('outbox', () => {
     const next = await reopened.append(message(5));
     assert.equal(next.seq, 5, 'sequence numbers continue after a reopen');
     await reopened.close();
+  });
+
+  it('reads the records of earlier versions, whose msg was a JSON string inside the header', async () => {
+    const dir = tempDir();
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const header = Buffer.from(
+      JSON.stringify({
+        seq: 1,
+        queuedAt: 1,
+        topic: 'old',
+        qos: 1,
+        retain: false,
+        msg: '{"_msgid":"a","x":1}',
+      }),
+    );
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(header.length);
+    const key = Buffer.alloc(9);
+    key[0] = 0x72;
+    key.writeBigUInt64BE(1n, 1);
+    await db.put(key, Buffer.concat([length, header, Buffer.from('bytes')]));
+    await db.put(
+      Buffer.from('m'),
+      Buffer.from(JSON.stringify({ nextSeq: 2, count: 1, bytes: 5, sentHighWater: 0 })),
+    );
+    await db.close();
+    const store = new LevelOutboxStore(dir);
+    await store.open();
+    const [record] = await store.read(0, 10);
+    assert.equal(record.msg, '{"_msgid":"a","x":1}');
+    assert.deepEqual(record.payload, Buffer.from('bytes'));
+    await store.write({
+      put: [{ ...record, seq: 2 }],
+      del: [],
+      meta: { nextSeq: 3, count: 2, bytes: 10, sentHighWater: 0 },
+      sync: false,
+    });
+    const both = await store.read(0, 10);
+    assert.deepEqual(
+      both.map((r) => JSON.parse(r.msg as string)),
+      [
+        { _msgid: 'a', x: 1 },
+        { _msgid: 'a', x: 1 },
+      ],
+    );
+    await store.close();
   });
 
   for (const damage of ['a truncated tail', 'a tail overwritten with garbage'] as const) {

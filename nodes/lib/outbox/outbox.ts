@@ -41,11 +41,27 @@ export interface OutboxEvents<Tag> {
 /** How many records are read ahead from the store into memory: memory stays bounded whatever the backlog. */
 const READ_AHEAD = 500;
 
+/** Changes waiting for the next write, and the promise every change in it was given. */
 interface PendingWrite {
   put: StoredRecord[];
   del: number[];
   sync: boolean;
-  waiters: { resolve: () => void; reject: (error: Error) => void }[];
+  written: WriteOutcome | undefined;
+}
+
+interface WriteOutcome {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+function writeOutcome(): WriteOutcome {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  // Each change's caller handles a failure; the batch's promise itself must not count as unhandled.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /**
@@ -71,11 +87,13 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
    */
   private readonly tags = new Map<number, Tag>();
   private readonly sentBeforeOpen: number;
-  private pending: PendingWrite = { put: [], del: [], sync: false, waiters: [] };
+  private pending: PendingWrite = { put: [], del: [], sync: false, written: undefined };
   private writing: Promise<void> | undefined;
   private loading: Promise<void> | undefined;
   /** Serialises appends, so evictions happen in order. */
   private appendChain: Promise<unknown> = Promise.resolve();
+  /** Appends waiting in appendChain: while there are some, a new one waits behind them. */
+  private chainedAppends = 0;
   private closed = false;
 
   private constructor(
@@ -112,9 +130,19 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   /** Resolves once the record is on disk; rejects with OutboxFullError under `rejectNew` when full. */
   append(input: NewRecord, tag?: Tag): Promise<StoredRecord> {
     // Only the room check and the enqueueing are serialised; the disk writes of many appends share one batch.
+    if (this.chainedAppends === 0 && !this.closed && this.hasRoomFor(input.payload.length)) {
+      // Nothing ahead of it and nothing to evict: it is enqueued now, without a turn through the chain.
+      const { record, committed } = this.enqueueRecord(input, tag);
+      return committed.then(() => record);
+    }
+    this.chainedAppends++;
     const reserved = this.appendChain.then(() => this.reserve(input, tag));
-    this.appendChain = reserved.catch(() => undefined);
+    this.appendChain = reserved.catch(() => undefined).then(() => this.chainedAppends--);
     return reserved.then(({ record, committed }) => committed.then(() => record));
+  }
+
+  private hasRoomFor(size: number): boolean {
+    return this.meta.count + 1 <= this.limits.maxMessages && this.meta.bytes + size <= this.limits.maxBytes;
   }
 
   /** Up to `max` records to send, oldest first; they are in flight until acknowledged or released. */
@@ -181,18 +209,30 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     tag: Tag | undefined,
   ): Promise<{ record: StoredRecord; committed: Promise<void> }> {
     if (this.closed) throw new Error('the outbox is closed');
-    const size = input.payload.length;
-    while (this.meta.count + 1 > this.limits.maxMessages || this.meta.bytes + size > this.limits.maxBytes) {
+    while (!this.hasRoomFor(input.payload.length)) {
       if (this.limits.overflow === 'rejectNew' || !(await this.evictOldest()))
         throw new OutboxFullError(this.limits);
     }
-    const record: StoredRecord = { ...input, seq: this.meta.nextSeq, queuedAt: Date.now() };
+    return this.enqueueRecord(input, tag);
+  }
+
+  private enqueueRecord(input: NewRecord, tag: Tag | undefined) {
+    const record: StoredRecord = {
+      seq: this.meta.nextSeq,
+      queuedAt: Date.now(),
+      topic: input.topic,
+      payload: input.payload,
+      qos: input.qos,
+      retain: input.retain,
+    };
+    if (input.properties !== undefined) record.properties = input.properties;
+    if (input.msg !== undefined) record.msg = input.msg;
     this.meta.nextSeq++;
     this.meta.count++;
-    this.meta.bytes += size;
+    this.meta.bytes += input.payload.length;
     if (tag !== undefined) this.tags.set(record.seq, tag);
-    const committed = this.enqueueWrite({ put: [record], sync: true });
-    committed.catch(() => this.tags.delete(record.seq));
+    const committed = this.enqueueWrite(record, undefined, true);
+    if (tag !== undefined) committed.catch(() => this.tags.delete(record.seq));
     return { record, committed };
   }
 
@@ -215,26 +255,28 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   private remove(record: StoredRecord, sync: boolean): Promise<void> {
     this.meta.count--;
     this.meta.bytes -= record.payload.length;
-    return this.enqueueWrite({ del: [record.seq], sync });
+    return this.enqueueWrite(undefined, record.seq, sync);
   }
 
-  private enqueueWrite(change: { put?: StoredRecord[]; del?: number[]; sync: boolean }): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (change.put) this.pending.put.push(...change.put);
-      if (change.del) this.pending.del.push(...change.del);
-      this.pending.sync ||= change.sync;
-      this.pending.waiters.push({ resolve, reject });
-      if (!this.writing) this.writing = this.writeLoop();
-    });
+  /** Adds a put or a delete to the next write; the promise settles when that write has (shared by the batch). */
+  private enqueueWrite(put: StoredRecord | undefined, del: number | undefined, sync: boolean): Promise<void> {
+    const pending = this.pending;
+    if (put) pending.put.push(put);
+    if (del !== undefined) pending.del.push(del);
+    pending.sync ||= sync;
+    pending.written ??= writeOutcome();
+    if (!this.writing) this.writing = this.writeLoop();
+    return pending.written.promise;
   }
 
   /** Writes pending changes, one batch at a time, until none are left. */
   private async writeLoop(): Promise<void> {
     // Let the appends of this tick join the batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.pending.waiters.length > 0) {
+    while (this.pending.written) {
       const batch = this.pending;
-      this.pending = { put: [], del: [], sync: false, waiters: [] };
+      const written = batch.written as WriteOutcome;
+      this.pending = { put: [], del: [], sync: false, written: undefined };
       try {
         await this.store.write({ put: batch.put, del: batch.del, meta: { ...this.meta }, sync: batch.sync });
       } catch (error) {
@@ -244,11 +286,11 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
           this.meta.bytes -= record.payload.length;
         }
         this.pending.del.push(...batch.del);
-        for (const waiter of batch.waiters) waiter.reject(error as Error);
+        written.reject(error as Error);
         continue;
       }
       this.onCommitted(batch.put);
-      for (const waiter of batch.waiters) waiter.resolve();
+      written.resolve();
     }
     this.writing = undefined;
   }
@@ -257,10 +299,12 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     if (records.length === 0) return;
     const caughtUp = this.readCursor === this.committedSeq && !this.loading;
     this.committedSeq = records[records.length - 1].seq;
-    // Records go straight to memory while the reader is caught up and there is room; otherwise the store has them.
-    if (caughtUp && this.ready.length + records.length <= READ_AHEAD) {
-      this.ready.push(...records);
-      this.readCursor = this.committedSeq;
+    // Records go straight to memory while the reader is caught up, as many as there is room for;
+    // the store has the rest, read back when the window has room.
+    if (caughtUp) {
+      const room = Math.min(records.length, READ_AHEAD - this.ready.length);
+      for (let i = 0; i < room; i++) this.ready.push(records[i]);
+      if (room > 0) this.readCursor = records[room - 1].seq;
     }
     this.emit('ready');
   }
