@@ -37,9 +37,8 @@ export function parseStoredMessage(stored: string | undefined, payload: Buffer):
       ? Buffer.from(candidate.data)
       : value;
   }) as NodeMessage & { [PAYLOAD_IN_RECORD]?: boolean };
-  if (msg[PAYLOAD_IN_RECORD]) {
-    delete msg[PAYLOAD_IN_RECORD];
-    msg.payload = payload;
-  }
+  if (!msg[PAYLOAD_IN_RECORD]) return msg;
+  Reflect.deleteProperty(msg, PAYLOAD_IN_RECORD);
+  msg.payload = payload;
   return msg;
 }
