@@ -41,6 +41,8 @@ export interface Settings {
   backlogOutstanding: number;
   /** Messages of each Node-RED alone case, whatever the case's N. */
   floorMessages: number;
+  /** Ours embedded and the persistence cases send this many times a case's N. */
+  embeddedMessagesFactor: number;
 }
 
 export interface VariantThroughput {
@@ -455,6 +457,7 @@ export function renderText(report: BenchReport): string {
   if (report.throughput.length) {
     out.push(
       'Throughput (out → embedded broker → in → sink, msg/s received; ' +
+        `ours embedded: ${report.settings.embeddedMessagesFactor} × N; ` +
         `Node-RED alone: junction → sink, no MQTT, N = ${int(report.settings.floorMessages)})`,
       textTable(throughputTable(report)),
       '',
@@ -463,7 +466,7 @@ export function renderText(report: BenchReport): string {
   }
   if (report.durable.length) {
     out.push(
-      'Persistence of our out node (ours embedded, msg/s received; peak RSS MB)',
+      `Persistence of our out node (ours embedded, ${report.settings.embeddedMessagesFactor} × N each, msg/s received; peak RSS MB)`,
       textTable(durableTable(report)),
       '',
     );
@@ -505,7 +508,8 @@ export function renderMarkdown(report: BenchReport): string {
   if (report.throughput.length) {
     out.push(
       'Throughput, messages per second received (out → embedded broker → in; Node-RED alone: a junction ' +
-        `in place of the MQTT nodes, no broker, N = ${int(report.settings.floorMessages)}):`,
+        `in place of the MQTT nodes, no broker, N = ${int(report.settings.floorMessages)}; ours embedded ` +
+        `sends ${report.settings.embeddedMessagesFactor} × N):`,
       '',
     );
     out.push(markdownTable(throughputTable(report)), '');
@@ -513,7 +517,7 @@ export function renderMarkdown(report: BenchReport): string {
   }
   if (report.durable.length) {
     out.push(
-      'Persistence of our out node, messages per second received (ours embedded; peak RSS in MB):',
+      `Persistence of our out node, messages per second received (ours embedded, ${report.settings.embeddedMessagesFactor} × N each; peak RSS in MB):`,
       '',
       markdownTable(durableTable(report)),
       '',
