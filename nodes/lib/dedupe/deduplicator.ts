@@ -1,5 +1,6 @@
 import { SeenCache, type SeenCacheLimits, type SeenEntry } from './seen-cache.js';
 import type { SeenStore } from './seen-store.js';
+import { pendingCommit, type PendingCommit } from '../pending-commit.js';
 
 /** What `check` says of one message. */
 export interface Verdict {
@@ -11,24 +12,13 @@ export interface Verdict {
 }
 
 /** Changes waiting for the next write: the latest state of each key touched (null: forget it). */
-interface PendingWrite {
+interface PendingWrite extends PendingCommit {
   clear: boolean;
   changes: Map<string, SeenEntry | null>;
-  committed: Promise<void>;
-  resolve: () => void;
-  reject: (error: Error) => void;
 }
 
 function pendingWrite(): PendingWrite {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const committed = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A batch nobody waits for (duplicates only) must not fail as an unhandled rejection.
-  committed.catch(() => undefined);
-  return { clear: false, changes: new Map(), committed, resolve, reject };
+  return { clear: false, changes: new Map(), ...pendingCommit() };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { OutboxMeta, OutboxStore, StoredRecord } from './store.js';
+import { pendingCommit, type PendingCommit } from '../pending-commit.js';
 
 export type OverflowPolicy = 'dropOldest' | 'rejectNew';
 
@@ -46,22 +47,7 @@ interface PendingWrite {
   put: StoredRecord[];
   del: number[];
   sync: boolean;
-  written: WriteOutcome | undefined;
-}
-
-interface WriteOutcome {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-function writeOutcome(): WriteOutcome {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  // Each change's caller handles a failure; the batch's promise itself must not count as unhandled.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
+  written: PendingCommit | undefined;
 }
 
 /**
@@ -264,9 +250,9 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     if (put) pending.put.push(put);
     if (del !== undefined) pending.del.push(del);
     pending.sync ||= sync;
-    pending.written ??= writeOutcome();
+    pending.written ??= pendingCommit();
     if (!this.writing) this.writing = this.writeLoop();
-    return pending.written.promise;
+    return pending.written.committed;
   }
 
   /** Writes pending changes, one batch at a time, until none are left. */
@@ -275,7 +261,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.pending.written) {
       const batch = this.pending;
-      const written = batch.written as WriteOutcome;
+      const written = batch.written as PendingCommit;
       this.pending = { put: [], del: [], sync: false, written: undefined };
       try {
         await this.store.write({ put: batch.put, del: batch.del, meta: { ...this.meta }, sync: batch.sync });

@@ -1,0 +1,19 @@
+/** The promise every change of one group-committed write is given, with what settles it. */
+export interface PendingCommit {
+  committed: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export function pendingCommit(): PendingCommit {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const committed = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Each change's caller handles a failure, and a batch may have none waiting: the batch's own
+  // promise must not fail as an unhandled rejection.
+  committed.catch(() => undefined);
+  return { committed, resolve, reject };
+}
