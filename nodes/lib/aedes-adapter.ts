@@ -32,7 +32,7 @@ import {
   type Admit,
   type Listener,
 } from './broker/listeners.js';
-import type { InProcessBroker, LinkCredentials } from './embedded-registry.js';
+import { embeddedBrokerMissing, type InProcessBroker, type LinkCredentials } from './embedded-registry.js';
 import { InProcessLink, type BrokerCore, type BrokerMessage } from './broker/in-process-link.js';
 
 export interface EmbeddedBrokerOptions {
@@ -93,6 +93,25 @@ function startOrderedBrokerId(): string {
 /** The part of Aedes' persistence (typed `any`) that serves retained messages. */
 interface RetainedSource {
   persistence: { createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage> };
+}
+
+/**
+ * What the access control says of a client's credentials: nothing when they are accepted, else the
+ * refusal with its CONNACK return code (3 when they could not be checked), as Aedes' hook wants it.
+ */
+async function refusalOf(
+  access: AccessControl,
+  username: string | undefined,
+  password: Buffer | undefined,
+): Promise<AuthenticateError | undefined> {
+  try {
+    const result = await access.authenticate(username, password);
+    if (result.accepted) return undefined;
+    const error = new Error(result.returnCode === 4 ? 'bad user name or password' : 'not authorised');
+    return Object.assign(error, { returnCode: result.returnCode }) as AuthenticateError;
+  } catch (error) {
+    return Object.assign(error as Error, { returnCode: 3 }) as AuthenticateError;
+  }
 }
 
 /** A client with an empty id counts as no id for access rules (`%c`), whatever id Aedes makes up for it. */
@@ -223,7 +242,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   }
 
   connectInProcess(): Duplex {
-    if (!this.aedes || this.aedes.closed) throw new Error('embedded broker is not running');
+    if (!this.aedes || this.aedes.closed) throw embeddedBrokerMissing();
     const [clientEnd, brokerEnd] = createDuplexPair();
     this.admit(brokerEnd, 'in-process', false);
     return clientEnd;
@@ -237,14 +256,13 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   async openLink(credentials: LinkCredentials): Promise<InProcessLink> {
     const aedes = this.aedes;
     const access = this.access;
-    if (!aedes || aedes.closed || !access) throw new Error('embedded broker is not running');
+    if (!aedes || aedes.closed || !access) throw embeddedBrokerMissing();
     const password = credentials.password === undefined ? undefined : Buffer.from(credentials.password);
-    const result = await access.authenticate(credentials.username, password);
-    if (!result.accepted) {
-      const message = result.returnCode === 4 ? 'bad user name or password' : 'not authorised';
-      throw Object.assign(new Error(`Connection refused: ${message}`), { code: result.returnCode });
+    const refusal = await refusalOf(access, credentials.username, password);
+    if (refusal) {
+      throw Object.assign(new Error(`Connection refused: ${refusal.message}`), { code: refusal.returnCode });
     }
-    if (aedes.closed) throw new Error('embedded broker is not running');
+    if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
     const link = new InProcessLink(this.coreOf(aedes), identity, access);
     link.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
@@ -307,13 +325,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private accessHooks(access: AccessControl): Partial<AedesOptions> {
     return {
       authenticate: (_client, username, password, callback) => {
-        access.authenticate(username, password).then(
-          (result) => {
-            if (result.accepted) return callback(null, true);
-            const error = new Error(result.returnCode === 4 ? 'bad user name or password' : 'not authorised');
-            callback(Object.assign(error, { returnCode: result.returnCode }) as AuthenticateError, false);
-          },
-          (error: Error) => callback(Object.assign(error, { returnCode: 3 }) as AuthenticateError, false),
+        void refusalOf(access, username, password).then((refusal) =>
+          refusal ? callback(refusal, false) : callback(null, true),
         );
       },
       authorizeSubscribe: (client, subscription, callback) => {

@@ -10,7 +10,7 @@ import mqtt, {
 } from 'mqtt';
 import { TopicTree } from './topic-tree.js';
 import { filtersOverlap, parseSharedFilter } from './topic.js';
-import { embeddedBrokers } from './embedded-registry.js';
+import { embeddedBrokerMissing, embeddedBrokers } from './embedded-registry.js';
 import { createDuplexPair } from './duplex-pair.js';
 import { ParkedSubscription } from './parked-subscription.js';
 import { nextReconnectDelay, type BackoffOptions } from './backoff.js';
@@ -565,28 +565,19 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     const { clientId, username, password } = this.options;
     const opening = broker
       ? broker.openLink({ clientId, username, password })
-      : Promise.reject(
-          Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' }),
-        );
+      : Promise.reject(embeddedBrokerMissing());
     opening.then(
       (link) => {
         if (this.state !== 'connecting') return link.close();
         this.link = link;
         link.receiver = (topic, payload, qos, retain) => this.dispatchLinked(topic, payload, qos, retain);
         link.once('close', () => this.onLinkClosed(link));
-        this.reconnectAttempt = 0;
-        this.lastReason = undefined;
-        for (const entry of this.filters.values()) entry.brokerQos = undefined;
-        this.subscriptionsChanged();
-        this.setState('connected');
-        this.sendSubscriptions([...this.filters.keys()]);
-        const birth = this.options.birth;
-        if (birth) this.publishOverLink(link, birth.topic, birth.payload, birth, () => {});
+        // A link is a clean session: the broker holds none of the subscriptions.
+        this.sessionStarted(false);
       },
       (error: Error) => {
         if (this.state !== 'connecting') return;
-        const refusal = (error as { code?: unknown }).code;
-        this.onError(refusal === undefined ? Object.assign(error, { code: 'EMBEDDED_MISSING' }) : error);
+        this.onError(error);
         this.retryLater();
       },
     );
@@ -643,24 +634,28 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       }
     }
     const [stream] = createDuplexPair();
-    process.nextTick(() =>
-      stream.destroy(
-        Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' }),
-      ),
-    );
+    process.nextTick(() => stream.destroy(embeddedBrokerMissing()));
     return stream;
   }
 
   private onConnect(client: MqttClient, connack: IConnackPacket) {
-    this.reconnectAttempt = 0;
-    this.lastReason = undefined;
     // Nagle's algorithm would hold small packets back for up to 40 ms.
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-    if (!connack.sessionPresent) for (const entry of this.filters.values()) entry.brokerQos = undefined;
+    this.sessionStarted(connack.sessionPresent);
+  }
+
+  /** Connected, over MQTT or a link: subscriptions the broker does not hold go (again), then the birth message. */
+  private sessionStarted(sessionPresent: boolean) {
+    this.reconnectAttempt = 0;
+    this.lastReason = undefined;
+    if (!sessionPresent) {
+      for (const entry of this.filters.values()) entry.brokerQos = undefined;
+      this.subscriptionsChanged();
+    }
     this.setState('connected');
     this.sendSubscriptions([...this.filters.keys()]);
     const birth = this.options.birth;
-    if (birth) client.publish(birth.topic, birth.payload, birth);
+    if (birth) this.publish(birth.topic, birth.payload, birth, () => {});
   }
 
   /**

@@ -2,6 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { InProcessLink } from './broker/in-process-link.js';
 
+/** What opening an in-process connection fails with when the embedded broker is not running, or stopping. */
+export function embeddedBrokerMissing(): Error {
+  return Object.assign(new Error('embedded broker is not running'), { code: 'EMBEDDED_MISSING' });
+}
+
 /** Who a broker config connects as. */
 export interface LinkCredentials {
   clientId: string;
