@@ -299,6 +299,8 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function main() {
   const o = options();
+  /** A message count times --scale, at least 1,000. */
+  const scaled = (messages: number) => Math.max(1000, Math.round(messages * o.scale));
   const startedAt = new Date();
   const payload = randomBytes(Math.max(4096, ...o.cases.map((c) => c.size)));
   const stallMs = 5000;
@@ -316,7 +318,7 @@ async function main() {
     soakVariant: o.soakVariant,
     backlogMessages: o.skip.has('backlog') ? 0 : o.backlog,
     backlogOutstanding: BACKLOG_OUTSTANDING,
-    floorMessages: Math.max(1000, Math.round(FLOOR_MESSAGES * o.scale)),
+    floorMessages: scaled(FLOOR_MESSAGES),
     embeddedMessagesFactor: EMBEDDED_MESSAGES_FACTOR,
   };
   const report: BenchReport = {
@@ -348,7 +350,7 @@ async function main() {
         // Rotate the order of the variants from case to case, so none always runs first.
         const order = o.variants.map((_, i) => o.variants[(i + index + repeat) % o.variants.length]);
         for (const variant of order) {
-          const messages = Math.max(1000, Math.round(messagesOf(variant, c.messages) * o.scale));
+          const messages = scaled(messagesOf(variant, c.messages));
           const job: ThroughputJob = {
             ...base,
             kind: 'throughput',
@@ -376,7 +378,7 @@ async function main() {
     for (let repeat = 0; repeat < o.repeat; repeat++) {
       DURABLE_CASES.forEach((c, index) => {
         // Through ours embedded, every mode with the same N.
-        const messages = Math.max(1000, Math.round(messagesOf('embedded', c.messages) * o.scale));
+        const messages = scaled(messagesOf('embedded', c.messages));
         const order = PERSISTENCE_MODES.map(
           (_, i) => PERSISTENCE_MODES[(i + index + repeat) % PERSISTENCE_MODES.length],
         );
@@ -522,13 +524,9 @@ async function main() {
   }
 
   if (!o.skip.has('throughput'))
-    report.throughput = o.cases.map((c) =>
-      caseSummary(c, Math.max(1000, Math.round(c.messages * o.scale)), runs.get(c.name)),
-    );
+    report.throughput = o.cases.map((c) => caseSummary(c, scaled(c.messages), runs.get(c.name)));
   if (!o.skip.has('durable'))
-    report.durable = DURABLE_CASES.map((c) =>
-      durableSummary(c, Math.max(1000, Math.round(c.messages * o.scale)), durableRuns.get(c.name)),
-    );
+    report.durable = DURABLE_CASES.map((c) => durableSummary(c, scaled(c.messages), durableRuns.get(c.name)));
   report.problems = [...new Set(report.problems)];
   report.ceilings = ceilings(report);
   report.targets = targets(report);
