@@ -652,8 +652,10 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
       for (const entry of this.filters.values()) entry.brokerQos = undefined;
       this.subscriptionsChanged();
     }
-    this.setState('connected');
+    // Subscriptions first: what the 'connected' status sets going (an outbox draining) then reaches this
+    // config's own in nodes too, on the network (SUBSCRIBE is ahead on the wire) as over a link.
     this.sendSubscriptions([...this.filters.keys()]);
+    this.setState('connected');
     const birth = this.options.birth;
     if (birth) this.publish(birth.topic, birth.payload, birth, () => {});
   }
