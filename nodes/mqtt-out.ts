@@ -326,31 +326,34 @@ module.exports = function (RED: NodeAPI) {
           properties: encodeProperties(target.options.properties),
           msg: persistence === 'acknowledged' ? storableMessage(msg, bytes) : undefined,
         };
-        // queued: done once on disk, nothing kept in memory; acknowledged: done when the broker acknowledges.
+        // queued: done once safe (on disk, or acknowledged before its write), nothing kept in memory;
+        // acknowledged: done when the broker acknowledges.
         const live: LiveMessage | undefined =
           persistence === 'acknowledged' ? { msg: incoming, send: (out) => _send(out), done } : undefined;
-        opened
-          .then((ready) => (ready as DurablePublisher<LiveMessage>).accept(record, live))
-          .then(
-            () => {
-              if (persistence === 'queued') done();
-            },
-            (error: Error) => {
-              if (error instanceof OutboxFullError) {
-                dropped++;
-                showStatusSoon();
-                return done(
-                  new Error(
-                    RED._('durable-mqtt.errors.outbox-full', {
-                      topic: target.topic,
-                      max: error.limits.maxMessages,
-                    }),
-                  ),
-                );
-              }
-              done(new Error(RED._('durable-mqtt.errors.outbox-write-failed', { reason: error.message })));
-            },
-          );
+        // Once the outbox is open (the usual case), straight to it, without a turn through `opened`.
+        const accepted = publisher
+          ? publisher.accept(record, live)
+          : opened.then((ready) => (ready as DurablePublisher<LiveMessage>).accept(record, live));
+        accepted.then(
+          () => {
+            if (persistence === 'queued') done();
+          },
+          (error: Error) => {
+            if (error instanceof OutboxFullError) {
+              dropped++;
+              showStatusSoon();
+              return done(
+                new Error(
+                  RED._('durable-mqtt.errors.outbox-full', {
+                    topic: target.topic,
+                    max: error.limits.maxMessages,
+                  }),
+                ),
+              );
+            }
+            done(new Error(RED._('durable-mqtt.errors.outbox-write-failed', { reason: error.message })));
+          },
+        );
         return;
       }
       connection.publish(target.topic, payload, target.options, (error) => {

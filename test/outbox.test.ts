@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { closeSync, openSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -48,13 +49,13 @@ describe('outbox', () => {
     for (let i = 1; i <= 5; i++) await outbox.append(message(i));
     assert.equal(outbox.count, 5);
     assert.equal(outbox.bytes, 40);
-    const first = await outbox.take(3);
+    const first = outbox.take(3);
     assert.deepEqual(seqs(first), [1, 2, 3]);
     assert.equal(outbox.inFlightCount, 3);
     await outbox.acknowledge(1);
     outbox.release(3);
     outbox.release(2);
-    const next = await outbox.take(10);
+    const next = outbox.take(10);
     assert.deepEqual(seqs(next), [2, 3, 4, 5]);
     assert.deepEqual(
       next.map((d) => [d.attempt, d.possiblySent]),
@@ -82,6 +83,59 @@ describe('outbox', () => {
     await Promise.all(Array.from({ length: 1000 }, (_, i) => outbox.append(message(i))));
     assert.equal(outbox.count, 1000);
     assert.ok(writes <= 5, `1000 appends took ${writes} writes`);
+  });
+
+  it('never writes a record acknowledged before its write, and resolves its append all the same', async () => {
+    const store = new MemoryOutboxStore();
+    const written: { put: number[]; del: number[]; sync: boolean }[] = [];
+    const write = store.write.bind(store);
+    store.write = async (change) => {
+      written.push({ put: change.put.map((r) => r.seq), del: change.del, sync: change.sync });
+      return write(change);
+    };
+    const outbox = await Outbox.open(store, LIMITS);
+    const appends = [1, 2, 3].map((i) => outbox.append(message(i)));
+    // In memory before their write: a sender can have them at once.
+    assert.deepEqual(seqs(outbox.take(3)), [1, 2, 3]);
+    const acknowledged = [outbox.acknowledge(1), outbox.acknowledge(2)];
+    await Promise.all([...appends, ...acknowledged]);
+    assert.deepEqual(written, [{ put: [3], del: [], sync: true }]);
+    assert.deepEqual(
+      (await store.read(0, 10)).map((r) => r.seq),
+      [3],
+    );
+    await outbox.acknowledge(3);
+    assert.deepEqual(written[1], { put: [], del: [3], sync: false });
+    assert.equal(outbox.count, 0);
+    assert.equal(outbox.bytes, 0);
+  });
+
+  it('fails the appends of a write that fails, and sends none of its records', async () => {
+    const store = new MemoryOutboxStore();
+    const write = store.write.bind(store);
+    let failNext = true;
+    store.write = async (change) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error('disk full');
+      }
+      return write(change);
+    };
+    const outbox = await Outbox.open(store, LIMITS);
+    const appends = [1, 2].map((i) => outbox.append(message(i)));
+    assert.deepEqual(seqs(outbox.take(1)), [1]);
+    for (const append of appends) await assert.rejects(append, /disk full/);
+    assert.equal(outbox.count, 0);
+    assert.deepEqual(outbox.take(10), [], 'a record whose write failed is not sent');
+    // The one sent before the failure may still be acknowledged: nothing is left to forget.
+    await outbox.acknowledge(1);
+    assert.equal(outbox.count, 0);
+    await outbox.append(message(3));
+    assert.deepEqual(seqs(outbox.take(10)), [3]);
+    assert.deepEqual(
+      (await store.read(0, 10)).map((r) => r.seq),
+      [3],
+    );
   });
 
   it('refuses a new message with OutboxFullError under rejectNew, by count and by bytes', async () => {
@@ -114,12 +168,12 @@ describe('outbox', () => {
     const dropped: number[] = [];
     outbox.on('dropped', (record) => dropped.push(record.seq));
     for (let i = 1; i <= 3; i++) await outbox.append(message(i));
-    await outbox.take(1); // seq 1 in flight
+    outbox.take(1); // seq 1 in flight
     await outbox.append(message(4));
     await outbox.append(message(5));
     assert.deepEqual(dropped, [2, 3]);
     assert.equal(outbox.count, 3);
-    assert.deepEqual(seqs(await outbox.take(10)), [4, 5]);
+    assert.deepEqual(seqs(outbox.take(10)), [4, 5]);
   });
 
   it('keeps memory bounded: a backlog larger than the read-ahead is streamed from the store in order', async () => {
@@ -130,7 +184,12 @@ describe('outbox', () => {
     assert.ok(ready.length <= 500, `${ready.length} records held in memory`);
     const order: number[] = [];
     for (;;) {
-      const batch = await outbox.take(64);
+      let batch = outbox.take(64);
+      // The next records are being read from the store: 'ready' says when they are in.
+      if (batch.length === 0 && outbox.count > 0) {
+        await once(outbox, 'ready');
+        batch = outbox.take(64);
+      }
       if (batch.length === 0) break;
       order.push(...seqs(batch));
       for (const seq of seqs(batch)) await outbox.acknowledge(seq);
@@ -147,20 +206,20 @@ describe('outbox', () => {
     const dir = tempDir();
     const outbox = await Outbox.open(new LevelOutboxStore(dir), LIMITS);
     for (let i = 1; i <= 4; i++) await outbox.append(message(i));
-    await outbox.take(2);
+    outbox.take(2);
     await outbox.acknowledge(1);
     await outbox.close();
     const reopened = await Outbox.open(new LevelOutboxStore(dir), LIMITS);
     assert.equal(reopened.count, 3);
-    const deliveries = await reopened.take(10);
+    const deliveries = reopened.take(10);
     assert.deepEqual(seqs(deliveries), [2, 3, 4]);
     assert.deepEqual(
       deliveries.map((d) => d.possiblySent),
       [true, false, false],
     );
     assert.deepEqual(deliveries[0].record.payload, Buffer.alloc(8, 2));
-    const next = await reopened.append(message(5));
-    assert.equal(next.seq, 5, 'sequence numbers continue after a reopen');
+    await reopened.append(message(5));
+    assert.deepEqual(seqs(reopened.take(10)), [5], 'sequence numbers continue after a reopen');
     await reopened.close();
   });
 
@@ -229,7 +288,7 @@ describe('outbox', () => {
       // Only the last batch (one message, never acknowledged to its sender) is gone.
       assert.equal(reopened.count, 99);
       assert.deepEqual(
-        seqs(await reopened.take(1000)),
+        seqs(reopened.take(1000)),
         Array.from({ length: 99 }, (_, i) => i + 1),
       );
       // A checksum failure is reported; a short tail is taken for an unfinished write and skipped quietly.

@@ -73,4 +73,34 @@ describe('outbox sender', () => {
     await waitFor(() => outbox.count === 0, `an empty outbox (${outbox.count} left)`, 5000);
     assert.equal(new Set(broker.received).size, n);
   });
+
+  it('waits a moment after a failed send while the connection still says it is up, and at once for a new status', async () => {
+    const broker = new InstantBroker();
+    const outbox = await Outbox.open(new MemoryOutboxStore(), {
+      maxMessages: 1e6,
+      maxBytes: 1e9,
+      overflow: 'rejectNew',
+    });
+    let failures = 0;
+    const publish = broker.publish.bind(broker);
+    let failing = true;
+    broker.publish = (topic, payload, options, callback) => {
+      if (!failing) return publish(topic, payload, options, callback);
+      failures++;
+      callback(Object.assign(new Error('closed under it'), { code: 'publish-failed' }));
+    };
+    const sender = new OutboxSender(outbox, broker as unknown as BrokerConnection, 20);
+    await outbox.append({ topic: 't', payload: Buffer.from('1'), qos: 1, retain: false });
+    // A timer fires: the failed send did not start a loop that holds the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(failures, 1, 'one try, then a wait');
+    assert.equal(outbox.count, 1, 'kept while it fails');
+    await waitFor(() => failures === 2, 'a second try after the wait');
+    failing = false;
+    // A new connection status ends the wait.
+    broker.setConnected(true);
+    await waitFor(() => outbox.count === 0, 'an empty outbox', 200);
+    assert.deepEqual(broker.received, [1]);
+    await sender.stop();
+  });
 });

@@ -78,13 +78,13 @@ export class DurablePublisher<Live> extends EventEmitter<PublisherEvents<Live>> 
   }
 
   /**
-   * Resolves once the message is on disk; rejects with OutboxFullError under
-   * rejectNew. `live` comes back with the message's delivered, refused or dropped event.
+   * Resolves once the message is safe (on disk, or acknowledged before its write); rejects with
+   * OutboxFullError under rejectNew. `live` comes back with the message's delivered, refused or dropped event.
    */
-  async accept(record: NewRecord, live?: Live): Promise<StoredRecord> {
-    const stored = await this.outbox.append(record, live);
+  accept(record: NewRecord, live?: Live): Promise<void> {
+    const accepted = this.outbox.append(record, live);
     this.emit('changed');
-    return stored;
+    return accepted;
   }
 
   /** Stops sending and closes the outbox; with `discard` (the node was deleted) its messages are deleted too. */

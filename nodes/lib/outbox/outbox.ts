@@ -42,30 +42,38 @@ export interface OutboxEvents<Tag> {
 /** How many records are read ahead from the store into memory: memory stays bounded whatever the backlog. */
 const READ_AHEAD = 500;
 
+/** A failed read from the store is tried again after this many milliseconds. */
+const READ_RETRY = 1000;
+
 /** Changes waiting for the next write, and the promise every change in it was given. */
 interface PendingWrite {
-  put: StoredRecord[];
+  /** By seq, in seq order. A record acknowledged before its write leaves the map: it is never written. */
+  put: Map<number, StoredRecord>;
   del: number[];
-  sync: boolean;
   written: PendingCommit | undefined;
 }
+
+const noPendingWrite = (): PendingWrite => ({ put: new Map(), del: [], written: undefined });
 
 /**
  * A durable, ordered, bounded queue of messages to publish. Appends are group
  * committed: everything appended while one write is on its way to the disk goes
  * in the next write, so durability costs one fsync per batch, not per message.
+ * A record can be sent while its write waits: one the broker acknowledges before
+ * then is safe already and leaves the batch, so a broker faster than the disk
+ * (one in the same process, most on a LAN) costs no write and no fsync at all.
  * Only a window of records is held in memory; the rest stays in the store.
  */
 export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   private meta: OutboxMeta;
-  /** Committed, not in flight, seq ≤ readCursor, in seq order. */
+  /** Not in flight, seq ≤ readCursor, in seq order; committed or waiting for their write. */
   private readonly ready: StoredRecord[] = [];
-  /** Highest seq loaded into memory; committed records above it are only in the store. */
+  /** Highest seq that came into memory; records above it are only in the store, or on their way there. */
   private readCursor: number;
   /** Highest committed seq. */
   private committedSeq: number;
   private readonly inFlight = new Map<number, StoredRecord>();
-  /** Attempts made by this process, by seq. */
+  /** Sends by this process that ended without an acknowledgment, by seq. */
   private readonly attempts = new Map<number, number>();
   /**
    * What the caller attached to each record it appended in this process (Node-RED's
@@ -73,7 +81,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
    */
   private readonly tags = new Map<number, Tag>();
   private readonly sentBeforeOpen: number;
-  private pending: PendingWrite = { put: [], del: [], sync: false, written: undefined };
+  private pending: PendingWrite = noPendingWrite();
   private writing: Promise<void> | undefined;
   private loading: Promise<void> | undefined;
   /** Serialises appends, so evictions happen in order. */
@@ -95,9 +103,12 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     this.sentBeforeOpen = meta.sentHighWater;
   }
 
+  /** Opens the store and reads the first window of what it holds. */
   static async open<Tag = unknown>(store: OutboxStore, limits: OutboxLimits): Promise<Outbox<Tag>> {
     const { meta, recoveryNotes } = await store.open();
-    return new Outbox<Tag>(store, limits, meta, recoveryNotes);
+    const outbox = new Outbox<Tag>(store, limits, meta, recoveryNotes);
+    await outbox.load();
+    return outbox;
   }
 
   /** Messages held: waiting and in flight. */
@@ -113,33 +124,38 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     return this.inFlight.size;
   }
 
-  /** Resolves once the record is on disk; rejects with OutboxFullError under `rejectNew` when full. */
-  append(input: NewRecord, tag?: Tag): Promise<StoredRecord> {
+  /**
+   * Resolves once the record is safe: on disk, or acknowledged before its write (which then
+   * leaves it out). Rejects with OutboxFullError under `rejectNew` when full.
+   */
+  append(input: NewRecord, tag?: Tag): Promise<void> {
     // Only the room check and the enqueueing are serialised; the disk writes of many appends share one batch.
     if (this.chainedAppends === 0 && !this.closed && this.hasRoomFor(input.payload.length)) {
-      // Nothing ahead of it and nothing to evict: it is enqueued now, without a turn through the chain.
-      const { record, committed } = this.enqueueRecord(input, tag);
-      return committed.then(() => record);
+      // Nothing ahead of it and nothing to evict: it is enqueued now, without a turn through the chain,
+      // and given the promise of its batch, shared with every other append in it.
+      return this.enqueueRecord(input, tag);
     }
     this.chainedAppends++;
     const reserved = this.appendChain.then(() => this.reserve(input, tag));
     this.appendChain = reserved.catch(() => undefined).then(() => this.chainedAppends--);
-    return reserved.then(({ record, committed }) => committed.then(() => record));
+    return reserved.then(({ committed }) => committed);
   }
 
   private hasRoomFor(size: number): boolean {
     return this.meta.count + 1 <= this.limits.maxMessages && this.meta.bytes + size <= this.limits.maxBytes;
   }
 
-  /** Up to `max` records to send, oldest first; they are in flight until acknowledged or released. */
-  async take(max: number): Promise<Delivery<Tag>[]> {
-    if (this.ready.length < max && this.readCursor < this.committedSeq) await this.load();
+  /**
+   * Up to `max` records to send, oldest first, from those in memory; they are in flight until
+   * acknowledged or released. When memory runs low the next records are read from the store, and
+   * 'ready' says when they are in.
+   */
+  take(max: number): Delivery<Tag>[] {
     const deliveries: Delivery<Tag>[] = [];
     while (deliveries.length < max && this.ready.length > 0) {
       const record = this.ready.shift() as StoredRecord;
       this.inFlight.set(record.seq, record);
       const earlier = this.attempts.get(record.seq) ?? 0;
-      this.attempts.set(record.seq, earlier + 1);
       deliveries.push({
         record,
         tag: this.tags.get(record.seq),
@@ -148,29 +164,32 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
       });
       if (record.seq > this.meta.sentHighWater) this.meta.sentHighWater = record.seq;
     }
+    this.readAhead();
     return deliveries;
   }
 
-  /** The broker has it (or it was written, at QoS 0): forget it. */
+  /**
+   * The broker has it (or it was written, at QoS 0): forget it. Resolves once that is written; a
+   * failed delete is retried with the next write, and at worst the message is sent again after a restart.
+   */
   acknowledge(seq: number): Promise<void> {
     const record = this.inFlight.get(seq);
     if (!record || this.closed) return Promise.resolve();
     this.inFlight.delete(seq);
     this.attempts.delete(seq);
     this.tags.delete(seq);
-    // A failed delete is retried with the next write; at worst the message is sent again after a restart.
-    return this.remove(record, false).catch(() => undefined);
+    return this.remove(record);
   }
 
-  /** Sending failed: the record goes back to the queue, ahead of newer ones. */
+  /** Sending failed: the record goes back to the queue, ahead of newer ones, for the sender to try again. */
   release(seq: number): void {
     const record = this.inFlight.get(seq);
     if (!record) return;
     this.inFlight.delete(seq);
+    this.attempts.set(seq, (this.attempts.get(seq) ?? 0) + 1);
     let index = this.ready.length;
     while (index > 0 && this.ready[index - 1].seq > seq) index--;
     this.ready.splice(index, 0, record);
-    this.emit('ready');
   }
 
   /** Writes what is pending, then closes the store; in-flight records stay stored and are sent after reopening. */
@@ -190,19 +209,20 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     await this.store.destroy();
   }
 
-  private async reserve(
-    input: NewRecord,
-    tag: Tag | undefined,
-  ): Promise<{ record: StoredRecord; committed: Promise<void> }> {
+  /**
+   * Makes room for the record (or refuses it), then enqueues it. The promise of its batch comes
+   * wrapped, so the chain of appends does not wait for the write.
+   */
+  private async reserve(input: NewRecord, tag: Tag | undefined): Promise<{ committed: Promise<void> }> {
     if (this.closed) throw new Error('the outbox is closed');
     while (!this.hasRoomFor(input.payload.length)) {
       if (this.limits.overflow === 'rejectNew' || !(await this.evictOldest()))
         throw new OutboxFullError(this.limits);
     }
-    return this.enqueueRecord(input, tag);
+    return { committed: this.enqueueRecord(input, tag) };
   }
 
-  private enqueueRecord(input: NewRecord, tag: Tag | undefined) {
+  private enqueueRecord(input: NewRecord, tag: Tag | undefined): Promise<void> {
     const record: StoredRecord = {
       seq: this.meta.nextSeq,
       queuedAt: Date.now(),
@@ -217,9 +237,16 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     this.meta.count++;
     this.meta.bytes += input.payload.length;
     if (tag !== undefined) this.tags.set(record.seq, tag);
-    const committed = this.enqueueWrite(record, undefined, true);
-    if (tag !== undefined) committed.catch(() => this.tags.delete(record.seq));
-    return { record, committed };
+    // In the batch before anything can acknowledge it, so the acknowledgment finds it there.
+    const { committed } = this.enqueueWrite(record, undefined);
+    // While every earlier record came into memory and the window has room, this one joins it now,
+    // ahead of its write; otherwise the store hands it over once it is committed.
+    if (this.readCursor === record.seq - 1 && this.ready.length < READ_AHEAD) {
+      this.ready.push(record);
+      this.readCursor = record.seq;
+      this.emit('ready');
+    }
+    return committed;
   }
 
   /** Removes the oldest record that is not in flight; false when there is none. */
@@ -234,25 +261,27 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     this.tags.delete(oldest.seq);
     this.emit('dropped', oldest, tag);
     // Written in the same batch as the append that made room, ahead of it.
-    void this.remove(oldest, true).catch(() => undefined);
+    void this.remove(oldest);
     return true;
   }
 
-  private remove(record: StoredRecord, sync: boolean): Promise<void> {
+  /** Forgets a record: taken out of the next write when it is still waiting there, deleted from the store otherwise. */
+  private remove(record: StoredRecord): Promise<void> {
     this.meta.count--;
     this.meta.bytes -= record.payload.length;
-    return this.enqueueWrite(undefined, record.seq, sync);
+    const pending = this.pending;
+    if (pending.put.delete(record.seq)) return (pending.written as PendingCommit).settled;
+    return this.enqueueWrite(undefined, record.seq).settled;
   }
 
-  /** Adds a put or a delete to the next write; the promise settles when that write has (shared by the batch). */
-  private enqueueWrite(put: StoredRecord | undefined, del: number | undefined, sync: boolean): Promise<void> {
+  /** Adds a put or a delete to the next write, whose promise every change in it shares. */
+  private enqueueWrite(put: StoredRecord | undefined, del: number | undefined): PendingCommit {
     const pending = this.pending;
-    if (put) pending.put.push(put);
+    if (put) pending.put.set(put.seq, put);
     if (del !== undefined) pending.del.push(del);
-    pending.sync ||= sync;
     pending.written ??= pendingCommit();
     if (!this.writing) this.writing = this.writeLoop();
-    return pending.written.committed;
+    return pending.written;
   }
 
   /** Writes pending changes, one batch at a time, until none are left. */
@@ -262,37 +291,52 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     while (this.pending.written) {
       const batch = this.pending;
       const written = batch.written as PendingCommit;
-      this.pending = { put: [], del: [], sync: false, written: undefined };
+      this.pending = noPendingWrite();
+      const put = [...batch.put.values()];
       try {
-        await this.store.write({ put: batch.put, del: batch.del, meta: { ...this.meta }, sync: batch.sync });
+        // New records must reach the disk before their appends resolve; deletes alone can wait for the next fsync.
+        await this.store.write({ put, del: batch.del, meta: { ...this.meta }, sync: put.length > 0 });
       } catch (error) {
-        // Nothing of the batch is stored: the appends fail, the deletes go with the next write.
-        for (const record of batch.put) {
-          this.meta.count--;
-          this.meta.bytes -= record.payload.length;
-        }
+        // Nothing of the batch is stored: its appends fail, the deletes go with the next write.
+        this.withdraw(put);
         this.pending.del.push(...batch.del);
         written.reject(error as Error);
         continue;
       }
-      this.onCommitted(batch.put);
+      if (put.length > 0) this.committedSeq = put[put.length - 1].seq;
+      // Records that found the window full are only in the store: the sender reads them from there.
+      if (this.readCursor < this.committedSeq) this.emit('ready');
       written.resolve();
     }
     this.writing = undefined;
   }
 
-  private onCommitted(records: StoredRecord[]) {
+  /** Records whose write failed: their appends are told so, and they are not sent any more. */
+  private withdraw(records: StoredRecord[]) {
     if (records.length === 0) return;
-    const caughtUp = this.readCursor === this.committedSeq && !this.loading;
-    this.committedSeq = records[records.length - 1].seq;
-    // Records go straight to memory while the reader is caught up, as many as there is room for;
-    // the store has the rest, read back when the window has room.
-    if (caughtUp) {
-      const room = Math.min(records.length, READ_AHEAD - this.ready.length);
-      for (let i = 0; i < room; i++) this.ready.push(records[i]);
-      if (room > 0) this.readCursor = records[room - 1].seq;
+    const failed = new Set<number>();
+    for (const record of records) {
+      failed.add(record.seq);
+      this.meta.count--;
+      this.meta.bytes -= record.payload.length;
+      // One already in flight may still arrive; its acknowledgment then finds nothing to forget.
+      this.inFlight.delete(record.seq);
+      this.attempts.delete(record.seq);
+      this.tags.delete(record.seq);
     }
-    this.emit('ready');
+    let kept = 0;
+    for (const record of this.ready) if (!failed.has(record.seq)) this.ready[kept++] = record;
+    this.ready.length = kept;
+  }
+
+  /** Starts reading the next records from the store when memory runs low; 'ready' says when they are in. */
+  private readAhead() {
+    if (this.loading || this.closed || this.readCursor >= this.committedSeq) return;
+    if (this.ready.length >= READ_AHEAD / 2) return;
+    this.load().then(
+      () => this.emit('ready'),
+      () => setTimeout(() => this.emit('ready'), READ_RETRY),
+    );
   }
 
   private async flush(): Promise<void> {
@@ -302,12 +346,18 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   private load(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        const records = await this.store.read(this.readCursor, READ_AHEAD);
+        // Every record up to here is in the store (or acknowledged and gone) by the time the read starts.
+        const upTo = this.committedSeq;
+        const room = READ_AHEAD - this.ready.length;
+        if (room <= 0) return;
+        const records = await this.store.read(this.readCursor, room);
         for (const record of records) {
-          if (record.seq <= this.readCursor || record.seq > this.committedSeq) continue;
+          if (record.seq <= this.readCursor || record.seq > upTo) continue;
           this.ready.push(record);
           this.readCursor = record.seq;
         }
+        // The store had no more: the reader is caught up, and new records can come into memory directly.
+        if (records.length < room && this.readCursor < upTo) this.readCursor = upTo;
       } finally {
         this.loading = undefined;
       }

@@ -14,6 +14,9 @@ export interface SenderEvents<Tag> {
 /** In-flight window when the broker sets no lower Receive Maximum. */
 export const DEFAULT_WINDOW = 20;
 
+/** Milliseconds sending waits after a failed send while the connection says it is up. */
+const RETRY_AFTER_FAILURE = 500;
+
 /** Milliseconds `stop()` waits for in-flight messages to be acknowledged. */
 const STOP_GRACE = 2000;
 
@@ -26,8 +29,14 @@ const STOP_GRACE = 2000;
 export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>> {
   private draining = false;
   private drainAgain = false;
+  /** Set while sending waits after a failed send, until a new connection status or RETRY_AFTER_FAILURE. */
+  private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly onStatus = () => this.kick();
+  private readonly onStatus = () => {
+    // A new connection, or the same one lost: no reason left to wait.
+    this.clearRetry();
+    this.kick();
+  };
   private readonly onReady = () => this.kick();
 
   constructor(
@@ -45,20 +54,38 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
     return Math.min(this.maxWindow, this.connection.receiveMaximum ?? this.maxWindow);
   }
 
-  /** Sends what the window allows; safe to call at any time. */
+  /** Sends what the window allows; safe to call at any time, from within a send too. */
   kick(): void {
     if (this.stopped) return;
     if (this.draining) {
+      // An acknowledgment or a new record during a send: the loop below goes round once more.
       this.drainAgain = true;
       return;
     }
     this.draining = true;
-    void this.drain();
+    try {
+      do {
+        this.drainAgain = false;
+        while (
+          !this.stopped &&
+          !this.retryTimer &&
+          this.connection.connected &&
+          this.outbox.inFlightCount < this.window
+        ) {
+          const deliveries = this.outbox.take(this.window - this.outbox.inFlightCount);
+          if (deliveries.length === 0) break;
+          for (const delivery of deliveries) this.send(delivery);
+        }
+      } while (this.drainAgain && !this.stopped);
+    } finally {
+      this.draining = false;
+    }
   }
 
   /** Stops sending and waits a moment for the messages in flight; the rest stay in the outbox. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.clearRetry();
     this.connection.off('status', this.onStatus);
     this.outbox.off('ready', this.onReady);
     const deadline = Date.now() + STOP_GRACE;
@@ -67,22 +94,9 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
     }
   }
 
-  private async drain(): Promise<void> {
-    try {
-      do {
-        this.drainAgain = false;
-        while (!this.stopped && this.connection.connected && this.outbox.inFlightCount < this.window) {
-          const deliveries = await this.outbox.take(this.window - this.outbox.inFlightCount);
-          if (deliveries.length === 0) break;
-          for (const delivery of deliveries) this.send(delivery);
-        }
-      } while (this.drainAgain && !this.stopped);
-    } finally {
-      // Cleared in the same synchronous step as the last check of drainAgain: a kick() that comes
-      // later starts a new drain. (Cleared a microtask later, as a .finally() would, a kick in
-      // between was lost and the outbox stalled until the next event.)
-      this.draining = false;
-    }
+  private clearRetry() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private send(delivery: Delivery<Tag>) {
@@ -99,8 +113,15 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
         void this.outbox.acknowledge(record.seq);
         this.emit('refused', delivery, error);
       } else {
-        // Not connected, or the connection closed under it: it goes again after reconnecting.
+        // Not connected, or the connection closed under it: it goes again after reconnecting. A connection
+        // that still says it is up gets it again a moment later: a send that fails at once must not make
+        // a loop that holds the process.
         this.outbox.release(record.seq);
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = undefined;
+          this.kick();
+        }, RETRY_AFTER_FAILURE);
+        return;
       }
       this.kick();
     });
