@@ -1,23 +1,33 @@
 import { randomBytes } from 'node:crypto';
 
+/** Two hex digits for each byte value. */
+const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
 /**
  * `_msgid`s for the messages an in node creates. Node-RED makes one from eight
  * Math.random() calls per message when a node sends a msg without one, about a
  * seventh of a message's time through the in-process broker; a random prefix
  * drawn once and a counter give ids of the same shape (16 hex digits) that no
- * other message of this runtime has, for the cost of one number formatting.
+ * other message of this runtime has. Only the counter's last byte changes from
+ * one id to the next: its two digits come from a table, and the rest of the id
+ * is formatted once every 256 ids (number formatting in base 16 costs about
+ * 200 ns, twenty times the table).
  */
 class FlowMessageIds {
   private prefix = '';
+  /** The prefix and the counter's upper six hex digits. */
+  private head = '';
   private counter = 0;
 
   next(): string {
-    // 2^32 + counter: always 9 hex digits, of which the last 8 are the counter's.
-    if (this.counter === 0) this.prefix = randomBytes(4).toString('hex');
-    const id = this.prefix + (0x1_0000_0000 + this.counter).toString(16).slice(1);
-    // After 2^32 ids the prefix is drawn again.
-    this.counter = (this.counter + 1) % 0x1_0000_0000;
-    return id;
+    const lastByte = this.counter & 0xff;
+    if (lastByte === 0) {
+      // After 2^32 ids the counter is back at 0 and the prefix is drawn again.
+      if (this.counter === 0) this.prefix = randomBytes(4).toString('hex');
+      this.head = this.prefix + (0x100_0000 + (this.counter >>> 8)).toString(16).slice(1);
+    }
+    this.counter = (this.counter + 1) >>> 0;
+    return this.head + HEX_BYTES[lastByte];
   }
 }
 
