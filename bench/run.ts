@@ -106,7 +106,7 @@ const P99_GOAL_MS = 5;
 const HELP = `npm run bench -- [options]
 
   --repeat N            run each throughput case N times, report the median (1)
-  --soak SECONDS        leak check at --soak-rate msg/s, QoS 1, 64 B; 0 skips it (60)
+  --soak SECONDS        leak check at --soak-rate msg/s, QoS 1, 64 B; 0 skips it (300)
   --soak-rate N         messages per second during the soak (10000)
   --soak-variant V      embedded, tcp or core (embedded)
   --cases LIST          throughput cases, comma-separated: ${CASES.map((c) => c.name).join(',')}
@@ -142,7 +142,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       repeat: { type: 'string', default: '1' },
-      soak: { type: 'string', default: '60' },
+      soak: { type: 'string', default: '300' },
       'soak-rate': { type: 'string', default: '10000' },
       'soak-variant': { type: 'string', default: 'embedded' },
       cases: { type: 'string' },
