@@ -24,14 +24,14 @@ class InstantBroker extends EventEmitter {
   }
 }
 
+/** An outbox in memory that no bound refuses. */
+const unboundedOutbox = () =>
+  Outbox.open(new MemoryOutboxStore(), { maxMessages: 1e6, maxBytes: 1e9, overflow: 'rejectNew' });
+
 describe('outbox sender', () => {
   it('drains everything in order with at most the window in flight', async () => {
     const broker = new InstantBroker();
-    const outbox = await Outbox.open(new MemoryOutboxStore(), {
-      maxMessages: 1e6,
-      maxBytes: 1e9,
-      overflow: 'rejectNew',
-    });
+    const outbox = await unboundedOutbox();
     let maxInFlight = 0;
     const publish = broker.publish.bind(broker);
     broker.publish = (topic, payload, options, callback) => {
@@ -55,11 +55,7 @@ describe('outbox sender', () => {
 
   it('never stalls: keeps draining across many disconnects while messages keep coming', async () => {
     const broker = new InstantBroker();
-    const outbox = await Outbox.open(new MemoryOutboxStore(), {
-      maxMessages: 1e6,
-      maxBytes: 1e9,
-      overflow: 'rejectNew',
-    });
+    const outbox = await unboundedOutbox();
     new OutboxSender(outbox, broker as unknown as BrokerConnection, 20).kick();
     let n = 0;
     for (let cycle = 0; cycle < 50; cycle++) {
@@ -76,11 +72,7 @@ describe('outbox sender', () => {
 
   it('waits a moment after a failed send while the connection still says it is up, and at once for a new status', async () => {
     const broker = new InstantBroker();
-    const outbox = await Outbox.open(new MemoryOutboxStore(), {
-      maxMessages: 1e6,
-      maxBytes: 1e9,
-      overflow: 'rejectNew',
-    });
+    const outbox = await unboundedOutbox();
     let failures = 0;
     const publish = broker.publish.bind(broker);
     let failing = true;
