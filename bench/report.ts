@@ -36,6 +36,7 @@ export interface Settings {
   soakSeconds: number;
   soakRate: number;
   soakVariant: Variant;
+  soakPersistence: Persistence;
   /** Messages of the offline backlog; 0 when it did not run. */
   backlogMessages: number;
   backlogOutstanding: number;
@@ -434,7 +435,7 @@ function ceilingLines(ceilings: Ceiling[]): string[] {
 function soakLines(soak: SoakSummary, settings: Settings): string[] {
   const r = soak.result;
   return [
-    `${VARIANT_LABELS[settings.soakVariant]}, QoS 1, 64 B, asked ${int(settings.soakRate)} msg/s for ${settings.soakSeconds} s ` +
+    `${VARIANT_LABELS[settings.soakVariant]}${settings.soakPersistence === 'none' ? '' : `, persistence ${settings.soakPersistence}`}, QoS 1, 64 B, asked ${int(settings.soakRate)} msg/s for ${settings.soakSeconds} s ` +
       `(sent ${int(r.achievedRate)} msg/s, ${int(r.delivery.received)} received, ${r.delivery.lost} lost), ` +
       `RSS sampled every 5 s${r.gcForced ? ' after a forced gc' : ''}`,
     `RSS first ${soak.firstMB.toFixed(1)} MB, last ${soak.lastMB.toFixed(1)} MB, max ${soak.maxMB.toFixed(1)} MB; ` +

@@ -109,6 +109,7 @@ const HELP = `npm run bench -- [options]
   --soak SECONDS        leak check at --soak-rate msg/s, QoS 1, 64 B; 0 skips it (300)
   --soak-rate N         messages per second during the soak (10000)
   --soak-variant V      embedded, tcp or core (embedded)
+  --soak-persistence P  our out node's persistence during the soak: none, queued or acknowledged (none)
   --cases LIST          throughput cases, comma-separated: ${CASES.map((c) => c.name).join(',')}
   --variants LIST       embedded,tcp,core,floor (all); floor is Node-RED alone, no MQTT (throughput only)
   --skip LIST           throughput, durable, backlog, dedupe, latency, soak
@@ -145,6 +146,7 @@ function options() {
       soak: { type: 'string', default: '300' },
       'soak-rate': { type: 'string', default: '10000' },
       'soak-variant': { type: 'string', default: 'embedded' },
+      'soak-persistence': { type: 'string', default: 'none' },
       cases: { type: 'string' },
       variants: { type: 'string' },
       skip: { type: 'string', default: '' },
@@ -178,11 +180,17 @@ function options() {
   };
   const soakVariant = values['soak-variant'] as Variant;
   if (!MQTT_VARIANTS.includes(soakVariant)) throw new Error('--soak-variant must be embedded, tcp or core');
+  const soakPersistence = values['soak-persistence'] as Persistence;
+  if (!PERSISTENCE_MODES.includes(soakPersistence))
+    throw new Error('--soak-persistence must be none, queued or acknowledged');
+  if (soakPersistence !== 'none' && soakVariant === 'core')
+    throw new Error('--soak-persistence applies to our out node, not to core');
   return {
     repeat: Math.round(number('repeat', 1)),
     soakSeconds: number('soak', 0),
     soakRate: number('soak-rate', 1),
     soakVariant,
+    soakPersistence,
     cases: CASES.filter((c) =>
       list(
         values.cases,
@@ -316,6 +324,7 @@ async function main() {
     soakSeconds: o.skip.has('soak') ? 0 : o.soakSeconds,
     soakRate: o.soakRate,
     soakVariant: o.soakVariant,
+    soakPersistence: o.soakPersistence,
     backlogMessages: o.skip.has('backlog') ? 0 : o.backlog,
     backlogOutstanding: BACKLOG_OUTSTANDING,
     floorMessages: scaled(FLOOR_MESSAGES),
@@ -488,8 +497,9 @@ async function main() {
     const job: PacedJob = {
       ...base,
       kind: 'soak',
-      name: `soak-qos1-64b-${o.soakVariant}`,
+      name: `soak-qos1-64b-${o.soakVariant}${o.soakPersistence === 'none' ? '' : `-${o.soakPersistence}`}`,
       variant: o.soakVariant,
+      persistence: o.soakPersistence,
       qos: 1,
       size: 64,
       rate: o.soakRate,
@@ -551,7 +561,7 @@ function jobLabel(job: Job): string {
     case 'latency':
       return `latency at ${fmt(job.rate)} msg/s, ${VARIANT_LABELS[job.variant]}`;
     case 'soak':
-      return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}`;
+      return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}${job.persistence && job.persistence !== 'none' ? `, persistence ${job.persistence}` : ''}`;
     case 'backlog':
       return `offline backlog in a node-red process, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
     case 'dedupe':
@@ -775,7 +785,7 @@ function targets(report: BenchReport): Target[] {
   }
   if (report.soak) {
     list.push({
-      what: `no RSS growth, ${report.settings.soakSeconds} s at ${fmt(report.settings.soakRate)} msg/s`,
+      what: `no RSS growth, ${report.settings.soakSeconds} s at ${fmt(report.settings.soakRate)} msg/s${report.settings.soakPersistence === 'none' ? '' : `, persistence ${report.settings.soakPersistence}`}`,
       goal: '< 10 % or < 20 MB',
       value: `${report.soak.growthMB >= 0 ? '+' : ''}${report.soak.growthMB.toFixed(1)} MB`,
       met: !report.soak.leak && report.soak.result.delivery.lost === 0,

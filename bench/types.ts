@@ -51,6 +51,8 @@ export interface ThroughputJob extends JobBase {
 
 export interface PacedJob extends JobBase {
   kind: 'latency' | 'soak';
+  /** Our out node's persistence (ours only; 'none' when unset). */
+  persistence?: Persistence;
   /** Messages per second. */
   rate: number;
   warmupSeconds: number;

@@ -220,7 +220,7 @@ async function main(job: Job): Promise<JobResult> {
     }
   }
   const port = await freePort();
-  const settings = job.kind === 'throughput' ? { persistence: job.persistence } : {};
+  const settings = { persistence: job.persistence };
   const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
   try {
     await ready(runtime, job, base);
