@@ -258,8 +258,8 @@ module.exports = function (RED: NodeAPI) {
     function publishTarget(msg: OutMessage): { topic: string; options: IClientPublishOptions } {
       const topic = topicSource === 'str' ? nodeTopic || msg.topic : topicFrom(msg);
       // The last valid topic is not checked again: a node's own topic, or a run of msgs to one topic,
-      // costs one comparison per message.
-      if (topic !== lastValidTopic) {
+      // costs one comparison per message. Only a string can be it (before the first, none is).
+      if (typeof topic !== 'string' || topic !== lastValidTopic) {
         const problem = publishTopicProblem(topic);
         if (problem) {
           throw new InputError(

@@ -213,6 +213,31 @@ describe('nodes given odd msgs', () => {
     assert.equal(completed.length, 2 * 3 + 3 * (casesPer - errorsPer), 'every other msg completed');
   });
 
+  it('out nodes: the first msg a node gets, without a topic, meets the same topic check as any other', async () => {
+    const flow: Record<string, unknown>[] = [
+      embeddedBrokerNode(0),
+      {
+        id: CONFIG,
+        type: 'durable-mqtt-broker-config',
+        transport: 'embedded',
+        embedded: EMBEDDED_BROKER_ID,
+        clientId: 'odd-first',
+        keepalive: 60,
+        cleanSession: true,
+      },
+      outNode('out-fresh', 'none'),
+      { ...outNode('out-property', 'none'), topic: 'nowhere', topicType: 'msg' },
+      ...completionObservers('out-fresh', 'out-property'),
+    ];
+    await helper.load(allNodes, flow);
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('out-fresh').receive({ payload: 'p' });
+    helper.getNode('out-property').receive({ payload: 'p' });
+    await waitFor(() => caught.length === 2, 'both errors');
+    for (const msg of caught)
+      assert.match((msg.error as { message: string }).message, /the topic is not a string/);
+  });
+
   it('a dynamic in node: a clear error for each odd control msg, and its subscriptions untouched by them', async () => {
     const flow = [
       embeddedBrokerNode(0),
