@@ -106,7 +106,6 @@ function decodeRecord(value: Buffer): StoredRecord {
     StoredRecord,
     'payload' | 'msg'
   > & { msg?: string | object };
-  // Earlier versions stored the msg as a JSON string; it is now the JSON itself.
   const { msg, ...fields } = header;
   const record: StoredRecord = { ...fields, payload: Buffer.from(value.subarray(4 + headerLength)) };
   // Earlier versions stored the msg as a JSON string; it is now the JSON itself.

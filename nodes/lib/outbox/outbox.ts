@@ -238,7 +238,8 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     this.meta.bytes += input.payload.length;
     if (tag !== undefined) this.tags.set(record.seq, tag);
     // In the batch before anything can acknowledge it, so the acknowledgment finds it there.
-    const { committed } = this.enqueueWrite(record, undefined);
+    this.pending.put.set(record.seq, record);
+    const { committed } = this.nextWrite();
     // While every earlier record came into memory and the window has room, this one joins it now,
     // ahead of its write; otherwise the store hands it over once it is committed.
     if (this.readCursor === record.seq - 1 && this.ready.length < READ_AHEAD) {
@@ -251,7 +252,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
 
   /** Removes the oldest record that is not in flight; false when there is none. */
   private async evictOldest(): Promise<boolean> {
-    // A burst can fill the outbox before its first write lands: let it land, then choose.
+    // Records that found the memory window full come back through the store: let their write land, then read them.
     if (this.ready.length === 0 && this.writing) await this.flush();
     if (this.ready.length === 0 && this.readCursor < this.committedSeq) await this.load();
     const oldest = this.ready.shift();
@@ -269,16 +270,13 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   private remove(record: StoredRecord): Promise<void> {
     this.meta.count--;
     this.meta.bytes -= record.payload.length;
-    const pending = this.pending;
-    if (pending.put.delete(record.seq)) return (pending.written as PendingCommit).settled;
-    return this.enqueueWrite(undefined, record.seq).settled;
+    if (!this.pending.put.delete(record.seq)) this.pending.del.push(record.seq);
+    return this.nextWrite().settled;
   }
 
-  /** Adds a put or a delete to the next write, whose promise every change in it shares. */
-  private enqueueWrite(put: StoredRecord | undefined, del: number | undefined): PendingCommit {
+  /** The next write, for a change just added to `pending`: its promise, shared by every change in it. */
+  private nextWrite(): PendingCommit {
     const pending = this.pending;
-    if (put) pending.put.set(put.seq, put);
-    if (del !== undefined) pending.del.push(del);
     pending.written ??= pendingCommit();
     if (!this.writing) this.writing = this.writeLoop();
     return pending.written;
