@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
-import { allNodes, collect, helper, translate, type RuntimeNode } from './support/node-red.js';
+import { allNodes, collect, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
 
@@ -273,11 +273,7 @@ describe('embedded broker: users, passwords and topic rules', () => {
         'sensor-cfg': { user: 'sensor', password: 'sensor-secret' },
         'admin-cfg': { user: 'admin', password: 'admin-secret' },
       });
-      const sensorStatuses: { text?: string }[] = [];
-      helper
-        .getNode('sensor-in')
-        .on('call:status', ((call: { args: [{ text?: string }] }) =>
-          sensorStatuses.push(call.args[0])) as never);
+      const sensorStatuses = watchStatus(helper.getNode('sensor-in'));
       await waitFor(
         () => sensorStatuses.some((status) => status.text === 'subscription refused: #'),
         'the refused subscription',

@@ -5,12 +5,13 @@ import { testConnection } from '../nodes/lib/connection-test.js';
 import { allNodes, helper, type AdminResponse } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
+import { embeddedBrokerNode } from './support/embedded-broker.js';
 
 const BROKER = 'b0000000000000101';
 const CONFIG = 'c0000000000000101';
 const ENDPOINT = '/durable-mqtt-broker-config/test-connection';
 
-const broker = { id: BROKER, type: 'durable-mqtt-embedded-broker', port: 0, bind: '127.0.0.1', wsPath: '' };
+const broker = embeddedBrokerNode(0, { id: BROKER });
 const config = {
   id: CONFIG,
   type: 'durable-mqtt-broker-config',

@@ -5,7 +5,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { makeCertificates, type TestCertificates } from './support/certificates.js';
 import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
-import { allNodes, helper, translate, type RuntimeNode } from './support/node-red.js';
+import { allNodes, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
 
@@ -53,9 +53,8 @@ describe('embedded broker over TLS and secure WebSocket', () => {
         embeddedBrokerNode(port, { tls: 'tls1', tlsPort, wssPort }),
       ],
     );
-    const statuses: { text?: string }[] = [];
     const node = helper.getNode(EMBEDDED_BROKER_ID) as RuntimeNode;
-    node.on('call:status', ((call: { args: [{ text?: string }] }) => statuses.push(call.args[0])) as never);
+    const statuses = watchStatus(node);
     const ca = readFileSync(certificates.caFile);
     const overTls = await connectWhenListening(`mqtts://localhost:${tlsPort}`, { ca });
     await roundTrip(overTls, 'tls/t');

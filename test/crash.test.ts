@@ -8,6 +8,7 @@ import { delay } from './support/wait.js';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
 import { freePort, isListening } from './support/ports.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { embeddedBrokerNode } from './support/embedded-broker.js';
 
 const MODES = ['queued', 'acknowledged'] as const;
 /** Numbered messages per mode. */
@@ -73,15 +74,7 @@ function publisherFlow(brokerPort: number, scenario: string): unknown[] {
 function brokerFlow(port: number): unknown[] {
   return [
     { id: 'tab1', type: 'tab', label: 'broker' },
-    {
-      id: 'broker1',
-      type: 'durable-mqtt-embedded-broker',
-      z: 'tab1',
-      port,
-      bind: '127.0.0.1',
-      wsPath: '',
-      persistence: 'disk',
-    },
+    embeddedBrokerNode(port, { id: 'broker1', z: 'tab1', persistence: 'disk' }),
   ];
 }
 

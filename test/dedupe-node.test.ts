@@ -6,14 +6,16 @@ import {
   completionObservers,
   helper,
   translate,
-  type RuntimeNode,
+  type NodeStatus,
+  watchStatus,
 } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { waitFor } from './support/wait.js';
+import { embeddedBrokerNode } from './support/embedded-broker.js';
 
 const BROKER = 'b0000000000000005';
 const CONFIG = 'c0000000000000005';
-const broker = { id: BROKER, type: 'durable-mqtt-embedded-broker', port: 0, bind: '127.0.0.1', wsPath: '' };
+const broker = embeddedBrokerNode(0, { id: BROKER });
 const config = {
   id: CONFIG,
   type: 'durable-mqtt-broker-config',
@@ -39,13 +41,6 @@ const sinks = [
   { id: 'first', type: 'helper' },
   { id: 'duplicates', type: 'helper' },
 ];
-
-type Status = { fill?: string; text?: string };
-function watchStatus(node: RuntimeNode): Status[] {
-  const statuses: Status[] = [];
-  node.on('call:status', ((call: { args: [Status] }) => statuses.push(call.args[0])) as never);
-  return statuses;
-}
 
 /** Loads a dedupe node with sinks on both outputs and observers of its done(). */
 async function loadDedupe(extra: Record<string, unknown> = {}) {
@@ -314,7 +309,7 @@ describe('durable dedupe node', () => {
       const node = helper.getNode('dedupe1');
       const text = translate(key, values);
       assert.equal(
-        (node as unknown as { status: { lastCall?: { args: [Status] } } }).status.lastCall?.args[0].text,
+        (node as unknown as { status: { lastCall?: { args: [NodeStatus] } } }).status.lastCall?.args[0].text,
         text,
       );
       const caught = collect(helper.getNode('caught'));

@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { allNodes, collect, completionObservers, helper, type RuntimeNode } from './support/node-red.js';
+import {
+  allNodes,
+  collect,
+  completionObservers,
+  helper,
+  type RuntimeNode,
+  watchStatus,
+} from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
+import { embeddedBrokerNode } from './support/embedded-broker.js';
 
 const BROKER = 'b0000000000000003';
 const CONFIG = 'c0000000000000003';
-const broker = { id: BROKER, type: 'durable-mqtt-embedded-broker', port: 0, bind: '127.0.0.1', wsPath: '' };
+const broker = embeddedBrokerNode(0, { id: BROKER });
 const config = {
   id: CONFIG,
   type: 'durable-mqtt-broker-config',
@@ -41,12 +49,6 @@ const sinks = [
   { id: 'receipts', type: 'helper' },
 ];
 
-type Status = { fill?: string; text?: string };
-function watchStatus(node: RuntimeNode): Status[] {
-  const statuses: Status[] = [];
-  node.on('call:status', ((call: { args: [Status] }) => statuses.push(call.args[0])) as never);
-  return statuses;
-}
 function watchLog(node: RuntimeNode, level: 'warn' | 'error'): string[] {
   const lines: string[] = [];
   node.on(`call:${level}`, ((call: { args: [unknown] }) =>

@@ -10,6 +10,7 @@ import { newUserDirectory, repositoryNodeRed, startNodeRed } from './support/nod
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
+import { showingOutputOnFailure } from './support/failure-output.js';
 
 /**
  * Every node type of the package, each of which the palette must offer. The
@@ -54,21 +55,13 @@ describe(
     let editor: Editor;
     /** Nodes the tests build on the canvas through the palette and the dialogs. */
     const built = { broker: '', inject: '', out: '', in: '', debug: '', config: '' };
-    let outputShown = false;
-
     /** Runs a test step; on a failure shows the page as it was, and on the first one Node-RED's output. */
-    async function showingOutput(step: () => Promise<void>): Promise<void> {
-      try {
-        await step();
-      } catch (error) {
+    const showingOutput = showingOutputOnFailure(
+      () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
+      async () => {
         if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
-        if (!outputShown) {
-          outputShown = true;
-          console.error(`--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`);
-        }
-        throw error;
-      }
-    }
+      },
+    );
 
     before(
       async () => {

@@ -9,6 +9,7 @@ import {
   helper,
   translate,
   type RuntimeNode,
+  watchStatus,
 } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
@@ -360,9 +361,7 @@ describe('durable mqtt nodes with the embedded broker', () => {
     await helper.load(allNodes, flow);
     const caught = collect(helper.getNode('caught'));
     const out = helper.getNode('out1');
-    const statuses: { text?: string; fill?: string }[] = [];
-    out.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
-      statuses.push(call.args[0])) as never);
+    const statuses = watchStatus(out);
     await waitFor(
       () => statuses.some((s) => s.text?.includes('the embedded broker node is not running')),
       'a red status with the reason',
@@ -609,10 +608,7 @@ describe('broker configs on the embedded broker: a link to its core (clean sessi
     await connected();
     // Only the broker restarts: its own settings changed.
     await helper.setFlows(flow(99), 'nodes');
-    const statuses: { text?: string }[] = [];
-    helper
-      .getNode(BROKER)
-      .on('call:status', ((call: { args: [{ text?: string }] }) => statuses.push(call.args[0])) as never);
+    const statuses = watchStatus(helper.getNode(BROKER));
     await waitFor(() => connectionOf().connected, 'the link back');
     const received = collect(helper.getNode('in1-sink'));
     helper.getNode('out1').receive({ payload: 'after' });
@@ -664,10 +660,7 @@ describe('embedded broker listener', () => {
         sink('in1'),
       ];
       await helper.load(allNodes, flow);
-      const node = helper.getNode(BROKER) as RuntimeNode;
-      const statuses: { text?: string; fill?: string }[] = [];
-      node.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
-        statuses.push(call.args[0])) as never);
+      const statuses = watchStatus(helper.getNode(BROKER));
       await waitFor(() => statuses.some((s) => s.fill === 'red'), 'a red status');
       assert.equal(
         statuses.find((s) => s.fill === 'red')?.text,
@@ -722,9 +715,7 @@ describe('embedded broker listener', () => {
         inNode('in1', 't'),
         sink('in1'),
       ]);
-      const node = helper.getNode(BROKER);
-      const statuses: { text?: string }[] = [];
-      node.on('call:status', ((call: { args: [{ text?: string }] }) => statuses.push(call.args[0])) as never);
+      const statuses = watchStatus(helper.getNode(BROKER));
       await connected();
       const received = collect(helper.getNode('in1-sink'));
       helper.getNode('out1').receive({ payload: 'in-process' });
@@ -757,11 +748,7 @@ describe('embedded broker listener', () => {
         sink('ok'),
         sink('denied'),
       ]);
-      const statuses: { text?: string; fill?: string }[] = [];
-      helper
-        .getNode('denied')
-        .on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
-          statuses.push(call.args[0])) as never);
+      const statuses = watchStatus(helper.getNode('denied'));
       const logged: string[] = [];
       helper
         .getNode(CONFIG)
@@ -817,10 +804,7 @@ describe('embedded broker listener', () => {
       [BROKER]: { user: 'alice', password: 'right' },
       [CONFIG]: { user: 'alice', password: 'wrong' },
     });
-    const node = helper.getNode('in1');
-    const statuses: { text?: string; fill?: string }[] = [];
-    node.on('call:status', ((call: { args: [{ text?: string; fill?: string }] }) =>
-      statuses.push(call.args[0])) as never);
+    const statuses = watchStatus(helper.getNode('in1'));
     await waitFor(() => statuses.some((s) => s.text?.includes('refused')), 'a refusal in the status');
     assert.deepEqual(
       statuses.find((s) => s.text?.includes('refused')),

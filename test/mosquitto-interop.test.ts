@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
-import { allNodes, collect, completionObservers, helper, type RuntimeNode } from './support/node-red.js';
+import { allNodes, collect, completionObservers, helper, watchStatus } from './support/node-red.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { makeCertificates } from './support/certificates.js';
 import { skipUnlessInstalled } from './support/services.js';
@@ -13,7 +13,6 @@ const tlsConfigNode = require('@node-red/nodes/core/network/05-tls.js');
 const { embeddedBrokers } = require('../dist/nodes/lib/embedded-registry.js');
 
 const CONFIG = 'c0000000000000002';
-type Status = { fill?: string; shape?: string; text?: string };
 interface ConnectionInternals {
   connected: boolean;
   brokerSubscriptions(): Map<string, number>;
@@ -23,11 +22,6 @@ interface ConnectionInternals {
 
 function connectionOf(): ConnectionInternals {
   return (helper.getNode(CONFIG) as unknown as { connection: ConnectionInternals }).connection;
-}
-function watchStatus(node: RuntimeNode): Status[] {
-  const statuses: Status[] = [];
-  node.on('call:status', ((call: { args: [Status] }) => statuses.push(call.args[0])) as never);
-  return statuses;
 }
 /** SUBSCRIBE packets the connection sends from now on, as lists of filters. */
 function watchSubscribes(): string[][] {

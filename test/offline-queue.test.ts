@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { allNodes, helper, translate, type RuntimeNode } from './support/node-red.js';
+import { allNodes, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
@@ -16,9 +16,7 @@ interface Observed {
 
 function observeBroker(): Observed {
   const node = helper.getNode(EMBEDDED_BROKER_ID) as RuntimeNode;
-  const observed: Observed = { statuses: [], warnings: [] };
-  node.on('call:status', ((call: { args: [{ fill?: string; text?: string }] }) =>
-    observed.statuses.push(call.args[0])) as never);
+  const observed: Observed = { statuses: watchStatus(node), warnings: [] };
   node.on('call:warn', ((call: { args: [string] }) => observed.warnings.push(call.args[0])) as never);
   return observed;
 }

@@ -18,6 +18,7 @@ import { copyWorkingTree } from './support/working-copy.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { waitFor } from './support/wait.js';
+import { showingOutputOnFailure } from './support/failure-output.js';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -125,21 +126,11 @@ describe('the npm pack tarball', () => {
       let nodeRed: NodeRedProcess | undefined;
       let comms: CommsObserver | undefined;
       const commandOutput = { text: '' };
-      let outputShown = false;
-
-      /** Runs a test step; on its first failure prints what npm and Node-RED printed, which usually says why. */
-      async function showingOutput(step: () => Promise<void>): Promise<void> {
-        try {
-          await step();
-        } catch (error) {
-          if (outputShown) throw error;
-          outputShown = true;
-          console.error(
-            `--- npm output ---\n${commandOutput.text}\n--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
-          );
-          throw error;
-        }
-      }
+      /** Runs a test step; on its first failure prints what npm and Node-RED printed. */
+      const showingOutput = showingOutputOnFailure(
+        () =>
+          `--- npm output ---\n${commandOutput.text}\n--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
+      );
 
       async function get(urlPath: string, headers: Record<string, string> = {}): Promise<Response> {
         const response = await fetch(nodeRed!.baseUrl + urlPath, { headers });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { EmbeddedBroker } from '../nodes/lib/aedes-adapter.js';
-import { allNodes, helper, translate } from './support/node-red.js';
+import { allNodes, helper, translate, watchStatus, type NodeStatus } from './support/node-red.js';
 import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
 import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort } from './support/ports.js';
@@ -249,11 +249,9 @@ describe(
       await proxy?.cut();
     });
 
-    type Status = { fill?: string; shape?: string; text?: string };
-    function watchBroker(): { statuses: Status[]; warnings: string[] } {
+    function watchBroker(): { statuses: NodeStatus[]; warnings: string[] } {
       const node = helper.getNode(EMBEDDED_BROKER_ID);
-      const watched = { statuses: [] as Status[], warnings: [] as string[] };
-      node.on('call:status', ((call: { args: [Status] }) => watched.statuses.push(call.args[0])) as never);
+      const watched = { statuses: watchStatus(node), warnings: [] as string[] };
       node.on('call:warn', ((call: { args: [string] }) => watched.warnings.push(call.args[0])) as never);
       return watched;
     }

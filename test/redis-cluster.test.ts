@@ -6,6 +6,7 @@ import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort, isListening } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay } from './support/wait.js';
+import { embeddedBrokerNode } from './support/embedded-broker.js';
 
 const REDIS_PASSWORD = 'cluster-secret';
 
@@ -13,16 +14,7 @@ const REDIS_PASSWORD = 'cluster-secret';
 function brokerFlow(port: number, redisUrl: string): unknown[] {
   return [
     { id: 'tab1', type: 'tab', label: 'broker' },
-    {
-      id: 'broker1',
-      type: 'durable-mqtt-embedded-broker',
-      z: 'tab1',
-      port,
-      bind: '127.0.0.1',
-      wsPath: '',
-      persistence: 'redis',
-      redisUrl,
-    },
+    embeddedBrokerNode(port, { id: 'broker1', z: 'tab1', persistence: 'redis', redisUrl }),
   ];
 }
 

@@ -6,6 +6,7 @@ import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/nod
 import { freePort } from './support/ports.js';
 import { copyWorkingTree } from './support/working-copy.js';
 import { waitFor } from './support/wait.js';
+import { showingOutputOnFailure } from './support/failure-output.js';
 
 const { broker: BROKER, inject: INJECT, out: OUT, in: IN, debug: DEBUG } = HELLO;
 const OUR_NODES = new Set(
@@ -22,19 +23,10 @@ describe('npm start serves the hello-world flow end to end', () => {
   let copy: string | undefined;
   let nodeRed: NodeRedProcess;
   let comms: CommsObserver | undefined;
-  let outputShown = false;
-
-  /** Runs a test step; on its first failure prints what npm start printed, which usually says why. */
-  async function showingOutput(step: () => Promise<void>): Promise<void> {
-    try {
-      await step();
-    } catch (error) {
-      if (outputShown) throw error;
-      outputShown = true;
-      console.error(`--- npm start output ---\n${nodeRed?.output}\n--- end of npm start output ---`);
-      throw error;
-    }
-  }
+  /** Runs a test step; on its first failure prints what npm start printed. */
+  const showingOutput = showingOutputOnFailure(
+    () => `--- npm start output ---\n${nodeRed?.output}\n--- end of npm start output ---`,
+  );
 
   before(
     () =>

@@ -70,6 +70,16 @@ export function collect(node: RuntimeNode): Record<string, unknown>[] {
   return received;
 }
 
+/** A node's status as the tests read it. */
+export type NodeStatus = { fill?: string; shape?: string; text?: string };
+
+/** Every status the node shows from now on, in order. */
+export function watchStatus(node: RuntimeNode): NodeStatus[] {
+  const statuses: NodeStatus[] = [];
+  node.on('call:status', ((call: { args: [NodeStatus] }) => statuses.push(call.args[0])) as never);
+  return statuses;
+}
+
 /**
  * Flow nodes that report every done() of the target nodes: errors reach the
  * `caught` helper node (through a Catch node), successes reach `completed`
