@@ -38,7 +38,7 @@ import { InProcessLink, type BrokerCore, type BrokerMessage } from './broker/in-
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
   port: number;
-  /** Address the TCP listener binds to. */
+  /** Address the TCP, TLS and secure WebSocket listeners bind to. */
   bind: string;
   /** MQTT over WebSocket on this path of `httpServer`, or undefined for none. */
   wsPath?: string;
@@ -60,7 +60,7 @@ export interface EmbeddedBrokerOptions {
   tls?: { options: TlsOptions; port: number; wssPort: number };
 }
 
-export type ListenerKind = 'tcp' | 'tls' | 'wss';
+type ListenerKind = 'tcp' | 'tls' | 'wss';
 
 /** The default of `maxOfflineMessages`. */
 export const DEFAULT_MAX_OFFLINE_MESSAGES = 10_000;
@@ -121,7 +121,10 @@ function identityOf(client: Client | null): Identity {
   return client?.conn instanceof GatedConnection ? (client.conn.identity ?? UNKNOWN) : UNKNOWN;
 }
 
-/** An Aedes broker with an optional TCP listener, an optional WebSocket endpoint and in-process connections. */
+/**
+ * An Aedes broker with optional TCP, TLS and secure WebSocket listeners, an optional WebSocket
+ * endpoint on Node-RED's own server, and in-process connections (MQTT streams and links).
+ */
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
   private db: ClassicLevel | undefined;
@@ -187,12 +190,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const persistence =
       this.redis?.persistence ??
       (this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence());
-    const redis = this.redis;
     const bounded = boundOfflineQueues(persistence, {
       // Not in a cluster: whether a client is connected is known here only for this broker's own
       // clients, and a broker that trimmed the queue of one connected to another dropped its messages
       // in flight (seen in a test). Redis's memory is the bound there.
-      maxMessages: redis ? 0 : this.options.maxOfflineMessages,
+      maxMessages: this.redis ? 0 : this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
     });

@@ -13,6 +13,8 @@
  * resumed is both queued and delivered live).
  */
 
+import { withOverrides } from './persistence-overrides.js';
+
 /** The part of an Aedes client this module touches (not in Aedes' type declarations). */
 interface AedesConnectingClient {
   connected: boolean;
@@ -45,26 +47,16 @@ function keyOf(packet: DeliveredPacket): string | undefined {
  */
 export function noteQueueResends<P extends OutgoingUpdates>(persistence: P): P {
   const outgoingUpdate = (client: object, packet: DeliveredPacket) => {
-    const key = keyOf(packet);
-    if (key && !(client as AedesConnectingClient).connected) {
+    // Asked first: once the client is connected (nearly always), no key is built.
+    const key = (client as AedesConnectingClient).connected ? undefined : keyOf(packet);
+    if (key) {
       let sent = sentFromQueue.get(client);
       if (!sent) sentFromQueue.set(client, (sent = new Set()));
       sent.add(key);
     }
     return persistence.outgoingUpdate(client, packet);
   };
-  // The persistences keep their state in #private fields: their methods must run with themselves as `this`.
-  const boundMethods = new Map<PropertyKey, unknown>();
-  return new Proxy(persistence, {
-    get(target, property) {
-      if (property === 'outgoingUpdate') return outgoingUpdate;
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      let method = boundMethods.get(property);
-      if (!method) boundMethods.set(property, (method = value.bind(target)));
-      return method;
-    },
-  });
+  return withOverrides(persistence, { outgoingUpdate });
 }
 
 /** Makes `client` get what is delivered to it before it is connected only once it is; call before it reads a packet. */

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Identity } from './acl.js';
+import type { PublishAccess } from './packet-gate.js';
 
 export type LinkQoS = 0 | 1 | 2;
 
@@ -29,10 +30,7 @@ export interface BrokerCore {
 }
 
 /** The access rules a link is held to, as a network client is. */
-export interface LinkAccess {
-  mayPublish(identity: Identity, topic: string): boolean;
-  /** Whether every publication of this identity is allowed, so none needs a check. */
-  publishesFreely(identity: Identity): boolean;
+export interface LinkAccess extends PublishAccess {
   maySubscribe(identity: Identity, filter: string): boolean;
 }
 
@@ -49,8 +47,6 @@ export interface LinkEvents {
  * QoS it was published at: the receiver grants the highest QoS among its filters that match.
  */
 export type LinkReceiver = (topic: string, payload: Buffer, qos: LinkQoS, retain: boolean) => void;
-
-const DOLLAR = 36;
 
 /**
  * A clean-session client of the embedded broker that lives in the same process:
@@ -89,7 +85,7 @@ export class InProcessLink extends EventEmitter<LinkEvents> {
   publish(message: BrokerMessage, callback: (error?: Error | null) => void): void {
     if (!this.open) return callback(new Error('embedded broker stopped'));
     const { topic } = message;
-    const reserved = topic.charCodeAt(0) === DOLLAR && topic.startsWith('$SYS/');
+    const reserved = topic.startsWith('$SYS/');
     if (reserved || (!this.publishesFreely && !this.access.mayPublish(this.identity, topic))) {
       this.emit('publish-refused', this.identity, topic);
       return callback();

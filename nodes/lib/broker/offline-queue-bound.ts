@@ -9,6 +9,7 @@
  * It uses only the persistence contract, so it works the same on every backend.
  */
 import { Readable } from 'node:stream';
+import { withOverrides } from './persistence-overrides.js';
 
 /** A packet as the persistence keeps it in an outgoing queue. */
 export interface QueuedPacket {
@@ -188,21 +189,9 @@ export function boundOfflineQueues<P extends OutgoingQueues>(
 ): P {
   const maxMessages = options.maxMessages > 0 ? options.maxMessages : Number.POSITIVE_INFINITY;
   const bound = new OfflineQueueBound(persistence, { ...options, maxMessages });
-  const overrides: Partial<Record<PropertyKey, unknown>> = {
+  return withOverrides(persistence, {
     outgoingEnqueue: bound.outgoingEnqueue.bind(bound),
     outgoingEnqueueCombi: bound.outgoingEnqueueCombi.bind(bound),
     outgoingClearMessageId: bound.outgoingClearMessageId.bind(bound),
-  };
-  // The persistences keep their state in #private fields: their methods must run with themselves as `this`.
-  const boundMethods = new Map<PropertyKey, unknown>();
-  return new Proxy(persistence, {
-    get(target, property) {
-      if (property in overrides) return overrides[property];
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      let method = boundMethods.get(property);
-      if (!method) boundMethods.set(property, (method = value.bind(target)));
-      return method;
-    },
   });
 }

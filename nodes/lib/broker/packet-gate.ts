@@ -75,6 +75,8 @@ export class PacketGate {
   private readonly splitter: FrameSplitter;
   /** Who the client said it is in its CONNECT. */
   identity: Identity | undefined;
+  /** Whether the rules limit where this client may publish: its PUBLISH topics are checked. */
+  private restricted = false;
 
   constructor(
     private readonly options: GateOptions,
@@ -174,18 +176,16 @@ export class PacketGate {
     };
     this.identity = identity;
     const { access, conformance, maxPacketSize } = this.options;
-    const nothingToCheck =
-      !conformance &&
-      maxPacketSize === Number.POSITIVE_INFINITY &&
-      (!access || access.publishesFreely(identity));
+    // The identity is fixed at CONNECT and the rules while the broker runs: asked once, not per PUBLISH.
+    this.restricted = access !== undefined && !access.publishesFreely(identity);
+    const nothingToCheck = !conformance && maxPacketSize === Number.POSITIVE_INFINITY && !this.restricted;
     this.state = nothingToCheck ? 'passing' : 'checking';
     return 'forward';
   }
 
   private examinePublish(frame: Frame): Verdict {
     const { access, conformance } = this.options;
-    const identity = this.identity;
-    const restricted = access !== undefined && identity !== undefined && !access.publishesFreely(identity);
+    const { identity, restricted } = this;
     if (!conformance && !restricted) return 'forward';
     const publish = readPublish(frame.flags, frame.body);
     if (!publish) return this.close('malformed PUBLISH');
@@ -193,7 +193,8 @@ export class PacketGate {
       const problem = publishViolation(publish);
       if (problem) return this.refuse(problem);
     }
-    if (!restricted) return 'forward';
+    // access and identity are set whenever restricted is.
+    if (!restricted || !access || !identity) return 'forward';
     const topic = publish.topic.toString('utf8');
     if (access.mayPublish(identity, topic)) return 'forward';
     // MQTT 3.1.1 cannot tell a client its publication was refused: acknowledge it and drop it [MQTT-3.3.5-2].
