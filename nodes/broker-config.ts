@@ -70,12 +70,7 @@ export interface BrokerConfigNode extends Node<BrokerCredentials> {
 
 /** What the edit dialog sends to test a connection: its current values, `id` to find a saved password. */
 interface TestConnectionRequest
-  extends
-    Pick<
-      BrokerConfigDef,
-      'transport' | 'embedded' | 'host' | 'port' | 'path' | 'protocolVersion' | 'keepalive' | 'tls'
-    >,
-    BrokerCredentials {
+  extends EndpointFields, Pick<BrokerConfigDef, 'keepalive' | 'tls'>, BrokerCredentials {
   id?: string;
 }
 

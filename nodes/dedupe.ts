@@ -12,6 +12,7 @@ import {
   type KeyedMessage,
 } from './lib/dedupe/message-key.js';
 import { readBoolean, readNumber, readString } from './shared/config-values.js';
+import { failAllInput, throttledStatus } from './shared/status.js';
 
 interface DedupeDef extends NodeDef {
   key: KeyKind;
@@ -26,8 +27,6 @@ interface DedupeDef extends NodeDef {
 
 /** Above this, the cache alone would take hundreds of MB: surely a typing mistake. */
 const MAX_ENTRIES_LIMIT = 10_000_000;
-/** Status updates of a busy node, at most this often (ms). */
-const STATUS_INTERVAL = 250;
 
 interface DedupeMessage extends KeyedMessage {
   reset?: unknown;
@@ -70,16 +69,12 @@ module.exports = function (RED: NodeAPI) {
   function Dedupe(this: Node, def: DedupeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const failAll = (text: string) => {
-      node.status({ fill: 'red', shape: 'ring', text });
-      node.error(text);
-      node.on('input', (_msg: NodeMessageInFlow, _send, done) => done(new Error(text)));
-    };
     const read = readSettings(def);
-    if (!read.settings) return failAll(read.problem);
+    if (!read.settings) return failAllInput(node, read.problem);
     const settings = read.settings;
     const userDir = RED.settings.userDir as string | undefined;
-    if (settings.persist && !userDir) return failAll(RED._('durable-mqtt.errors.dedupe-no-user-dir'));
+    if (settings.persist && !userDir)
+      return failAllInput(node, RED._('durable-mqtt.errors.dedupe-no-user-dir'));
 
     const keyOf = keyFunction({
       kind: settings.kind,
@@ -88,7 +83,6 @@ module.exports = function (RED: NodeAPI) {
     });
     let passed = 0;
     let dropped = 0;
-    let statusTimer: NodeJS.Timeout | undefined;
     const showStatus = () =>
       node.status({
         fill: 'green',
@@ -98,12 +92,7 @@ module.exports = function (RED: NodeAPI) {
           dropped: dropped.toLocaleString('en-US'),
         }),
       });
-    const showStatusSoon = () => {
-      statusTimer ??= setTimeout(() => {
-        statusTimer = undefined;
-        showStatus();
-      }, STATUS_INTERVAL);
-    };
+    const statusThrottle = throttledStatus(showStatus);
     showStatus();
 
     let deduplicator: Deduplicator | undefined;
@@ -141,7 +130,7 @@ module.exports = function (RED: NodeAPI) {
         return done(new Error(reason));
       }
       const verdict = ready.check(key);
-      showStatusSoon();
+      statusThrottle.soon();
       if (verdict.duplicate) {
         dropped++;
         msg.duplicateOf = { firstSeenAt: verdict.firstSeenAt, count: verdict.count };
@@ -171,7 +160,7 @@ module.exports = function (RED: NodeAPI) {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
-      if (statusTimer) clearTimeout(statusTimer);
+      statusThrottle.cancel();
       // A deleted node takes its seen-set with it; a redeploy or a restart keeps it.
       opened
         .then((ready) => (removed ? ready.destroy() : ready.close()))

@@ -79,7 +79,9 @@ module.exports = function (RED: NodeAPI) {
         const properties = packet.properties;
         if (properties) {
           for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
-          const sentId = [properties.userProperties?.[MESSAGE_ID_PROPERTY]].flat()[0];
+          // A user property is a string, or a list when it was sent more than once: the first counts.
+          const sent = properties.userProperties?.[MESSAGE_ID_PROPERTY];
+          const sentId = Array.isArray(sent) ? sent[0] : sent;
           if (isMessageId(sentId)) msg.messageId = sentId;
         }
         const unwrapped = unwrap ? unwrapEnvelope(payload) : undefined;

@@ -12,7 +12,7 @@ import { encodeProperties } from './lib/outbox/properties.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './shared/stored-message.js';
-import { connectionNodeStatus } from './shared/status.js';
+import { connectionNodeStatus, failAllInput, throttledStatus } from './shared/status.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
 const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
@@ -20,8 +20,6 @@ const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledg
 /** Defaults of the outbox bounds: generous for a Raspberry Pi's SD card, and stated in the help. */
 const DEFAULT_MAX_MESSAGES = 100_000;
 const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
-/** Status updates from a busy outbox, at most this often (ms). */
-const STATUS_INTERVAL = 250;
 
 /** What acknowledged mode keeps for a message accepted by this process until the broker acknowledges it. */
 interface LiveMessage {
@@ -120,7 +118,8 @@ module.exports = function (RED: NodeAPI) {
       }
       properties.userProperties = userProperties;
     }
-    return Object.keys(properties).length ? properties : undefined;
+    // At least one was given (see above), and each one given is set or refused.
+    return properties;
   }
 
   function MqttOut(this: Node, def: MqttOutDef) {
@@ -138,17 +137,13 @@ module.exports = function (RED: NodeAPI) {
     /** Messages refused or lost to a bound, shown in the status. */
     let dropped = 0;
 
-    const failAll = (text: string) => {
-      node.status({ fill: 'red', shape: 'ring', text });
-      node.error(text);
-      node.on('input', (_msg: NodeMessageInFlow, _send, done) => done(new Error(text)));
-    };
-    if (!brokerNode?.connection) return failAll(RED._('durable-mqtt.errors.no-broker'));
+    if (!brokerNode?.connection) return failAllInput(node, RED._('durable-mqtt.errors.no-broker'));
     if (!PERSISTENCE_MODES.includes(persistence)) {
-      return failAll(RED._('durable-mqtt.errors.persistence-unavailable', { mode: persistence }));
+      return failAllInput(node, RED._('durable-mqtt.errors.persistence-unavailable', { mode: persistence }));
     }
     const userDir = RED.settings.userDir as string | undefined;
-    if (persistence !== 'none' && !userDir) return failAll(RED._('durable-mqtt.errors.no-user-dir'));
+    if (persistence !== 'none' && !userDir)
+      return failAllInput(node, RED._('durable-mqtt.errors.no-user-dir'));
     const connection = brokerNode.connection;
     const isV5 = connection.options.protocolVersion === 5;
     const stampIds = readBoolean(def.messageId, false);
@@ -163,13 +158,7 @@ module.exports = function (RED: NodeAPI) {
       if (dropped) extras.push(RED._('durable-mqtt.status.dropped', { count: dropped }));
       node.status(connectionNodeStatus(RED, status, extras.join(' · ') || undefined));
     };
-    let statusTimer: NodeJS.Timeout | undefined;
-    const showStatusSoon = () => {
-      statusTimer ??= setTimeout(() => {
-        statusTimer = undefined;
-        showStatus(connection.status);
-      }, STATUS_INTERVAL);
-    };
+    const statusThrottle = throttledStatus(() => showStatus(connection.status));
     connection.on('status', showStatus);
     connection.register(node);
     showStatus(connection.status);
@@ -216,7 +205,7 @@ module.exports = function (RED: NodeAPI) {
       parseStoredMessage(record.msg, record.payload) ?? { topic: record.topic, payload: record.payload };
 
     function wirePublisher(opened: DurablePublisher<LiveMessage>) {
-      opened.on('changed', showStatusSoon);
+      opened.on('changed', statusThrottle.soon);
       opened.on('delivered', (receipt: Receipt, record, live) => {
         if (persistence !== 'acknowledged') return;
         const msg = messageOf(record, live) as NodeMessage & { delivery?: Receipt };
@@ -357,7 +346,7 @@ module.exports = function (RED: NodeAPI) {
           (error: Error) => {
             if (error instanceof OutboxFullError) {
               dropped++;
-              showStatusSoon();
+              statusThrottle.soon();
               return done(
                 new Error(
                   RED._('durable-mqtt.errors.outbox-full', {
@@ -390,7 +379,7 @@ module.exports = function (RED: NodeAPI) {
 
     node.on('close', (removed: boolean, done: () => void) => {
       connection.off('status', showStatus);
-      if (statusTimer) clearTimeout(statusTimer);
+      statusThrottle.cancel();
       const closing = opened
         .then(async (ready) => {
           if (!ready) return;

@@ -32,10 +32,6 @@ export class ParkedSubscription implements Subscriber {
     this.timer.unref();
   }
 
-  get heldCount(): number {
-    return this.messages.length;
-  }
-
   onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
     // QoS 0 promises nothing, and has no acknowledgment to hold.
     if (packet.qos === 0) return;

@@ -1,4 +1,4 @@
-import type { NodeAPI, NodeStatus } from 'node-red';
+import type { Node, NodeAPI, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { ConnectionStatus, DisconnectReason } from '../lib/connection.js';
 
 /** CONNACK return codes of MQTT 3.1.1 and the common MQTT 5 reason codes that have a message in the catalog. */
@@ -49,4 +49,31 @@ export function connectionNodeStatus(RED: NodeAPI, status: ConnectionStatus, ext
     case 'closed':
       return { fill: 'grey', shape: 'ring', text: RED._('durable-mqtt.status.disconnected') + suffix };
   }
+}
+
+/**
+ * A node that cannot work as configured: a red status, the reason in the log, and every msg
+ * it is sent done with that reason, so Catch nodes see it too.
+ */
+export function failAllInput(node: Node, text: string): void {
+  node.status({ fill: 'red', shape: 'ring', text });
+  node.error(text);
+  node.on('input', (_msg: NodeMessageInFlow, _send, done) => done(new Error(text)));
+}
+
+/** Status updates of a busy node, at most this often (ms). */
+const STATUS_INTERVAL = 250;
+
+/** `show` run at most once per STATUS_INTERVAL however often `soon()` is called; `cancel()` when the node closes. */
+export function throttledStatus(show: () => void): { soon: () => void; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    soon: () => {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        show();
+      }, STATUS_INTERVAL);
+    },
+    cancel: () => clearTimeout(timer),
+  };
 }

@@ -94,8 +94,8 @@ export class Deduplicator {
   /** Writes what is pending and closes the store. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.store && (this.pending.changes.size > 0 || this.pending.clear))
-      await this.committed().catch(() => {});
+    // What is pending is written first; a failed write is given up, as the node is going.
+    await this.committed().catch(() => {});
     await this.writing;
     this.closed = true;
     await this.store?.close();
