@@ -11,9 +11,8 @@ import { NodeRedRig } from '../test/support/crash-rig.js';
 import { freePort } from '../test/support/ports.js';
 import { delay } from '../test/support/wait.js';
 import { BACKLOG_PATHS, BACKLOG_SETTINGS, OUT_ID, backlogFlow } from './flows.js';
+import { mb } from './measurement.js';
 import type { BacklogJob, BacklogResult, BacklogSample, Problems } from './types.js';
-
-const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** The generator's counts, as the progress endpoint returns them (see GENERATOR in flows.ts). */
 interface BacklogState {
@@ -29,11 +28,11 @@ interface BacklogState {
 
 interface Progress {
   backlog: BacklogState | null;
-  outStatus: { connectedSeen: boolean; text: string };
+  outStatus: { connectedSeen: boolean };
   memory: NodeJS.MemoryUsage;
 }
 
-/** The gc endpoint's answer (it also returns memoryUsage(), taken before the freed pages go back). */
+/** The gc endpoint's answer. */
 interface GcAnswer {
   gcForced: boolean;
 }

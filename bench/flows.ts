@@ -154,11 +154,11 @@ function mqttNodes(
 
 /** Paths of the offline backlog flow's HTTP endpoints (under Node-RED's httpNodeRoot, `/`). */
 export const BACKLOG_PATHS = {
-  /** POST {messages, window}: starts filling. */
+  /** POST {messages, window, size}: starts filling. */
   start: '/bench/backlog/start',
-  /** GET: counts so far, the out node's last status, process.memoryUsage(). */
+  /** GET: counts so far, whether the out node ever showed connected, process.memoryUsage(). */
   progress: '/bench/backlog/progress',
-  /** POST: gc() twice, then process.memoryUsage(). */
+  /** POST: gc() twice; says whether it could. */
   gc: '/bench/backlog/gc',
 };
 
@@ -212,10 +212,9 @@ const more = refill(state);
 return [more, null];
 `;
 
-/** Keeps the out node's last status, and whether it ever showed connected (green). */
+/** Keeps whether the out node ever showed connected (green). */
 const STATUS_RECORDER = `
-const seen = flow.get('outStatus') || { connectedSeen: false, text: '' };
-seen.text = msg.status.text || '';
+const seen = flow.get('outStatus') || { connectedSeen: false };
 if (msg.status.fill === 'green') seen.connectedSeen = true;
 flow.set('outStatus', seen);
 return null;
@@ -224,7 +223,7 @@ return null;
 const PROGRESS = `
 msg.payload = {
   backlog: flow.get('backlog') || null,
-  outStatus: flow.get('outStatus') || { connectedSeen: false, text: '' },
+  outStatus: flow.get('outStatus') || { connectedSeen: false },
   memory: global.get('memoryUsage')(),
 };
 return msg;
@@ -237,7 +236,7 @@ if (gc) {
   gc();
   gc();
 }
-msg.payload = { gcForced: Boolean(gc), memory: global.get('memoryUsage')() };
+msg.payload = { gcForced: Boolean(gc) };
 return msg;
 `;
 

@@ -15,6 +15,9 @@ export interface Pipe {
 /** Bytes 0–3 sequence number, 4–11 send time (process.hrtime.bigint), 12 phase. */
 export const HEADER_BYTES = 13;
 
+/** Bytes in MB, one decimal, as the report shows memory. */
+export const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
 export function stamp(base: Buffer, size: number, seq: number, phase: number): Buffer {
   const payload = Buffer.allocUnsafe(size);
   base.copy(payload, 0, 0, size);

@@ -432,10 +432,15 @@ function ceilingLines(ceilings: Ceiling[]): string[] {
   });
 }
 
+/** What follows a soak's label when its out node has an outbox (`--soak-persistence`). */
+export function soakPersistenceLabel(persistence: Persistence | undefined): string {
+  return persistence === undefined || persistence === 'none' ? '' : `, persistence ${persistence}`;
+}
+
 function soakLines(soak: SoakSummary, settings: Settings): string[] {
   const r = soak.result;
   return [
-    `${VARIANT_LABELS[settings.soakVariant]}${settings.soakPersistence === 'none' ? '' : `, persistence ${settings.soakPersistence}`}, QoS 1, 64 B, asked ${int(settings.soakRate)} msg/s for ${settings.soakSeconds} s ` +
+    `${VARIANT_LABELS[settings.soakVariant]}${soakPersistenceLabel(settings.soakPersistence)}, QoS 1, 64 B, asked ${int(settings.soakRate)} msg/s for ${settings.soakSeconds} s ` +
       `(sent ${int(r.achievedRate)} msg/s, ${int(r.delivery.received)} received, ${r.delivery.lost} lost), ` +
       `RSS sampled every 5 s${r.gcForced ? ' after a forced gc' : ''}`,
     `RSS first ${soak.firstMB.toFixed(1)} MB, last ${soak.lastMB.toFixed(1)} MB, max ${soak.maxMB.toFixed(1)} MB; ` +

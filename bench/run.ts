@@ -17,6 +17,7 @@ import {
   problemLines,
   renderMarkdown,
   renderText,
+  soakPersistenceLabel,
   type BacklogSummary,
   type BenchReport,
   type CaseSummary,
@@ -561,7 +562,7 @@ function jobLabel(job: Job): string {
     case 'latency':
       return `latency at ${fmt(job.rate)} msg/s, ${VARIANT_LABELS[job.variant]}`;
     case 'soak':
-      return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}${job.persistence && job.persistence !== 'none' ? `, persistence ${job.persistence}` : ''}`;
+      return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}${soakPersistenceLabel(job.persistence)}`;
     case 'backlog':
       return `offline backlog in a node-red process, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
     case 'dedupe':
@@ -785,7 +786,7 @@ function targets(report: BenchReport): Target[] {
   }
   if (report.soak) {
     list.push({
-      what: `no RSS growth, ${report.settings.soakSeconds} s at ${fmt(report.settings.soakRate)} msg/s${report.settings.soakPersistence === 'none' ? '' : `, persistence ${report.settings.soakPersistence}`}`,
+      what: `no RSS growth, ${report.settings.soakSeconds} s at ${fmt(report.settings.soakRate)} msg/s${soakPersistenceLabel(report.settings.soakPersistence)}`,
       goal: '< 10 % or < 20 MB',
       value: `${report.soak.growthMB >= 0 ? '+' : ''}${report.soak.growthMB.toFixed(1)} MB`,
       met: !report.soak.leak && report.soak.result.delivery.lost === 0,

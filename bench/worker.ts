@@ -13,7 +13,7 @@ import { freePort } from '../test/support/ports.js';
 import { delay } from '../test/support/wait.js';
 import { offlineBacklog } from './backlog.js';
 import { CONFIG_ID, DEDUPE_ID, benchFlow, dedupeFlow, isConnected } from './flows.js';
-import { LatencyHistogram, runPaced, runWindowed, stamp } from './measurement.js';
+import { LatencyHistogram, mb, runPaced, runWindowed, stamp } from './measurement.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
 import type {
   DedupeJob,
@@ -31,7 +31,6 @@ const PROBE = 1;
 const WARMUP = 2;
 const MEASURED = 3;
 
-const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 /**
