@@ -195,7 +195,7 @@ interface EmbeddedBrokerLike {
 /** Subscribes to the embedded broker node's client errors (a client dropped by Aedes, and why). */
 function watchBroker(problems: ProblemLog) {
   // The same module instance the node loaded: Node.js resolves the user directory's link to the working tree.
-  const registry = require(path.join(ROOT, 'dist', 'nodes', 'lib', 'embedded-registry.js')) as {
+  const registry = require(path.join(ROOT, 'dist', 'nodes', 'lib', 'broker', 'registry.js')) as {
     embeddedBrokers: {
       get(id: string): unknown;
       on(event: 'available', listener: (id: string) => void): void;

@@ -11,7 +11,7 @@ import {
   type TlsOptions,
 } from './lib/connection.js';
 import { publishTopicProblem } from './lib/topic.js';
-import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
+import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { describeReason, refusalKey } from './shared/status.js';
 import { testConnection, type ConnectionTestResult } from './lib/connection-test.js';
 

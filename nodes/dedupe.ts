@@ -11,7 +11,7 @@ import {
   type KeyScope,
   type KeyedMessage,
 } from './lib/dedupe/message-key.js';
-import { readBoolean, readNumber, readString } from './shared/config-values.js';
+import { readBoolean, readNumber, readString } from './lib/config-values.js';
 import { failAllInput, throttledStatus } from './shared/status.js';
 
 interface DedupeDef extends NodeDef {

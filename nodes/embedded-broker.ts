@@ -8,8 +8,8 @@ import { resolveAccess, type AccessCredentials, type AccessSettings } from './li
 import { readLimits } from './lib/broker/limits.js';
 import { hashPassword } from './lib/broker/passwords.js';
 import { ThrottledReport } from './lib/broker/throttled-report.js';
-import { embeddedBrokers } from './lib/embedded-registry.js';
-import { readNumber, readString } from './shared/config-values.js';
+import { embeddedBrokers } from './lib/broker/registry.js';
+import { readNumber, readString } from './lib/config-values.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;

@@ -4,7 +4,7 @@ import type { BrokerConfigNode } from './broker-config.js';
 import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection.js';
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
-import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
+import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus } from './shared/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';

@@ -5,7 +5,7 @@ import type { BrokerConfigNode } from './broker-config.js';
 import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connection.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { PayloadError, encodePayload, publishFits } from './lib/payload.js';
-import { readBoolean, readNumber, readQos, readString } from './shared/config-values.js';
+import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
 import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
 import { encodeProperties } from './lib/outbox/properties.js';

@@ -10,7 +10,7 @@ import { delay, waitFor } from './support/wait.js';
 
 const require = createRequire(__filename);
 const tlsConfigNode = require('@node-red/nodes/core/network/05-tls.js');
-const { embeddedBrokers } = require('../dist/nodes/lib/embedded-registry.js');
+const { embeddedBrokers } = require('../dist/nodes/lib/broker/registry.js');
 
 const CONFIG = 'c0000000000000002';
 interface ConnectionInternals {

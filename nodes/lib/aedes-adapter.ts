@@ -32,8 +32,8 @@ import {
   type Admit,
   type Listener,
 } from './broker/listeners.js';
-import { embeddedBrokerMissing, type InProcessBroker, type LinkCredentials } from './embedded-registry.js';
-import { InProcessLink, type BrokerCore, type BrokerMessage } from './broker/in-process-link.js';
+import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from './broker/registry.js';
+import { CoreSession, type BrokerCore, type BrokerMessage } from './broker/core-session.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -137,7 +137,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
   /** This Node-RED's broker configs connected through the broker's core (clean sessions). */
-  private readonly links = new Set<InProcessLink>();
+  private readonly links = new Set<CoreSession>();
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -252,10 +252,10 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
 
   /**
    * A clean-session client in this process, connected to the broker's core
-   * (in-process-link.ts): authenticated and held to the topic rules as any client.
+   * (core-session.ts): authenticated and held to the topic rules as any client.
    * Rejects with the CONNACK return code as `code` when the credentials are refused.
    */
-  async openLink(credentials: LinkCredentials): Promise<InProcessLink> {
+  async openCoreSession(credentials: SessionCredentials): Promise<CoreSession> {
     const aedes = this.aedes;
     const access = this.access;
     if (!aedes || aedes.closed || !access) throw embeddedBrokerMissing();
@@ -266,7 +266,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     }
     if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
-    const link = new InProcessLink(this.coreOf(aedes), identity, access);
+    const link = new CoreSession(this.coreOf(aedes), identity, access);
     link.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
     link.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
     this.links.add(link);

@@ -10,13 +10,15 @@ import mqtt, {
 } from 'mqtt';
 import { TopicTree } from './topic-tree.js';
 import { filtersOverlap, parseSharedFilter } from './topic.js';
-import { embeddedBrokerMissing, embeddedBrokers } from './embedded-registry.js';
+import { embeddedBrokerMissing, embeddedBrokers } from './broker/registry.js';
 import { createDuplexPair } from './duplex-pair.js';
 import { ParkedSubscription } from './parked-subscription.js';
 import { nextReconnectDelay, type BackoffOptions } from './backoff.js';
-import type { InProcessLink } from './broker/in-process-link.js';
+import type { CoreSession } from './broker/core-session.js';
 
-export type QoS = 0 | 1 | 2;
+import type { QoS } from 'mqtt-packet';
+
+export type { QoS };
 
 export type Endpoint =
   | { transport: 'embedded'; brokerId: string }
@@ -207,7 +209,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
    * state for packets to protect, and in-process packets cost most of a message's time.
    */
   private readonly overLink: boolean;
-  private link: InProcessLink | undefined;
+  private link: CoreSession | undefined;
   private state: ConnectionState = 'idle';
   private lastReason: DisconnectReason | undefined;
   private reconnectAttempt = 0;
@@ -429,7 +431,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private publishOverLink(
-    link: InProcessLink,
+    link: CoreSession,
     topic: string,
     payload: Buffer | string,
     options: IClientPublishOptions,
@@ -564,7 +566,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     const broker = embeddedBrokers.get(brokerId);
     const { clientId, username, password } = this.options;
     const opening = broker
-      ? broker.openLink({ clientId, username, password })
+      ? broker.openCoreSession({ clientId, username, password })
       : Promise.reject(embeddedBrokerMissing());
     opening.then(
       (link) => {
@@ -583,7 +585,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     );
   }
 
-  private onLinkClosed(link: InProcessLink) {
+  private onLinkClosed(link: CoreSession) {
     if (link !== this.link) return;
     this.link = undefined;
     this.lastReason = { code: 'embedded-missing', message: 'embedded broker stopped' };
@@ -697,7 +699,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     if (Object.keys(wanted).length > 0) client.subscribe(wanted, onGranted);
   }
 
-  private subscribeOverLink(link: InProcessLink, filters: string[]) {
+  private subscribeOverLink(link: CoreSession, filters: string[]) {
     for (const filter of filters) {
       const entry = this.filters.get(filter);
       if (!entry || entry.brokerQos === entry.qos) continue;

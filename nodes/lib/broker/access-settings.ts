@@ -13,7 +13,7 @@
  */
 import type { AccessConfig, BrokerUser, TopicRules } from './access-control.js';
 import { hashPassword, isPasswordHash } from './passwords.js';
-import { readBoolean } from '../../shared/config-values.js';
+import { readBoolean } from '../config-values.js';
 
 export interface AccessSettings {
   accounts?: unknown;

@@ -1,5 +1,5 @@
 /** The embedded broker's limits on what network clients may take, and their defaults. */
-import { readNumber } from '../../shared/config-values.js';
+import { readNumber } from '../config-values.js';
 
 export interface BrokerLimits {
   /** Network connections (TCP, TLS, WebSocket) open at once; one more is answered CONNACK 3 and closed. */

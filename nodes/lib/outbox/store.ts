@@ -1,3 +1,5 @@
+import type { QoS } from 'mqtt-packet';
+
 /**
  * The storage contract of an outbox: an ordered map from sequence number to
  * record, plus a few counters kept consistent with it. Every implementation
@@ -12,7 +14,7 @@ export interface StoredRecord {
   queuedAt: number;
   topic: string;
   payload: Buffer;
-  qos: 0 | 1 | 2;
+  qos: QoS;
   retain: boolean;
   /** MQTT 5 publish properties, JSON-safe (Buffers as base64 strings under `correlationData`). */
   properties?: Record<string, unknown>;

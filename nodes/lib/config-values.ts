@@ -1,3 +1,5 @@
+import type { QoS } from 'mqtt-packet';
+
 /** Flow JSON values arrive as numbers, numeric strings, booleans or "true"/"false": read them one way everywhere. */
 
 export function readNumber(value: unknown, fallback: number): number {
@@ -18,7 +20,7 @@ export function readString(value: unknown, fallback = ''): string {
 }
 
 /** A QoS from a node setting or a msg property; undefined when it is none of 0, 1, 2. */
-export function readQos(value: unknown): 0 | 1 | 2 | undefined {
+export function readQos(value: unknown): QoS | undefined {
   const qos = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   return qos === 0 || qos === 1 || qos === 2 ? qos : undefined;
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { InProcessLink } from './broker/in-process-link.js';
+import type { CoreSession } from './core-session.js';
 
 /** What opening an in-process connection fails with when the embedded broker is not running, or stopping. */
 export function embeddedBrokerMissing(): Error {
@@ -8,7 +8,7 @@ export function embeddedBrokerMissing(): Error {
 }
 
 /** Who a broker config connects as. */
-export interface LinkCredentials {
+export interface SessionCredentials {
   clientId: string;
   username?: string;
   password?: string;
@@ -18,8 +18,8 @@ export interface LinkCredentials {
 export interface InProcessBroker {
   /** An MQTT connection as a network client has one, for a persistent session. */
   connectInProcess(): Duplex;
-  /** A clean session at the broker's core: no packets (see in-process-link.ts). */
-  openLink(credentials: LinkCredentials): Promise<InProcessLink>;
+  /** A clean session at the broker's core: no packets (see core-session.ts). */
+  openCoreSession(credentials: SessionCredentials): Promise<CoreSession>;
 }
 
 /**

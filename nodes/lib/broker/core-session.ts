@@ -1,14 +1,13 @@
 import { EventEmitter } from 'node:events';
+import type { QoS } from 'mqtt-packet';
 import type { Identity } from './acl.js';
 import type { PublishAccess } from './packet-gate.js';
-
-export type LinkQoS = 0 | 1 | 2;
 
 /** A message as the broker hands it around: what the link publishes and what it is given. */
 export interface BrokerMessage {
   topic: string;
   payload: Buffer;
-  qos: LinkQoS;
+  qos: QoS;
   retain: boolean;
 }
 
@@ -30,11 +29,11 @@ export interface BrokerCore {
 }
 
 /** The access rules a link is held to, as a network client is. */
-export interface LinkAccess extends PublishAccess {
+export interface CoreSessionAccess extends PublishAccess {
   maySubscribe(identity: Identity, filter: string): boolean;
 }
 
-export interface LinkEvents {
+export interface CoreSessionEvents {
   /** The broker stopped: nothing goes through any more. */
   close: [];
   /** A publication the rules refuse, dropped as the broker drops a network client's (MQTT 3.1.1 has no refusal). */
@@ -46,7 +45,7 @@ export interface LinkEvents {
  * Called for each message delivered to the link, once however many of its filters match, with the
  * QoS it was published at: the receiver grants the highest QoS among its filters that match.
  */
-export type LinkReceiver = (topic: string, payload: Buffer, qos: LinkQoS, retain: boolean) => void;
+export type CoreSessionReceiver = (topic: string, payload: Buffer, qos: QoS, retain: boolean) => void;
 
 /**
  * A clean-session client of the embedded broker that lives in the same process:
@@ -59,19 +58,19 @@ export type LinkReceiver = (topic: string, payload: Buffer, qos: LinkQoS, retain
  * Each message is handed over as the broker publishes it: a publish callback
  * runs once every subscription (and every offline persistent session) has it.
  */
-export class InProcessLink extends EventEmitter<LinkEvents> {
+export class CoreSession extends EventEmitter<CoreSessionEvents> {
   private open = true;
   private readonly handlers = new Map<string, BrokerHandler>();
   /** The message last passed on: the broker hands one message to each matching filter, the receiver takes it once. */
   private lastDelivered: BrokerMessage | undefined;
-  receiver: LinkReceiver = () => {};
+  receiver: CoreSessionReceiver = () => {};
   /** A broker's rules are fixed while it runs, and a link lives no longer than its broker. */
   private readonly publishesFreely: boolean;
 
   constructor(
     private readonly core: BrokerCore,
     readonly identity: Identity,
-    private readonly access: LinkAccess,
+    private readonly access: CoreSessionAccess,
   ) {
     super();
     this.publishesFreely = access.publishesFreely(identity);
@@ -94,7 +93,7 @@ export class InProcessLink extends EventEmitter<LinkEvents> {
   }
 
   /** Resolves false when the rules refuse the filter (a SUBACK 0x80 on the network). */
-  async subscribe(filter: string, qos: LinkQoS): Promise<boolean> {
+  async subscribe(filter: string, qos: QoS): Promise<boolean> {
     if (!this.open) return true;
     if (!this.access.maySubscribe(this.identity, filter)) {
       this.emit('subscribe-refused', this.identity, filter);
@@ -112,7 +111,7 @@ export class InProcessLink extends EventEmitter<LinkEvents> {
     // As on the network, every SUBSCRIBE brings the retained messages it matches.
     for await (const message of this.core.retained(filter)) {
       if (!this.open || this.handlers.get(filter) !== handler) break;
-      this.receiver(message.topic, message.payload, Math.min(message.qos, qos) as LinkQoS, true);
+      this.receiver(message.topic, message.payload, Math.min(message.qos, qos) as QoS, true);
     }
     return true;
   }
