@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { Deduplicator } from './lib/dedupe/deduplicator.js';
@@ -75,6 +76,10 @@ module.exports = function (RED: NodeAPI) {
     const userDir = RED.settings.userDir as string | undefined;
     if (settings.persist && !userDir)
       return failAllInput(node, RED._('durable-mqtt.errors.dedupe-no-user-dir'));
+    const seenDirectory = userDir && path.join(userDir, 'durable-mqtt', 'dedupe', node.id);
+    // Switched off after it was on: what it remembered stays on disk, unused; the user decides its fate.
+    if (!settings.persist && seenDirectory && existsSync(seenDirectory))
+      node.warn(RED._('durable-mqtt.errors.dedupe-disk-unused', { directory: seenDirectory }));
 
     const keyOf = keyFunction({
       kind: settings.kind,
@@ -98,9 +103,7 @@ module.exports = function (RED: NodeAPI) {
     let deduplicator: Deduplicator | undefined;
     const opened = Deduplicator.open(
       settings.limits,
-      settings.persist
-        ? new LevelSeenStore(path.join(userDir as string, 'durable-mqtt', 'dedupe', node.id))
-        : undefined,
+      settings.persist ? new LevelSeenStore(seenDirectory as string) : undefined,
     ).then(
       (ready) => (deduplicator = ready),
       (error: Error) => {

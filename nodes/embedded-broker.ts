@@ -1,6 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
 import type { TlsOptions } from 'node:tls';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/aedes-adapter.js';
 import type { Identity } from './lib/broker/acl.js';
@@ -87,11 +88,17 @@ module.exports = function (RED: NodeAPI) {
     const wsPath = readString(def.wsPath).trim();
     const httpRoot = (RED.settings.httpNodeRoot as string | false | undefined) || '/';
     const userDir = RED.settings.userDir as string | undefined;
-    const persistenceDirectory =
-      def.persistence === 'disk' && userDir
-        ? path.join(userDir, 'durable-mqtt', 'broker', node.id)
-        : undefined;
+    const diskDirectory = userDir && path.join(userDir, 'durable-mqtt', 'broker', node.id);
+    const persistenceDirectory = def.persistence === 'disk' ? diskDirectory : undefined;
     if (def.persistence === 'disk' && !userDir) node.error(RED._('durable-mqtt.errors.no-user-dir'));
+    // Switched away from disk: what it stored stays there, unused; the user decides its fate.
+    if (def.persistence !== 'disk' && diskDirectory && existsSync(diskDirectory))
+      node.warn(
+        RED._('durable-mqtt.errors.broker-disk-unused', {
+          mode: def.persistence ?? 'memory',
+          directory: diskDirectory,
+        }),
+      );
 
     const access = resolveAccess(def, node.credentials).then((resolved) => {
       if (resolved.credentialsToStore) void RED.nodes.addCredentials(node.id, resolved.credentialsToStore);

@@ -9,6 +9,7 @@ import { readBoolean, readNumber, readQos, readString } from './lib/config-value
 import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
 import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
 import { encodeProperties } from './lib/outbox/properties.js';
+import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './shared/stored-message.js';
@@ -150,11 +151,17 @@ module.exports = function (RED: NodeAPI) {
     const envelope = stampIds && !isV5 && readBoolean(def.messageIdEnvelope, false);
     if (stampIds && !isV5 && !envelope) node.warn(RED._('durable-mqtt.errors.message-id-no-carrier'));
     let publisher: DurablePublisher<LiveMessage> | undefined;
+    /** The outbox a persistent mode left, delivered and then removed now that the mode is none. */
+    let leftover: LeftoverOutbox | undefined;
+    const outboxDirectory = userDir && path.join(userDir, 'durable-mqtt', 'outbox', node.id);
 
     const showStatus = (status: ConnectionStatus) => {
       const extras: string[] = [];
       if (publisher)
         extras.push(RED._('durable-mqtt.status.queued', { count: publisher.queued.toLocaleString('en-US') }));
+      if (publisher?.outbox.overBound) extras.push(RED._('durable-mqtt.status.over-bound'));
+      if (leftover)
+        extras.push(RED._('durable-mqtt.status.leftover', { count: leftover.left.toLocaleString('en-US') }));
       if (dropped) extras.push(RED._('durable-mqtt.status.dropped', { count: dropped }));
       node.status(connectionNodeStatus(RED, status, extras.join(' · ') || undefined));
     };
@@ -172,16 +179,17 @@ module.exports = function (RED: NodeAPI) {
       return 1;
     };
 
+    const limits = {
+      maxMessages: readNumber(def.maxMessages, DEFAULT_MAX_MESSAGES),
+      maxBytes: readNumber(def.maxBytes, DEFAULT_MAX_BYTES),
+      overflow: def.overflow === 'dropOldest' ? ('dropOldest' as const) : ('rejectNew' as const),
+    };
     const opened =
       persistence === 'none'
         ? Promise.resolve(undefined)
         : DurablePublisher.open<LiveMessage>({
-            directory: path.join(userDir as string, 'durable-mqtt', 'outbox', node.id),
-            limits: {
-              maxMessages: readNumber(def.maxMessages, DEFAULT_MAX_MESSAGES),
-              maxBytes: readNumber(def.maxBytes, DEFAULT_MAX_BYTES),
-              overflow: def.overflow === 'dropOldest' ? 'dropOldest' : 'rejectNew',
-            },
+            directory: outboxDirectory as string,
+            limits,
             connection,
           }).then(
             (opened) => {
@@ -189,6 +197,15 @@ module.exports = function (RED: NodeAPI) {
               wirePublisher(opened);
               for (const note of opened.outbox.recoveryNotes)
                 node.warn(RED._('durable-mqtt.errors.outbox-recovered', { note }));
+              if (opened.outbox.overBound)
+                node.warn(
+                  RED._('durable-mqtt.errors.outbox-over-bound', {
+                    count: opened.outbox.count,
+                    bytes: opened.outbox.bytes,
+                    maxMessages: limits.maxMessages,
+                    maxBytes: limits.maxBytes,
+                  }),
+                );
               showStatus(connection.status);
               return opened;
             },
@@ -199,12 +216,53 @@ module.exports = function (RED: NodeAPI) {
             },
           );
 
+    // Switched to none from a persistent mode: what the outbox still holds was accepted, so it is
+    // delivered, then the outbox is removed (never stranded on disk without a word).
+    const leftoverOpened =
+      persistence === 'none' && outboxDirectory
+        ? LeftoverOutbox.open(outboxDirectory, connection, (error) => {
+            if (error)
+              node.warn(
+                RED._('durable-mqtt.errors.leftover-not-removed', {
+                  directory: outboxDirectory,
+                  reason: error.message,
+                }),
+              );
+            else node.log(RED._('durable-mqtt.log.leftover-delivered', { count: leftover?.found ?? 0 }));
+            leftover = undefined;
+            showStatus(connection.status);
+          }).then(
+            (found) => {
+              if (!found) return undefined;
+              leftover = found;
+              wirePublisher(found.events);
+              node.warn(
+                RED._('durable-mqtt.errors.leftover-found', {
+                  count: found.found,
+                  directory: outboxDirectory,
+                }),
+              );
+              showStatus(connection.status);
+              return found;
+            },
+            (error: Error) => {
+              node.error(
+                RED._('durable-mqtt.errors.leftover-open-failed', {
+                  directory: outboxDirectory,
+                  reason: error.message,
+                }),
+              );
+              return undefined;
+            },
+          )
+        : Promise.resolve(undefined);
+
     /** The msg a receipt or an error is about: the live one, or the one stored before a restart. */
     const messageOf = (record: StoredRecord, live: LiveMessage | undefined): NodeMessage =>
       live?.msg ??
       parseStoredMessage(record.msg, record.payload) ?? { topic: record.topic, payload: record.payload };
 
-    function wirePublisher(opened: DurablePublisher<LiveMessage>) {
+    function wirePublisher(opened: DurablePublisher<LiveMessage> | DurablePublisher<never>) {
       opened.on('changed', statusThrottle.soon);
       opened.on('delivered', (receipt: Receipt, record, live) => {
         if (persistence !== 'acknowledged') return;
@@ -380,14 +438,15 @@ module.exports = function (RED: NodeAPI) {
     node.on('close', (removed: boolean, done: () => void) => {
       connection.off('status', showStatus);
       statusThrottle.cancel();
-      const closing = opened
-        .then(async (ready) => {
-          if (!ready) return;
-          // A deleted node takes its outbox with it; a redeploy or a restart keeps it.
-          const left = await ready.close(removed);
-          if (removed && left > 0) node.warn(RED._('durable-mqtt.errors.outbox-discarded', { count: left }));
-        })
-        .catch(() => undefined);
+      // A deleted node takes its outbox with it; a redeploy or a restart keeps it.
+      const closeOutbox = async (ready: { close(discard: boolean): Promise<number> } | undefined) => {
+        if (!ready) return;
+        const left = await ready.close(removed);
+        if (removed && left > 0) node.warn(RED._('durable-mqtt.errors.outbox-discarded', { count: left }));
+      };
+      const closing = Promise.all([opened.then(closeOutbox), leftoverOpened.then(closeOutbox)]).catch(
+        () => undefined,
+      );
       closing.then(() => connection.deregister(node)).then(done, done);
     });
   }

@@ -176,6 +176,27 @@ describe('outbox', () => {
     assert.deepEqual(seqs(outbox.take(10)), [4, 5]);
   });
 
+  it('delivers every record stored before its bounds shrank below them, and evicts none of them for a new one', async () => {
+    const store = new MemoryOutboxStore();
+    const roomy = await Outbox.open(store, LIMITS);
+    for (let i = 1; i <= 5; i++) await roomy.append(message(i));
+    await roomy.close();
+    const outbox = await Outbox.open(store, { maxMessages: 2, maxBytes: 1e9, overflow: 'dropOldest' });
+    assert.equal(outbox.overBound, true);
+    const dropped: string[] = [];
+    outbox.on('dropped', (record) => dropped.push(record.topic));
+    await assert.rejects(outbox.append(message(6)), OutboxFullError);
+    assert.deepEqual(dropped, [], 'a record kept over the bound is not evicted for a new one');
+    const sent = outbox.take(10);
+    assert.deepEqual(seqs(sent), [1, 2, 3, 4, 5]);
+    for (const seq of seqs(sent)) await outbox.acknowledge(seq);
+    assert.equal(outbox.overBound, false);
+    // Back within its bounds, dropOldest applies to what comes next as always.
+    for (let i = 7; i <= 9; i++) await outbox.append(message(i));
+    assert.deepEqual(dropped, ['m/7']);
+    assert.equal(outbox.count, 2);
+  });
+
   it('keeps memory bounded: a backlog larger than the read-ahead is streamed from the store in order', async () => {
     const outbox = await Outbox.open(new LevelOutboxStore(tempDir()), LIMITS);
     const total = 3000;

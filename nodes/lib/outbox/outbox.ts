@@ -81,6 +81,11 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
    */
   private readonly tags = new Map<number, Tag>();
   private readonly sentBeforeOpen: number;
+  /**
+   * Records up to this seq were stored before the bounds shrank below what the outbox held: they
+   * were accepted, so they are delivered and never evicted to make room (0: none is).
+   */
+  private readonly keptOverBoundUpTo: number;
   private pending: PendingWrite = noPendingWrite();
   private writing: Promise<void> | undefined;
   private loading: Promise<void> | undefined;
@@ -101,6 +106,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     this.readCursor = 0;
     this.committedSeq = meta.nextSeq - 1;
     this.sentBeforeOpen = meta.sentHighWater;
+    this.keptOverBoundUpTo = this.overBound ? meta.nextSeq - 1 : 0;
   }
 
   /** Opens the store and reads the first window of what it holds. */
@@ -118,6 +124,11 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
 
   get bytes(): number {
     return this.meta.bytes;
+  }
+
+  /** Whether it holds more than its bounds allow: only after they shrank below what was stored. */
+  get overBound(): boolean {
+    return this.meta.count > this.limits.maxMessages || this.meta.bytes > this.limits.maxBytes;
   }
 
   get inFlightCount(): number {
@@ -250,13 +261,14 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     return committed;
   }
 
-  /** Removes the oldest record that is not in flight; false when there is none. */
+  /** Removes the oldest record that is not in flight and may be evicted; false when there is none. */
   private async evictOldest(): Promise<boolean> {
     // Records that found the memory window full come back through the store: let their write land, then read them.
     if (this.ready.length === 0 && this.writing) await this.flush();
     if (this.ready.length === 0 && this.readCursor < this.committedSeq) await this.load();
-    const oldest = this.ready.shift();
-    if (!oldest) return false;
+    // `ready` is in seq order: when its first record is kept over the bound, so are all before it.
+    if (this.ready.length === 0 || this.ready[0].seq <= this.keptOverBoundUpTo) return false;
+    const oldest = this.ready.shift() as StoredRecord;
     this.attempts.delete(oldest.seq);
     const tag = this.tags.get(oldest.seq);
     this.tags.delete(oldest.seq);
