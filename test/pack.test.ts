@@ -111,6 +111,12 @@ describe('the npm pack tarball', () => {
     );
   });
 
+  it("lists every example in the README's table of examples", () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const listed = [...readme.matchAll(/^\| (\d\d-[\w-]+) +\|/gm)].map((match) => match[1]).sort();
+    assert.deepEqual(listed, EXAMPLES);
+  });
+
   it('ships README.md and LICENSE', () => {
     assert.deepEqual(
       ['package/LICENSE', 'package/README.md'].filter((file) => !files.includes(file)),
@@ -376,9 +382,14 @@ describe('the npm pack tarball', () => {
             try {
               // What the comment node asks for: the host and port of the broker, in both broker configs.
               const address = { host: '127.0.0.1', port: String(broker.port) };
+              // …then enables the disabled mqtt nodes, as its comment says.
+              const enabled = { d: false };
               const flow = await deployExample('06-shared-subscription', undefined, {
                 [ids.worker1]: address,
                 [ids.worker2]: address,
+                [ids.out]: enabled,
+                [ids.in1]: enabled,
+                [ids.in2]: enabled,
               });
               for (const id of [ids.out, ids.in1, ids.in2])
                 await comms!.waitForStatus(id, isConnected, `node ${id} to connect`, 30_000);
@@ -417,6 +428,63 @@ describe('the npm pack tarball', () => {
             }
           }),
       );
+
+      it('deploys every example at once, each on its own tab as imported: no warning or error from any of our nodes, and the nodes needing a broker of your own connect to nothing', () =>
+        showingOutput(async () => {
+          // Last but one: the node ids are those of the single-example tests, whose statuses the comms keep.
+          const flow: Record<string, unknown>[] = [];
+          for (const [index, name] of EXAMPLES.entries()) {
+            const example: Record<string, unknown>[] = await (
+              await get(`/library/examples/flows/${MODULE}/${name}`)
+            ).json();
+            const tab = { id: `a0a1c0ffee0001${String(index).padStart(2, '0')}`, type: 'tab', label: name };
+            flow.push(
+              tab,
+              ...example.map((node) => ({
+                ...node,
+                ...('x' in node ? { z: tab.id } : {}),
+                // In-process only: this machine's 1883 may be taken (the editor suite covers that case).
+                ...(node.type === 'durable-mqtt-embedded-broker' ? { port: '0' } : {}),
+              })),
+            );
+          }
+          const errorsBefore = nodeRed!.logLines('error').length;
+          const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+            body: JSON.stringify(flow),
+          });
+          assert.ok(deployed.ok, `POST /flows answered ${deployed.status} ${await deployed.text()}`);
+          const configs = new Map(
+            flow.filter((n) => n.type === 'durable-mqtt-broker-config').map((n) => [n.id, n]),
+          );
+          const mqttNodes = flow.filter((n) => /^durable-mqtt-(in|out)$/.test(String(n.type)));
+          for (const node of mqttNodes) {
+            const embedded = configs.get(node.broker)?.transport === 'embedded';
+            // Each example on the embedded broker runs as imported; the others wait, disabled, for a broker.
+            assert.equal(
+              node.d === true,
+              !embedded,
+              `${String(node.id)}: disabled exactly when it needs a broker of your own`,
+            );
+            if (embedded)
+              await comms!.waitForStatus(
+                String(node.id),
+                isConnected,
+                `${String(node.id)} to connect`,
+                30_000,
+              );
+          }
+          // A moment for a connection failure or a warning to surface, had anything tried.
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+          assert.deepEqual(ourComplaints(flow), []);
+          assert.deepEqual(nodeRed!.logLines('error').slice(errorsBefore), []);
+          await fetch(`${nodeRed!.baseUrl}/flows`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+            body: JSON.stringify([]),
+          });
+        }));
 
       it('stops on SIGTERM having logged no error and no load failure', (t) =>
         showingOutput(async () => {
