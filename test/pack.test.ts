@@ -362,6 +362,27 @@ describe('the npm pack tarball', () => {
           assert.deepEqual(ourComplaints(flow), []);
         }));
 
+      it('runs the imported sleeping-sensor example: no reading until the sensor is started, then numbered readings arrive in order', () =>
+        showingOutput(async () => {
+          const ids = { broker: 'd0a3c0ffee000002', start: 'd0a3c0ffee000005', readings: 'd0a3c0ffee000009' };
+          const flow = await deployExample('03-sleeping-sensor', ids.broker);
+          const readings = () =>
+            comms!
+              .debugMessages()
+              .filter((m) => m.id === ids.readings && m.level === undefined)
+              .map((m) => (JSON.parse(m.msg as string) as { reading: number }).reading);
+          // It used to take a reading every 3 s from the deploy on, flooding the debug sidebar.
+          await new Promise((resolve) => setTimeout(resolve, 4_000));
+          assert.deepEqual(readings(), [], 'no reading before the sensor is started');
+          assert.equal(
+            (await fetch(`${nodeRed!.baseUrl}/inject/${ids.start}`, { method: 'POST' })).status,
+            200,
+          );
+          await waitFor(() => readings().length >= 2, 'two readings after the start', 20_000);
+          assert.deepEqual(readings().slice(0, 2), [1, 2]);
+          assert.deepEqual(ourComplaints(flow), []);
+        }));
+
       it(
         'runs the imported shared-subscription example pointed at Mosquitto: each job reaches one worker',
         { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
