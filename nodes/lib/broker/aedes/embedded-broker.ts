@@ -1,6 +1,8 @@
 /**
- * The only module that knows Aedes. Moving to another broker engine (Aedes 2
- * for MQTT 5) means rewriting this file and nothing else.
+ * The adapter between the embedded broker and Aedes. Everything that knows Aedes sits in this
+ * folder; the broker's policy (access rules, limits, the packet gate, the listeners) is in the
+ * folder above and does not. Moving to another broker engine (Aedes 2 for MQTT 5) means
+ * rewriting this folder and nothing else.
  */
 import type net from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -11,19 +13,19 @@ import { randomUUID } from 'node:crypto';
 import type { Aedes, AedesOptions, AuthenticateError, Client } from 'aedes' with {
   'resolution-mode': 'import',
 };
-import { createDuplexPair } from './duplex-pair.js';
+import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
-import { boundOfflineQueues } from './broker/offline-queue-bound.js';
-import { RedisBackend, type RedisBackendOptions } from './broker/redis-backend.js';
-import { deliverAfterConnack, noteQueueResends } from './broker/deliver-after-connack.js';
-import { dedupeDeliveriesExactly } from './aedes-delivery.js';
-import { AccessControl, type AccessConfig } from './broker/access-control.js';
-import type { Identity } from './broker/acl.js';
-import { GatedConnection, refuseConnection } from './broker/gated-connection.js';
-import type { BrokerLimits } from './broker/limits.js';
+import { boundOfflineQueues } from './offline-queue-bound.js';
+import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
+import { deliverAfterConnack, noteQueueResends } from './deliver-after-connack.js';
+import { dedupeDeliveriesExactly } from './client-patches.js';
+import { AccessControl, type AccessConfig } from '../access-control.js';
+import type { Identity } from '../acl.js';
+import { GatedConnection, refuseConnection } from '../gated-connection.js';
+import type { BrokerLimits } from '../limits.js';
 import {
   attachWebSocket,
   listenSecureWebSocket,
@@ -31,9 +33,9 @@ import {
   listenTls,
   type Admit,
   type Listener,
-} from './broker/listeners.js';
-import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from './broker/registry.js';
-import { CoreSession, type BrokerCore, type BrokerMessage } from './broker/core-session.js';
+} from '../listeners.js';
+import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from '../registry.js';
+import { CoreSession, type BrokerCore, type BrokerMessage } from '../core-session.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -317,7 +319,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once (aedes-delivery.ts), and none before the CONNACK (deliver-after-connack.ts).
+    // Every message delivered once (client-patches.ts), and none before the CONNACK (deliver-after-connack.ts).
     const client = aedes.handle(connection, req);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);

@@ -13,7 +13,7 @@
  * resumed is both queued and delivered live).
  */
 
-import { withOverrides } from './persistence-overrides.js';
+import { withOverrides } from './persistence-patches.js';
 
 /** The part of an Aedes client this module touches (not in Aedes' type declarations). */
 interface AedesConnectingClient {

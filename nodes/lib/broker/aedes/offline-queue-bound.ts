@@ -9,7 +9,7 @@
  * It uses only the persistence contract, so it works the same on every backend.
  */
 import { Readable } from 'node:stream';
-import { withOverrides } from './persistence-overrides.js';
+import { withOverrides } from './persistence-patches.js';
 
 /** A packet as the persistence keeps it in an outgoing queue. */
 export interface QueuedPacket {
