@@ -1,6 +1,12 @@
 /**
- * Exact duplicate detection for the messages Aedes delivers to one client, applied where
- * Aedes looks the function up at call time, so no Aedes file is changed.
+ * Every patch of an Aedes client's internals, each with its reason. Each replaces the client's
+ * `deliver0` and `deliverQoS`, which Aedes looks up on the client at each call, so no Aedes file
+ * is changed; the adapter applies them to every client before it reads a packet.
+ */
+import type { AedesClient, ClientRef, DeliveredPacket, DeliverFunction } from './types.js';
+
+/*
+ * Exact duplicate detection for the messages Aedes delivers to one client.
  *
  * Aedes drops a message for a client when a message with a higher broker counter has reached
  * that client first: its `dedupe` keeps one high-water mark per broker. With LevelDB
@@ -10,19 +16,6 @@
  * are the copies of one message that overlapping subscriptions of one client produce: they come
  * within one emit, so a short memory of the messages last delivered to the client finds them.
  */
-
-/** The part of an Aedes client this module touches (not in Aedes' type declarations). */
-interface AedesDelivery {
-  duplicates: Record<string, number>;
-  deliver0: DeliverFunction;
-  deliverQoS: DeliverFunction;
-}
-type DeliverFunction = (packet: DeliveredPacket, callback: () => void) => void;
-interface DeliveredPacket {
-  brokerId?: string;
-  brokerCounter?: number;
-  qos?: number;
-}
 
 /** Messages remembered per client: copies from overlapping subscriptions arrive within one emit. */
 const REMEMBERED = 1024;
@@ -47,8 +40,7 @@ class RecentNumbers {
 }
 
 /** Replaces the client's high-water dedupe with an exact one; call before the client reads a packet. */
-export function dedupeDeliveriesExactly(client: object): void {
-  const delivery = client as AedesDelivery;
+export function dedupeDeliveriesExactly(client: AedesClient): void {
   // By broker id: one entry for a single broker, one per instance in a cluster.
   const delivered = new Map<string, RecentNumbers>();
   const exactly =
@@ -63,14 +55,73 @@ export function dedupeDeliveriesExactly(client: object): void {
         if (recent.has(brokerCounter)) return setImmediate(callback);
         recent.add(brokerCounter);
         // Below the mark, Aedes' own check lets the message through.
-        delivery.duplicates[brokerId] = brokerCounter - 1;
+        client.duplicates[brokerId] = brokerCounter - 1;
       }
       deliver(packet, callback);
     };
-  delivery.deliver0 = exactly(delivery.deliver0);
-  const deliverQoS = exactly(delivery.deliverQoS);
+  client.deliver0 = exactly(client.deliver0);
+  const deliverQoS = exactly(client.deliverQoS);
   // Aedes hands a QoS 0 message to deliver0 from deliverQoS: checked there, not twice.
-  const original = delivery.deliverQoS;
-  delivery.deliverQoS = (packet, callback) =>
+  const original = client.deliverQoS;
+  client.deliverQoS = (packet, callback) =>
     packet.qos === 0 ? original(packet, callback) : deliverQoS(packet, callback);
+}
+
+/*
+ * Holds the messages Aedes hands a client before that client's CONNACK.
+ *
+ * Aedes 1.2 restores the subscriptions of a resuming persistent session before it
+ * sends the CONNACK (storing the will and registering the client come between), and
+ * a message published meanwhile goes out at once: a PUBLISH before the CONNACK, which
+ * MQTT forbids [MQTT-3.2.0-1]. MQTT.js then stops reading, waiting on that message,
+ * and never sees its CONNACK: the session hangs. With a persistence on the network
+ * (Redis) the gap is a few round trips long, and a client resuming under traffic falls into it.
+ *
+ * Held messages go out once the client is connected, that is once its stored queue has
+ * been sent, less those the queue already held (a message published as the session
+ * resumed is both queued and delivered live): the persistence notes those as it sends
+ * them (noteQueueResends in persistence-patches.ts).
+ */
+
+/** The messages of its stored queue sent to each client still connecting, by broker id and counter. */
+const sentFromQueue = new WeakMap<ClientRef, Set<string>>();
+
+function keyOf(packet: DeliveredPacket): string | undefined {
+  const { brokerId, brokerCounter } = packet;
+  return brokerId === undefined || brokerCounter === undefined ? undefined : `${brokerId}:${brokerCounter}`;
+}
+
+/** Notes that `packet`, from its stored queue, is being sent to `client` while it is still connecting. */
+export function noteSentFromQueue(client: ClientRef, packet: DeliveredPacket): void {
+  const key = keyOf(packet);
+  if (!key) return;
+  let sent = sentFromQueue.get(client);
+  if (!sent) sentFromQueue.set(client, (sent = new Set()));
+  sent.add(key);
+}
+
+/** Makes `client` get what is delivered to it before it is connected only once it is; call before it reads a packet. */
+export function deliverAfterConnack(client: AedesClient): void {
+  let held: { packet: DeliveredPacket; deliver: DeliverFunction }[] | undefined = [];
+  const holding =
+    (deliver: DeliverFunction): DeliverFunction =>
+    (packet, callback) => {
+      if (!held || client.connected || client.closed) return deliver(packet, callback);
+      held.push({ packet, deliver });
+      // The bus waits for this callback before it hands out more messages, to every client: not for a
+      // client still connecting. A persistent session keeps the message queued until acknowledged.
+      setImmediate(callback);
+    };
+  client.deliver0 = holding(client.deliver0);
+  client.deliverQoS = holding(client.deliverQoS);
+  client.once('connected', () => {
+    const release = held ?? [];
+    held = undefined;
+    const sent = sentFromQueue.get(client);
+    sentFromQueue.delete(client);
+    for (const { packet, deliver } of release) {
+      const key = keyOf(packet);
+      if (!(key && sent?.has(key))) deliver(packet, () => undefined);
+    }
+  });
 }

@@ -20,8 +20,9 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
-import { deliverAfterConnack, noteQueueResends } from './deliver-after-connack.js';
-import { dedupeDeliveriesExactly } from './client-patches.js';
+import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
+import { noteQueueResends } from './persistence-patches.js';
+import type { AedesClient, AedesInternals } from './types.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
@@ -35,7 +36,7 @@ import {
   type Listener,
 } from '../listeners.js';
 import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from '../registry.js';
-import { CoreSession, type BrokerCore, type BrokerMessage } from '../core-session.js';
+import { CoreSession, type BrokerCore } from '../core-session.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -90,11 +91,6 @@ export interface EmbeddedBrokerEvents {
  */
 function startOrderedBrokerId(): string {
   return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
-}
-
-/** The part of Aedes' persistence (typed `any`) that serves retained messages. */
-interface RetainedSource {
-  persistence: { createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage> };
 }
 
 /**
@@ -288,7 +284,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       subscribe: (filter, handler, done) => aedes.subscribe(filter, handler as unknown as Deliver, done),
       unsubscribe: (filter, handler) => aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
       retained: (filter) =>
-        (aedes as unknown as RetainedSource).persistence.createRetainedStreamCombi([filter]),
+        (aedes as unknown as AedesInternals).persistence.createRetainedStreamCombi([filter]),
     };
   }
 
@@ -319,8 +315,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once (client-patches.ts), and none before the CONNACK (deliver-after-connack.ts).
-    const client = aedes.handle(connection, req);
+    // Every message delivered once, and none before the CONNACK (client-patches.ts).
+    const client = aedes.handle(connection, req) as AedesClient;
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
   }
