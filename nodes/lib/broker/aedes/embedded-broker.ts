@@ -121,7 +121,7 @@ function identityOf(client: Client | null): Identity {
 
 /**
  * An Aedes broker with optional TCP, TLS and secure WebSocket listeners, an optional WebSocket
- * endpoint on Node-RED's own server, and in-process connections (MQTT streams and links).
+ * endpoint on Node-RED's own server, and in-process connections (MQTT streams and core sessions).
  */
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
@@ -135,7 +135,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
   /** This Node-RED's broker configs connected through the broker's core (clean sessions). */
-  private readonly links = new Set<CoreSession>();
+  private readonly coreSessions = new Set<CoreSession>();
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -155,7 +155,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   }
 
   get clientCount(): number {
-    return (this.aedes?.connectedClients ?? 0) + this.links.size;
+    return (this.aedes?.connectedClients ?? 0) + this.coreSessions.size;
   }
 
   /**
@@ -264,16 +264,16 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     }
     if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
-    const link = new CoreSession(this.coreOf(aedes), identity, access);
-    link.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
-    link.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
-    this.links.add(link);
-    link.once('close', () => {
-      this.links.delete(link);
+    const session = new CoreSession(this.coreOf(aedes), identity, access);
+    session.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
+    session.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
+    this.coreSessions.add(session);
+    session.once('close', () => {
+      this.coreSessions.delete(session);
       this.emit('clients', this.clientCount);
     });
     this.emit('clients', this.clientCount);
-    return link;
+    return session;
   }
 
   /** Aedes' own publish and subscribe, which its client sessions use once packets are read. */
@@ -351,7 +351,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   async close(): Promise<void> {
     this.detachWebSocket?.();
     this.detachWebSocket = undefined;
-    for (const link of this.links) link.close();
+    for (const session of this.coreSessions) session.close();
     const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
     this.servers.clear();
     for (const connection of this.connections) connection.destroy();
