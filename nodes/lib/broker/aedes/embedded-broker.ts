@@ -10,9 +10,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import type { Aedes, AedesOptions, AuthenticateError, Client } from 'aedes' with {
-  'resolution-mode': 'import',
-};
+import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
@@ -23,6 +21,7 @@ import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
 import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
 import { noteQueueResends } from './persistence-patches.js';
 import type { AedesClient, AedesInternals } from './types.js';
+import { accessHooks, refusalOf } from './access-hooks.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
@@ -94,32 +93,6 @@ function startOrderedBrokerId(): string {
 }
 
 /**
- * What the access control says of a client's credentials: nothing when they are accepted, else the
- * refusal with its CONNACK return code (3 when they could not be checked), as Aedes' hook wants it.
- */
-async function refusalOf(
-  access: AccessControl,
-  username: string | undefined,
-  password: Buffer | undefined,
-): Promise<AuthenticateError | undefined> {
-  try {
-    const result = await access.authenticate(username, password);
-    if (result.accepted) return undefined;
-    const error = new Error(result.returnCode === 4 ? 'bad user name or password' : 'not authorised');
-    return Object.assign(error, { returnCode: result.returnCode }) as AuthenticateError;
-  } catch (error) {
-    return Object.assign(error as Error, { returnCode: 3 }) as AuthenticateError;
-  }
-}
-
-/** A client with an empty id counts as no id for access rules (`%c`), whatever id Aedes makes up for it. */
-const UNKNOWN: Identity = { username: undefined, clientId: '' };
-
-function identityOf(client: Client | null): Identity {
-  return client?.conn instanceof GatedConnection ? (client.conn.identity ?? UNKNOWN) : UNKNOWN;
-}
-
-/**
  * An Aedes broker with optional TCP, TLS and secure WebSocket listeners, an optional WebSocket
  * endpoint on Node-RED's own server, and in-process connections (MQTT streams and core sessions).
  */
@@ -171,7 +144,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       id: startOrderedBrokerId(),
       connectTimeout: this.options.limits.connectTimeoutMs,
       maxTopicLevels: this.options.limits.maxTopicLevels,
-      ...this.accessHooks(access),
+      ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
     };
     if (this.options.redis) {
       const redis = new RedisBackend(this.options.redis);
@@ -319,32 +292,6 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const client = aedes.handle(connection, req) as AedesClient;
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
-  }
-
-  /** The Aedes hooks that apply the access control. */
-  private accessHooks(access: AccessControl): Partial<AedesOptions> {
-    return {
-      authenticate: (_client, username, password, callback) => {
-        void refusalOf(access, username, password).then((refusal) =>
-          refusal ? callback(refusal, false) : callback(null, true),
-        );
-      },
-      authorizeSubscribe: (client, subscription, callback) => {
-        const identity = identityOf(client);
-        if (access.maySubscribe(identity, subscription.topic)) return callback(null, subscription);
-        this.emit('subscribe-refused', identity, subscription.topic);
-        // No subscription: Aedes answers 0x80 in the SUBACK for this filter and keeps the connection.
-        callback(null, null);
-      },
-      // Publications pass the gate first; what reaches this hook unchecked is a will.
-      authorizePublish: (client, packet, callback) => {
-        // Aedes' own rule, kept: $SYS/ is the broker's.
-        if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS/ topics are reserved'));
-        if (client && !access.mayPublish(identityOf(client), packet.topic))
-          return callback(new Error('not authorised to publish'));
-        callback(null);
-      },
-    };
   }
 
   /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
