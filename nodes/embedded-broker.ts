@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { TlsOptions } from 'node:tls';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/aedes-adapter.js';
+import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/broker/aedes/embedded-broker.js';
 import type { Identity } from './lib/broker/acl.js';
 import { resolveAccess, type AccessCredentials, type AccessSettings } from './lib/broker/access-settings.js';
 import { readLimits } from './lib/broker/limits.js';

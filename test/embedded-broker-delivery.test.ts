@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { EmbeddedBroker } from '../nodes/lib/aedes-adapter.js';
+import { EmbeddedBroker } from '../nodes/lib/broker/aedes/embedded-broker.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { EmbeddedBroker } from '../nodes/lib/aedes-adapter.js';
+import { EmbeddedBroker } from '../nodes/lib/broker/aedes/embedded-broker.js';
 import { allNodes, helper, translate, watchStatus, type NodeStatus } from './support/node-red.js';
 import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
 import { RedisServer, redisBinary } from './support/redis.js';

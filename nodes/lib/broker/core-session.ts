@@ -3,7 +3,7 @@ import type { QoS } from 'mqtt-packet';
 import type { Identity } from './acl.js';
 import type { PublishAccess } from './packet-gate.js';
 
-/** A message as the broker hands it around: what the link publishes and what it is given. */
+/** A message as the broker hands it around: what a core session publishes and what it is given. */
 export interface BrokerMessage {
   topic: string;
   payload: Buffer;
@@ -28,7 +28,7 @@ export interface BrokerCore {
   retained(filter: string): AsyncIterable<BrokerMessage>;
 }
 
-/** The access rules a link is held to, as a network client is. */
+/** The access rules a core session is held to, as a network client is. */
 export interface CoreSessionAccess extends PublishAccess {
   maySubscribe(identity: Identity, filter: string): boolean;
 }
@@ -42,7 +42,7 @@ export interface CoreSessionEvents {
 }
 
 /**
- * Called for each message delivered to the link, once however many of its filters match, with the
+ * Called for each message delivered to the session, once however many of its filters match, with the
  * QoS it was published at: the receiver grants the highest QoS among its filters that match.
  */
 export type CoreSessionReceiver = (topic: string, payload: Buffer, qos: QoS, retain: boolean) => void;
@@ -64,7 +64,7 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
   /** The message last passed on: the broker hands one message to each matching filter, the receiver takes it once. */
   private lastDelivered: BrokerMessage | undefined;
   receiver: CoreSessionReceiver = () => {};
-  /** A broker's rules are fixed while it runs, and a link lives no longer than its broker. */
+  /** A broker's rules are fixed while it runs, and a session lives no longer than its broker. */
   private readonly publishesFreely: boolean;
 
   constructor(
@@ -80,7 +80,7 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
     return !this.open;
   }
 
-  /** `callback` gets an error when the link is closed or the broker could not take the message. */
+  /** `callback` gets an error when the session is closed or the broker could not take the message. */
   publish(message: BrokerMessage, callback: (error?: Error | null) => void): void {
     if (!this.open) return callback(new Error('embedded broker stopped'));
     const { topic } = message;

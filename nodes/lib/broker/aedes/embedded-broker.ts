@@ -1,6 +1,8 @@
 /**
- * The only module that knows Aedes. Moving to another broker engine (Aedes 2
- * for MQTT 5) means rewriting this file and nothing else.
+ * The adapter between the embedded broker and Aedes. Everything that knows Aedes sits in this
+ * folder; the broker's policy (access rules, limits, the packet gate, the listeners) is in the
+ * folder above and does not. Moving to another broker engine (Aedes 2 for MQTT 5) means
+ * rewriting this folder and nothing else.
  */
 import type net from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -8,22 +10,22 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import type { Aedes, AedesOptions, AuthenticateError, Client } from 'aedes' with {
-  'resolution-mode': 'import',
-};
-import { createDuplexPair } from './duplex-pair.js';
+import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
+import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes 1.x requires (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
-import { boundOfflineQueues } from './broker/offline-queue-bound.js';
-import { RedisBackend, type RedisBackendOptions } from './broker/redis-backend.js';
-import { deliverAfterConnack, noteQueueResends } from './broker/deliver-after-connack.js';
-import { dedupeDeliveriesExactly } from './aedes-delivery.js';
-import { AccessControl, type AccessConfig } from './broker/access-control.js';
-import type { Identity } from './broker/acl.js';
-import { GatedConnection, refuseConnection } from './broker/gated-connection.js';
-import type { BrokerLimits } from './broker/limits.js';
+import { boundOfflineQueues } from './offline-queue-bound.js';
+import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
+import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
+import { noteQueueResends } from './persistence-patches.js';
+import type { AedesClient, AedesInternals } from './types.js';
+import { accessHooks, refusalOf } from './access-hooks.js';
+import { AccessControl, type AccessConfig } from '../access-control.js';
+import type { Identity } from '../acl.js';
+import { GatedConnection, refuseConnection } from '../gated-connection.js';
+import type { BrokerLimits } from '../limits.js';
 import {
   attachWebSocket,
   listenSecureWebSocket,
@@ -31,9 +33,9 @@ import {
   listenTls,
   type Admit,
   type Listener,
-} from './broker/listeners.js';
-import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from './broker/registry.js';
-import { CoreSession, type BrokerCore, type BrokerMessage } from './broker/core-session.js';
+} from '../listeners.js';
+import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from '../registry.js';
+import { CoreSession, type BrokerCore } from '../core-session.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -90,40 +92,9 @@ function startOrderedBrokerId(): string {
   return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
 }
 
-/** The part of Aedes' persistence (typed `any`) that serves retained messages. */
-interface RetainedSource {
-  persistence: { createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage> };
-}
-
-/**
- * What the access control says of a client's credentials: nothing when they are accepted, else the
- * refusal with its CONNACK return code (3 when they could not be checked), as Aedes' hook wants it.
- */
-async function refusalOf(
-  access: AccessControl,
-  username: string | undefined,
-  password: Buffer | undefined,
-): Promise<AuthenticateError | undefined> {
-  try {
-    const result = await access.authenticate(username, password);
-    if (result.accepted) return undefined;
-    const error = new Error(result.returnCode === 4 ? 'bad user name or password' : 'not authorised');
-    return Object.assign(error, { returnCode: result.returnCode }) as AuthenticateError;
-  } catch (error) {
-    return Object.assign(error as Error, { returnCode: 3 }) as AuthenticateError;
-  }
-}
-
-/** A client with an empty id counts as no id for access rules (`%c`), whatever id Aedes makes up for it. */
-const UNKNOWN: Identity = { username: undefined, clientId: '' };
-
-function identityOf(client: Client | null): Identity {
-  return client?.conn instanceof GatedConnection ? (client.conn.identity ?? UNKNOWN) : UNKNOWN;
-}
-
 /**
  * An Aedes broker with optional TCP, TLS and secure WebSocket listeners, an optional WebSocket
- * endpoint on Node-RED's own server, and in-process connections (MQTT streams and links).
+ * endpoint on Node-RED's own server, and in-process connections (MQTT streams and core sessions).
  */
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
@@ -137,7 +108,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private access: AccessControl | undefined;
   private readonly connectedClientIds = new Set<string>();
   /** This Node-RED's broker configs connected through the broker's core (clean sessions). */
-  private readonly links = new Set<CoreSession>();
+  private readonly coreSessions = new Set<CoreSession>();
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -157,7 +128,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   }
 
   get clientCount(): number {
-    return (this.aedes?.connectedClients ?? 0) + this.links.size;
+    return (this.aedes?.connectedClients ?? 0) + this.coreSessions.size;
   }
 
   /**
@@ -173,7 +144,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       id: startOrderedBrokerId(),
       connectTimeout: this.options.limits.connectTimeoutMs,
       maxTopicLevels: this.options.limits.maxTopicLevels,
-      ...this.accessHooks(access),
+      ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
     };
     if (this.options.redis) {
       const redis = new RedisBackend(this.options.redis);
@@ -266,16 +237,16 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     }
     if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
-    const link = new CoreSession(this.coreOf(aedes), identity, access);
-    link.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
-    link.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
-    this.links.add(link);
-    link.once('close', () => {
-      this.links.delete(link);
+    const session = new CoreSession(this.coreOf(aedes), identity, access);
+    session.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
+    session.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
+    this.coreSessions.add(session);
+    session.once('close', () => {
+      this.coreSessions.delete(session);
       this.emit('clients', this.clientCount);
     });
     this.emit('clients', this.clientCount);
-    return link;
+    return session;
   }
 
   /** Aedes' own publish and subscribe, which its client sessions use once packets are read. */
@@ -286,7 +257,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       subscribe: (filter, handler, done) => aedes.subscribe(filter, handler as unknown as Deliver, done),
       unsubscribe: (filter, handler) => aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
       retained: (filter) =>
-        (aedes as unknown as RetainedSource).persistence.createRetainedStreamCombi([filter]),
+        (aedes as unknown as AedesInternals).persistence.createRetainedStreamCombi([filter]),
     };
   }
 
@@ -317,43 +288,17 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once (aedes-delivery.ts), and none before the CONNACK (deliver-after-connack.ts).
-    const client = aedes.handle(connection, req);
+    // Every message delivered once, and none before the CONNACK (client-patches.ts).
+    const client = aedes.handle(connection, req) as AedesClient;
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
-  }
-
-  /** The Aedes hooks that apply the access control. */
-  private accessHooks(access: AccessControl): Partial<AedesOptions> {
-    return {
-      authenticate: (_client, username, password, callback) => {
-        void refusalOf(access, username, password).then((refusal) =>
-          refusal ? callback(refusal, false) : callback(null, true),
-        );
-      },
-      authorizeSubscribe: (client, subscription, callback) => {
-        const identity = identityOf(client);
-        if (access.maySubscribe(identity, subscription.topic)) return callback(null, subscription);
-        this.emit('subscribe-refused', identity, subscription.topic);
-        // No subscription: Aedes answers 0x80 in the SUBACK for this filter and keeps the connection.
-        callback(null, null);
-      },
-      // Publications pass the gate first; what reaches this hook unchecked is a will.
-      authorizePublish: (client, packet, callback) => {
-        // Aedes' own rule, kept: $SYS/ is the broker's.
-        if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS/ topics are reserved'));
-        if (client && !access.mayPublish(identityOf(client), packet.topic))
-          return callback(new Error('not authorised to publish'));
-        callback(null);
-      },
-    };
   }
 
   /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
   async close(): Promise<void> {
     this.detachWebSocket?.();
     this.detachWebSocket = undefined;
-    for (const link of this.links) link.close();
+    for (const session of this.coreSessions) session.close();
     const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
     this.servers.clear();
     for (const connection of this.connections) connection.destroy();

@@ -9,34 +9,8 @@
  * It uses only the persistence contract, so it works the same on every backend.
  */
 import { Readable } from 'node:stream';
-import { withOverrides } from './persistence-overrides.js';
-
-/** A packet as the persistence keeps it in an outgoing queue. */
-export interface QueuedPacket {
-  cmd: string;
-  topic?: string;
-  brokerId: string;
-  brokerCounter: number;
-  messageId?: number;
-}
-
-interface ClientRef {
-  id: string;
-}
-
-/** The outgoing-queue part of the Aedes persistence contract (Aedes itself types the persistence as any). */
-export interface OutgoingQueues {
-  setup(broker: unknown): Promise<void>;
-  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
-  outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<unknown>;
-  outgoingUpdate(client: ClientRef, packet: QueuedPacket): Promise<void>;
-  outgoingClearMessageId(
-    client: ClientRef,
-    packet: { messageId?: number },
-  ): Promise<QueuedPacket | undefined>;
-  /** A Readable (memory, level) or an async generator (redis). */
-  outgoingStream(client: ClientRef): AsyncIterable<QueuedPacket>;
-}
+import { withOverrides } from './persistence-patches.js';
+import type { AedesPersistence, ClientRef, DeliveredPacket } from './types.js';
 
 export interface OfflineQueueBoundOptions {
   /** The most messages kept for one client while it is away; 0 keeps them all. */
@@ -44,7 +18,7 @@ export interface OfflineQueueBoundOptions {
   /** Whether the client is connected now: a connected client's queue holds its messages in flight. */
   isConnected(clientId: string): boolean;
   /** Called once per message removed to make room. */
-  onDrop(clientId: string, packet: QueuedPacket): void;
+  onDrop(clientId: string, packet: DeliveredPacket): void;
 }
 
 /**
@@ -67,15 +41,15 @@ class OfflineQueueBound {
   private readonly queues = new Map<string, QueueState>();
 
   constructor(
-    private readonly inner: OutgoingQueues,
+    private readonly inner: AedesPersistence,
     private readonly options: OfflineQueueBoundOptions,
   ) {}
 
-  async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
+  async outgoingEnqueue(sub: { clientId: string }, packet: DeliveredPacket): Promise<void> {
     await this.outgoingEnqueueCombi([sub], packet);
   }
 
-  async outgoingEnqueueCombi(allSubs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
+  async outgoingEnqueueCombi(allSubs: { clientId: string }[], packet: DeliveredPacket): Promise<void> {
     const subs = onePerClient(allSubs);
     const states = subs.map((sub) => this.stateOf(sub.clientId));
     // Counting happens once per client and run; the common path awaits nothing here.
@@ -95,7 +69,7 @@ class OfflineQueueBound {
   async outgoingClearMessageId(
     client: ClientRef,
     packet: { messageId?: number },
-  ): Promise<QueuedPacket | undefined> {
+  ): Promise<DeliveredPacket | undefined> {
     // Aedes clears with no packet identifier when it skips the second copy of a message for
     // overlapping subscriptions; the memory persistence would then remove whichever queued
     // message has none yet (one being sent, even), the level one nothing. Nothing, on both.
@@ -172,7 +146,7 @@ function countEntries(stream: AsyncIterable<unknown>): Promise<number> {
 }
 
 /** The oldest queued PUBLISH (a PUBREL of a QoS 2 exchange left half-way is not a message to drop). */
-async function firstPublish(stream: AsyncIterable<QueuedPacket>): Promise<QueuedPacket | undefined> {
+async function firstPublish(stream: AsyncIterable<DeliveredPacket>): Promise<DeliveredPacket | undefined> {
   // Leaving the loop early ends the stream (a Readable is destroyed, a generator returns).
   for await (const entry of stream) if (entry.cmd === 'publish') return entry;
   return undefined;
@@ -183,7 +157,7 @@ async function firstPublish(stream: AsyncIterable<QueuedPacket>): Promise<Queued
  * every other method is the persistence's own. A `maxMessages` of 0 sets no bound; a message is
  * still queued once per client, and a clear without a packet identifier still clears nothing.
  */
-export function boundOfflineQueues<P extends OutgoingQueues>(
+export function boundOfflineQueues<P extends AedesPersistence>(
   persistence: P,
   options: OfflineQueueBoundOptions,
 ): P {

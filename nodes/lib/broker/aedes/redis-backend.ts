@@ -9,11 +9,9 @@
  * never stops Node-RED (no unhandled 'error' event or rejection).
  */
 import { EventEmitter } from 'node:events';
-import { Readable } from 'node:stream';
-import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { Redis, type Command, type RedisOptions } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
-import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js';
+import { RedisPersistence } from './persistence-patches.js';
 
 export interface RedisBackendOptions {
   /** `redis://[user@]host:port/db`, or `rediss://` for TLS. */
@@ -86,24 +84,6 @@ class StoppableRedis extends Redis {
   async ended(): Promise<void> {
     // Not events.once(): it would reject on the 'error' of the last, failed, attempt.
     if (this.status !== 'end') await new Promise((resolve) => this.once('end', resolve));
-  }
-}
-
-/**
- * aedes-persistence-redis 12 answers its streams as async generators; Aedes 1.2 pipes the retained
- * ones (a generator has no pipe(): the subscribe would throw outside any handler and stop Node-RED).
- */
-class RedisPersistence extends AsyncRedisPersistence {
-  override createRetainedStreamCombi(patterns: string[]): Readable {
-    return Readable.from(super.createRetainedStreamCombi(patterns));
-  }
-
-  override createRetainedStream(pattern: string): Readable {
-    return this.createRetainedStreamCombi([pattern]);
-  }
-
-  override outgoingStream(client: Client): Readable {
-    return Readable.from(super.outgoingStream(client));
   }
 }
 

@@ -1,0 +1,61 @@
+/**
+ * Every patch of an Aedes persistence, each with its reason. The offline queue bound, a
+ * policy with its own state, wraps the persistence in offline-queue-bound.ts with withOverrides.
+ */
+import { Readable } from 'node:stream';
+import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
+import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js';
+import { noteSentFromQueue } from './client-patches.js';
+import type { AedesClient, AedesPersistence, ClientRef, DeliveredPacket } from './types.js';
+
+/**
+ * `persistence` with the methods in `overrides` replaced; every other one is its own.
+ * The Aedes persistences keep their state in #private fields, so their methods must run
+ * with the persistence itself as `this`, not the proxy: each is bound once, on first use.
+ */
+export function withOverrides<P extends object>(persistence: P, overrides: Record<string, unknown>): P {
+  const replaced = new Map<PropertyKey, unknown>(Object.entries(overrides));
+  const boundMethods = new Map<PropertyKey, unknown>();
+  return new Proxy(persistence, {
+    get(target, property) {
+      if (replaced.has(property)) return replaced.get(property);
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      let method = boundMethods.get(property);
+      if (!method) boundMethods.set(property, (method = value.bind(target)));
+      return method;
+    },
+  });
+}
+
+/**
+ * `persistence`, noting the queued messages sent to a client that is connecting, for the hold
+ * of deliverAfterConnack (client-patches.ts): Aedes updates each in the persistence just before
+ * it writes it to the client.
+ */
+export function noteQueueResends<P extends AedesPersistence>(persistence: P): P {
+  const outgoingUpdate = (client: ClientRef, packet: DeliveredPacket) => {
+    // Asked first: once the client is connected (nearly always), nothing is noted.
+    if (!(client as AedesClient).connected) noteSentFromQueue(client, packet);
+    return persistence.outgoingUpdate(client, packet);
+  };
+  return withOverrides(persistence, { outgoingUpdate });
+}
+
+/**
+ * aedes-persistence-redis 12 answers its streams as async generators; Aedes 1.2 pipes the retained
+ * ones (a generator has no pipe(): the subscribe would throw outside any handler and stop Node-RED).
+ */
+export class RedisPersistence extends AsyncRedisPersistence {
+  override createRetainedStreamCombi(patterns: string[]): Readable {
+    return Readable.from(super.createRetainedStreamCombi(patterns));
+  }
+
+  override createRetainedStream(pattern: string): Readable {
+    return this.createRetainedStreamCombi([pattern]);
+  }
+
+  override outgoingStream(client: Client): Readable {
+    return Readable.from(super.outgoingStream(client));
+  }
+}

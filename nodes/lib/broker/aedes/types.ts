@@ -1,0 +1,65 @@
+/**
+ * The Aedes internals the adapter and its patches touch, typed once. Aedes 1.2 declares a
+ * client's public face only and types its persistence as `any`: these are the parts of
+ * aedes/lib/client.js, of a message as aedes-packet makes it and of the persistence contract
+ * (aedes-persistence/abstract.js) that this folder reads or replaces.
+ */
+import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
+import type { BrokerMessage } from '../core-session.js';
+
+/**
+ * A message on its way to a client: what Aedes hands to the client's deliver functions, and
+ * what an outgoing queue keeps (where a QoS 2 exchange left half-way is a PUBREL, with no topic).
+ * Aedes stamps it with the id of the broker that took it and that broker's counter.
+ */
+export interface DeliveredPacket {
+  cmd: string;
+  topic?: string;
+  qos?: number;
+  brokerId?: string;
+  brokerCounter?: number;
+  /** Given once the message is sent to the client (QoS 1/2). */
+  messageId?: number;
+}
+
+/** One of a client's deliver functions; `callback` tells the message bus the client has taken the message. */
+export type DeliverFunction = (packet: DeliveredPacket, callback: () => void) => void;
+
+/**
+ * An Aedes client with the fields its declarations leave out. Aedes looks `deliver0` and
+ * `deliverQoS` up on the client at each call: replacing them patches one client, no Aedes file.
+ */
+export interface AedesClient extends Client {
+  /** Aedes' own dedupe: the highest broker counter delivered to this client, per broker id. */
+  duplicates: Record<string, number>;
+  /** Writes a message at QoS 0. */
+  deliver0: DeliverFunction;
+  /** Writes a message at its QoS (after the persistence has it, for a persistent session); QoS 0 goes to deliver0. */
+  deliverQoS: DeliverFunction;
+}
+
+/** What the persistence reads of a client: its id (the offline queue bound makes one up to read a queue). */
+export interface ClientRef {
+  id: string;
+}
+
+/** The part of the Aedes persistence contract this folder calls or replaces. */
+export interface AedesPersistence {
+  outgoingEnqueue(sub: { clientId: string }, packet: DeliveredPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: DeliveredPacket): Promise<unknown>;
+  /** Called by Aedes just before it writes a queued message to the client, with its packet identifier. */
+  outgoingUpdate(client: ClientRef, packet: DeliveredPacket): Promise<void>;
+  outgoingClearMessageId(
+    client: ClientRef,
+    packet: { messageId?: number },
+  ): Promise<DeliveredPacket | undefined>;
+  /** A Readable (memory, level) or an async generator (redis). */
+  outgoingStream(client: ClientRef): AsyncIterable<DeliveredPacket>;
+  /** The retained messages matching any of `filters`. */
+  createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage>;
+}
+
+/** The Aedes broker's own fields the adapter reads (its `persistence` is typed `any`). */
+export interface AedesInternals {
+  persistence: AedesPersistence;
+}
