@@ -5,12 +5,12 @@
  * the table goes to the terminal, bench/results/latest.json and latest.md.
  * `npm run bench -- --help` lists the options.
  */
-import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { machine } from './machine.js';
 import { median, slope } from './measurement.js';
 import {
   caseLabel,
@@ -23,7 +23,6 @@ import {
   type CaseSummary,
   type Ceiling,
   type DurableSummary,
-  type Machine,
   type Settings,
   type SoakSummary,
   type Target,
@@ -217,16 +216,6 @@ function options() {
   };
 }
 
-function versionOf(packageJson: string): string {
-  try {
-    return (
-      JSON.parse(readFileSync(path.join(ROOT, 'node_modules', packageJson), 'utf8')) as { version: string }
-    ).version;
-  } catch {
-    return '?';
-  }
-}
-
 /** Markdown as the project's Prettier settings format it, so it pastes into the README as is. */
 async function formatMarkdown(markdown: string): Promise<string> {
   try {
@@ -236,36 +225,6 @@ async function formatMarkdown(markdown: string): Promise<string> {
   } catch {
     return `${markdown}\n`;
   }
-}
-
-function revision(): string {
-  try {
-    const git = (...args: string[]) =>
-      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = git('status', '--porcelain', '--', 'nodes', 'package-lock.json') !== '';
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes' : ''}`;
-  } catch {
-    return 'unknown revision';
-  }
-}
-
-function machine(): Machine {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus.length,
-    memoryGB: Math.round(os.totalmem() / 1024 ** 3),
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    nodeRed: versionOf('node-red/package.json'),
-    aedes: versionOf('aedes/package.json'),
-    mqttOurs: versionOf('mqtt/package.json'),
-    mqttCore: (() => {
-      const nested = versionOf('@node-red/nodes/node_modules/mqtt/package.json');
-      return nested === '?' ? versionOf('mqtt/package.json') : nested;
-    })(),
-    revision: revision(),
-  };
 }
 
 /** Runs one job in a worker process; its stdout and stderr go to a log file. */
@@ -334,7 +293,7 @@ async function main() {
   const report: BenchReport = {
     startedAt: startedAt.toISOString(),
     durationSeconds: 0,
-    machine: machine(),
+    machine: machine(ROOT),
     settings,
     throughput: [],
     durable: [],
