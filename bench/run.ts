@@ -10,21 +10,33 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { BACKLOG_MESSAGES, BACKLOG_OUTSTANDING, backlog } from './jobs/backlog.js';
+import { dedupe } from './jobs/dedupe.js';
+import {
+  deliveryNotes,
+  deliveryProblems,
+  fmt,
+  resultOf,
+  scaled as scaledBy,
+  type BenchCase,
+  type JobReading,
+  type PlannedJob,
+  type RunPlan,
+} from './jobs/kind.js';
+import { latency } from './jobs/latency.js';
+import { soak } from './jobs/soak.js';
 import { machine } from './machine.js';
-import { median, slope } from './measurement.js';
+import { median } from './measurement.js';
 import {
   caseLabel,
   problemLines,
   renderMarkdown,
   renderText,
-  soakPersistenceLabel,
-  type BacklogSummary,
   type BenchReport,
   type CaseSummary,
   type Ceiling,
   type DurableSummary,
   type Settings,
-  type SoakSummary,
   type Target,
   type VariantThroughput,
 } from './report.js';
@@ -33,17 +45,10 @@ import {
   PERSISTENCE_MODES,
   VARIANTS,
   VARIANT_LABELS,
-  type BacklogJob,
-  type BacklogResult,
-  type DedupeJob,
-  type DedupeResult,
   type Job,
   type JobResult,
-  type LatencyResult,
-  type PacedJob,
   type Persistence,
   type QoS,
-  type SoakResult,
   type ThroughputJob,
   type ThroughputResult,
   type Variant,
@@ -53,7 +58,7 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 
 /** Message counts picked so each case runs a few seconds on a 2-core machine; --scale multiplies them. */
-const CASES: { name: string; qos: QoS; size: number; messages: number }[] = [
+const CASES: BenchCase[] = [
   { name: 'qos0-64b', qos: 0, size: 64, messages: 200_000 },
   { name: 'qos0-4kb', qos: 0, size: 4096, messages: 120_000 },
   { name: 'qos1-64b', qos: 1, size: 64, messages: 120_000 },
@@ -66,21 +71,12 @@ const CASES: { name: string; qos: QoS; size: number; messages: number }[] = [
  * Our out node with each persistence, through the embedded broker (in-process): the
  * same method and N as the throughput cases of the same name.
  */
-const DURABLE_CASES: { name: string; qos: QoS; size: number; messages: number }[] = [
+const DURABLE_CASES: BenchCase[] = [
   { name: 'qos1-64b', qos: 1, size: 64, messages: 120_000 },
   { name: 'qos2-64b', qos: 2, size: 64, messages: 50_000 },
 ];
 /** Goals of queued / none and acknowledged / none at QoS 1, 64 B. */
 const DURABLE_GOALS: Partial<Record<Persistence, number>> = { queued: 0.5, acknowledged: 0.4 };
-
-/** Offline backlog: messages queued by default, most done() outstanding, and the RSS goal. */
-const BACKLOG_MESSAGES = 1_000_000;
-const BACKLOG_OUTSTANDING = 10_000;
-const BACKLOG_RSS_GOAL_MB = 200;
-
-/** Dedupe node: distinct keys through it, five times its bound, so it evicts for most of the run. */
-const DEDUPE_MAX_ENTRIES = 100_000;
-const DEDUPE_MESSAGES = 500_000;
 
 /**
  * Messages of every Node-RED alone case: it moves 300,000–500,000 msg/s here, so a case's
@@ -101,7 +97,6 @@ function messagesOf(variant: Variant, caseMessages: number): number {
 
 /** Ours/core goals at 64 B through the embedded broker, from the issue; Node-RED alone / core is their ceiling. */
 const RATIO_GOALS: Record<QoS, number> = { 0: 5, 1: 4, 2: 3 };
-const P99_GOAL_MS = 5;
 
 const HELP = `npm run bench -- [options]
 
@@ -263,12 +258,9 @@ function runJob(job: Job, logDir: string, timeoutMs: number): Promise<JobResult>
   });
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
 async function main() {
   const o = options();
-  /** A message count times --scale, at least 1,000. */
-  const scaled = (messages: number) => Math.max(1000, Math.round(messages * o.scale));
+  const scaled = (messages: number) => scaledBy(messages, o.scale);
   const startedAt = new Date();
   const payload = randomBytes(Math.max(4096, ...o.cases.map((c) => c.size)));
   const stallMs = 5000;
@@ -311,7 +303,8 @@ async function main() {
     profileDir,
   };
 
-  const planned: { job: Job; timeoutMs: number; done: (result: JobResult) => void }[] = [];
+  const run: RunPlan = { settings, cases: o.cases, variants: o.variants, shared: base };
+  const planned: PlannedJob[] = [];
   const runs = new Map<string, Map<Variant, ThroughputResult[]>>();
   if (!o.skip.has('throughput')) {
     for (let repeat = 0; repeat < o.repeat; repeat++) {
@@ -334,8 +327,11 @@ async function main() {
           planned.push({
             job,
             timeoutMs: 150_000,
-            done: (result) => {
-              appendResult(runs, c.name, variant, result as ThroughputResult);
+            label: throughputLabel(job),
+            read: (jobResult) => {
+              const result = resultOf(jobResult, 'throughput');
+              appendResult(runs, c.name, variant, result);
+              return readThroughput(job, result, stallMs);
             },
           });
         }
@@ -367,126 +363,30 @@ async function main() {
           planned.push({
             job,
             timeoutMs: 150_000,
-            done: (result) => {
-              appendResult(durableRuns, c.name, persistence, result as ThroughputResult);
+            label: throughputLabel(job),
+            read: (jobResult) => {
+              const result = resultOf(jobResult, 'throughput');
+              appendResult(durableRuns, c.name, persistence, result);
+              return readThroughput(job, result, stallMs);
             },
           });
         }
       });
     }
   }
-  if (settings.backlogMessages > 0) {
-    const messages = settings.backlogMessages;
-    const job: BacklogJob = {
-      ...base,
-      // The stall limit is for completions: LevelDB compactions can hold writes for a while.
-      stallMs: 30_000,
-      kind: 'backlog',
-      name: `backlog-offline-qos1-64b-${messages}`,
-      variant: 'tcp',
-      qos: 1,
-      size: 64,
-      messages,
-      outstanding: BACKLOG_OUTSTANDING,
-      maxMessages: Math.max(2_000_000, messages),
-      // Payloads alone are 64 MB at 1,000,000; leave room so the bound never refuses one.
-      maxBytes: Math.max(1024 ** 3, messages * 64 * 4),
-    };
-    planned.push({
-      job,
-      // At least 2,000 msg/s, or it failed.
-      timeoutMs: (messages / 2000 + 120) * 1000,
-      done: (result) => {
-        report.backlog = backlogSummary(job, result as BacklogResult);
-      },
-    });
-  }
-  if (!o.skip.has('dedupe')) {
-    for (const persist of [false, true]) {
-      const job: DedupeJob = {
-        ...base,
-        kind: 'dedupe',
-        name: `dedupe-64b-${persist ? 'persist' : 'memory'}`,
-        variant: 'embedded',
-        qos: 1,
-        size: 64,
-        messages: Math.max(DEDUPE_MAX_ENTRIES, Math.round(DEDUPE_MESSAGES * o.scale)),
-        maxEntries: DEDUPE_MAX_ENTRIES,
-        persist,
-      };
-      planned.push({
-        job,
-        timeoutMs: 300_000,
-        done: (result) => {
-          report.dedupe.push({
-            persist,
-            messages: job.messages,
-            maxEntries: job.maxEntries,
-            result: result as DedupeResult,
-          });
-        },
-      });
-    }
-  }
-  if (!o.skip.has('latency')) {
-    // Latency is of a QoS 1 delivery: Node-RED alone has none.
-    for (const variant of o.variants.filter((v) => MQTT_VARIANTS.includes(v))) {
-      const job: PacedJob = {
-        ...base,
-        kind: 'latency',
-        name: `latency-qos1-64b-${variant}`,
-        variant,
-        qos: 1,
-        size: 64,
-        rate: o.latencyRate,
-        warmupSeconds: 1,
-        seconds: o.latencySeconds,
-        sampleEvery: 5,
-      };
-      planned.push({
-        job,
-        timeoutMs: (o.latencySeconds + 120) * 1000,
-        done: (result) => {
-          report.latency[variant] = result as LatencyResult;
-        },
-      });
-    }
-  }
-  if (settings.soakSeconds > 0) {
-    const warmupSeconds = Math.min(10, Math.max(2, Math.round(settings.soakSeconds / 6)));
-    const job: PacedJob = {
-      ...base,
-      kind: 'soak',
-      name: `soak-qos1-64b-${o.soakVariant}${o.soakPersistence === 'none' ? '' : `-${o.soakPersistence}`}`,
-      variant: o.soakVariant,
-      persistence: o.soakPersistence,
-      qos: 1,
-      size: 64,
-      rate: o.soakRate,
-      warmupSeconds,
-      seconds: settings.soakSeconds,
-      sampleEvery: 5,
-    };
-    planned.push({
-      job,
-      timeoutMs: (settings.soakSeconds + warmupSeconds + 120) * 1000,
-      done: (result) => {
-        report.soak = soakSummary(result as SoakResult);
-      },
-    });
-  }
+  for (const kind of [backlog, dedupe, latency, soak])
+    if (!o.skip.has(kind.name)) planned.push(...kind.plan(run, report));
 
   const m = report.machine;
   console.log(`durable-mqtt benchmark: ${planned.length} jobs, each in its own Node-RED process`);
   console.log(`${m.cpu}, ${m.cores} cores, Node.js ${m.node}, Node-RED ${m.nodeRed}, Aedes ${m.aedes}\n`);
-  for (const [index, { job, timeoutMs, done }] of planned.entries()) {
-    process.stdout.write(`[${index + 1}/${planned.length}] ${jobLabel(job)}: `);
+  for (const [index, { job, timeoutMs, label, read }] of planned.entries()) {
+    process.stdout.write(`[${index + 1}/${planned.length}] ${label}: `);
     const started = Date.now();
     try {
-      const result = await runJob(job, logDir, timeoutMs);
-      done(result);
-      console.log(`${jobFigure(result)} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
-      collectProblems(report, job, result);
+      const { figure, problems } = read(await runJob(job, logDir, timeoutMs));
+      console.log(`${figure} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
+      report.problems.push(...problems);
     } catch (error) {
       console.log(`FAILED: ${(error as Error).message}`);
       report.failures.push(`${job.name}: ${(error as Error).message}`);
@@ -510,53 +410,23 @@ async function main() {
   if (profileDir) console.log(`CPU profiles: ${path.relative(process.cwd(), profileDir)}/`);
 }
 
-function jobLabel(job: Job): string {
-  switch (job.kind) {
-    case 'throughput':
-      return (
-        `${caseLabel(job.qos, job.size)}, ${fmt(job.messages)} messages, ${VARIANT_LABELS[job.variant]}` +
-        (job.variant === 'floor' ? ' (no MQTT: the QoS does not apply)' : '') +
-        (job.persistence ? `, persistence ${job.persistence}` : '')
-      );
-    case 'latency':
-      return `latency at ${fmt(job.rate)} msg/s, ${VARIANT_LABELS[job.variant]}`;
-    case 'soak':
-      return `soak at ${fmt(job.rate)} msg/s for ${job.seconds} s, ${VARIANT_LABELS[job.variant]}${soakPersistenceLabel(job.persistence)}`;
-    case 'backlog':
-      return `offline backlog in a node-red process, ${fmt(job.messages)} messages queued, ${caseLabel(job.qos, job.size)}, broker unreachable`;
-    case 'dedupe':
-      return `dedupe node, ${fmt(job.messages)} distinct keys, maxEntries ${fmt(job.maxEntries)}, persist ${job.persist ? 'on' : 'off'}`;
-  }
+function throughputLabel(job: ThroughputJob): string {
+  return (
+    `${caseLabel(job.qos, job.size)}, ${fmt(job.messages)} messages, ${VARIANT_LABELS[job.variant]}` +
+    (job.variant === 'floor' ? ' (no MQTT: the QoS does not apply)' : '') +
+    (job.persistence ? `, persistence ${job.persistence}` : '')
+  );
 }
 
-function jobFigure(result: JobResult): string {
-  if (result.kind === 'backlog') {
-    const notes = [
-      result.failed ? `${result.failed} failed` : '',
-      result.stalled ? 'STALLED' : '',
-      result.stayedOffline ? '' : 'CONNECTED',
-    ].filter(Boolean);
-    return (
-      `${fmt(result.rate)} msg/s, Node-RED RSS ${result.memory.rssMB.toFixed(0)} MB after gc ` +
-      `(idle ${result.memory.idleRssMB.toFixed(0)} MB, peak ${result.memory.peakRssMB.toFixed(0)} MB), outbox ${(result.outboxBytes / 1024 ** 2).toFixed(0)} MB on disk` +
-      (notes.length ? ` (${notes.join(', ')})` : '')
-    );
-  }
-  if (result.kind === 'dedupe')
-    return `${fmt(result.rate)} msg/s, heap ${result.heapMB.toFixed(0)} MB after gc (${fmt(result.bytesPerKey)} B per key)`;
-  const d = result.delivery;
-  const figure =
-    result.kind === 'throughput'
-      ? `${fmt(result.rate)} msg/s`
-      : `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, sent ${fmt(result.achievedRate)} msg/s`;
-  const notes = [
-    d.lost ? `${d.lost} lost` : '',
-    d.stalled ? 'STALLED' : '',
-    d.duplicates ? `${d.duplicates} dup` : '',
-  ]
-    .filter(Boolean)
-    .join(', ');
-  return `${figure}${notes ? ` (${notes})` : ''}`;
+function readThroughput(job: ThroughputJob, result: ThroughputResult, stallMs: number): JobReading {
+  const persistence = job.persistence ? `, persistence ${job.persistence}` : '';
+  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}${persistence}`;
+  const problems = deliveryProblems(where, job.qos, result.delivery, stallMs);
+  if (result.capped) problems.push(`${where}: stopped sending after 30 s, before all messages were sent`);
+  return {
+    figure: `${fmt(result.rate)} msg/s${deliveryNotes(result.delivery)}`,
+    problems: [...problems, ...problemLines(where, result.problems)],
+  };
 }
 
 function variantThroughput(results: ThroughputResult[]): VariantThroughput {
@@ -587,18 +457,6 @@ function durableSummary(
   return summary;
 }
 
-function backlogSummary(job: BacklogJob, result: BacklogResult): BacklogSummary {
-  return {
-    messages: job.messages,
-    outstanding: job.outstanding,
-    maxMessages: job.maxMessages,
-    maxBytes: job.maxBytes,
-    result,
-    goalMB: BACKLOG_RSS_GOAL_MB,
-    met: result.memory.rssMB < BACKLOG_RSS_GOAL_MB && result.queued === job.messages && !result.stalled,
-  };
-}
-
 function caseSummary(
   c: (typeof CASES)[number],
   messages: number,
@@ -627,76 +485,6 @@ function ceilings(report: BenchReport): Ceiling[] {
     list.push({ qos, size: 64, goal, floorRate, coreRate, ratio, reachable: ratio >= goal });
   }
   return list;
-}
-
-function soakSummary(result: SoakResult): SoakSummary {
-  const rss = result.samples.map((s) => s.rssMB);
-  const firstMB = rss[0] ?? 0;
-  const lastMB = rss.at(-1) ?? 0;
-  const growthMB = lastMB - firstMB;
-  const growthPercent = firstMB ? (growthMB / firstMB) * 100 : 0;
-  return {
-    result,
-    firstMB,
-    lastMB,
-    maxMB: Math.max(...rss),
-    growthMB,
-    growthPercent,
-    slopeMBPerMinute: slope(result.samples.map((s) => ({ x: s.t / 60, y: s.rssMB }))),
-    leak: growthPercent >= 10 && growthMB >= 20,
-  };
-}
-
-function collectProblems(report: BenchReport, job: Job, result: JobResult) {
-  if (result.kind === 'backlog') {
-    const where = `offline backlog of ${fmt(result.sent)}`;
-    if (result.failed)
-      report.problems.push(
-        `${where}: ${result.failed} messages failed (done with an error), e.g. ${result.failures.join(' | ')}`,
-      );
-    if (result.stalled)
-      report.problems.push(
-        `${where}: stalled — no completion for ${job.stallMs / 1000} s with ${fmt(result.sent - result.queued - result.failed)} outstanding`,
-      );
-    if (!result.stayedOffline)
-      report.problems.push(`${where}: the broker config connected, though nothing should listen on its port`);
-    if (result.outboxCount !== undefined && result.outboxCount !== result.queued)
-      report.problems.push(
-        `${where}: the outbox holds ${fmt(result.outboxCount)} messages, ${fmt(result.queued)} were queued`,
-      );
-    report.problems.push(...problemLines(where, result.problems));
-    return;
-  }
-  if (result.kind === 'dedupe') {
-    const where = `dedupe, persist ${job.kind === 'dedupe' && job.persist ? 'on' : 'off'}`;
-    if (result.delivery.lost)
-      report.problems.push(`${where}: ${result.delivery.lost} first copies did not come out`);
-    if (result.delivery.stalled) report.problems.push(`${where}: stalled`);
-    report.problems.push(...problemLines(where, result.problems));
-    return;
-  }
-  const persistence = job.kind === 'throughput' && job.persistence ? `, persistence ${job.persistence}` : '';
-  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}${persistence}`;
-  const d = result.delivery;
-  if (d.lost && job.qos > 0)
-    report.problems.push(`${where}: ${d.lost} of ${d.sent} QoS ${job.qos} messages lost`);
-  if (d.lost && job.qos === 0) report.problems.push(`${where}: ${d.lost} of ${d.sent} QoS 0 messages lost`);
-  if (d.stalled)
-    report.problems.push(
-      `${where}: stalled — ${d.sent - d.received} messages outstanding, nothing received for ${report.settings.stallMs / 1000} s`,
-    );
-  if (d.duplicates) report.problems.push(`${where}: ${d.duplicates} duplicates`);
-  if (result.kind === 'throughput' && result.capped)
-    report.problems.push(`${where}: stopped sending after 30 s, before all messages were sent`);
-  if (
-    result.kind !== 'throughput' &&
-    (job.kind === 'latency' || job.kind === 'soak') &&
-    result.achievedRate < job.rate * 0.95
-  )
-    report.problems.push(
-      `${where}: sent ${fmt(result.achievedRate)} msg/s of the ${fmt(job.rate)} asked (the window was full)`,
-    );
-  report.problems.push(...problemLines(where, result.problems));
 }
 
 function targets(report: BenchReport): Target[] {
@@ -734,32 +522,7 @@ function targets(report: BenchReport): Target[] {
       met: value === undefined ? undefined : value >= goal && mode?.lost === 0 && !mode.stalled,
     });
   }
-  const latency = report.latency.embedded;
-  if (latency) {
-    list.push({
-      what: `p99 at ${fmt(report.settings.latencyRate)} msg/s, QoS 1, ours embedded`,
-      goal: `≤ ${P99_GOAL_MS} ms`,
-      value: `${latency.latency.p99} ms`,
-      met: latency.latency.p99 <= P99_GOAL_MS && latency.delivery.lost === 0,
-    });
-  }
-  if (report.soak) {
-    list.push({
-      what: `no RSS growth, ${report.settings.soakSeconds} s at ${fmt(report.settings.soakRate)} msg/s${soakPersistenceLabel(report.settings.soakPersistence)}`,
-      goal: '< 10 % or < 20 MB',
-      value: `${report.soak.growthMB >= 0 ? '+' : ''}${report.soak.growthMB.toFixed(1)} MB`,
-      met: !report.soak.leak && report.soak.result.delivery.lost === 0,
-    });
-  }
-  if (report.backlog) {
-    const b = report.backlog;
-    list.push({
-      what: `RSS holding ${fmt(b.messages)} queued messages offline (after gc)`,
-      goal: `< ${b.goalMB} MB`,
-      value: `${b.result.memory.rssMB.toFixed(0)} MB`,
-      met: b.met,
-    });
-  }
+  list.push(...[latency, soak, backlog].flatMap((kind) => kind.targets?.(report) ?? []));
   return list;
 }
 
