@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
-import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js';
+import AsyncRedisPersistence from 'aedes-persistence-redis-v12/asyncPersistence.js';
 import { noteSentFromQueue } from './client-patches.js';
 import type { AedesClient, AedesPersistence, ClientRef, DeliveredPacket } from './types.js';
 
