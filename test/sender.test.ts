@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import type { BrokerConnection } from '../nodes/lib/connection.js';
+import type { BrokerConnection } from '../nodes/lib/connection/broker-connection.js';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { Outbox } from '../nodes/lib/outbox/outbox.js';
 import { OutboxSender } from '../nodes/lib/outbox/sender.js';

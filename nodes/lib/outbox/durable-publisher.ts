@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { BrokerConnection, ConnectionError } from '../connection.js';
+import type { BrokerConnection } from '../connection/broker-connection.js';
+import type { ConnectionError } from '../connection/types.js';
 import { LevelOutboxStore } from './level-store.js';
 import { Outbox, type NewRecord, type OutboxLimits } from './outbox.js';
 import { OutboxSender } from './sender.js';

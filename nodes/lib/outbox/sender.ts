@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IClientPublishOptions } from 'mqtt';
-import { ConnectionError, type BrokerConnection } from '../connection.js';
+import type { BrokerConnection } from '../connection/broker-connection.js';
+import { ConnectionError } from '../connection/types.js';
 import type { Delivery, Outbox } from './outbox.js';
 import { decodeProperties } from './properties.js';
 
