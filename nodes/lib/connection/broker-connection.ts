@@ -18,6 +18,8 @@ import {
   type IClientPublishOptions,
   type IConnackPacket,
   type IPublishPacket,
+  type PublishCallback,
+  type PublishingConnection,
   type QoS,
   type SubscribeFailure,
   type Subscriber,
@@ -88,7 +90,7 @@ const GRACEFUL_CLOSE_TIMEOUT = 3000;
  * use, reconnects with backoff, subscribes each filter once at the broker and
  * dispatches each incoming message once through a topic tree.
  */
-export class BrokerConnection extends EventEmitter<ConnectionEvents> {
+export class BrokerConnection extends EventEmitter<ConnectionEvents> implements PublishingConnection {
   private client: MqttClient | undefined;
   /**
    * A clean session to an embedded broker goes through its core, not MQTT: there is no session
@@ -293,7 +295,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> {
     topic: string,
     payload: Buffer | string,
     options: IClientPublishOptions,
-    callback: (error?: Error, reasonCode?: number) => void,
+    callback: PublishCallback,
   ): void {
     if (this.link) return this.publishOverLink(this.link, topic, payload, options, callback);
     if (!this.connected || !this.client) {

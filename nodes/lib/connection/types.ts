@@ -120,3 +120,25 @@ export class ConnectionError extends Error {
     this.name = 'ConnectionError';
   }
 }
+
+/**
+ * Runs once a publish is done with: after the write (QoS 0) or the broker's acknowledgment
+ * (QoS 1/2, with its MQTT 5 reason code when not 0), or with a ConnectionError.
+ */
+export type PublishCallback = (error?: Error, reasonCode?: number) => void;
+
+/** What publishing needs of a connection: the outbox's sender takes this, not a whole BrokerConnection. */
+export interface PublishingConnection {
+  readonly connected: boolean;
+  /** How many QoS 1/2 messages the broker accepts in flight (MQTT 5 Receive Maximum), or undefined. */
+  readonly receiveMaximum: number | undefined;
+  /** Publishes now or fails now: `callback` gets a ConnectionError when not connected. */
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: IClientPublishOptions,
+    callback: PublishCallback,
+  ): void;
+  on(event: 'status', listener: (status: ConnectionStatus) => void): unknown;
+  off(event: 'status', listener: (status: ConnectionStatus) => void): unknown;
+}

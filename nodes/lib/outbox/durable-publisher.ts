@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { BrokerConnection } from '../connection/broker-connection.js';
-import type { ConnectionError } from '../connection/types.js';
+import type { ConnectionError, PublishingConnection } from '../connection/types.js';
 import { LevelOutboxStore } from './level-store.js';
 import { Outbox, type NewRecord, type OutboxLimits } from './outbox.js';
 import { OutboxSender } from './sender.js';
@@ -30,7 +29,7 @@ export interface PublisherEvents<Live> {
 export interface PublisherOptions {
   directory: string;
   limits: OutboxLimits;
-  connection: BrokerConnection;
+  connection: PublishingConnection;
   window?: number;
 }
 
