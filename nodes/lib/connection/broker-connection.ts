@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions, type ClientSubscribeCallback } from 'mqtt';
-import { TopicTree } from '../topic-tree.js';
-import { filtersOverlap, parseSharedFilter } from '../topic.js';
+import { parseSharedFilter } from '../topic.js';
+import { SubscriptionTable } from './subscription-table.js';
 import { embeddedBrokerMissing, embeddedBrokers } from '../broker/registry.js';
 import { createDuplexPair } from '../duplex-pair.js';
 import { ParkedSubscription } from './parked-subscription.js';
@@ -24,46 +24,6 @@ import {
   type SubscribeFailure,
   type Subscriber,
 } from './types.js';
-
-interface SubscriberEntry {
-  subscriber: Subscriber;
-  /** Dispatch number of the last message that matched it: one copy per message even when its filters overlap. */
-  lastDispatch: number;
-  /** Lowest subscription identifier among its filters matching the message being dispatched (MQTT 5). */
-  primaryId: number;
-  /** Filters this subscriber holds, with the QoS it asked for. */
-  filters: Map<string, QoS>;
-}
-
-interface FilterEntry {
-  /** QoS asked of the broker: the highest any subscriber wants. */
-  qos: QoS;
-  /** QoS the broker holds for this filter in the current session, undefined when not (yet) subscribed. */
-  brokerQos: QoS | undefined;
-  /** MQTT 5 Subscription Identifier: tells which subscription a delivered copy is for. */
-  subscriptionId: number;
-  subscribers: Map<SubscriberEntry, Binding>;
-}
-
-/** One subscriber holding one filter: what the topic tree stores. */
-interface Binding {
-  entry: SubscriberEntry;
-  filter: FilterEntry;
-  /** Whether a persistent session should keep this subscription when the connection closes. */
-  durable: boolean;
-}
-
-/** What a topic matches over an in-process link (see dispatchLinked). */
-interface LinkedMatch {
-  granted: QoS;
-  entries: SubscriberEntry[];
-}
-
-/** Topics whose matches are kept; past this many, they are matched afresh. */
-const LINKED_MATCH_CACHE_SIZE = 10_000;
-
-/** Largest MQTT 5 Subscription Identifier (a variable byte integer). */
-const MAX_SUBSCRIPTION_ID = 268_435_455;
 
 /**
  * Config nodes start before flow nodes, so an embedded broker usually registers
@@ -104,11 +64,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Whether the client has made its first connection attempt (MQTT.js wants connect() once, reconnect() after). */
   private attempted = false;
-  private dispatchCount = 0;
-  private lastSubscriptionId = 0;
-  private readonly tree = new TopicTree<Binding>();
-  private readonly filters = new Map<string, FilterEntry>();
-  private readonly subscribers = new Map<Subscriber, SubscriberEntry>();
+  private readonly table = new SubscriptionTable();
   private readonly users = new Set<object>();
   private readonly onEmbeddedAvailable = (id: string) => {
     const { endpoint } = this.options;
@@ -171,49 +127,15 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
   subscribe(filter: string, qos: QoS, subscriber: Subscriber, durable = false): void {
     const parked = this.parked.get(filter);
     if (parked) this.unpark(parked);
-    let entry = this.subscribers.get(subscriber);
-    if (!entry) {
-      entry = { subscriber, lastDispatch: 0, primaryId: 0, filters: new Map() };
-      this.subscribers.set(subscriber, entry);
-    }
-    entry.filters.set(filter, qos);
-    let filterEntry = this.filters.get(filter);
-    if (!filterEntry) {
-      const overlapping = this.options.protocolVersion === 4 ? this.sharedOverlap(filter) : undefined;
+    if (!this.table.has(filter)) {
+      const overlapping = this.options.protocolVersion === 4 ? this.table.sharedOverlap(filter) : undefined;
       if (overlapping) this.emit('shared-overlap', filter, overlapping);
       if (this.options.endpoint.transport === 'embedded' && parseSharedFilter(filter)?.group !== undefined)
         this.emit('shared-unsupported', filter);
-      this.lastSubscriptionId = (this.lastSubscriptionId % MAX_SUBSCRIPTION_ID) + 1;
-      filterEntry = {
-        qos,
-        brokerQos: undefined,
-        subscriptionId: this.lastSubscriptionId,
-        subscribers: new Map(),
-      };
-      this.filters.set(filter, filterEntry);
     }
-    const existing = filterEntry.subscribers.get(entry);
-    if (existing) {
-      existing.durable ||= durable;
-    } else {
-      const binding: Binding = { entry, filter: filterEntry, durable };
-      filterEntry.subscribers.set(entry, binding);
-      this.tree.add(filter, binding);
-    }
-    filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
-    this.subscriptionsChanged();
+    this.table.add(filter, qos, subscriber, durable);
     if (this.connected) this.sendSubscriptions([filter]);
     parked?.handOver(subscriber);
-  }
-
-  /** A filter already held that overlaps `filter`, one of the two shared; MQTT 5 tells them apart. */
-  private sharedOverlap(filter: string): string | undefined {
-    const shared = parseSharedFilter(filter)?.group !== undefined;
-    for (const other of this.filters.keys()) {
-      if (!shared && parseSharedFilter(other)?.group === undefined) continue;
-      if (filtersOverlap(filter, other)) return other;
-    }
-    return undefined;
   }
 
   /**
@@ -221,25 +143,17 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
    * and `keepAtBroker` is false (a persistent session keeps it across redeploys).
    */
   unsubscribe(filter: string, subscriber: Subscriber, keepAtBroker = false): void {
-    const entry = this.subscribers.get(subscriber);
-    const filterEntry = this.filters.get(filter);
-    const binding = entry && filterEntry?.subscribers.get(entry);
-    if (!entry || !filterEntry || !binding) return;
-    entry.filters.delete(filter);
-    if (entry.filters.size === 0) this.subscribers.delete(subscriber);
-    this.tree.remove(filter, binding);
-    filterEntry.subscribers.delete(entry);
-    this.subscriptionsChanged();
-    if (filterEntry.subscribers.size > 0) return;
+    const left = this.table.remove(filter, subscriber);
+    if (!left) return;
     if (keepAtBroker && !this.parked.has(filter)) {
       // The broker keeps delivering to this subscription: hold what comes until the node is back.
       const parked = new ParkedSubscription(filter, (expired) => this.giveUp(expired));
-      this.subscribe(filter, filterEntry.qos, parked, true);
+      this.subscribe(filter, left.qos, parked, true);
       this.parked.set(filter, parked);
       return;
     }
-    this.filters.delete(filter);
-    if (this.connected && !keepAtBroker && filterEntry.brokerQos !== undefined) {
+    this.table.deleteFilter(filter);
+    if (this.connected && !keepAtBroker && left.brokerQos !== undefined) {
       this.link?.unsubscribe(filter);
       this.client?.unsubscribe(filter);
     }
@@ -250,13 +164,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
 
   private unpark(parked: ParkedSubscription) {
     this.parked.delete(parked.filter);
-    const entry = this.subscribers.get(parked);
-    const binding = entry && this.filters.get(parked.filter)?.subscribers.get(entry);
-    if (!entry || !binding) return;
-    this.subscribers.delete(parked);
-    this.tree.remove(parked.filter, binding);
-    this.subscriptionsChanged();
-    this.filters.get(parked.filter)?.subscribers.delete(entry);
+    this.table.remove(parked.filter, parked);
   }
 
   /** No in node took the subscription back (its topic changed): it leaves the broker too. */
@@ -269,22 +177,16 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
 
   /** Every subscription of `subscriber`, removed. */
   unsubscribeAll(subscriber: Subscriber, keepAtBroker = false): void {
-    const entry = this.subscribers.get(subscriber);
-    if (!entry) return;
-    for (const filter of [...entry.filters.keys()]) this.unsubscribe(filter, subscriber, keepAtBroker);
+    for (const filter of this.table.filtersOf(subscriber)) this.unsubscribe(filter, subscriber, keepAtBroker);
   }
 
   subscriptionsOf(subscriber: Subscriber): { topic: string; qos: QoS }[] {
-    const entry = this.subscribers.get(subscriber);
-    return entry ? [...entry.filters].map(([topic, qos]) => ({ topic, qos })) : [];
+    return this.table.subscriptionsOf(subscriber);
   }
 
   /** Filters subscribed at the broker in this session, with their QoS (for tests and diagnostics). */
   brokerSubscriptions(): Map<string, QoS> {
-    const result = new Map<string, QoS>();
-    for (const [filter, entry] of this.filters)
-      if (entry.brokerQos !== undefined) result.set(filter, entry.brokerQos);
-    return result;
+    return this.table.brokerSubscriptions();
   }
 
   /**
@@ -368,10 +270,7 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
     const streamOpen = () => wasConnected && stream !== undefined && !stream.destroyed && !stream.closed;
     if (streamOpen() && !this.options.cleanSession) {
       // Nodes may close after their config node: drop what the session must not keep now, before DISCONNECT.
-      for (const [filter, entry] of this.filters) {
-        const durable = [...entry.subscribers.values()].some((binding) => binding.durable);
-        if (!durable && entry.brokerQos !== undefined) client.unsubscribe(filter);
-      }
+      for (const filter of this.table.nonDurableAtBroker()) client.unsubscribe(filter);
     }
     // Each wait below also ends when the connection closes under it.
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -460,7 +359,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
       (link) => {
         if (this.state !== 'connecting') return link.close();
         this.link = link;
-        link.receiver = (topic, payload, qos, retain) => this.dispatchLinked(topic, payload, qos, retain);
+        link.receiver = (topic, payload, qos, retain) =>
+          this.table.dispatchFromCoreSession(topic, payload, qos, retain);
         link.once('close', () => this.onLinkClosed(link));
         // A link is a clean session: the broker holds none of the subscriptions.
         this.sessionStarted(false);
@@ -538,13 +438,10 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
   private sessionStarted(sessionPresent: boolean) {
     this.reconnectAttempt = 0;
     this.lastReason = undefined;
-    if (!sessionPresent) {
-      for (const entry of this.filters.values()) entry.brokerQos = undefined;
-      this.subscriptionsChanged();
-    }
+    if (!sessionPresent) this.table.brokerSessionLost();
     // Subscriptions first: what the 'connected' status sets going (an outbox draining) then reaches this
     // config's own in nodes too, on the network (SUBSCRIBE is ahead on the wire) as over a link.
-    this.sendSubscriptions([...this.filters.keys()]);
+    this.sendSubscriptions(this.table.allFilters());
     this.setState('connected');
     const birth = this.options.birth;
     if (birth) this.publish(birth.topic, birth.payload, birth, () => {});
@@ -571,9 +468,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
       });
     };
     for (const filter of filters) {
-      const entry = this.filters.get(filter);
-      if (!entry || entry.brokerQos === entry.qos) continue;
-      entry.brokerQos = entry.qos;
+      const entry = this.table.requestAtBroker(filter);
+      if (!entry) continue;
       if (this.options.protocolVersion === 5) {
         client.subscribe(
           filter,
@@ -589,10 +485,8 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
 
   private subscribeOverLink(link: CoreSession, filters: string[]) {
     for (const filter of filters) {
-      const entry = this.filters.get(filter);
-      if (!entry || entry.brokerQos === entry.qos) continue;
-      entry.brokerQos = entry.qos;
-      this.subscriptionsChanged();
+      const entry = this.table.requestAtBroker(filter);
+      if (!entry) continue;
       link.subscribe(filter, entry.qos).then(
         (granted) => {
           if (!granted && link === this.link) this.onSubscribeRefused(filter, 0x80);
@@ -606,13 +500,10 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
   }
 
   private onSubscribeRefused(filter: string, returnCode: number) {
-    const entry = this.filters.get(filter);
-    if (entry) entry.brokerQos = undefined;
-    this.subscriptionsChanged();
+    const subscribers = this.table.refused(filter);
     const failure: SubscribeFailure = { filter, returnCode };
     this.emit('subscribe-failure', failure);
-    for (const subscriberEntry of entry?.subscribers.keys() ?? [])
-      subscriberEntry.subscriber.onSubscribeFailure(failure);
+    for (const subscriber of subscribers) subscriber.onSubscribeFailure(failure);
   }
 
   /**
@@ -631,22 +522,12 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
       if (hold) this.heldPubrecs.set(messageId, hold);
       return;
     }
-    if (!this.matchesHolder(packet.topic)) return;
+    if (!this.table.matchesHolder(packet.topic)) return;
     // Every subscriber gets it now: one PUBREC answers for the connection, and a holder delays it.
-    this.dispatch(packet.topic, packet.payload as Buffer, packet);
-    const holds = this.heldAcks.get(packet);
-    this.heldAcks.delete(packet);
+    const holds = this.table.dispatch(packet.topic, packet.payload as Buffer, packet);
     const hold = holds ? Promise.allSettled(holds) : undefined;
     this.earlyQos2.set(messageId, hold);
     if (hold) this.heldPubrecs.set(messageId, hold);
-  }
-
-  private matchesHolder(topic: string): boolean {
-    let found = false;
-    this.tree.match(topic, ({ entry }) => {
-      if (entry.subscriber.holdsAcknowledgments) found = true;
-    });
-    return found;
   }
 
   /**
@@ -675,84 +556,14 @@ export class BrokerConnection extends EventEmitter<ConnectionEvents> implements 
     };
   }
 
+  /** Hands a PUBLISH to its subscribers; what they hold its acknowledgment with is kept for handleMessage. */
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket) {
-    const dispatch = ++this.dispatchCount;
-    const ids = packet.properties?.subscriptionIdentifier;
-    if (ids === undefined) {
-      // One copy per PUBLISH for each subscriber, however many of its filters match.
-      this.tree.match(topic, ({ entry }) => {
-        if (entry.lastDispatch === dispatch) return;
-        entry.lastDispatch = dispatch;
-        this.holdAck(packet, entry.subscriber.onMessage(topic, payload, packet));
-      });
-      return;
-    }
-    // MQTT 5 brokers may send one copy per matching subscription, each naming its
-    // subscription: a subscriber takes only the copy naming its lowest matching one.
-    const matched: SubscriberEntry[] = [];
-    this.tree.match(topic, ({ entry, filter }) => {
-      if (entry.lastDispatch !== dispatch) {
-        entry.lastDispatch = dispatch;
-        entry.primaryId = filter.subscriptionId;
-        matched.push(entry);
-      } else if (filter.subscriptionId < entry.primaryId) {
-        entry.primaryId = filter.subscriptionId;
-      }
-    });
-    const carried = Array.isArray(ids) ? ids : [ids];
-    for (const entry of matched) {
-      if (carried.includes(entry.primaryId))
-        this.holdAck(packet, entry.subscriber.onMessage(topic, payload, packet));
-    }
-  }
-
-  /**
-   * A message from the link: each subscriber once, at the highest QoS among the filters of
-   * this connection that match (the broker's grant to a network client). There is no
-   * acknowledgment to hold: the broker keeps nothing for a clean session.
-   */
-  private dispatchLinked(topic: string, payload: Buffer, publishedQos: QoS, retain: boolean) {
-    const match = this.linkedMatches.get(topic) ?? this.matchLinked(topic);
-    const qos = publishedQos < match.granted ? publishedQos : match.granted;
-    const packet = { cmd: 'publish', topic, payload, qos, retain, dup: false } as IPublishPacket;
-    for (const entry of match.entries) void entry.subscriber.onMessage(topic, payload, packet);
-  }
-
-  /**
-   * The subscribers a topic goes to over the link, and the QoS granted to it, kept until the
-   * subscriptions change: most flows publish to a few topics, and a lookup costs less than a walk.
-   */
-  private readonly linkedMatches = new Map<string, LinkedMatch>();
-
-  private matchLinked(topic: string): LinkedMatch {
-    const match: LinkedMatch = { granted: 0, entries: [] };
-    const dispatch = ++this.dispatchCount;
-    this.tree.match(topic, ({ entry, filter }) => {
-      if (filter.brokerQos !== undefined && filter.brokerQos > match.granted)
-        match.granted = filter.brokerQos;
-      if (entry.lastDispatch === dispatch) return;
-      entry.lastDispatch = dispatch;
-      match.entries.push(entry);
-    });
-    if (this.linkedMatches.size >= LINKED_MATCH_CACHE_SIZE) this.linkedMatches.clear();
-    this.linkedMatches.set(topic, match);
-    return match;
-  }
-
-  /** Filters, subscribers or granted QoS changed: what was matched may be wrong now. */
-  private subscriptionsChanged() {
-    this.linkedMatches.clear();
+    const holds = this.table.dispatch(topic, payload, packet);
+    if (holds) this.heldAcks.set(packet, holds);
   }
 
   /** Acknowledgments held by subscribers, by the packet they are for. */
   private readonly heldAcks = new WeakMap<IPublishPacket, Promise<void>[]>();
-
-  private holdAck(packet: IPublishPacket, hold: void | Promise<void>) {
-    if (!hold || packet.qos === 0) return;
-    const holds = this.heldAcks.get(packet);
-    if (holds) holds.push(hold);
-    else this.heldAcks.set(packet, [hold]);
-  }
 
   /**
    * MQTT.js acknowledges a message when handleMessage calls back, and reads no
