@@ -1,19 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import {
-  BrokerConnection,
-  type ConnectionOptions,
-  type DisconnectReason,
-  type Endpoint,
-  type LifecycleMessage,
-  type QoS,
-  type TlsOptions,
-} from './lib/connection.js';
+import { BrokerConnection } from './lib/connection/broker-connection.js';
+import type {
+  ConnectionOptions,
+  DisconnectReason,
+  Endpoint,
+  LifecycleMessage,
+  QoS,
+  TlsOptions,
+} from './lib/connection/types.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { describeReason, refusalKey } from './shared/status.js';
-import { testConnection, type ConnectionTestResult } from './lib/connection-test.js';
+import { probeConnection, type ProbeResult } from './lib/connection/probe.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -85,7 +85,7 @@ const SAVED_PASSWORD = '__PWRD__';
 /** How long a connection test waits for the broker's answer, in ms. */
 const TEST_TIMEOUT = 10_000;
 
-function testConnectionResponse(result: ConnectionTestResult): TestConnectionResponse {
+function testConnectionResponse(result: ProbeResult): TestConnectionResponse {
   if (result.outcome !== 'failed') return { outcome: result.outcome };
   const { reason } = result;
   const reasonKey = reason.code === 'refused' ? refusalKey(reason.returnCode ?? 0) : undefined;
@@ -287,7 +287,7 @@ module.exports = function (RED: NodeAPI) {
         password: password || undefined,
         tls,
       };
-      testConnection(options, TEST_TIMEOUT).then(
+      probeConnection(options, TEST_TIMEOUT).then(
         (result) => res.json(testConnectionResponse(result)),
         (error: Error) => res.status(500).json({ error: error.message }),
       );

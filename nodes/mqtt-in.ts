@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IPublishPacket } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
-import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection.js';
+import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection/types.js';
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';

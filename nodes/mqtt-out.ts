@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IClientPublishOptions } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
-import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connection.js';
+import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connection/types.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { PayloadError, encodePayload, publishFits } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { testConnection } from '../nodes/lib/connection-test.js';
+import { probeConnection } from '../nodes/lib/connection/probe.js';
 import { allNodes, helper, type AdminResponse } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
@@ -128,14 +128,14 @@ describe("the broker config dialog's test connection", () => {
   });
 });
 
-describe('testConnection', () => {
+describe('probeConnection', () => {
   it('ends with "timeout" when a server accepts the TCP connection but never answers CONNECT', async () => {
     const silent = net.createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = silent.address() as net.AddressInfo;
       const started = Date.now();
-      const result = await testConnection(
+      const result = await probeConnection(
         {
           endpoint: { transport: 'mqtt', host: '127.0.0.1', port },
           clientId: 'durable-mqtt-timeout',

@@ -424,9 +424,12 @@ describe('durable mqtt nodes with the embedded broker', () => {
         await helper.load([...allNodes, slowNode], flow);
         await connected();
         let pubackAt = 0;
-        (connectionOf() as unknown as { client: mqtt.MqttClient }).client.on('packetsend', (packet) => {
-          if (packet.cmd === acknowledgment) pubackAt = Date.now();
-        });
+        (connectionOf() as unknown as { transport: { client: mqtt.MqttClient } }).transport.client.on(
+          'packetsend',
+          (packet) => {
+            if (packet.cmd === acknowledgment) pubackAt = Date.now();
+          },
+        );
         helper.getNode('out1').receive({ payload: 'job' });
         await waitFor(() => finishedAt > 0 && pubackAt > 0, `processing and the ${acknowledgment}`);
         if (ack === 'complete')
@@ -462,14 +465,14 @@ describe('broker configs on the embedded broker: a link to its core (clean sessi
   after(() => helper.stopServer());
   afterEach(() => helper.unload());
 
-  type Paths = { link?: unknown; client?: unknown };
+  type Paths = { transport: { session?: unknown; client?: unknown } };
   const pathsOf = () => helper.getNode(CONFIG) as unknown as { connection: Paths };
 
   it('takes a clean session through the link and a persistent one over MQTT', async () => {
     await helper.load(allNodes, [brokerNode(), configNode(), inNode('in1', 't'), sink('in1')]);
     await connected();
-    assert.ok(pathsOf().connection.link, 'a link');
-    assert.equal(pathsOf().connection.client, undefined, 'no MQTT client');
+    assert.ok(pathsOf().connection.transport.session, 'a core session');
+    assert.equal(pathsOf().connection.transport.client, undefined, 'no MQTT client');
     await helper.unload();
     await helper.load(allNodes, [
       brokerNode(),
@@ -478,8 +481,8 @@ describe('broker configs on the embedded broker: a link to its core (clean sessi
       sink('in1'),
     ]);
     await connected();
-    assert.equal(pathsOf().connection.link, undefined, 'no link');
-    assert.ok(pathsOf().connection.client, 'an MQTT client');
+    assert.equal(pathsOf().connection.transport.session, undefined, 'no core session');
+    assert.ok(pathsOf().connection.transport.client, 'an MQTT client');
   });
 
   for (const cleanSession of [true, false]) {

@@ -17,7 +17,7 @@ interface ConnectionInternals {
   connected: boolean;
   brokerSubscriptions(): Map<string, number>;
   listenerCount(event: string): number;
-  client: MqttClient;
+  transport: { client: MqttClient };
 }
 
 function connectionOf(): ConnectionInternals {
@@ -26,7 +26,7 @@ function connectionOf(): ConnectionInternals {
 /** SUBSCRIBE packets the connection sends from now on, as lists of filters. */
 function watchSubscribes(): string[][] {
   const sent: string[][] = [];
-  connectionOf().client.on('packetsend', (packet: Packet) => {
+  connectionOf().transport.client.on('packetsend', (packet: Packet) => {
     if (packet.cmd === 'subscribe') sent.push(packet.subscriptions.map((s) => s.topic));
   });
   return sent;
@@ -145,7 +145,7 @@ for (const protocolVersion of [4, 5] as const) {
         // MQTT 5: Mosquitto sends one copy per matching subscription, each with its own PUBREC.
         const pubrecs: number[] = [];
         const copies = protocolVersion === 5 ? 2 : 1;
-        connectionOf().client.on('packetsend', (packet: Packet) => {
+        connectionOf().transport.client.on('packetsend', (packet: Packet) => {
           if (packet.cmd === 'pubrec') pubrecs.push(Date.now());
         });
         const arrivals = (id: string) => {
@@ -252,9 +252,12 @@ for (const protocolVersion of [4, 5] as const) {
         await helper.load(allNodes, [configNode(lifecycle), inNode('in1', 'x'), sink('in1')]);
         await waitFor(() => seen.some((m) => m.payload === 'online'), 'the birth message');
         // Until its PUBACK arrives the birth message may rightly be sent again after a reconnect (QoS 1).
-        await waitFor(() => Object.keys(connectionOf().client.outgoing).length === 0, 'the birth PUBACK');
+        await waitFor(
+          () => Object.keys(connectionOf().transport.client.outgoing).length === 0,
+          'the birth PUBACK',
+        );
         // The socket dies without DISCONNECT: Mosquitto publishes the will; the connection comes back and says birth again.
-        connectionOf().client.stream.destroy();
+        connectionOf().transport.client.stream.destroy();
         await waitFor(() => seen.some((m) => m.payload === 'lost'), 'the will message');
         await waitFor(
           () => seen.filter((m) => m.payload === 'online').length === 2,
@@ -373,7 +376,7 @@ for (const protocolVersion of [4, 5] as const) {
         const deploy = async (type: 'nodes' | 'full', nodes: Record<string, unknown>[]) => {
           await helper.setFlows(nodes, type);
           await connected();
-          const client = connectionOf().client;
+          const client = connectionOf().transport.client;
           if (!watched.has(client)) {
             watched.add(client);
             client.on('packetsend', (packet: Packet) => {

@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
-import { BrokerConnection, type QoS, type Subscriber } from '../nodes/lib/connection.js';
-import { PARKING_GRACE } from '../nodes/lib/parked-subscription.js';
+import { BrokerConnection } from '../nodes/lib/connection/broker-connection.js';
+import type { QoS, Subscriber } from '../nodes/lib/connection/types.js';
+import { PARKING_GRACE } from '../nodes/lib/connection/parked-subscription.js';
 import { delay, waitFor } from './support/wait.js';
 
 /** A subscriber as an in node is one: records what it gets, optionally holding acknowledgments. */

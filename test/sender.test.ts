@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import type { BrokerConnection } from '../nodes/lib/connection.js';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { Outbox } from '../nodes/lib/outbox/outbox.js';
 import { OutboxSender } from '../nodes/lib/outbox/sender.js';
@@ -38,7 +37,7 @@ describe('outbox sender', () => {
       maxInFlight = Math.max(maxInFlight, outbox.inFlightCount);
       publish(topic, payload, options, callback);
     };
-    const sender = new OutboxSender(outbox, broker as unknown as BrokerConnection, 20);
+    const sender = new OutboxSender(outbox, broker, 20);
     await Promise.all(
       Array.from({ length: 2000 }, (_, i) =>
         outbox.append({ topic: 't', payload: Buffer.from(String(i + 1)), qos: 1, retain: false }),
@@ -56,7 +55,7 @@ describe('outbox sender', () => {
   it('never stalls: keeps draining across many disconnects while messages keep coming', async () => {
     const broker = new InstantBroker();
     const outbox = await unboundedOutbox();
-    new OutboxSender(outbox, broker as unknown as BrokerConnection, 20).kick();
+    new OutboxSender(outbox, broker, 20).kick();
     let n = 0;
     for (let cycle = 0; cycle < 50; cycle++) {
       for (let i = 0; i < 40; i++)
@@ -81,7 +80,7 @@ describe('outbox sender', () => {
       failures++;
       callback(Object.assign(new Error('closed under it'), { code: 'publish-failed' }));
     };
-    const sender = new OutboxSender(outbox, broker as unknown as BrokerConnection, 20);
+    const sender = new OutboxSender(outbox, broker, 20);
     await outbox.append({ topic: 't', payload: Buffer.from('1'), qos: 1, retain: false });
     // A timer fires: the failed send did not start a loop that holds the event loop.
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { createDuplexPair } from '../nodes/lib/duplex-pair.js';
-import { DEFAULT_BACKOFF, nextReconnectDelay } from '../nodes/lib/backoff.js';
+import { DEFAULT_BACKOFF, nextReconnectDelay } from '../nodes/lib/connection/backoff.js';
 
 describe('in-process transport', () => {
   it('carries bytes both ways and ends the peer', async () => {

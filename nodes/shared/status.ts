@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeMessageInFlow, NodeStatus } from 'node-red';
-import type { ConnectionStatus, DisconnectReason } from '../lib/connection.js';
+import type { ConnectionStatus, DisconnectReason } from '../lib/connection/types.js';
 
 /** CONNACK return codes of MQTT 3.1.1 and the common MQTT 5 reason codes that have a message in the catalog. */
 const KNOWN_REFUSALS = new Set([

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { BrokerConnection, ConnectionError } from '../connection.js';
+import type { ConnectionError, PublishingConnection } from '../connection/types.js';
 import { LevelOutboxStore } from './level-store.js';
 import { Outbox, type NewRecord, type OutboxLimits } from './outbox.js';
 import { OutboxSender } from './sender.js';
@@ -29,7 +29,7 @@ export interface PublisherEvents<Live> {
 export interface PublisherOptions {
   directory: string;
   limits: OutboxLimits;
-  connection: BrokerConnection;
+  connection: PublishingConnection;
   window?: number;
 }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IClientPublishOptions } from 'mqtt';
-import { ConnectionError, type BrokerConnection } from '../connection.js';
+import { ConnectionError, type PublishingConnection } from '../connection/types.js';
 import type { Delivery, Outbox } from './outbox.js';
 import { decodeProperties } from './properties.js';
 
@@ -41,7 +41,7 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
 
   constructor(
     private readonly outbox: Outbox<Tag>,
-    private readonly connection: BrokerConnection,
+    private readonly connection: PublishingConnection,
     private readonly maxWindow = DEFAULT_WINDOW,
   ) {
     super();

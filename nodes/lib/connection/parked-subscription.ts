@@ -1,5 +1,4 @@
-import type { IPublishPacket } from 'mqtt';
-import type { Subscriber, SubscribeFailure } from './connection.js';
+import type { IPublishPacket, Subscriber, SubscribeFailure } from './types.js';
 
 /** Milliseconds a subscription kept at the broker waits for an in node to take it back. */
 export const PARKING_GRACE = 10_000;

@@ -1,6 +1,8 @@
-import { BrokerConnection, type ConnectionOptions, type DisconnectReason } from './connection.js';
+import { BrokerConnection } from './broker-connection.js';
+import type { ConnectionOptions, DisconnectReason } from './types.js';
 
-export type ConnectionTestResult =
+/** How one connection attempt ended: what the broker config dialog's "Test connection" reports. */
+export type ProbeResult =
   | { outcome: 'connected' }
   | { outcome: 'failed'; reason: DisconnectReason }
   /** Neither a CONNACK nor a failure within the time allowed (a firewall dropping packets, say). */
@@ -11,15 +13,12 @@ export type ConnectionTestResult =
  * Nothing is published and no subscription is made; the caller chooses a client ID
  * and session that leave the broker's other sessions alone.
  */
-export async function testConnection(
-  options: ConnectionOptions,
-  timeoutMs: number,
-): Promise<ConnectionTestResult> {
+export async function probeConnection(options: ConnectionOptions, timeoutMs: number): Promise<ProbeResult> {
   // MQTT.js gives up on its own a little later, so the outcome past the deadline is always 'timeout'.
   const connection = new BrokerConnection({ ...options, connectTimeout: timeoutMs + 1000 });
   const user = {};
   let timer: NodeJS.Timeout | undefined;
-  const ended = new Promise<ConnectionTestResult>((resolve) => {
+  const ended = new Promise<ProbeResult>((resolve) => {
     timer = setTimeout(() => resolve({ outcome: 'timeout' }), timeoutMs);
     connection.on('status', (status) => {
       if (status.state === 'connected') resolve({ outcome: 'connected' });

@@ -1,0 +1,291 @@
+import { EventEmitter } from 'node:events';
+import { parseSharedFilter } from '../topic.js';
+import { nextReconnectDelay } from './backoff.js';
+import {
+  CoreSessionTransport,
+  embeddedBrokerRunning,
+  openInProcessStream,
+  watchEmbeddedBrokers,
+} from './in-process-transport.js';
+import { MqttjsTransport } from './mqttjs-transport.js';
+import { ParkedSubscription } from './parked-subscription.js';
+import { SubscriptionTable } from './subscription-table.js';
+import type { Transport, TransportHost } from './transport.js';
+import {
+  ConnectionError,
+  type ConnectionEvents,
+  type ConnectionOptions,
+  type ConnectionState,
+  type ConnectionStatus,
+  type DisconnectReason,
+  type IClientPublishOptions,
+  type PublishCallback,
+  type PublishingConnection,
+  type QoS,
+  type SubscribeFailure,
+  type Subscriber,
+} from './types.js';
+
+/**
+ * Config nodes start before flow nodes, so an embedded broker usually registers
+ * a moment after its connection asks for it: only after this many milliseconds is it reported missing.
+ */
+const EMBEDDED_START_GRACE = 2000;
+
+/**
+ * One connection to a broker shared by every node of a broker config: connects on
+ * first use, reconnects with backoff, subscribes each filter once at the broker
+ * (see SubscriptionTable) and dispatches each incoming message once. Its transport
+ * carries the packets: MQTT.js, or a core session of an embedded broker for a clean
+ * session (see in-process-transport.ts).
+ */
+export class BrokerConnection
+  extends EventEmitter<ConnectionEvents>
+  implements PublishingConnection, TransportHost
+{
+  /** Fixed for the connection's life: the endpoint and the session say which it is. */
+  readonly transport: Transport;
+  private connectionState: ConnectionState = 'idle';
+  private lastReason: DisconnectReason | undefined;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly table = new SubscriptionTable();
+  /** Subscriptions kept at the broker for an in node being redeployed, by filter. */
+  private readonly parked = new Map<string, ParkedSubscription>();
+  private readonly users = new Set<object>();
+  /** Stops watching for the embedded broker to start; set while open on an embedded endpoint. */
+  private unwatchEmbeddedBrokers: (() => void) | undefined;
+
+  constructor(readonly options: ConnectionOptions) {
+    super();
+    this.setMaxListeners(0);
+    const { endpoint } = options;
+    if (endpoint.transport !== 'embedded') {
+      this.transport = new MqttjsTransport(options, this.table, this);
+    } else if (options.cleanSession) {
+      this.transport = new CoreSessionTransport(endpoint.brokerId, options, this.table, this);
+    } else {
+      const openStream = () => openInProcessStream(endpoint.brokerId);
+      this.transport = new MqttjsTransport(options, this.table, this, openStream);
+    }
+  }
+
+  get state(): ConnectionState {
+    return this.connectionState;
+  }
+
+  get status(): ConnectionStatus {
+    return { state: this.connectionState, reason: this.lastReason };
+  }
+
+  get connected(): boolean {
+    return this.connectionState === 'connected';
+  }
+
+  /** How many QoS 1/2 messages the broker accepts in flight (MQTT 5 Receive Maximum), or undefined. */
+  get receiveMaximum(): number | undefined {
+    return this.transport.serverProperties?.receiveMaximum;
+  }
+
+  /** A node starts using the connection; the first one opens it. */
+  register(user: object): void {
+    this.users.add(user);
+    if (this.connectionState === 'idle') this.open();
+  }
+
+  /** A node stops using it; the last one out closes it. */
+  async deregister(user: object): Promise<void> {
+    this.users.delete(user);
+    if (this.users.size === 0 && this.connectionState !== 'idle' && this.connectionState !== 'closed') {
+      await this.close();
+      this.connectionState = 'idle';
+    }
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /**
+   * Adds a subscription for `subscriber`; the broker is asked only when the filter is new or needs a
+   * higher QoS. `durable` subscriptions stay at the broker when a persistent session's connection
+   * closes; the others are unsubscribed first, so none is orphaned.
+   */
+  subscribe(filter: string, qos: QoS, subscriber: Subscriber, durable = false): void {
+    const parked = this.parked.get(filter);
+    if (parked) this.unpark(parked);
+    if (!this.table.has(filter)) {
+      const overlapping = this.options.protocolVersion === 4 ? this.table.sharedOverlap(filter) : undefined;
+      if (overlapping) this.emit('shared-overlap', filter, overlapping);
+      if (this.options.endpoint.transport === 'embedded' && parseSharedFilter(filter)?.group !== undefined)
+        this.emit('shared-unsupported', filter);
+    }
+    this.table.add(filter, qos, subscriber, durable);
+    if (this.connected) this.transport.sendSubscriptions([filter]);
+    parked?.handOver(subscriber);
+  }
+
+  /**
+   * Removes a subscription; the broker is told only when no subscriber is left
+   * and `keepAtBroker` is false (a persistent session keeps it across redeploys).
+   */
+  unsubscribe(filter: string, subscriber: Subscriber, keepAtBroker = false): void {
+    const left = this.table.remove(filter, subscriber);
+    if (!left) return;
+    if (keepAtBroker && !this.parked.has(filter)) {
+      // The broker keeps delivering to this subscription: hold what comes until the node is back.
+      const parked = new ParkedSubscription(filter, (expired) => this.giveUp(expired));
+      this.subscribe(filter, left.qos, parked, true);
+      this.parked.set(filter, parked);
+      return;
+    }
+    this.table.deleteFilter(filter);
+    if (this.connected && !keepAtBroker && left.brokerQos !== undefined) this.transport.unsubscribe(filter);
+  }
+
+  /** Every subscription of `subscriber`, removed. */
+  unsubscribeAll(subscriber: Subscriber, keepAtBroker = false): void {
+    for (const filter of this.table.filtersOf(subscriber)) this.unsubscribe(filter, subscriber, keepAtBroker);
+  }
+
+  subscriptionsOf(subscriber: Subscriber): { topic: string; qos: QoS }[] {
+    return this.table.subscriptionsOf(subscriber);
+  }
+
+  /** Filters subscribed at the broker in this session, with their QoS (for tests and diagnostics). */
+  brokerSubscriptions(): Map<string, QoS> {
+    return this.table.brokerSubscriptions();
+  }
+
+  /**
+   * Publishes now or fails now: `callback` runs after the write (QoS 0) or the
+   * broker's acknowledgment (QoS 1/2), or with a ConnectionError when not connected.
+   */
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: IClientPublishOptions,
+    callback: PublishCallback,
+  ): void {
+    if (this.connectionState !== 'connected') {
+      callback(new ConnectionError('not-connected', 'not connected to the broker'));
+      return;
+    }
+    this.transport.publish(topic, payload, options, callback);
+  }
+
+  /** Sends the close message and DISCONNECT when connected, then leaves the broker; pending callbacks fail. */
+  async close(): Promise<void> {
+    this.clearReconnectTimer();
+    // Unacknowledged, what they hold comes again in the next session.
+    for (const parked of this.parked.values()) parked.release();
+    this.parked.clear();
+    this.unwatchEmbeddedBrokers?.();
+    this.unwatchEmbeddedBrokers = undefined;
+    const wasConnected = this.connected;
+    this.setState('closed');
+    await this.transport.close(wasConnected);
+  }
+
+  /** Connected: subscriptions the broker does not hold go (again), then the birth message. */
+  onSessionStarted(sessionPresent: boolean): void {
+    this.reconnectAttempt = 0;
+    this.lastReason = undefined;
+    if (!sessionPresent) this.table.brokerSessionLost();
+    // Subscriptions first: what the 'connected' status sets going (an outbox draining) then reaches this
+    // config's own in nodes too, on the network (SUBSCRIBE is ahead on the wire) as through a core session.
+    this.transport.sendSubscriptions(this.table.allFilters());
+    this.setState('connected');
+    const birth = this.options.birth;
+    if (birth) this.publish(birth.topic, birth.payload, birth, () => {});
+  }
+
+  onTransportError(error: Error): void {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'number') {
+      this.lastReason = { code: 'refused', message: error.message, returnCode: code };
+    } else if (code === 'EMBEDDED_MISSING') {
+      this.lastReason = { code: 'embedded-missing', message: error.message };
+    } else {
+      this.lastReason = { code: 'network', message: error.message };
+    }
+  }
+
+  onTransportClosed(reason?: DisconnectReason): void {
+    if (this.connectionState === 'closed') return;
+    if (reason) this.lastReason = reason;
+    else this.lastReason ??= { code: 'lost', message: 'connection lost' };
+    this.retryLater();
+  }
+
+  onSubscribeRefused(filter: string, returnCode: number): void {
+    const subscribers = this.table.refused(filter);
+    const failure: SubscribeFailure = { filter, returnCode };
+    this.emit('subscribe-failure', failure);
+    for (const subscriber of subscribers) subscriber.onSubscribeFailure(failure);
+  }
+
+  private unpark(parked: ParkedSubscription) {
+    this.parked.delete(parked.filter);
+    this.table.remove(parked.filter, parked);
+  }
+
+  /** No in node took the subscription back (its topic changed): it leaves the broker too. */
+  private giveUp(parked: ParkedSubscription) {
+    if (this.parked.get(parked.filter) !== parked) return;
+    this.parked.delete(parked.filter);
+    this.unsubscribe(parked.filter, parked);
+    this.emit('subscription-given-up', parked.filter, parked.release());
+  }
+
+  private open() {
+    this.transport.open();
+    const { endpoint } = this.options;
+    if (endpoint.transport === 'embedded') {
+      this.unwatchEmbeddedBrokers = watchEmbeddedBrokers((brokerId) => {
+        if (brokerId === endpoint.brokerId && this.reconnectTimer) this.reconnectNow();
+      });
+      if (!embeddedBrokerRunning(endpoint.brokerId)) {
+        this.setState('connecting');
+        // Wait for the broker to start; report it missing only after the grace period.
+        this.reconnectTimer = setTimeout(() => {
+          this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
+          this.reconnectTimer = setTimeout(
+            () => this.reconnectNow(),
+            nextReconnectDelay(this.reconnectAttempt++, this.options.backoff),
+          );
+          this.setState('disconnected');
+        }, EMBEDDED_START_GRACE);
+        return;
+      }
+    }
+    this.reconnectNow();
+  }
+
+  private retryLater() {
+    if (this.connectionState === 'closed') return;
+    const delay = nextReconnectDelay(this.reconnectAttempt++, this.options.backoff);
+    this.setState('disconnected', delay);
+    this.reconnectTimer = setTimeout(() => this.reconnectNow(), delay);
+  }
+
+  private reconnectNow() {
+    this.clearReconnectTimer();
+    if (this.connectionState === 'closed') return;
+    this.lastReason = undefined;
+    this.setState('connecting');
+    this.transport.connect();
+  }
+
+  private clearReconnectTimer() {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  private setState(state: ConnectionState, retryIn?: number) {
+    this.connectionState = state;
+    const status: ConnectionStatus = { state, reason: this.lastReason };
+    if (retryIn !== undefined) status.retryIn = retryIn;
+    this.emit('status', status);
+  }
+}
