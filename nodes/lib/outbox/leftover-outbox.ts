@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { BrokerConnection } from '../connection.js';
+import type { PublishingConnection } from '../connection/types.js';
 import { DurablePublisher } from './durable-publisher.js';
 
 /**
@@ -25,7 +25,7 @@ export class LeftoverOutbox {
    */
   static async open(
     directory: string,
-    connection: BrokerConnection,
+    connection: PublishingConnection,
     onDrained: (error?: Error) => void,
   ): Promise<LeftoverOutbox | undefined> {
     if (!existsSync(directory)) return undefined;
