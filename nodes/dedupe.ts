@@ -13,7 +13,7 @@ import {
   type KeyedMessage,
 } from './lib/dedupe/message-key.js';
 import { readBoolean, readNumber, readString } from './lib/config-values.js';
-import { failAllInput, throttledStatus } from './shared/status.js';
+import { failAllInput, throttledStatus } from './node-red/status.js';
 
 interface DedupeDef extends NodeDef {
   key: KeyKind;

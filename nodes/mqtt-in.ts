@@ -6,7 +6,7 @@ import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
-import { connectionNodeStatus } from './shared/status.js';
+import { connectionNodeStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
 import { flowMessageIds } from './lib/flow-message-ids.js';
 

@@ -12,8 +12,8 @@ import { encodeProperties } from './lib/outbox/properties.js';
 import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
-import { parseStoredMessage, storableMessage } from './shared/stored-message.js';
-import { connectionNodeStatus, failAllInput, throttledStatus } from './shared/status.js';
+import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
+import { connectionNodeStatus, failAllInput, throttledStatus } from './node-red/status.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
 const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
