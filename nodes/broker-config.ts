@@ -14,6 +14,7 @@ import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { describeReason, refusalKey } from './node-red/status.js';
 import { testConnection, type ConnectionTestResult } from './lib/connection-test.js';
+import { translator } from './node-red/i18n.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -140,6 +141,8 @@ function endpointOf(def: EndpointFields): {
 }
 
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   function lifecycleMessage(
     node: Node,
     def: BrokerConfigDef,
@@ -150,10 +153,10 @@ module.exports = function (RED: NodeAPI) {
     const problem = publishTopicProblem(topic);
     if (problem) {
       node.error(
-        RED._('durable-mqtt.errors.invalid-lifecycle-topic', {
-          kind: RED._(`durable-mqtt.lifecycle.${kind}`),
+        t('errors.invalid-lifecycle-topic', {
+          kind: t(`lifecycle.${kind}`),
           topic,
-          reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+          reason: t(`topic-problem.${problem}`),
         }),
       );
       return undefined;
@@ -179,12 +182,12 @@ module.exports = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     const { transport, endpoint, protocolVersion, downgraded } = endpointOf(def);
-    if (downgraded) node.warn(RED._('durable-mqtt.errors.embedded-mqtt5'));
+    if (downgraded) node.warn(t('errors.embedded-mqtt5'));
     const cleanSession = readBoolean(def.cleanSession, true);
     let clientId = readString(def.clientId).trim();
     if (!clientId) {
       clientId = randomClientId();
-      if (!cleanSession) node.warn(RED._('durable-mqtt.errors.no-client-id'));
+      if (!cleanSession) node.warn(t('errors.no-client-id'));
     }
     const options: ConnectionOptions = {
       endpoint,
@@ -205,37 +208,35 @@ module.exports = function (RED: NodeAPI) {
 
     // MQTT 5 ends a session with expiry 0 when the connection closes: not persistent, whatever cleanSession says.
     node.persistentSession = !cleanSession && (protocolVersion === 4 || sessionExpiry > 0);
-    if (!cleanSession && !node.persistentSession) node.warn(RED._('durable-mqtt.errors.session-expiry-zero'));
+    if (!cleanSession && !node.persistentSession) node.warn(t('errors.session-expiry-zero'));
     node.connection = new BrokerConnection(options);
     const address = describeEndpoint(endpoint);
     let lastLoggedReason = '';
     node.connection.on('status', (status) => {
       if (status.state === 'connected') {
         lastLoggedReason = '';
-        node.log(RED._('durable-mqtt.log.connected', { broker: address }));
+        node.log(t('log.connected', { broker: address }));
       } else if (status.state === 'disconnected' && status.reason) {
         // A broker that keeps refusing would flood the log at every retry: say each reason once.
-        const reason = describeReason(RED, status.reason);
+        const reason = describeReason(t, status.reason);
         if (reason === lastLoggedReason) return;
         lastLoggedReason = reason;
-        const text = RED._('durable-mqtt.log.disconnected', { broker: address, reason });
+        const text = t('log.disconnected', { broker: address, reason });
         if (status.reason.code === 'lost') node.log(text);
         else node.error(text);
       }
     });
     node.connection.on('shared-overlap', (filter, other) => {
-      node.warn(RED._('durable-mqtt.errors.shared-overlap', { topic: filter, other }));
+      node.warn(t('errors.shared-overlap', { topic: filter, other }));
     });
     node.connection.on('shared-unsupported', (filter) => {
-      node.warn(RED._('durable-mqtt.errors.shared-unsupported', { topic: filter }));
+      node.warn(t('errors.shared-unsupported', { topic: filter }));
     });
     node.connection.on('subscription-given-up', (filter, released) => {
-      node.warn(RED._('durable-mqtt.errors.subscription-given-up', { topic: filter, count: released }));
+      node.warn(t('errors.subscription-given-up', { topic: filter, count: released }));
     });
     node.connection.on('subscribe-failure', (failure) => {
-      node.error(
-        RED._('durable-mqtt.errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }),
-      );
+      node.error(t('errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -11,6 +11,7 @@ import { hashPassword } from './lib/broker/passwords.js';
 import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/broker/registry.js';
 import { readNumber, readString } from './lib/config-values.js';
+import { translator } from './node-red/i18n.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
@@ -79,6 +80,8 @@ function describeClient(identity: Identity): string {
 }
 
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   function EmbeddedBrokerNode(this: Node<EmbeddedBrokerCredentials>, def: EmbeddedBrokerDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -90,11 +93,11 @@ module.exports = function (RED: NodeAPI) {
     const userDir = RED.settings.userDir as string | undefined;
     const diskDirectory = userDir && path.join(userDir, 'durable-mqtt', 'broker', node.id);
     const persistenceDirectory = def.persistence === 'disk' ? diskDirectory : undefined;
-    if (def.persistence === 'disk' && !userDir) node.error(RED._('durable-mqtt.errors.no-user-dir'));
+    if (def.persistence === 'disk' && !userDir) node.error(t('errors.no-user-dir'));
     // Switched away from disk: what it stored stays there, unused; the user decides its fate.
     if (def.persistence !== 'disk' && diskDirectory && existsSync(diskDirectory))
       node.warn(
-        RED._('durable-mqtt.errors.broker-disk-unused', {
+        t('errors.broker-disk-unused', {
           mode: def.persistence ?? 'memory',
           directory: diskDirectory,
         }),
@@ -103,16 +106,16 @@ module.exports = function (RED: NodeAPI) {
     const access = resolveAccess(def, node.credentials).then((resolved) => {
       if (resolved.credentialsToStore) void RED.nodes.addCredentials(node.id, resolved.credentialsToStore);
       for (const username of resolved.usersWithoutPassword)
-        node.warn(RED._('durable-mqtt.errors.user-without-password', { username }));
+        node.warn(t('errors.user-without-password', { username }));
       if (resolved.config.users.length === 0 && !resolved.config.anonymous)
-        node.warn(RED._('durable-mqtt.errors.nobody-may-connect'));
+        node.warn(t('errors.nobody-may-connect'));
       return resolved.config;
     });
     let tls: { options: TlsOptions; port: number; wssPort: number } | undefined;
     if (def.tls) {
       const tlsNode = RED.nodes.getNode(def.tls) as unknown as TlsConfigNode | null;
       const options = tlsNode ? serverTlsOptions(tlsNode) : 'no-certificate';
-      if (options === 'no-certificate') node.error(RED._('durable-mqtt.errors.tls-no-certificate'));
+      if (options === 'no-certificate') node.error(t('errors.tls-no-certificate'));
       else
         tls = {
           options,
@@ -147,17 +150,15 @@ module.exports = function (RED: NodeAPI) {
     const showStatus = () => {
       if (listenError) return node.status({ fill: 'red', shape: 'ring', text: listenError });
       if (redisUnreachable) return node.status({ fill: 'red', shape: 'ring', text: redisUnreachable });
-      const clients = RED._('durable-mqtt.status.clients', { count: broker.clientCount });
+      const clients = t('status.clients', { count: broker.clientCount });
       const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
       const addresses = [
         broker.listeningAddress && `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
-        tlsAddress && RED._('durable-mqtt.status.tls-port', { port: tlsAddress.port }),
-        wssAddress && RED._('durable-mqtt.status.wss-port', { port: wssAddress.port }),
+        tlsAddress && t('status.tls-port', { port: tlsAddress.port }),
+        wssAddress && t('status.wss-port', { port: wssAddress.port }),
       ].filter(Boolean);
-      const where = addresses.length ? addresses.join(' · ') : RED._('durable-mqtt.status.in-process-only');
-      const dropped = offlineDropped
-        ? ` · ${RED._('durable-mqtt.status.offline-dropped', { count: offlineDropped })}`
-        : '';
+      const where = addresses.length ? addresses.join(' · ') : t('status.in-process-only');
+      const dropped = offlineDropped ? ` · ${t('status.offline-dropped', { count: offlineDropped })}` : '';
       node.status({
         fill: offlineDropped ? 'yellow' : 'green',
         shape: 'dot',
@@ -172,7 +173,7 @@ module.exports = function (RED: NodeAPI) {
         LOG_INTERVAL_MS,
         (count, last) =>
           node.warn(
-            RED._('durable-mqtt.errors.offline-dropped', {
+            t('errors.offline-dropped', {
               count,
               max: broker.maxOfflineMessages,
               client: last.clientId,
@@ -185,7 +186,7 @@ module.exports = function (RED: NodeAPI) {
         LOG_INTERVAL_MS,
         (count, last) =>
           node.warn(
-            RED._('durable-mqtt.errors.publish-not-allowed', {
+            t('errors.publish-not-allowed', {
               count,
               client: describeClient(last.identity),
               topic: last.topic,
@@ -196,7 +197,7 @@ module.exports = function (RED: NodeAPI) {
         LOG_INTERVAL_MS,
         (count, last) =>
           node.warn(
-            RED._('durable-mqtt.errors.subscribe-not-allowed', {
+            t('errors.subscribe-not-allowed', {
               count,
               client: describeClient(last.identity),
               filter: last.filter,
@@ -204,9 +205,7 @@ module.exports = function (RED: NodeAPI) {
           ),
       ),
       violation: new ThrottledReport<{ client: string; reason: string }>(LOG_INTERVAL_MS, (count, last) =>
-        node.warn(
-          RED._('durable-mqtt.errors.client-closed', { count, client: last.client, reason: last.reason }),
-        ),
+        node.warn(t('errors.client-closed', { count, client: last.client, reason: last.reason })),
       ),
     };
     // Drops can come by the thousand: the status follows at most twice a second.
@@ -225,11 +224,11 @@ module.exports = function (RED: NodeAPI) {
     broker.on('redis-state', (reason) => {
       if (reason) {
         // Once per outage in the log; the status follows each new reason.
-        if (!redisUnreachable) node.warn(RED._('durable-mqtt.errors.redis-unreachable', { reason }));
-        redisUnreachable = RED._('durable-mqtt.status.redis-unreachable', { reason });
+        if (!redisUnreachable) node.warn(t('errors.redis-unreachable', { reason }));
+        redisUnreachable = t('status.redis-unreachable', { reason });
       } else if (redisUnreachable) {
         redisUnreachable = undefined;
-        node.log(RED._('durable-mqtt.log.redis-reachable'));
+        node.log(t('log.redis-reachable'));
       }
       // Reachable at last while starting: the status comes once the broker listens.
       if (reason || running) showStatus();
@@ -242,8 +241,7 @@ module.exports = function (RED: NodeAPI) {
         [tlsAddress, 'listening-tls'],
         [wssAddress, 'listening-wss'],
       ] as const) {
-        if (address)
-          node.log(RED._(`durable-mqtt.log.${key}`, { address: `${address.address}:${address.port}` }));
+        if (address) node.log(t(`log.${key}`, { address: `${address.address}:${address.port}` }));
       }
     };
     const started = broker.start().then(logListening, (error: NodeJS.ErrnoException & { port?: number }) => {
@@ -254,10 +252,10 @@ module.exports = function (RED: NodeAPI) {
       const failedPort = error.port ?? port;
       listenError =
         error.code === 'EADDRINUSE'
-          ? RED._('durable-mqtt.errors.port-in-use', { port: failedPort, bind })
+          ? t('errors.port-in-use', { port: failedPort, bind })
           : error.code === 'EACCES'
-            ? RED._('durable-mqtt.errors.port-denied', { port: failedPort, bind })
-            : RED._('durable-mqtt.errors.broker-start-failed', { reason: error.message });
+            ? t('errors.port-denied', { port: failedPort, bind })
+            : t('errors.broker-start-failed', { reason: error.message });
       node.error(listenError);
     });
     // In-process clients can use the broker even when its TCP listener failed.

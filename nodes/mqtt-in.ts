@@ -9,6 +9,7 @@ import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
 import { flowMessageIds } from './lib/flow-message-ids.js';
+import { translator } from './node-red/i18n.js';
 
 interface MqttInDef extends NodeDef {
   broker: string;
@@ -49,6 +50,8 @@ const V5_PROPERTIES = [
 ] as const;
 
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   function MqttIn(this: Node, def: MqttInDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -62,8 +65,8 @@ module.exports = function (RED: NodeAPI) {
     if (ackOnComplete) followFlowCompletion();
 
     if (!brokerNode?.connection) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.no-broker') });
-      node.error(RED._('durable-mqtt.errors.no-broker'));
+      node.status({ fill: 'red', shape: 'ring', text: t('status.no-broker') });
+      node.error(t('errors.no-broker'));
       return;
     }
     const connection = brokerNode.connection;
@@ -91,15 +94,14 @@ module.exports = function (RED: NodeAPI) {
         } catch (error) {
           if (!(error instanceof PayloadError)) throw error;
           msg.payload = payload.toString('utf8');
-          node.error(RED._('durable-mqtt.errors.invalid-json', { topic, reason: error.message }), msg);
+          node.error(t('errors.invalid-json', { topic, reason: error.message }), msg);
           return;
         }
         if (!ackOnComplete || packet.qos === 0) return node.send(msg);
         const id = msg._msgid as string;
         return new Promise<void>((resolve) => {
           flowCompletion.track(id, ackTimeoutMs, (timedOut) => {
-            if (timedOut)
-              node.warn(RED._('durable-mqtt.errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
+            if (timedOut) node.warn(t('errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
             resolve();
           });
           node.send(msg);
@@ -111,7 +113,7 @@ module.exports = function (RED: NodeAPI) {
         node.status({
           fill: 'red',
           shape: 'ring',
-          text: RED._('durable-mqtt.status.subscribe-refused', { topic: failure.filter }),
+          text: t('status.subscribe-refused', { topic: failure.filter }),
         });
       },
     };
@@ -120,13 +122,13 @@ module.exports = function (RED: NodeAPI) {
     function filterError(filter: unknown): string | undefined {
       const problem = filterProblem(filter);
       if (!problem) return undefined;
-      return RED._('durable-mqtt.errors.invalid-filter', {
+      return t('errors.invalid-filter', {
         topic: String(filter),
-        reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+        reason: t(`topic-problem.${problem}`),
       });
     }
 
-    const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(RED, status));
+    const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(t, status));
     connection.on('status', showStatus);
     connection.register(node);
     showStatus(connection.status);
@@ -135,7 +137,7 @@ module.exports = function (RED: NodeAPI) {
     if (staticFilter !== undefined) {
       const error = filterError(staticFilter);
       if (error) {
-        node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.invalid-topic') });
+        node.status({ fill: 'red', shape: 'ring', text: t('status.invalid-topic') });
         node.error(error);
       } else {
         connection.subscribe(staticFilter, defaultQos, subscriber, brokerNode.persistentSession);
@@ -147,10 +149,9 @@ module.exports = function (RED: NodeAPI) {
       switch (msg.action) {
         case 'subscribe': {
           const requests = toRequests(msg.topic);
-          if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
+          if (!requests) return done(new Error(t('errors.action-needs-topic')));
           const msgQos = msg.qos === undefined ? defaultQos : readQos(msg.qos);
-          if (msgQos === undefined)
-            return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) })));
+          if (msgQos === undefined) return done(new Error(t('errors.invalid-qos', { qos: String(msg.qos) })));
           // Validate everything first so a bad entry subscribes nothing.
           const resolved: { filter: string; qos: QoS }[] = [];
           for (const request of requests) {
@@ -160,7 +161,7 @@ module.exports = function (RED: NodeAPI) {
             if (qos === undefined)
               return done(
                 new Error(
-                  RED._('durable-mqtt.errors.invalid-qos', {
+                  t('errors.invalid-qos', {
                     qos: String((request as { qos: unknown }).qos),
                   }),
                 ),
@@ -178,7 +179,7 @@ module.exports = function (RED: NodeAPI) {
             return done();
           }
           const requests = toRequests(msg.topic);
-          if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
+          if (!requests) return done(new Error(t('errors.action-needs-topic')));
           for (const request of requests)
             connection.unsubscribe(typeof request === 'string' ? request : request.topic, subscriber);
           return done();
@@ -188,7 +189,7 @@ module.exports = function (RED: NodeAPI) {
           return done();
         }
         default:
-          return done(new Error(RED._('durable-mqtt.errors.unknown-action', { action: String(msg.action) })));
+          return done(new Error(t('errors.unknown-action', { action: String(msg.action) })));
       }
     });
 

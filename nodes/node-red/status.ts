@@ -1,53 +1,54 @@
-import type { Node, NodeAPI, NodeMessageInFlow, NodeStatus } from 'node-red';
+import type { Node, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { ConnectionStatus, DisconnectReason } from '../lib/connection.js';
+import type { Translate } from './i18n.js';
 
 /** CONNACK return codes of MQTT 3.1.1 and the common MQTT 5 reason codes that have a message in the catalog. */
-const KNOWN_REFUSALS = new Set([
+const KNOWN_REFUSALS = [
   1, 2, 3, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95, 0x97, 0x99,
   0x9a, 0x9b, 0x9c, 0x9d, 0x9f,
-]);
+] as const;
+type KnownRefusal = (typeof KNOWN_REFUSALS)[number];
+const knownRefusals: ReadonlySet<number> = new Set(KNOWN_REFUSALS);
 
-/** The catalog key (below `durable-mqtt.`) that explains a CONNACK refusal code, if the catalog has one. */
-export function refusalKey(returnCode: number): string | undefined {
-  return KNOWN_REFUSALS.has(returnCode) ? `connack.${returnCode}` : undefined;
+/** The catalog key that explains a CONNACK refusal code, if the catalog has one. */
+export function refusalKey(returnCode: number): `connack.${KnownRefusal}` | undefined {
+  return knownRefusals.has(returnCode) ? `connack.${returnCode as KnownRefusal}` : undefined;
 }
 
 /** A disconnect reason in the runtime's language. */
-export function describeReason(RED: NodeAPI, reason: DisconnectReason): string {
+export function describeReason(t: Translate, reason: DisconnectReason): string {
   switch (reason.code) {
     case 'refused': {
       const code = reason.returnCode ?? 0;
       const key = refusalKey(code);
-      const text = key ? RED._(`durable-mqtt.${key}`) : reason.message;
-      return RED._('durable-mqtt.errors.connection-refused', { reason: text, code });
+      const text = key ? t(key) : reason.message;
+      return t('errors.connection-refused', { reason: text, code });
     }
     case 'embedded-missing':
-      return RED._('durable-mqtt.errors.embedded-missing');
+      return t('errors.embedded-missing');
     case 'lost':
-      return RED._('durable-mqtt.errors.connection-lost');
+      return t('errors.connection-lost');
     case 'network':
       return reason.message;
   }
 }
 
 /** The canvas status of a node using a connection; `extra` (e.g. a drop count) is appended. */
-export function connectionNodeStatus(RED: NodeAPI, status: ConnectionStatus, extra?: string): NodeStatus {
+export function connectionNodeStatus(t: Translate, status: ConnectionStatus, extra?: string): NodeStatus {
   const suffix = extra ? ` · ${extra}` : '';
   switch (status.state) {
     case 'connected':
-      return { fill: 'green', shape: 'dot', text: RED._('durable-mqtt.status.connected') + suffix };
+      return { fill: 'green', shape: 'dot', text: t('status.connected') + suffix };
     case 'connecting':
     case 'idle':
-      return { fill: 'yellow', shape: 'ring', text: RED._('durable-mqtt.status.connecting') + suffix };
+      return { fill: 'yellow', shape: 'ring', text: t('status.connecting') + suffix };
     case 'disconnected': {
-      const reason = status.reason ? describeReason(RED, status.reason) : '';
-      const text = reason
-        ? RED._('durable-mqtt.status.disconnected-reason', { reason })
-        : RED._('durable-mqtt.status.disconnected');
+      const reason = status.reason ? describeReason(t, status.reason) : '';
+      const text = reason ? t('status.disconnected-reason', { reason }) : t('status.disconnected');
       return { fill: 'red', shape: 'ring', text: text + suffix };
     }
     case 'closed':
-      return { fill: 'grey', shape: 'ring', text: RED._('durable-mqtt.status.disconnected') + suffix };
+      return { fill: 'grey', shape: 'ring', text: t('status.disconnected') + suffix };
   }
 }
 
