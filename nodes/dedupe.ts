@@ -13,7 +13,7 @@ import {
   type KeyedMessage,
 } from './lib/dedupe/message-key.js';
 import { readBoolean, readNumber, readString } from './lib/config-values.js';
-import { failAllInput, throttledStatus } from './node-red/status.js';
+import { failAllInput, failedStatus, throttledStatus, workingStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
 
 interface DedupeDef extends NodeDef {
@@ -90,14 +90,14 @@ module.exports = function (RED: NodeAPI) {
     let passed = 0;
     let dropped = 0;
     const showStatus = () =>
-      node.status({
-        fill: 'green',
-        shape: 'dot',
-        text: t('status.dedupe', {
-          passed: passed.toLocaleString('en-US'),
-          dropped: dropped.toLocaleString('en-US'),
-        }),
-      });
+      node.status(
+        workingStatus(
+          t('status.dedupe', {
+            passed: passed.toLocaleString('en-US'),
+            dropped: dropped.toLocaleString('en-US'),
+          }),
+        ),
+      );
     const statusThrottle = throttledStatus(showStatus);
     showStatus();
 
@@ -108,7 +108,7 @@ module.exports = function (RED: NodeAPI) {
     ).then(
       (ready) => (deduplicator = ready),
       (error: Error) => {
-        node.status({ fill: 'red', shape: 'ring', text: t('status.seen-set-failed') });
+        node.status(failedStatus(t('status.seen-set-failed')));
         node.error(t('errors.seen-set-open-failed', { reason: error.message }));
         throw error;
       },

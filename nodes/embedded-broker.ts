@@ -12,6 +12,7 @@ import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/broker/registry.js';
 import { readNumber, readString } from './lib/config-values.js';
 import { translator } from './node-red/i18n.js';
+import { failedStatus, droppingStatus, throttledStatus, workingStatus } from './node-red/status.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
@@ -148,8 +149,8 @@ module.exports = function (RED: NodeAPI) {
     let offlineDropped = 0;
 
     const showStatus = () => {
-      if (listenError) return node.status({ fill: 'red', shape: 'ring', text: listenError });
-      if (redisUnreachable) return node.status({ fill: 'red', shape: 'ring', text: redisUnreachable });
+      if (listenError) return node.status(failedStatus(listenError));
+      if (redisUnreachable) return node.status(failedStatus(redisUnreachable));
       const clients = t('status.clients', { count: broker.clientCount });
       const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
       const addresses = [
@@ -159,11 +160,8 @@ module.exports = function (RED: NodeAPI) {
       ].filter(Boolean);
       const where = addresses.length ? addresses.join(' · ') : t('status.in-process-only');
       const dropped = offlineDropped ? ` · ${t('status.offline-dropped', { count: offlineDropped })}` : '';
-      node.status({
-        fill: offlineDropped ? 'yellow' : 'green',
-        shape: 'dot',
-        text: `${where} · ${clients}${dropped}`,
-      });
+      const text = `${where} · ${clients}${dropped}`;
+      node.status(offlineDropped ? droppingStatus(text) : workingStatus(text));
     };
     broker.on('clients', showStatus);
 
@@ -208,15 +206,12 @@ module.exports = function (RED: NodeAPI) {
         node.warn(t('errors.client-closed', { count, client: last.client, reason: last.reason })),
       ),
     };
-    // Drops can come by the thousand: the status follows at most twice a second.
-    let statusRefresh: NodeJS.Timeout | undefined;
+    // Drops can come by the thousand: the status follows them at the pace of a busy node's.
+    const statusThrottle = throttledStatus(showStatus);
     broker.on('offline-dropped', (clientId, topic) => {
       offlineDropped++;
       reports.offlineDropped.add({ clientId, topic });
-      statusRefresh ??= setTimeout(() => {
-        statusRefresh = undefined;
-        showStatus();
-      }, 500);
+      statusThrottle.soon();
     });
     broker.on('publish-refused', (identity, topic) => reports.publishRefused.add({ identity, topic }));
     broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
@@ -271,7 +266,7 @@ module.exports = function (RED: NodeAPI) {
       broker.abandonStart();
       embeddedBrokers.unregister(node.id, broker);
       broker.removeAllListeners();
-      clearTimeout(statusRefresh);
+      statusThrottle.cancel();
       for (const report of Object.values(reports)) report.close();
       started
         .then(() => broker.close())

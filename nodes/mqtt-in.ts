@@ -6,7 +6,7 @@ import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
-import { connectionNodeStatus } from './node-red/status.js';
+import { connectionNodeStatus, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
 import { flowMessageIds } from './lib/flow-message-ids.js';
 import { translator } from './node-red/i18n.js';
@@ -65,7 +65,7 @@ module.exports = function (RED: NodeAPI) {
     if (ackOnComplete) followFlowCompletion();
 
     if (!brokerNode?.connection) {
-      node.status({ fill: 'red', shape: 'ring', text: t('status.no-broker') });
+      node.status(failedStatus(t('status.no-broker')));
       node.error(t('errors.no-broker'));
       return;
     }
@@ -110,11 +110,7 @@ module.exports = function (RED: NodeAPI) {
       },
       holdsAcknowledgments: ackOnComplete,
       onSubscribeFailure(failure: SubscribeFailure) {
-        node.status({
-          fill: 'red',
-          shape: 'ring',
-          text: t('status.subscribe-refused', { topic: failure.filter }),
-        });
+        node.status(failedStatus(t('status.subscribe-refused', { topic: failure.filter })));
       },
     };
 
@@ -137,7 +133,7 @@ module.exports = function (RED: NodeAPI) {
     if (staticFilter !== undefined) {
       const error = filterError(staticFilter);
       if (error) {
-        node.status({ fill: 'red', shape: 'ring', text: t('status.invalid-topic') });
+        node.status(failedStatus(t('status.invalid-topic')));
         node.error(error);
       } else {
         connection.subscribe(staticFilter, defaultQos, subscriber, brokerNode.persistentSession);

@@ -13,7 +13,7 @@ import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
-import { connectionNodeStatus, failAllInput, throttledStatus } from './node-red/status.js';
+import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
@@ -210,7 +210,7 @@ module.exports = function (RED: NodeAPI) {
               return opened;
             },
             (error: Error) => {
-              node.status({ fill: 'red', shape: 'ring', text: t('status.outbox-failed') });
+              node.status(failedStatus(t('status.outbox-failed')));
               node.error(t('errors.outbox-open-failed', { reason: error.message }));
               throw error;
             },

@@ -2,6 +2,33 @@ import type { Node, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { ConnectionStatus, DisconnectReason } from '../lib/connection.js';
 import type { Translate } from './i18n.js';
 
+// The canvas status vocabulary: one colour and shape per meaning, the same in every node.
+
+/** Works as configured. */
+export function workingStatus(text: string): NodeStatus {
+  return { fill: 'green', shape: 'dot', text };
+}
+
+/** Works, but is dropping messages (a bound was reached). */
+export function droppingStatus(text: string): NodeStatus {
+  return { fill: 'yellow', shape: 'dot', text };
+}
+
+/** On its way: connecting. */
+export function waitingStatus(text: string): NodeStatus {
+  return { fill: 'yellow', shape: 'ring', text };
+}
+
+/** Does not work; the text says why. */
+export function failedStatus(text: string): NodeStatus {
+  return { fill: 'red', shape: 'ring', text };
+}
+
+/** Stopped on purpose. */
+export function closedStatus(text: string): NodeStatus {
+  return { fill: 'grey', shape: 'ring', text };
+}
+
 /** CONNACK return codes of MQTT 3.1.1 and the common MQTT 5 reason codes that have a message in the catalog. */
 const KNOWN_REFUSALS = [
   1, 2, 3, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95, 0x97, 0x99,
@@ -38,17 +65,17 @@ export function connectionNodeStatus(t: Translate, status: ConnectionStatus, ext
   const suffix = extra ? ` · ${extra}` : '';
   switch (status.state) {
     case 'connected':
-      return { fill: 'green', shape: 'dot', text: t('status.connected') + suffix };
+      return workingStatus(t('status.connected') + suffix);
     case 'connecting':
     case 'idle':
-      return { fill: 'yellow', shape: 'ring', text: t('status.connecting') + suffix };
+      return waitingStatus(t('status.connecting') + suffix);
     case 'disconnected': {
       const reason = status.reason ? describeReason(t, status.reason) : '';
       const text = reason ? t('status.disconnected-reason', { reason }) : t('status.disconnected');
-      return { fill: 'red', shape: 'ring', text: text + suffix };
+      return failedStatus(text + suffix);
     }
     case 'closed':
-      return { fill: 'grey', shape: 'ring', text: t('status.disconnected') + suffix };
+      return closedStatus(t('status.disconnected') + suffix);
   }
 }
 
@@ -57,7 +84,7 @@ export function connectionNodeStatus(t: Translate, status: ConnectionStatus, ext
  * it is sent done with that reason, so Catch nodes see it too.
  */
 export function failAllInput(node: Node, text: string): void {
-  node.status({ fill: 'red', shape: 'ring', text });
+  node.status(failedStatus(text));
   node.error(text);
   node.on('input', (_msg: NodeMessageInFlow, _send, done) => done(new Error(text)));
 }
