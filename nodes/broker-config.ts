@@ -15,6 +15,7 @@ import { readBoolean, readNumber, readQos, readString } from './lib/config-value
 import { describeReason, refusalKey } from './node-red/status.js';
 import { testConnection, type ConnectionTestResult } from './lib/connection-test.js';
 import { translator } from './node-red/i18n.js';
+import { tlsConfigNode } from './node-red/tls-config.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -93,11 +94,6 @@ function testConnectionResponse(result: ConnectionTestResult): TestConnectionRes
   return reasonKey ? { outcome: 'failed', reason, reasonKey } : { outcome: 'failed', reason };
 }
 
-/** The subset of a Node-RED tls-config node used here. */
-interface TlsConfigNode extends Node {
-  addTLSOptions(options: Record<string, unknown>): void;
-}
-
 /** Short address shown in logs and labels, never with credentials. */
 function describeEndpoint(endpoint: Endpoint): string {
   return endpoint.transport === 'embedded'
@@ -173,8 +169,7 @@ module.exports = function (RED: NodeAPI) {
   function tlsOptions(transport: Transport, tlsNodeId: string): TlsOptions | undefined {
     if (transport !== 'mqtts' && transport !== 'wss') return undefined;
     const tls: Record<string, unknown> = { rejectUnauthorized: true };
-    const tlsNode = tlsNodeId ? (RED.nodes.getNode(tlsNodeId) as TlsConfigNode | null) : null;
-    tlsNode?.addTLSOptions(tls);
+    tlsConfigNode(RED, tlsNodeId)?.addTLSOptions(tls);
     return tls as unknown as TlsOptions;
   }
 
@@ -268,7 +263,7 @@ module.exports = function (RED: NodeAPI) {
         return void res.status(400).json({ error: 'no embedded broker chosen' });
       const tlsNodeId = readString(body.tls).trim();
       const tls = tlsOptions(transport, tlsNodeId);
-      if (tls && tlsNodeId && !RED.nodes.getNode(tlsNodeId))
+      if (tls && tlsNodeId && !tlsConfigNode(RED, tlsNodeId))
         return void res.json({ outcome: 'tls-not-deployed' } satisfies TestConnectionResponse);
       // The dialog shows a saved password as __PWRD__ and sends it so: the saved one is meant.
       let password = readString(body.password);

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { Deduplicator } from './lib/dedupe/deduplicator.js';
 import { LevelSeenStore } from './lib/dedupe/level-seen-store.js';
@@ -15,6 +14,7 @@ import {
 import { readBoolean, readNumber, readString } from './lib/config-values.js';
 import { failAllInput, failedStatus, throttledStatus, workingStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
 
 interface DedupeDef extends NodeDef {
   key: KeyKind;
@@ -75,9 +75,8 @@ module.exports = function (RED: NodeAPI) {
     const read = readSettings(def);
     if (!read.settings) return failAllInput(node, read.problem);
     const settings = read.settings;
-    const userDir = RED.settings.userDir as string | undefined;
-    if (settings.persist && !userDir) return failAllInput(node, t('errors.dedupe-no-user-dir'));
-    const seenDirectory = userDir && path.join(userDir, 'durable-mqtt', 'dedupe', node.id);
+    const seenDirectory = nodeDataDirectory(RED, 'dedupe', node);
+    if (settings.persist && !seenDirectory) return failAllInput(node, t('errors.dedupe-no-user-dir'));
     // Switched off after it was on: what it remembered stays on disk, unused; the user decides its fate.
     if (!settings.persist && seenDirectory && existsSync(seenDirectory))
       node.warn(t('errors.dedupe-disk-unused', { directory: seenDirectory }));
@@ -104,7 +103,7 @@ module.exports = function (RED: NodeAPI) {
     let deduplicator: Deduplicator | undefined;
     const opened = Deduplicator.open(
       settings.limits,
-      settings.persist ? new LevelSeenStore(seenDirectory as string) : undefined,
+      settings.persist && seenDirectory ? new LevelSeenStore(seenDirectory) : undefined,
     ).then(
       (ready) => (deduplicator = ready),
       (error: Error) => {

@@ -2,7 +2,6 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
 import type { TlsOptions } from 'node:tls';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/broker/aedes/embedded-broker.js';
 import type { Identity } from './lib/broker/acl.js';
 import { resolveAccess, type AccessCredentials, type AccessSettings } from './lib/broker/access-settings.js';
@@ -12,6 +11,8 @@ import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/broker/registry.js';
 import { readNumber, readString } from './lib/config-values.js';
 import { translator } from './node-red/i18n.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
+import { tlsConfigNode, type TlsConfigNode } from './node-red/tls-config.js';
 import { failedStatus, droppingStatus, throttledStatus, workingStatus } from './node-red/status.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
@@ -44,12 +45,6 @@ interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 type EmbeddedBrokerCredentials = AccessCredentials & { redisPassword?: string };
-
-/** The part of Node-RED's tls-config node used here. */
-interface TlsConfigNode {
-  verifyservercert?: boolean;
-  addTLSOptions(options: TlsOptions): void;
-}
 
 /**
  * A TLS server's options from a tls-config node, or a reason it cannot serve.
@@ -91,10 +86,10 @@ module.exports = function (RED: NodeAPI) {
     const bind = readString(def.bind).trim() || '127.0.0.1';
     const wsPath = readString(def.wsPath).trim();
     const httpRoot = (RED.settings.httpNodeRoot as string | false | undefined) || '/';
-    const userDir = RED.settings.userDir as string | undefined;
-    const diskDirectory = userDir && path.join(userDir, 'durable-mqtt', 'broker', node.id);
+    const diskDirectory = nodeDataDirectory(RED, 'broker', node);
     const persistenceDirectory = def.persistence === 'disk' ? diskDirectory : undefined;
-    if (def.persistence === 'disk' && !userDir) node.error(t('errors.no-user-dir'));
+    // Without a user directory the broker still runs, keeping its sessions in memory.
+    if (def.persistence === 'disk' && !diskDirectory) node.error(t('errors.no-user-dir'));
     // Switched away from disk: what it stored stays there, unused; the user decides its fate.
     if (def.persistence !== 'disk' && diskDirectory && existsSync(diskDirectory))
       node.warn(
@@ -114,7 +109,7 @@ module.exports = function (RED: NodeAPI) {
     });
     let tls: { options: TlsOptions; port: number; wssPort: number } | undefined;
     if (def.tls) {
-      const tlsNode = RED.nodes.getNode(def.tls) as unknown as TlsConfigNode | null;
+      const tlsNode = tlsConfigNode(RED, def.tls);
       const options = tlsNode ? serverTlsOptions(tlsNode) : 'no-certificate';
       if (options === 'no-certificate') node.error(t('errors.tls-no-certificate'));
       else

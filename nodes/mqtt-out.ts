@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IClientPublishOptions } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
@@ -15,6 +14,7 @@ import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
 import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
 const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
@@ -145,8 +145,8 @@ module.exports = function (RED: NodeAPI) {
     if (!PERSISTENCE_MODES.includes(persistence)) {
       return failAllInput(node, t('errors.persistence-unavailable', { mode: persistence }));
     }
-    const userDir = RED.settings.userDir as string | undefined;
-    if (persistence !== 'none' && !userDir) return failAllInput(node, t('errors.no-user-dir'));
+    const outboxDirectory = nodeDataDirectory(RED, 'outbox', node);
+    if (persistence !== 'none' && !outboxDirectory) return failAllInput(node, t('errors.no-user-dir'));
     const connection = brokerNode.connection;
     const isV5 = connection.options.protocolVersion === 5;
     const stampIds = readBoolean(def.messageId, false);
@@ -155,7 +155,6 @@ module.exports = function (RED: NodeAPI) {
     let publisher: DurablePublisher<LiveMessage> | undefined;
     /** The outbox a persistent mode left, delivered and then removed now that the mode is none. */
     let leftover: LeftoverOutbox | undefined;
-    const outboxDirectory = userDir && path.join(userDir, 'durable-mqtt', 'outbox', node.id);
 
     const showStatus = (status: ConnectionStatus) => {
       const extras: string[] = [];
@@ -185,10 +184,10 @@ module.exports = function (RED: NodeAPI) {
       overflow: def.overflow === 'dropOldest' ? ('dropOldest' as const) : ('rejectNew' as const),
     };
     const opened =
-      persistence === 'none'
+      persistence === 'none' || !outboxDirectory
         ? Promise.resolve(undefined)
         : DurablePublisher.open<LiveMessage>({
-            directory: outboxDirectory as string,
+            directory: outboxDirectory,
             limits,
             connection,
           }).then(
