@@ -23,7 +23,10 @@ const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledg
 const DEFAULT_MAX_MESSAGES = 100_000;
 const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
 
-/** What acknowledged mode keeps for a message accepted by this process until the broker acknowledges it. */
+/**
+ * The live message: what acknowledged mode keeps in memory beside the outbox record of a msg
+ * this process accepted, until the broker acknowledges it.
+ */
 interface LiveMessage {
   msg: NodeMessage;
   send: (msg: NodeMessage) => void;
@@ -352,7 +355,7 @@ module.exports = function (RED: NodeAPI) {
       return envelope ? wrapEnvelope(id, payload) : payload;
     }
 
-    node.on('input', (incoming: NodeMessageInFlow, _send, done) => {
+    node.on('input', (incoming: NodeMessageInFlow, send, done) => {
       const msg = incoming as OutMessage;
       let target: { topic: string; options: IClientPublishOptions };
       let payload: Buffer | string;
@@ -381,7 +384,7 @@ module.exports = function (RED: NodeAPI) {
         // queued: done once safe (on disk, or acknowledged before its write), nothing kept in memory;
         // acknowledged: done when the broker acknowledges.
         const live: LiveMessage | undefined =
-          persistence === 'acknowledged' ? { msg: incoming, send: (out) => _send(out), done } : undefined;
+          persistence === 'acknowledged' ? { msg: incoming, send, done } : undefined;
         // Once the outbox is open (the usual case), straight to it, without a turn through `opened`.
         const accepted = publisher
           ? publisher.accept(record, live)
