@@ -7,9 +7,9 @@ import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/pay
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus, failedStatus } from './node-red/status.js';
-import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
-import { flowMessageIds } from './lib/flow-message-ids.js';
+import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
+import { nextMsgId } from './node-red/msgid.js';
 
 interface MqttInDef extends NodeDef {
   broker: string;
@@ -74,7 +74,7 @@ module.exports = function (RED: NodeAPI) {
     const subscriber: Subscriber = {
       onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
         const msg: NodeMessage & Record<string, unknown> = {
-          _msgid: flowMessageIds.next(),
+          _msgid: nextMsgId(),
           topic,
           qos: packet.qos,
           retain: packet.retain,

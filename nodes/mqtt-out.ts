@@ -9,7 +9,7 @@ import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.j
 import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
 import { encodeProperties } from './lib/outbox/properties.js';
 import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
-import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
+import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/end-to-end-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
 import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
