@@ -12,7 +12,7 @@ import {
 } from './lib/connection.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import { describeReason, refusalKey } from './node-red/status.js';
+import { describeReason, refusalKey } from './node-red/disconnect-reason.js';
 import { testConnection, type ConnectionTestResult } from './lib/connection-test.js';
 import { translator } from './node-red/i18n.js';
 import { tlsConfigNode } from './node-red/tls-config.js';
