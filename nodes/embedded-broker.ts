@@ -93,10 +93,7 @@ module.exports = function (RED: NodeAPI) {
     // Switched away from disk: what it stored stays there, unused; the user decides its fate.
     if (def.persistence !== 'disk' && diskDirectory && existsSync(diskDirectory))
       node.warn(
-        t('errors.broker-disk-unused', {
-          mode: def.persistence ?? 'memory',
-          directory: diskDirectory,
-        }),
+        t('errors.broker-disk-unused', { mode: def.persistence ?? 'memory', directory: diskDirectory }),
       );
 
     const access = resolveAccess(def, node.credentials).then((resolved) => {

@@ -118,10 +118,7 @@ module.exports = function (RED: NodeAPI) {
     function filterError(filter: unknown): string | undefined {
       const problem = filterProblem(filter);
       if (!problem) return undefined;
-      return t('errors.invalid-filter', {
-        topic: String(filter),
-        reason: t(`topic-problem.${problem}`),
-      });
+      return t('errors.invalid-filter', { topic: String(filter), reason: t(`topic-problem.${problem}`) });
     }
 
     const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(t, status));
@@ -156,11 +153,7 @@ module.exports = function (RED: NodeAPI) {
               typeof request === 'object' && request.qos !== undefined ? readQos(request.qos) : msgQos;
             if (qos === undefined)
               return done(
-                new Error(
-                  t('errors.invalid-qos', {
-                    qos: String((request as { qos: unknown }).qos),
-                  }),
-                ),
+                new Error(t('errors.invalid-qos', { qos: String((request as { qos: unknown }).qos) })),
               );
             const error = filterError(filter);
             if (error) return done(new Error(error));

@@ -225,10 +225,7 @@ module.exports = function (RED: NodeAPI) {
         ? LeftoverOutbox.open(outboxDirectory, connection, (error) => {
             if (error)
               node.warn(
-                t('errors.leftover-not-removed', {
-                  directory: outboxDirectory,
-                  reason: error.message,
-                }),
+                t('errors.leftover-not-removed', { directory: outboxDirectory, reason: error.message }),
               );
             else node.log(t('log.leftover-delivered', { count: leftover?.found ?? 0 }));
             leftover = undefined;
@@ -238,21 +235,13 @@ module.exports = function (RED: NodeAPI) {
               if (!found) return undefined;
               leftover = found;
               wirePublisher(found.events);
-              node.warn(
-                t('errors.leftover-found', {
-                  count: found.found,
-                  directory: outboxDirectory,
-                }),
-              );
+              node.warn(t('errors.leftover-found', { count: found.found, directory: outboxDirectory }));
               showStatus(connection.status);
               return found;
             },
             (error: Error) => {
               node.error(
-                t('errors.leftover-open-failed', {
-                  directory: outboxDirectory,
-                  reason: error.message,
-                }),
+                t('errors.leftover-open-failed', { directory: outboxDirectory, reason: error.message }),
               );
               return undefined;
             },
@@ -313,10 +302,7 @@ module.exports = function (RED: NodeAPI) {
         if (problem) {
           throw new InputError(
             'invalid-topic',
-            t('errors.invalid-topic', {
-              topic: String(topic),
-              reason: t(`topic-problem.${problem}`),
-            }),
+            t('errors.invalid-topic', { topic: String(topic), reason: t(`topic-problem.${problem}`) }),
           );
         }
         lastValidTopic = topic as string;
@@ -398,12 +384,7 @@ module.exports = function (RED: NodeAPI) {
               dropped++;
               statusThrottle.soon();
               return done(
-                new Error(
-                  t('errors.outbox-full', {
-                    topic: target.topic,
-                    max: error.limits.maxMessages,
-                  }),
-                ),
+                new Error(t('errors.outbox-full', { topic: target.topic, max: error.limits.maxMessages })),
               );
             }
             done(new Error(t('errors.outbox-write-failed', { reason: error.message })));
