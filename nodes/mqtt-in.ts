@@ -9,6 +9,7 @@ import { flowCompletion } from './lib/completion-tracker.js';
 import { connectionNodeStatus, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
+import { MSG_PROPERTIES } from './node-red/mqtt5-properties.js';
 import { nextMsgId } from './node-red/msgid.js';
 
 interface MqttInDef extends NodeDef {
@@ -39,15 +40,6 @@ interface ActionMessage extends Omit<NodeMessageInFlow, 'topic'> {
   topic?: unknown;
   qos?: unknown;
 }
-
-/** MQTT 5 properties copied onto msg, under the names the core mqtt in node uses. */
-const V5_PROPERTIES = [
-  'responseTopic',
-  'correlationData',
-  'contentType',
-  'userProperties',
-  'messageExpiryInterval',
-] as const;
 
 module.exports = function (RED: NodeAPI) {
   const t = translator(RED);
@@ -81,7 +73,7 @@ module.exports = function (RED: NodeAPI) {
         };
         const properties = packet.properties;
         if (properties) {
-          for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
+          for (const name of MSG_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
           // A user property is a string, or a list when it was sent more than once: the first counts.
           const sent = properties.userProperties?.[MESSAGE_ID_PROPERTY];
           const sentId = Array.isArray(sent) ? sent[0] : sent;

@@ -14,6 +14,11 @@ import type { StoredRecord } from './lib/outbox/store.js';
 import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
 import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
+import {
+  InvalidPropertyError,
+  publishProperties,
+  type PropertiesMessage,
+} from './node-red/mqtt5-properties.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
@@ -57,15 +62,10 @@ interface MqttOutDef extends NodeDef {
   messageIdEnvelope?: boolean | string;
 }
 
-interface OutMessage extends Omit<NodeMessageInFlow, 'topic'> {
+interface OutMessage extends Omit<NodeMessageInFlow, 'topic'>, PropertiesMessage {
   topic?: unknown;
   qos?: unknown;
   retain?: unknown;
-  responseTopic?: unknown;
-  correlationData?: unknown;
-  contentType?: unknown;
-  userProperties?: unknown;
-  messageExpiryInterval?: unknown;
   messageId?: unknown;
 }
 
@@ -81,53 +81,6 @@ class InputError extends Error {
 
 module.exports = function (RED: NodeAPI) {
   const t = translator(RED);
-
-  /** MQTT 5 publish properties from msg, validated; only sent on an MQTT 5 connection. */
-  function publishProperties(msg: OutMessage): IClientPublishOptions['properties'] {
-    // Most msgs carry none: they cost five reads, not an object and a closure.
-    if (
-      msg.responseTopic === undefined &&
-      msg.correlationData === undefined &&
-      msg.contentType === undefined &&
-      msg.messageExpiryInterval === undefined &&
-      msg.userProperties === undefined
-    )
-      return undefined;
-    const properties: NonNullable<IClientPublishOptions['properties']> = {};
-    const fail = (name: string) => {
-      throw new InputError('invalid-property', t('errors.invalid-property', { name }));
-    };
-    if (msg.responseTopic !== undefined) {
-      if (typeof msg.responseTopic !== 'string' || publishTopicProblem(msg.responseTopic))
-        fail('responseTopic');
-      properties.responseTopic = msg.responseTopic as string;
-    }
-    if (msg.correlationData !== undefined) {
-      if (!Buffer.isBuffer(msg.correlationData) && typeof msg.correlationData !== 'string')
-        fail('correlationData');
-      properties.correlationData = Buffer.from(msg.correlationData as Buffer | string);
-    }
-    if (msg.contentType !== undefined) {
-      if (typeof msg.contentType !== 'string') fail('contentType');
-      properties.contentType = msg.contentType as string;
-    }
-    if (msg.messageExpiryInterval !== undefined) {
-      const seconds = Number(msg.messageExpiryInterval);
-      if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffffffff) fail('messageExpiryInterval');
-      properties.messageExpiryInterval = seconds;
-    }
-    if (msg.userProperties !== undefined) {
-      const value = msg.userProperties;
-      if (!value || typeof value !== 'object' || Array.isArray(value)) fail('userProperties');
-      const userProperties: Record<string, string | string[]> = {};
-      for (const [key, item] of Object.entries(value as object)) {
-        userProperties[key] = Array.isArray(item) ? item.map(String) : String(item);
-      }
-      properties.userProperties = userProperties;
-    }
-    // At least one was given (see above), and each one given is set or refused.
-    return properties;
-  }
 
   function MqttOut(this: Node, def: MqttOutDef) {
     RED.nodes.createNode(this, def);
@@ -353,6 +306,10 @@ module.exports = function (RED: NodeAPI) {
         if (!publishFits(target.topic, payload))
           throw new InputError('payload-too-large', t('errors.payload-too-large', { topic: target.topic }));
       } catch (error) {
+        if (error instanceof InvalidPropertyError)
+          return done(
+            new InputError('invalid-property', t('errors.invalid-property', { name: error.property })),
+          );
         if (error instanceof InputError || error instanceof PayloadError) return done(error);
         throw error;
       }
