@@ -19,6 +19,20 @@ export default tseslint.config(
     },
   },
   {
+    files: ['nodes/lib/**/*.ts'],
+    rules: {
+      // lib/ is the runtime core: it knows MQTT, not Node-RED; the node files and node-red/ translate.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node-red', '@node-red/*', '**/node-red/*'], message: 'lib/ does not know Node-RED.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // The test helper and core nodes are CommonJS without types.

@@ -12,8 +12,10 @@ import type {
 } from './lib/connection/types.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import { describeReason, refusalKey } from './shared/status.js';
+import { describeReason, refusalKey } from './node-red/disconnect-reason.js';
 import { probeConnection, type ProbeResult } from './lib/connection/probe.js';
+import { translator } from './node-red/i18n.js';
+import { tlsConfigNode } from './node-red/tls-config.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -92,11 +94,6 @@ function testConnectionResponse(result: ProbeResult): TestConnectionResponse {
   return reasonKey ? { outcome: 'failed', reason, reasonKey } : { outcome: 'failed', reason };
 }
 
-/** The subset of a Node-RED tls-config node used here. */
-interface TlsConfigNode extends Node {
-  addTLSOptions(options: Record<string, unknown>): void;
-}
-
 /** Short address shown in logs and labels, never with credentials. */
 function describeEndpoint(endpoint: Endpoint): string {
   return endpoint.transport === 'embedded'
@@ -140,6 +137,8 @@ function endpointOf(def: EndpointFields): {
 }
 
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   function lifecycleMessage(
     node: Node,
     def: BrokerConfigDef,
@@ -150,10 +149,10 @@ module.exports = function (RED: NodeAPI) {
     const problem = publishTopicProblem(topic);
     if (problem) {
       node.error(
-        RED._('durable-mqtt.errors.invalid-lifecycle-topic', {
-          kind: RED._(`durable-mqtt.lifecycle.${kind}`),
+        t('errors.invalid-lifecycle-topic', {
+          kind: t(`lifecycle.${kind}`),
           topic,
-          reason: RED._(`durable-mqtt.topic-problem.${problem}`),
+          reason: t(`topic-problem.${problem}`),
         }),
       );
       return undefined;
@@ -170,8 +169,7 @@ module.exports = function (RED: NodeAPI) {
   function tlsOptions(transport: Transport, tlsNodeId: string): TlsOptions | undefined {
     if (transport !== 'mqtts' && transport !== 'wss') return undefined;
     const tls: Record<string, unknown> = { rejectUnauthorized: true };
-    const tlsNode = tlsNodeId ? (RED.nodes.getNode(tlsNodeId) as TlsConfigNode | null) : null;
-    tlsNode?.addTLSOptions(tls);
+    tlsConfigNode(RED, tlsNodeId)?.addTLSOptions(tls);
     return tls as unknown as TlsOptions;
   }
 
@@ -179,12 +177,12 @@ module.exports = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     const { transport, endpoint, protocolVersion, downgraded } = endpointOf(def);
-    if (downgraded) node.warn(RED._('durable-mqtt.errors.embedded-mqtt5'));
+    if (downgraded) node.warn(t('errors.embedded-mqtt5'));
     const cleanSession = readBoolean(def.cleanSession, true);
     let clientId = readString(def.clientId).trim();
     if (!clientId) {
       clientId = randomClientId();
-      if (!cleanSession) node.warn(RED._('durable-mqtt.errors.no-client-id'));
+      if (!cleanSession) node.warn(t('errors.no-client-id'));
     }
     const options: ConnectionOptions = {
       endpoint,
@@ -205,37 +203,35 @@ module.exports = function (RED: NodeAPI) {
 
     // MQTT 5 ends a session with expiry 0 when the connection closes: not persistent, whatever cleanSession says.
     node.persistentSession = !cleanSession && (protocolVersion === 4 || sessionExpiry > 0);
-    if (!cleanSession && !node.persistentSession) node.warn(RED._('durable-mqtt.errors.session-expiry-zero'));
+    if (!cleanSession && !node.persistentSession) node.warn(t('errors.session-expiry-zero'));
     node.connection = new BrokerConnection(options);
     const address = describeEndpoint(endpoint);
     let lastLoggedReason = '';
     node.connection.on('status', (status) => {
       if (status.state === 'connected') {
         lastLoggedReason = '';
-        node.log(RED._('durable-mqtt.log.connected', { broker: address }));
+        node.log(t('log.connected', { broker: address }));
       } else if (status.state === 'disconnected' && status.reason) {
         // A broker that keeps refusing would flood the log at every retry: say each reason once.
-        const reason = describeReason(RED, status.reason);
+        const reason = describeReason(t, status.reason);
         if (reason === lastLoggedReason) return;
         lastLoggedReason = reason;
-        const text = RED._('durable-mqtt.log.disconnected', { broker: address, reason });
+        const text = t('log.disconnected', { broker: address, reason });
         if (status.reason.code === 'lost') node.log(text);
         else node.error(text);
       }
     });
     node.connection.on('shared-overlap', (filter, other) => {
-      node.warn(RED._('durable-mqtt.errors.shared-overlap', { topic: filter, other }));
+      node.warn(t('errors.shared-overlap', { topic: filter, other }));
     });
     node.connection.on('shared-unsupported', (filter) => {
-      node.warn(RED._('durable-mqtt.errors.shared-unsupported', { topic: filter }));
+      node.warn(t('errors.shared-unsupported', { topic: filter }));
     });
     node.connection.on('subscription-given-up', (filter, released) => {
-      node.warn(RED._('durable-mqtt.errors.subscription-given-up', { topic: filter, count: released }));
+      node.warn(t('errors.subscription-given-up', { topic: filter, count: released }));
     });
     node.connection.on('subscribe-failure', (failure) => {
-      node.error(
-        RED._('durable-mqtt.errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }),
-      );
+      node.error(t('errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
@@ -267,7 +263,7 @@ module.exports = function (RED: NodeAPI) {
         return void res.status(400).json({ error: 'no embedded broker chosen' });
       const tlsNodeId = readString(body.tls).trim();
       const tls = tlsOptions(transport, tlsNodeId);
-      if (tls && tlsNodeId && !RED.nodes.getNode(tlsNodeId))
+      if (tls && tlsNodeId && !tlsConfigNode(RED, tlsNodeId))
         return void res.json({ outcome: 'tls-not-deployed' } satisfies TestConnectionResponse);
       // The dialog shows a saved password as __PWRD__ and sends it so: the saved one is meant.
       let password = readString(body.password);

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { Deduplicator } from './lib/dedupe/deduplicator.js';
 import { LevelSeenStore } from './lib/dedupe/level-seen-store.js';
@@ -13,7 +12,9 @@ import {
   type KeyedMessage,
 } from './lib/dedupe/message-key.js';
 import { readBoolean, readNumber, readString } from './lib/config-values.js';
-import { failAllInput, throttledStatus } from './shared/status.js';
+import { failAllInput, failedStatus, throttledStatus, workingStatus } from './node-red/status.js';
+import { translator } from './node-red/i18n.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
 
 interface DedupeDef extends NodeDef {
   key: KeyKind;
@@ -35,6 +36,8 @@ interface DedupeMessage extends KeyedMessage {
 }
 
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   /** The node's settings, or the text of what is wrong with them. */
   function readSettings(def: DedupeDef) {
     const kind = def.key || 'auto';
@@ -42,20 +45,19 @@ module.exports = function (RED: NodeAPI) {
     const property = readString(def.property).trim();
     const windowSeconds = readNumber(def.window, NaN);
     const maxEntries = readNumber(def.maxEntries, NaN);
-    if (!KEY_KINDS.includes(kind)) return { problem: RED._('durable-mqtt.errors.dedupe-key', { key: kind }) };
-    if (!KEY_SCOPES.includes(scope)) return { problem: RED._('durable-mqtt.errors.dedupe-scope', { scope }) };
-    if (kind === 'property' && !property) return { problem: RED._('durable-mqtt.errors.dedupe-no-property') };
+    if (!KEY_KINDS.includes(kind)) return { problem: t('errors.dedupe-key', { key: kind }) };
+    if (!KEY_SCOPES.includes(scope)) return { problem: t('errors.dedupe-scope', { scope }) };
+    if (kind === 'property' && !property) return { problem: t('errors.dedupe-no-property') };
     if (kind === 'property') {
       try {
         RED.util.normalisePropertyExpression(property);
       } catch {
-        return { problem: RED._('durable-mqtt.errors.dedupe-bad-property', { property }) };
+        return { problem: t('errors.dedupe-bad-property', { property }) };
       }
     }
-    if (!(windowSeconds >= 0))
-      return { problem: RED._('durable-mqtt.errors.dedupe-window', { window: String(def.window) }) };
+    if (!(windowSeconds >= 0)) return { problem: t('errors.dedupe-window', { window: String(def.window) }) };
     if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_ENTRIES_LIMIT)
-      return { problem: RED._('durable-mqtt.errors.dedupe-max-entries', { max: String(def.maxEntries) }) };
+      return { problem: t('errors.dedupe-max-entries', { max: String(def.maxEntries) }) };
     return {
       settings: {
         kind,
@@ -73,13 +75,11 @@ module.exports = function (RED: NodeAPI) {
     const read = readSettings(def);
     if (!read.settings) return failAllInput(node, read.problem);
     const settings = read.settings;
-    const userDir = RED.settings.userDir as string | undefined;
-    if (settings.persist && !userDir)
-      return failAllInput(node, RED._('durable-mqtt.errors.dedupe-no-user-dir'));
-    const seenDirectory = userDir && path.join(userDir, 'durable-mqtt', 'dedupe', node.id);
+    const seenDirectory = nodeDataDirectory(RED, 'dedupe', node);
+    if (settings.persist && !seenDirectory) return failAllInput(node, t('errors.dedupe-no-user-dir'));
     // Switched off after it was on: what it remembered stays on disk, unused; the user decides its fate.
     if (!settings.persist && seenDirectory && existsSync(seenDirectory))
-      node.warn(RED._('durable-mqtt.errors.dedupe-disk-unused', { directory: seenDirectory }));
+      node.warn(t('errors.dedupe-disk-unused', { directory: seenDirectory }));
 
     const keyOf = keyFunction({
       kind: settings.kind,
@@ -89,26 +89,26 @@ module.exports = function (RED: NodeAPI) {
     let passed = 0;
     let dropped = 0;
     const showStatus = () =>
-      node.status({
-        fill: 'green',
-        shape: 'dot',
-        text: RED._('durable-mqtt.status.dedupe', {
-          passed: passed.toLocaleString('en-US'),
-          dropped: dropped.toLocaleString('en-US'),
-        }),
-      });
+      node.status(
+        workingStatus(
+          t('status.dedupe', {
+            passed: passed.toLocaleString('en-US'),
+            dropped: dropped.toLocaleString('en-US'),
+          }),
+        ),
+      );
     const statusThrottle = throttledStatus(showStatus);
     showStatus();
 
     let deduplicator: Deduplicator | undefined;
     const opened = Deduplicator.open(
       settings.limits,
-      settings.persist ? new LevelSeenStore(seenDirectory as string) : undefined,
+      settings.persist && seenDirectory ? new LevelSeenStore(seenDirectory) : undefined,
     ).then(
       (ready) => (deduplicator = ready),
       (error: Error) => {
-        node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.seen-set-failed') });
-        node.error(RED._('durable-mqtt.errors.seen-set-open-failed', { reason: error.message }));
+        node.status(failedStatus(t('status.seen-set-failed')));
+        node.error(t('errors.seen-set-open-failed', { reason: error.message }));
         throw error;
       },
     );
@@ -128,8 +128,8 @@ module.exports = function (RED: NodeAPI) {
       } catch (error) {
         const reason =
           error instanceof MissingKeyError
-            ? RED._('durable-mqtt.errors.dedupe-missing-property', { property: settings.property })
-            : RED._('durable-mqtt.errors.dedupe-no-key', { reason: (error as Error).message });
+            ? t('errors.dedupe-missing-property', { property: settings.property })
+            : t('errors.dedupe-no-key', { reason: (error as Error).message });
         return done(new Error(reason));
       }
       const verdict = ready.check(key);
@@ -146,8 +146,7 @@ module.exports = function (RED: NodeAPI) {
       if (!ready.persistent) return done();
       ready.committed().then(
         () => done(),
-        (error: Error) =>
-          done(new Error(RED._('durable-mqtt.errors.seen-set-write-failed', { reason: error.message }))),
+        (error: Error) => done(new Error(t('errors.seen-set-write-failed', { reason: error.message }))),
       );
     }
 
@@ -157,8 +156,7 @@ module.exports = function (RED: NodeAPI) {
       // Messages that come while the seen-set opens wait for it, in their order.
       opened.then(
         (ready) => handle(ready, msg, send, done),
-        (error: Error) =>
-          done(new Error(RED._('durable-mqtt.errors.seen-set-open-failed', { reason: error.message }))),
+        (error: Error) => done(new Error(t('errors.seen-set-open-failed', { reason: error.message }))),
       );
     });
 

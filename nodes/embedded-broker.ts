@@ -2,7 +2,6 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
 import type { TlsOptions } from 'node:tls';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/broker/aedes/embedded-broker.js';
 import type { Identity } from './lib/broker/acl.js';
 import { resolveAccess, type AccessCredentials, type AccessSettings } from './lib/broker/access-settings.js';
@@ -11,6 +10,10 @@ import { hashPassword } from './lib/broker/passwords.js';
 import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/broker/registry.js';
 import { readNumber, readString } from './lib/config-values.js';
+import { translator } from './node-red/i18n.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
+import { tlsConfigNode, type TlsConfigNode } from './node-red/tls-config.js';
+import { failedStatus, droppingStatus, throttledStatus, workingStatus } from './node-red/status.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
@@ -43,12 +46,6 @@ const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 type EmbeddedBrokerCredentials = AccessCredentials & { redisPassword?: string };
 
-/** The part of Node-RED's tls-config node used here. */
-interface TlsConfigNode {
-  verifyservercert?: boolean;
-  addTLSOptions(options: TlsOptions): void;
-}
-
 /**
  * A TLS server's options from a tls-config node, or a reason it cannot serve.
  * With a CA certificate, clients must present a certificate it signed,
@@ -79,6 +76,8 @@ function describeClient(identity: Identity): string {
 }
 
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   function EmbeddedBrokerNode(this: Node<EmbeddedBrokerCredentials>, def: EmbeddedBrokerDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -87,32 +86,29 @@ module.exports = function (RED: NodeAPI) {
     const bind = readString(def.bind).trim() || '127.0.0.1';
     const wsPath = readString(def.wsPath).trim();
     const httpRoot = (RED.settings.httpNodeRoot as string | false | undefined) || '/';
-    const userDir = RED.settings.userDir as string | undefined;
-    const diskDirectory = userDir && path.join(userDir, 'durable-mqtt', 'broker', node.id);
+    const diskDirectory = nodeDataDirectory(RED, 'broker', node);
     const persistenceDirectory = def.persistence === 'disk' ? diskDirectory : undefined;
-    if (def.persistence === 'disk' && !userDir) node.error(RED._('durable-mqtt.errors.no-user-dir'));
+    // Without a user directory the broker still runs, keeping its sessions in memory.
+    if (def.persistence === 'disk' && !diskDirectory) node.error(t('errors.no-user-dir'));
     // Switched away from disk: what it stored stays there, unused; the user decides its fate.
     if (def.persistence !== 'disk' && diskDirectory && existsSync(diskDirectory))
       node.warn(
-        RED._('durable-mqtt.errors.broker-disk-unused', {
-          mode: def.persistence ?? 'memory',
-          directory: diskDirectory,
-        }),
+        t('errors.broker-disk-unused', { mode: def.persistence ?? 'memory', directory: diskDirectory }),
       );
 
     const access = resolveAccess(def, node.credentials).then((resolved) => {
       if (resolved.credentialsToStore) void RED.nodes.addCredentials(node.id, resolved.credentialsToStore);
       for (const username of resolved.usersWithoutPassword)
-        node.warn(RED._('durable-mqtt.errors.user-without-password', { username }));
+        node.warn(t('errors.user-without-password', { username }));
       if (resolved.config.users.length === 0 && !resolved.config.anonymous)
-        node.warn(RED._('durable-mqtt.errors.nobody-may-connect'));
+        node.warn(t('errors.nobody-may-connect'));
       return resolved.config;
     });
     let tls: { options: TlsOptions; port: number; wssPort: number } | undefined;
     if (def.tls) {
-      const tlsNode = RED.nodes.getNode(def.tls) as unknown as TlsConfigNode | null;
+      const tlsNode = tlsConfigNode(RED, def.tls);
       const options = tlsNode ? serverTlsOptions(tlsNode) : 'no-certificate';
-      if (options === 'no-certificate') node.error(RED._('durable-mqtt.errors.tls-no-certificate'));
+      if (options === 'no-certificate') node.error(t('errors.tls-no-certificate'));
       else
         tls = {
           options,
@@ -145,24 +141,19 @@ module.exports = function (RED: NodeAPI) {
     let offlineDropped = 0;
 
     const showStatus = () => {
-      if (listenError) return node.status({ fill: 'red', shape: 'ring', text: listenError });
-      if (redisUnreachable) return node.status({ fill: 'red', shape: 'ring', text: redisUnreachable });
-      const clients = RED._('durable-mqtt.status.clients', { count: broker.clientCount });
+      if (listenError) return node.status(failedStatus(listenError));
+      if (redisUnreachable) return node.status(failedStatus(redisUnreachable));
+      const clients = t('status.clients', { count: broker.clientCount });
       const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
       const addresses = [
         broker.listeningAddress && `${broker.listeningAddress.address}:${broker.listeningAddress.port}`,
-        tlsAddress && RED._('durable-mqtt.status.tls-port', { port: tlsAddress.port }),
-        wssAddress && RED._('durable-mqtt.status.wss-port', { port: wssAddress.port }),
+        tlsAddress && t('status.tls-port', { port: tlsAddress.port }),
+        wssAddress && t('status.wss-port', { port: wssAddress.port }),
       ].filter(Boolean);
-      const where = addresses.length ? addresses.join(' · ') : RED._('durable-mqtt.status.in-process-only');
-      const dropped = offlineDropped
-        ? ` · ${RED._('durable-mqtt.status.offline-dropped', { count: offlineDropped })}`
-        : '';
-      node.status({
-        fill: offlineDropped ? 'yellow' : 'green',
-        shape: 'dot',
-        text: `${where} · ${clients}${dropped}`,
-      });
+      const where = addresses.length ? addresses.join(' · ') : t('status.in-process-only');
+      const dropped = offlineDropped ? ` · ${t('status.offline-dropped', { count: offlineDropped })}` : '';
+      const text = `${where} · ${clients}${dropped}`;
+      node.status(offlineDropped ? droppingStatus(text) : workingStatus(text));
     };
     broker.on('clients', showStatus);
 
@@ -172,7 +163,7 @@ module.exports = function (RED: NodeAPI) {
         LOG_INTERVAL_MS,
         (count, last) =>
           node.warn(
-            RED._('durable-mqtt.errors.offline-dropped', {
+            t('errors.offline-dropped', {
               count,
               max: broker.maxOfflineMessages,
               client: last.clientId,
@@ -185,7 +176,7 @@ module.exports = function (RED: NodeAPI) {
         LOG_INTERVAL_MS,
         (count, last) =>
           node.warn(
-            RED._('durable-mqtt.errors.publish-not-allowed', {
+            t('errors.publish-not-allowed', {
               count,
               client: describeClient(last.identity),
               topic: last.topic,
@@ -196,7 +187,7 @@ module.exports = function (RED: NodeAPI) {
         LOG_INTERVAL_MS,
         (count, last) =>
           node.warn(
-            RED._('durable-mqtt.errors.subscribe-not-allowed', {
+            t('errors.subscribe-not-allowed', {
               count,
               client: describeClient(last.identity),
               filter: last.filter,
@@ -204,20 +195,15 @@ module.exports = function (RED: NodeAPI) {
           ),
       ),
       violation: new ThrottledReport<{ client: string; reason: string }>(LOG_INTERVAL_MS, (count, last) =>
-        node.warn(
-          RED._('durable-mqtt.errors.client-closed', { count, client: last.client, reason: last.reason }),
-        ),
+        node.warn(t('errors.client-closed', { count, client: last.client, reason: last.reason })),
       ),
     };
-    // Drops can come by the thousand: the status follows at most twice a second.
-    let statusRefresh: NodeJS.Timeout | undefined;
+    // Drops can come by the thousand: the status follows them at the pace of a busy node's.
+    const statusThrottle = throttledStatus(showStatus);
     broker.on('offline-dropped', (clientId, topic) => {
       offlineDropped++;
       reports.offlineDropped.add({ clientId, topic });
-      statusRefresh ??= setTimeout(() => {
-        statusRefresh = undefined;
-        showStatus();
-      }, 500);
+      statusThrottle.soon();
     });
     broker.on('publish-refused', (identity, topic) => reports.publishRefused.add({ identity, topic }));
     broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
@@ -225,11 +211,11 @@ module.exports = function (RED: NodeAPI) {
     broker.on('redis-state', (reason) => {
       if (reason) {
         // Once per outage in the log; the status follows each new reason.
-        if (!redisUnreachable) node.warn(RED._('durable-mqtt.errors.redis-unreachable', { reason }));
-        redisUnreachable = RED._('durable-mqtt.status.redis-unreachable', { reason });
+        if (!redisUnreachable) node.warn(t('errors.redis-unreachable', { reason }));
+        redisUnreachable = t('status.redis-unreachable', { reason });
       } else if (redisUnreachable) {
         redisUnreachable = undefined;
-        node.log(RED._('durable-mqtt.log.redis-reachable'));
+        node.log(t('log.redis-reachable'));
       }
       // Reachable at last while starting: the status comes once the broker listens.
       if (reason || running) showStatus();
@@ -242,8 +228,7 @@ module.exports = function (RED: NodeAPI) {
         [tlsAddress, 'listening-tls'],
         [wssAddress, 'listening-wss'],
       ] as const) {
-        if (address)
-          node.log(RED._(`durable-mqtt.log.${key}`, { address: `${address.address}:${address.port}` }));
+        if (address) node.log(t(`log.${key}`, { address: `${address.address}:${address.port}` }));
       }
     };
     const started = broker.start().then(logListening, (error: NodeJS.ErrnoException & { port?: number }) => {
@@ -254,10 +239,10 @@ module.exports = function (RED: NodeAPI) {
       const failedPort = error.port ?? port;
       listenError =
         error.code === 'EADDRINUSE'
-          ? RED._('durable-mqtt.errors.port-in-use', { port: failedPort, bind })
+          ? t('errors.port-in-use', { port: failedPort, bind })
           : error.code === 'EACCES'
-            ? RED._('durable-mqtt.errors.port-denied', { port: failedPort, bind })
-            : RED._('durable-mqtt.errors.broker-start-failed', { reason: error.message });
+            ? t('errors.port-denied', { port: failedPort, bind })
+            : t('errors.broker-start-failed', { reason: error.message });
       node.error(listenError);
     });
     // In-process clients can use the broker even when its TCP listener failed.
@@ -273,7 +258,7 @@ module.exports = function (RED: NodeAPI) {
       broker.abandonStart();
       embeddedBrokers.unregister(node.id, broker);
       broker.removeAllListeners();
-      clearTimeout(statusRefresh);
+      statusThrottle.cancel();
       for (const report of Object.values(reports)) report.close();
       started
         .then(() => broker.close())

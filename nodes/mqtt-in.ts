@@ -6,9 +6,11 @@ import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
-import { connectionNodeStatus } from './shared/status.js';
-import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/message-id.js';
-import { flowMessageIds } from './lib/flow-message-ids.js';
+import { connectionNodeStatus, failedStatus } from './node-red/status.js';
+import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
+import { translator } from './node-red/i18n.js';
+import { MSG_PROPERTIES } from './node-red/mqtt5-properties.js';
+import { nextMsgId } from './node-red/msgid.js';
 
 interface MqttInDef extends NodeDef {
   broker: string;
@@ -39,16 +41,9 @@ interface ActionMessage extends Omit<NodeMessageInFlow, 'topic'> {
   qos?: unknown;
 }
 
-/** MQTT 5 properties copied onto msg, under the names the core mqtt in node uses. */
-const V5_PROPERTIES = [
-  'responseTopic',
-  'correlationData',
-  'contentType',
-  'userProperties',
-  'messageExpiryInterval',
-] as const;
-
 module.exports = function (RED: NodeAPI) {
+  const t = translator(RED);
+
   function MqttIn(this: Node, def: MqttInDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -62,8 +57,8 @@ module.exports = function (RED: NodeAPI) {
     if (ackOnComplete) followFlowCompletion();
 
     if (!brokerNode?.connection) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.no-broker') });
-      node.error(RED._('durable-mqtt.errors.no-broker'));
+      node.status(failedStatus(t('status.no-broker')));
+      node.error(t('errors.no-broker'));
       return;
     }
     const connection = brokerNode.connection;
@@ -71,14 +66,14 @@ module.exports = function (RED: NodeAPI) {
     const subscriber: Subscriber = {
       onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
         const msg: NodeMessage & Record<string, unknown> = {
-          _msgid: flowMessageIds.next(),
+          _msgid: nextMsgId(),
           topic,
           qos: packet.qos,
           retain: packet.retain,
         };
         const properties = packet.properties;
         if (properties) {
-          for (const name of V5_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
+          for (const name of MSG_PROPERTIES) if (properties[name] !== undefined) msg[name] = properties[name];
           // A user property is a string, or a list when it was sent more than once: the first counts.
           const sent = properties.userProperties?.[MESSAGE_ID_PROPERTY];
           const sentId = Array.isArray(sent) ? sent[0] : sent;
@@ -91,15 +86,14 @@ module.exports = function (RED: NodeAPI) {
         } catch (error) {
           if (!(error instanceof PayloadError)) throw error;
           msg.payload = payload.toString('utf8');
-          node.error(RED._('durable-mqtt.errors.invalid-json', { topic, reason: error.message }), msg);
+          node.error(t('errors.invalid-json', { topic, reason: error.message }), msg);
           return;
         }
         if (!ackOnComplete || packet.qos === 0) return node.send(msg);
         const id = msg._msgid as string;
         return new Promise<void>((resolve) => {
           flowCompletion.track(id, ackTimeoutMs, (timedOut) => {
-            if (timedOut)
-              node.warn(RED._('durable-mqtt.errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
+            if (timedOut) node.warn(t('errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
             resolve();
           });
           node.send(msg);
@@ -108,11 +102,7 @@ module.exports = function (RED: NodeAPI) {
       },
       holdsAcknowledgments: ackOnComplete,
       onSubscribeFailure(failure: SubscribeFailure) {
-        node.status({
-          fill: 'red',
-          shape: 'ring',
-          text: RED._('durable-mqtt.status.subscribe-refused', { topic: failure.filter }),
-        });
+        node.status(failedStatus(t('status.subscribe-refused', { topic: failure.filter })));
       },
     };
 
@@ -120,13 +110,10 @@ module.exports = function (RED: NodeAPI) {
     function filterError(filter: unknown): string | undefined {
       const problem = filterProblem(filter);
       if (!problem) return undefined;
-      return RED._('durable-mqtt.errors.invalid-filter', {
-        topic: String(filter),
-        reason: RED._(`durable-mqtt.topic-problem.${problem}`),
-      });
+      return t('errors.invalid-filter', { topic: String(filter), reason: t(`topic-problem.${problem}`) });
     }
 
-    const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(RED, status));
+    const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(t, status));
     connection.on('status', showStatus);
     connection.register(node);
     showStatus(connection.status);
@@ -135,7 +122,7 @@ module.exports = function (RED: NodeAPI) {
     if (staticFilter !== undefined) {
       const error = filterError(staticFilter);
       if (error) {
-        node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.invalid-topic') });
+        node.status(failedStatus(t('status.invalid-topic')));
         node.error(error);
       } else {
         connection.subscribe(staticFilter, defaultQos, subscriber, brokerNode.persistentSession);
@@ -147,10 +134,9 @@ module.exports = function (RED: NodeAPI) {
       switch (msg.action) {
         case 'subscribe': {
           const requests = toRequests(msg.topic);
-          if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
+          if (!requests) return done(new Error(t('errors.action-needs-topic')));
           const msgQos = msg.qos === undefined ? defaultQos : readQos(msg.qos);
-          if (msgQos === undefined)
-            return done(new Error(RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) })));
+          if (msgQos === undefined) return done(new Error(t('errors.invalid-qos', { qos: String(msg.qos) })));
           // Validate everything first so a bad entry subscribes nothing.
           const resolved: { filter: string; qos: QoS }[] = [];
           for (const request of requests) {
@@ -159,11 +145,7 @@ module.exports = function (RED: NodeAPI) {
               typeof request === 'object' && request.qos !== undefined ? readQos(request.qos) : msgQos;
             if (qos === undefined)
               return done(
-                new Error(
-                  RED._('durable-mqtt.errors.invalid-qos', {
-                    qos: String((request as { qos: unknown }).qos),
-                  }),
-                ),
+                new Error(t('errors.invalid-qos', { qos: String((request as { qos: unknown }).qos) })),
               );
             const error = filterError(filter);
             if (error) return done(new Error(error));
@@ -178,7 +160,7 @@ module.exports = function (RED: NodeAPI) {
             return done();
           }
           const requests = toRequests(msg.topic);
-          if (!requests) return done(new Error(RED._('durable-mqtt.errors.action-needs-topic')));
+          if (!requests) return done(new Error(t('errors.action-needs-topic')));
           for (const request of requests)
             connection.unsubscribe(typeof request === 'string' ? request : request.topic, subscriber);
           return done();
@@ -188,7 +170,7 @@ module.exports = function (RED: NodeAPI) {
           return done();
         }
         default:
-          return done(new Error(RED._('durable-mqtt.errors.unknown-action', { action: String(msg.action) })));
+          return done(new Error(t('errors.unknown-action', { action: String(msg.action) })));
       }
     });
 

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IClientPublishOptions } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
@@ -10,10 +9,17 @@ import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.j
 import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
 import { encodeProperties } from './lib/outbox/properties.js';
 import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
-import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/message-id.js';
+import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/end-to-end-id.js';
 import type { StoredRecord } from './lib/outbox/store.js';
-import { parseStoredMessage, storableMessage } from './shared/stored-message.js';
-import { connectionNodeStatus, failAllInput, throttledStatus } from './shared/status.js';
+import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
+import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
+import { translator } from './node-red/i18n.js';
+import {
+  InvalidPropertyError,
+  publishProperties,
+  type PropertiesMessage,
+} from './node-red/mqtt5-properties.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
 const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
@@ -22,7 +28,10 @@ const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledg
 const DEFAULT_MAX_MESSAGES = 100_000;
 const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
 
-/** What acknowledged mode keeps for a message accepted by this process until the broker acknowledges it. */
+/**
+ * The live message: what acknowledged mode keeps in memory beside the outbox record of a msg
+ * this process accepted, until the broker acknowledges it.
+ */
 interface LiveMessage {
   msg: NodeMessage;
   send: (msg: NodeMessage) => void;
@@ -53,15 +62,10 @@ interface MqttOutDef extends NodeDef {
   messageIdEnvelope?: boolean | string;
 }
 
-interface OutMessage extends Omit<NodeMessageInFlow, 'topic'> {
+interface OutMessage extends Omit<NodeMessageInFlow, 'topic'>, PropertiesMessage {
   topic?: unknown;
   qos?: unknown;
   retain?: unknown;
-  responseTopic?: unknown;
-  correlationData?: unknown;
-  contentType?: unknown;
-  userProperties?: unknown;
-  messageExpiryInterval?: unknown;
   messageId?: unknown;
 }
 
@@ -76,52 +80,7 @@ class InputError extends Error {
 }
 
 module.exports = function (RED: NodeAPI) {
-  /** MQTT 5 publish properties from msg, validated; only sent on an MQTT 5 connection. */
-  function publishProperties(msg: OutMessage): IClientPublishOptions['properties'] {
-    // Most msgs carry none: they cost five reads, not an object and a closure.
-    if (
-      msg.responseTopic === undefined &&
-      msg.correlationData === undefined &&
-      msg.contentType === undefined &&
-      msg.messageExpiryInterval === undefined &&
-      msg.userProperties === undefined
-    )
-      return undefined;
-    const properties: NonNullable<IClientPublishOptions['properties']> = {};
-    const fail = (name: string) => {
-      throw new InputError('invalid-property', RED._('durable-mqtt.errors.invalid-property', { name }));
-    };
-    if (msg.responseTopic !== undefined) {
-      if (typeof msg.responseTopic !== 'string' || publishTopicProblem(msg.responseTopic))
-        fail('responseTopic');
-      properties.responseTopic = msg.responseTopic as string;
-    }
-    if (msg.correlationData !== undefined) {
-      if (!Buffer.isBuffer(msg.correlationData) && typeof msg.correlationData !== 'string')
-        fail('correlationData');
-      properties.correlationData = Buffer.from(msg.correlationData as Buffer | string);
-    }
-    if (msg.contentType !== undefined) {
-      if (typeof msg.contentType !== 'string') fail('contentType');
-      properties.contentType = msg.contentType as string;
-    }
-    if (msg.messageExpiryInterval !== undefined) {
-      const seconds = Number(msg.messageExpiryInterval);
-      if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffffffff) fail('messageExpiryInterval');
-      properties.messageExpiryInterval = seconds;
-    }
-    if (msg.userProperties !== undefined) {
-      const value = msg.userProperties;
-      if (!value || typeof value !== 'object' || Array.isArray(value)) fail('userProperties');
-      const userProperties: Record<string, string | string[]> = {};
-      for (const [key, item] of Object.entries(value as object)) {
-        userProperties[key] = Array.isArray(item) ? item.map(String) : String(item);
-      }
-      properties.userProperties = userProperties;
-    }
-    // At least one was given (see above), and each one given is set or refused.
-    return properties;
-  }
+  const t = translator(RED);
 
   function MqttOut(this: Node, def: MqttOutDef) {
     RED.nodes.createNode(this, def);
@@ -138,32 +97,28 @@ module.exports = function (RED: NodeAPI) {
     /** Messages refused or lost to a bound, shown in the status. */
     let dropped = 0;
 
-    if (!brokerNode?.connection) return failAllInput(node, RED._('durable-mqtt.errors.no-broker'));
+    if (!brokerNode?.connection) return failAllInput(node, t('errors.no-broker'));
     if (!PERSISTENCE_MODES.includes(persistence)) {
-      return failAllInput(node, RED._('durable-mqtt.errors.persistence-unavailable', { mode: persistence }));
+      return failAllInput(node, t('errors.persistence-unavailable', { mode: persistence }));
     }
-    const userDir = RED.settings.userDir as string | undefined;
-    if (persistence !== 'none' && !userDir)
-      return failAllInput(node, RED._('durable-mqtt.errors.no-user-dir'));
+    const outboxDirectory = nodeDataDirectory(RED, 'outbox', node);
+    if (persistence !== 'none' && !outboxDirectory) return failAllInput(node, t('errors.no-user-dir'));
     const connection = brokerNode.connection;
     const isV5 = connection.options.protocolVersion === 5;
     const stampIds = readBoolean(def.messageId, false);
     const envelope = stampIds && !isV5 && readBoolean(def.messageIdEnvelope, false);
-    if (stampIds && !isV5 && !envelope) node.warn(RED._('durable-mqtt.errors.message-id-no-carrier'));
+    if (stampIds && !isV5 && !envelope) node.warn(t('errors.message-id-no-carrier'));
     let publisher: DurablePublisher<LiveMessage> | undefined;
     /** The outbox a persistent mode left, delivered and then removed now that the mode is none. */
     let leftover: LeftoverOutbox | undefined;
-    const outboxDirectory = userDir && path.join(userDir, 'durable-mqtt', 'outbox', node.id);
 
     const showStatus = (status: ConnectionStatus) => {
       const extras: string[] = [];
-      if (publisher)
-        extras.push(RED._('durable-mqtt.status.queued', { count: publisher.queued.toLocaleString('en-US') }));
-      if (publisher?.outbox.overBound) extras.push(RED._('durable-mqtt.status.over-bound'));
-      if (leftover)
-        extras.push(RED._('durable-mqtt.status.leftover', { count: leftover.left.toLocaleString('en-US') }));
-      if (dropped) extras.push(RED._('durable-mqtt.status.dropped', { count: dropped }));
-      node.status(connectionNodeStatus(RED, status, extras.join(' · ') || undefined));
+      if (publisher) extras.push(t('status.queued', { count: publisher.queued.toLocaleString('en-US') }));
+      if (publisher?.outbox.overBound) extras.push(t('status.over-bound'));
+      if (leftover) extras.push(t('status.leftover', { count: leftover.left.toLocaleString('en-US') }));
+      if (dropped) extras.push(t('status.dropped', { count: dropped }));
+      node.status(connectionNodeStatus(t, status, extras.join(' · ') || undefined));
     };
     const statusThrottle = throttledStatus(() => showStatus(connection.status));
     connection.on('status', showStatus);
@@ -174,7 +129,7 @@ module.exports = function (RED: NodeAPI) {
     /** Acknowledged delivery needs an acknowledgment: QoS 0 has none, so it becomes 1 (said once). */
     const deliveryQos = (qos: QoS): QoS => {
       if (persistence !== 'acknowledged' || qos > 0) return qos;
-      if (!qosRaisedWarned) node.warn(RED._('durable-mqtt.errors.qos-raised'));
+      if (!qosRaisedWarned) node.warn(t('errors.qos-raised'));
       qosRaisedWarned = true;
       return 1;
     };
@@ -185,10 +140,10 @@ module.exports = function (RED: NodeAPI) {
       overflow: def.overflow === 'dropOldest' ? ('dropOldest' as const) : ('rejectNew' as const),
     };
     const opened =
-      persistence === 'none'
+      persistence === 'none' || !outboxDirectory
         ? Promise.resolve(undefined)
         : DurablePublisher.open<LiveMessage>({
-            directory: outboxDirectory as string,
+            directory: outboxDirectory,
             limits,
             connection,
           }).then(
@@ -196,10 +151,10 @@ module.exports = function (RED: NodeAPI) {
               publisher = opened;
               wirePublisher(opened);
               for (const note of opened.outbox.recoveryNotes)
-                node.warn(RED._('durable-mqtt.errors.outbox-recovered', { note }));
+                node.warn(t('errors.outbox-recovered', { note }));
               if (opened.outbox.overBound)
                 node.warn(
-                  RED._('durable-mqtt.errors.outbox-over-bound', {
+                  t('errors.outbox-over-bound', {
                     count: opened.outbox.count,
                     bytes: opened.outbox.bytes,
                     maxMessages: limits.maxMessages,
@@ -210,8 +165,8 @@ module.exports = function (RED: NodeAPI) {
               return opened;
             },
             (error: Error) => {
-              node.status({ fill: 'red', shape: 'ring', text: RED._('durable-mqtt.status.outbox-failed') });
-              node.error(RED._('durable-mqtt.errors.outbox-open-failed', { reason: error.message }));
+              node.status(failedStatus(t('status.outbox-failed')));
+              node.error(t('errors.outbox-open-failed', { reason: error.message }));
               throw error;
             },
           );
@@ -223,12 +178,9 @@ module.exports = function (RED: NodeAPI) {
         ? LeftoverOutbox.open(outboxDirectory, connection, (error) => {
             if (error)
               node.warn(
-                RED._('durable-mqtt.errors.leftover-not-removed', {
-                  directory: outboxDirectory,
-                  reason: error.message,
-                }),
+                t('errors.leftover-not-removed', { directory: outboxDirectory, reason: error.message }),
               );
-            else node.log(RED._('durable-mqtt.log.leftover-delivered', { count: leftover?.found ?? 0 }));
+            else node.log(t('log.leftover-delivered', { count: leftover?.found ?? 0 }));
             leftover = undefined;
             showStatus(connection.status);
           }).then(
@@ -236,21 +188,13 @@ module.exports = function (RED: NodeAPI) {
               if (!found) return undefined;
               leftover = found;
               wirePublisher(found.events);
-              node.warn(
-                RED._('durable-mqtt.errors.leftover-found', {
-                  count: found.found,
-                  directory: outboxDirectory,
-                }),
-              );
+              node.warn(t('errors.leftover-found', { count: found.found, directory: outboxDirectory }));
               showStatus(connection.status);
               return found;
             },
             (error: Error) => {
               node.error(
-                RED._('durable-mqtt.errors.leftover-open-failed', {
-                  directory: outboxDirectory,
-                  reason: error.message,
-                }),
+                t('errors.leftover-open-failed', { directory: outboxDirectory, reason: error.message }),
               );
               return undefined;
             },
@@ -277,14 +221,14 @@ module.exports = function (RED: NodeAPI) {
       });
       opened.on('refused', (error, record, live) => {
         const refusal = new Error(
-          RED._('durable-mqtt.errors.publish-refused', { topic: record.topic, reason: error.message }),
+          t('errors.publish-refused', { topic: record.topic, reason: error.message }),
         );
         if (live) live.done(refusal);
         else node.error(refusal, messageOf(record, live));
       });
       opened.on('dropped', (record, live) => {
         dropped++;
-        const error = new Error(RED._('durable-mqtt.errors.outbox-dropped-oldest', { topic: record.topic }));
+        const error = new Error(t('errors.outbox-dropped-oldest', { topic: record.topic }));
         if (live) live.done(error);
         else node.warn(error.message);
       });
@@ -311,30 +255,21 @@ module.exports = function (RED: NodeAPI) {
         if (problem) {
           throw new InputError(
             'invalid-topic',
-            RED._('durable-mqtt.errors.invalid-topic', {
-              topic: String(topic),
-              reason: RED._(`durable-mqtt.topic-problem.${problem}`),
-            }),
+            t('errors.invalid-topic', { topic: String(topic), reason: t(`topic-problem.${problem}`) }),
           );
         }
         lastValidTopic = topic as string;
       }
       const qos = nodeQos ?? (msg.qos === undefined ? 0 : readQos(msg.qos));
       if (qos === undefined)
-        throw new InputError(
-          'invalid-qos',
-          RED._('durable-mqtt.errors.invalid-qos', { qos: String(msg.qos) }),
-        );
+        throw new InputError('invalid-qos', t('errors.invalid-qos', { qos: String(msg.qos) }));
       let retain = nodeRetain;
       if (retain === undefined) {
         if (msg.retain === undefined) retain = false;
         else if (msg.retain === true || msg.retain === 'true') retain = true;
         else if (msg.retain === false || msg.retain === 'false') retain = false;
         else
-          throw new InputError(
-            'invalid-retain',
-            RED._('durable-mqtt.errors.invalid-retain', { retain: String(msg.retain) }),
-          );
+          throw new InputError('invalid-retain', t('errors.invalid-retain', { retain: String(msg.retain) }));
       }
       const options: IClientPublishOptions = { qos: qos as QoS, retain };
       const properties = publishProperties(msg);
@@ -348,8 +283,7 @@ module.exports = function (RED: NodeAPI) {
      */
     function stampMessageId(msg: OutMessage, options: IClientPublishOptions, payload: Buffer | string) {
       const id = msg.messageId === undefined ? newMessageId() : msg.messageId;
-      if (!isMessageId(id))
-        throw new InputError('invalid-message-id', RED._('durable-mqtt.errors.message-id-invalid'));
+      if (!isMessageId(id)) throw new InputError('invalid-message-id', t('errors.message-id-invalid'));
       msg.messageId = id;
       if (isV5) {
         const properties = options.properties ?? {};
@@ -360,7 +294,7 @@ module.exports = function (RED: NodeAPI) {
       return envelope ? wrapEnvelope(id, payload) : payload;
     }
 
-    node.on('input', (incoming: NodeMessageInFlow, _send, done) => {
+    node.on('input', (incoming: NodeMessageInFlow, send, done) => {
       const msg = incoming as OutMessage;
       let target: { topic: string; options: IClientPublishOptions };
       let payload: Buffer | string;
@@ -370,11 +304,12 @@ module.exports = function (RED: NodeAPI) {
         // Made here, once: the outbox stores it with the message, so every resend carries the same id.
         if (stampIds) payload = stampMessageId(msg, target.options, payload);
         if (!publishFits(target.topic, payload))
-          throw new InputError(
-            'payload-too-large',
-            RED._('durable-mqtt.errors.payload-too-large', { topic: target.topic }),
-          );
+          throw new InputError('payload-too-large', t('errors.payload-too-large', { topic: target.topic }));
       } catch (error) {
+        if (error instanceof InvalidPropertyError)
+          return done(
+            new InputError('invalid-property', t('errors.invalid-property', { name: error.property })),
+          );
         if (error instanceof InputError || error instanceof PayloadError) return done(error);
         throw error;
       }
@@ -392,7 +327,7 @@ module.exports = function (RED: NodeAPI) {
         // queued: done once safe (on disk, or acknowledged before its write), nothing kept in memory;
         // acknowledged: done when the broker acknowledges.
         const live: LiveMessage | undefined =
-          persistence === 'acknowledged' ? { msg: incoming, send: (out) => _send(out), done } : undefined;
+          persistence === 'acknowledged' ? { msg: incoming, send, done } : undefined;
         // Once the outbox is open (the usual case), straight to it, without a turn through `opened`.
         const accepted = publisher
           ? publisher.accept(record, live)
@@ -406,15 +341,10 @@ module.exports = function (RED: NodeAPI) {
               dropped++;
               statusThrottle.soon();
               return done(
-                new Error(
-                  RED._('durable-mqtt.errors.outbox-full', {
-                    topic: target.topic,
-                    max: error.limits.maxMessages,
-                  }),
-                ),
+                new Error(t('errors.outbox-full', { topic: target.topic, max: error.limits.maxMessages })),
               );
             }
-            done(new Error(RED._('durable-mqtt.errors.outbox-write-failed', { reason: error.message })));
+            done(new Error(t('errors.outbox-write-failed', { reason: error.message })));
           },
         );
         return;
@@ -425,10 +355,7 @@ module.exports = function (RED: NodeAPI) {
           dropped++;
           showStatus(connection.status);
           return done(
-            new ConnectionError(
-              'not-connected',
-              RED._('durable-mqtt.errors.dropped-not-connected', { topic: target.topic }),
-            ),
+            new ConnectionError('not-connected', t('errors.dropped-not-connected', { topic: target.topic })),
           );
         }
         done(error);
@@ -442,7 +369,7 @@ module.exports = function (RED: NodeAPI) {
       const closeOutbox = async (ready: { close(discard: boolean): Promise<number> } | undefined) => {
         if (!ready) return;
         const left = await ready.close(removed);
-        if (removed && left > 0) node.warn(RED._('durable-mqtt.errors.outbox-discarded', { count: left }));
+        if (removed && left > 0) node.warn(t('errors.outbox-discarded', { count: left }));
       };
       const closing = Promise.all([opened.then(closeOutbox), leftoverOpened.then(closeOutbox)]).catch(
         () => undefined,

@@ -5,7 +5,7 @@ import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { NodeRedRig, NumberedSubscriber, waitFor } from './support/crash-rig.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay } from './support/wait.js';
-import { newMessageId, wrapEnvelope } from '../nodes/lib/message-id.js';
+import { newMessageId, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
 
 const TOTAL = 5000;
 

@@ -6,7 +6,7 @@ import { keyFunction, MissingKeyError } from '../nodes/lib/dedupe/message-key.js
 import { MemorySeenStore } from '../nodes/lib/dedupe/memory-seen-store.js';
 import { SeenCache, type ForgetReason } from '../nodes/lib/dedupe/seen-cache.js';
 import type { SeenStore } from '../nodes/lib/dedupe/seen-store.js';
-import { newMessageId, unwrapEnvelope, wrapEnvelope } from '../nodes/lib/message-id.js';
+import { newMessageId, unwrapEnvelope, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { seenStoreContract } from './support/seen-store-contract.js';
 

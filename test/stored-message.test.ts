@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseStoredMessage, storableMessage } from '../nodes/shared/stored-message.js';
+import { parseStoredMessage, storableMessage } from '../nodes/node-red/stored-message.js';
 
 describe('the msg kept with an acknowledged message', () => {
   it('takes a Buffer payload back from the record, which holds it already, and stores the rest', () => {

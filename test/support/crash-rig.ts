@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { NodeRedProcess, temporaryDirectory } from './node-red-process.js';
-import { unwrapEnvelope } from '../../nodes/lib/message-id.js';
+import { unwrapEnvelope } from '../../nodes/lib/end-to-end-id.js';
 import { freePort } from './ports.js';
 import { delay, waitFor } from './wait.js';
 

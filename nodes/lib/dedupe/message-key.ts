@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { encodePayload } from '../payload.js';
-import { isMessageId } from '../message-id.js';
+import { isMessageId } from '../end-to-end-id.js';
 
 /** What makes two messages the same. */
 export type KeyKind = 'auto' | 'property' | 'payload';

@@ -17,11 +17,11 @@ export interface Receipt {
   reasonCode?: number;
 }
 
-export interface PublisherEvents<Live> {
-  /** `live` is what `accept` was given, or undefined for a message accepted before a restart. */
-  delivered: [receipt: Receipt, record: StoredRecord, live: Live | undefined];
-  refused: [error: ConnectionError, record: StoredRecord, live: Live | undefined];
-  dropped: [record: StoredRecord, live: Live | undefined];
+export interface PublisherEvents<LiveMessage> {
+  /** `live` is the live message `accept` was given, or undefined for a message accepted before a restart. */
+  delivered: [receipt: Receipt, record: StoredRecord, live: LiveMessage | undefined];
+  refused: [error: ConnectionError, record: StoredRecord, live: LiveMessage | undefined];
+  dropped: [record: StoredRecord, live: LiveMessage | undefined];
   /** The number of queued messages changed. */
   changed: [];
 }
@@ -36,15 +36,15 @@ export interface PublisherOptions {
 /**
  * A durable outbox and its sender, for one out node: accepts messages to disk,
  * publishes them in order when connected and reports each one's fate, with
- * whatever the caller attached to it while it is still in this process.
+ * its live message (see Outbox) while it is still in this process.
  */
-export class DurablePublisher<Live> extends EventEmitter<PublisherEvents<Live>> {
+export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<LiveMessage>> {
   private constructor(
-    readonly outbox: Outbox<Live>,
-    private readonly sender: OutboxSender<Live>,
+    readonly outbox: Outbox<LiveMessage>,
+    private readonly sender: OutboxSender<LiveMessage>,
   ) {
     super();
-    sender.on('delivered', ({ record, attempt, tag }, ackedAt, reasonCode) => {
+    sender.on('delivered', ({ record, attempt, live }, ackedAt, reasonCode) => {
       const receipt: Receipt = {
         id: String(record.seq),
         attempts: attempt,
@@ -52,23 +52,23 @@ export class DurablePublisher<Live> extends EventEmitter<PublisherEvents<Live>> 
         ackedAt,
       };
       if (reasonCode !== undefined) receipt.reasonCode = reasonCode;
-      this.emit('delivered', receipt, record, tag);
+      this.emit('delivered', receipt, record, live);
       this.emit('changed');
     });
-    sender.on('refused', ({ record, tag }, error) => {
-      this.emit('refused', error, record, tag);
+    sender.on('refused', ({ record, live }, error) => {
+      this.emit('refused', error, record, live);
       this.emit('changed');
     });
-    outbox.on('dropped', (record, tag) => {
-      this.emit('dropped', record, tag);
+    outbox.on('dropped', (record, live) => {
+      this.emit('dropped', record, live);
       this.emit('changed');
     });
   }
 
-  static async open<Live>(options: PublisherOptions): Promise<DurablePublisher<Live>> {
-    const outbox = await Outbox.open<Live>(new LevelOutboxStore(options.directory), options.limits);
-    const sender = new OutboxSender<Live>(outbox, options.connection, options.window);
-    const publisher = new DurablePublisher<Live>(outbox, sender);
+  static async open<LiveMessage>(options: PublisherOptions): Promise<DurablePublisher<LiveMessage>> {
+    const outbox = await Outbox.open<LiveMessage>(new LevelOutboxStore(options.directory), options.limits);
+    const sender = new OutboxSender<LiveMessage>(outbox, options.connection, options.window);
+    const publisher = new DurablePublisher<LiveMessage>(outbox, sender);
     sender.kick();
     return publisher;
   }
@@ -81,7 +81,7 @@ export class DurablePublisher<Live> extends EventEmitter<PublisherEvents<Live>> 
    * Resolves once the message is safe (on disk, or acknowledged before its write); rejects with
    * OutboxFullError under rejectNew. `live` comes back with the message's delivered, refused or dropped event.
    */
-  accept(record: NewRecord, live?: Live): Promise<void> {
+  accept(record: NewRecord, live?: LiveMessage): Promise<void> {
     const accepted = this.outbox.append(record, live);
     this.emit('changed');
     return accepted;

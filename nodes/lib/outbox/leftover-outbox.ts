@@ -29,6 +29,7 @@ export class LeftoverOutbox {
     onDrained: (error?: Error) => void,
   ): Promise<LeftoverOutbox | undefined> {
     if (!existsSync(directory)) return undefined;
+    // No live message (`never`): every message in it was accepted by an earlier run.
     const publisher = await DurablePublisher.open<never>({
       directory,
       // Nothing new is appended: the bounds only matter to appends.

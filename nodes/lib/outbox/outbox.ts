@@ -14,10 +14,10 @@ export interface OutboxLimits {
 /** A message as the out node hands it to the outbox. */
 export type NewRecord = Omit<StoredRecord, 'seq' | 'queuedAt'>;
 
-/** A record handed to the sender, with the tag its append was given in this process. */
-export interface Delivery<Tag = unknown> {
+/** A record handed to the sender, with its live message when this process appended it. */
+export interface Delivery<LiveMessage = unknown> {
   record: StoredRecord;
-  tag: Tag | undefined;
+  live: LiveMessage | undefined;
   /** 1 for the first send; more after a reconnect or a restart. */
   attempt: number;
   /** Whether an earlier attempt may have reached the broker (the MQTT DUP flag). */
@@ -32,9 +32,9 @@ export class OutboxFullError extends Error {
   }
 }
 
-export interface OutboxEvents<Tag> {
+export interface OutboxEvents<LiveMessage> {
   /** A record was evicted by the dropOldest policy. */
-  dropped: [record: StoredRecord, tag: Tag | undefined];
+  dropped: [record: StoredRecord, live: LiveMessage | undefined];
   /** Records became ready to send. */
   ready: [];
 }
@@ -63,8 +63,12 @@ const noPendingWrite = (): PendingWrite => ({ put: new Map(), del: [], written: 
  * then is safe already and leaves the batch, so a broker faster than the disk
  * (one in the same process, most on a LAN) costs no write and no fsync at all.
  * Only a window of records is held in memory; the rest stays in the store.
+ *
+ * `LiveMessage` is what the caller keeps in memory beside a record it appended in this process
+ * (the out node's msg, send and done); it comes back with the record's fate and is gone after a
+ * restart, when only the record is left.
  */
-export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
+export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<LiveMessage>> {
   private meta: OutboxMeta;
   /** Not in flight, seq ≤ readCursor, in seq order; committed or waiting for their write. */
   private readonly ready: StoredRecord[] = [];
@@ -75,11 +79,8 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   private readonly inFlight = new Map<number, StoredRecord>();
   /** Sends by this process that ended without an acknowledgment, by seq. */
   private readonly attempts = new Map<number, number>();
-  /**
-   * What the caller attached to each record it appended in this process (Node-RED's
-   * done and msg), from the moment a seq is reserved, so no event can miss it.
-   */
-  private readonly tags = new Map<number, Tag>();
+  /** The live message of each record appended in this process, kept from its seq on: no event misses it. */
+  private readonly liveMessages = new Map<number, LiveMessage>();
   private readonly sentBeforeOpen: number;
   /**
    * Records up to this seq were stored before the bounds shrank below what the outbox held: they
@@ -110,9 +111,12 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
   }
 
   /** Opens the store and reads the first window of what it holds. */
-  static async open<Tag = unknown>(store: OutboxStore, limits: OutboxLimits): Promise<Outbox<Tag>> {
+  static async open<LiveMessage = unknown>(
+    store: OutboxStore,
+    limits: OutboxLimits,
+  ): Promise<Outbox<LiveMessage>> {
     const { meta, recoveryNotes } = await store.open();
-    const outbox = new Outbox<Tag>(store, limits, meta, recoveryNotes);
+    const outbox = new Outbox<LiveMessage>(store, limits, meta, recoveryNotes);
     await outbox.load();
     return outbox;
   }
@@ -139,15 +143,15 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
    * Resolves once the record is safe: on disk, or acknowledged before its write (which then
    * leaves it out). Rejects with OutboxFullError under `rejectNew` when full.
    */
-  append(input: NewRecord, tag?: Tag): Promise<void> {
+  append(input: NewRecord, live?: LiveMessage): Promise<void> {
     // Only the room check and the enqueueing are serialised; the disk writes of many appends share one batch.
     if (this.chainedAppends === 0 && !this.closed && this.hasRoomFor(input.payload.length)) {
       // Nothing ahead of it and nothing to evict: it is enqueued now, without a turn through the chain,
       // and given the promise of its batch, shared with every other append in it.
-      return this.enqueueRecord(input, tag);
+      return this.enqueueRecord(input, live);
     }
     this.chainedAppends++;
-    const reserved = this.appendChain.then(() => this.reserve(input, tag));
+    const reserved = this.appendChain.then(() => this.reserve(input, live));
     this.appendChain = reserved.catch(() => undefined).then(() => this.chainedAppends--);
     return reserved.then(({ committed }) => committed);
   }
@@ -161,15 +165,15 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
    * acknowledged or released. When memory runs low the next records are read from the store, and
    * 'ready' says when they are in.
    */
-  take(max: number): Delivery<Tag>[] {
-    const deliveries: Delivery<Tag>[] = [];
+  take(max: number): Delivery<LiveMessage>[] {
+    const deliveries: Delivery<LiveMessage>[] = [];
     while (deliveries.length < max && this.ready.length > 0) {
       const record = this.ready.shift() as StoredRecord;
       this.inFlight.set(record.seq, record);
       const earlier = this.attempts.get(record.seq) ?? 0;
       deliveries.push({
         record,
-        tag: this.tags.get(record.seq),
+        live: this.liveMessages.get(record.seq),
         attempt: earlier + 1 + (record.seq <= this.sentBeforeOpen ? 1 : 0),
         possiblySent: earlier > 0 || record.seq <= this.sentBeforeOpen,
       });
@@ -188,7 +192,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     if (!record || this.closed) return Promise.resolve();
     this.inFlight.delete(seq);
     this.attempts.delete(seq);
-    this.tags.delete(seq);
+    this.liveMessages.delete(seq);
     return this.remove(record);
   }
 
@@ -209,7 +213,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     await this.appendChain;
     await this.flush();
     this.closed = true;
-    this.tags.clear();
+    this.liveMessages.clear();
     await this.store.close();
   }
 
@@ -224,16 +228,19 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
    * Makes room for the record (or refuses it), then enqueues it. The promise of its batch comes
    * wrapped, so the chain of appends does not wait for the write.
    */
-  private async reserve(input: NewRecord, tag: Tag | undefined): Promise<{ committed: Promise<void> }> {
+  private async reserve(
+    input: NewRecord,
+    live: LiveMessage | undefined,
+  ): Promise<{ committed: Promise<void> }> {
     if (this.closed) throw new Error('the outbox is closed');
     while (!this.hasRoomFor(input.payload.length)) {
       if (this.limits.overflow === 'rejectNew' || !(await this.evictOldest()))
         throw new OutboxFullError(this.limits);
     }
-    return { committed: this.enqueueRecord(input, tag) };
+    return { committed: this.enqueueRecord(input, live) };
   }
 
-  private enqueueRecord(input: NewRecord, tag: Tag | undefined): Promise<void> {
+  private enqueueRecord(input: NewRecord, live: LiveMessage | undefined): Promise<void> {
     const record: StoredRecord = {
       seq: this.meta.nextSeq,
       queuedAt: Date.now(),
@@ -247,7 +254,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     this.meta.nextSeq++;
     this.meta.count++;
     this.meta.bytes += input.payload.length;
-    if (tag !== undefined) this.tags.set(record.seq, tag);
+    if (live !== undefined) this.liveMessages.set(record.seq, live);
     // In the batch before anything can acknowledge it, so the acknowledgment finds it there.
     this.pending.put.set(record.seq, record);
     const { committed } = this.nextWrite();
@@ -270,9 +277,9 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
     if (this.ready.length === 0 || this.ready[0].seq <= this.keptOverBoundUpTo) return false;
     const oldest = this.ready.shift() as StoredRecord;
     this.attempts.delete(oldest.seq);
-    const tag = this.tags.get(oldest.seq);
-    this.tags.delete(oldest.seq);
-    this.emit('dropped', oldest, tag);
+    const live = this.liveMessages.get(oldest.seq);
+    this.liveMessages.delete(oldest.seq);
+    this.emit('dropped', oldest, live);
     // Written in the same batch as the append that made room, ahead of it.
     void this.remove(oldest);
     return true;
@@ -332,7 +339,7 @@ export class Outbox<Tag = unknown> extends EventEmitter<OutboxEvents<Tag>> {
       // One already in flight may still arrive; its acknowledgment then finds nothing to forget.
       this.inFlight.delete(record.seq);
       this.attempts.delete(record.seq);
-      this.tags.delete(record.seq);
+      this.liveMessages.delete(record.seq);
     }
     let kept = 0;
     for (const record of this.ready) if (!failed.has(record.seq)) this.ready[kept++] = record;

@@ -4,11 +4,11 @@ import { ConnectionError, type PublishingConnection } from '../connection/types.
 import type { Delivery, Outbox } from './outbox.js';
 import { decodeProperties } from './properties.js';
 
-export interface SenderEvents<Tag> {
+export interface SenderEvents<LiveMessage> {
   /** The broker acknowledged it (QoS 1/2) or it was written (QoS 0); it has left the outbox. */
-  delivered: [delivery: Delivery<Tag>, ackedAt: number, reasonCode: number | undefined];
+  delivered: [delivery: Delivery<LiveMessage>, ackedAt: number, reasonCode: number | undefined];
   /** The broker refused this message for good (an MQTT 5 reason code ≥ 0x80); it has left the outbox. */
-  refused: [delivery: Delivery<Tag>, error: ConnectionError];
+  refused: [delivery: Delivery<LiveMessage>, error: ConnectionError];
 }
 
 /** In-flight window when the broker sets no lower Receive Maximum. */
@@ -26,7 +26,7 @@ const STOP_GRACE = 2000;
  * A message the connection could not take goes back to the outbox and is sent
  * again when the connection returns.
  */
-export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>> {
+export class OutboxSender<LiveMessage = unknown> extends EventEmitter<SenderEvents<LiveMessage>> {
   private draining = false;
   private drainAgain = false;
   /** Set while sending waits after a failed send, until a new connection status or RETRY_AFTER_FAILURE. */
@@ -40,7 +40,7 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
   private readonly onReady = () => this.kick();
 
   constructor(
-    private readonly outbox: Outbox<Tag>,
+    private readonly outbox: Outbox<LiveMessage>,
     private readonly connection: PublishingConnection,
     private readonly maxWindow = DEFAULT_WINDOW,
   ) {
@@ -99,7 +99,7 @@ export class OutboxSender<Tag = unknown> extends EventEmitter<SenderEvents<Tag>>
     this.retryTimer = undefined;
   }
 
-  private send(delivery: Delivery<Tag>) {
+  private send(delivery: Delivery<LiveMessage>) {
     const { record } = delivery;
     const options: IClientPublishOptions = { qos: record.qos, retain: record.retain };
     if (record.qos > 0 && delivery.possiblySent) options.dup = true;

@@ -3,7 +3,7 @@ import type { QoS } from 'mqtt-packet';
 /**
  * The storage contract of an outbox: an ordered map from sequence number to
  * record, plus a few counters kept consistent with it. Every implementation
- * passes the same contract test (test/outbox-store.contract.ts).
+ * passes the same contract test (test/support/outbox-store-contract.ts).
  */
 
 /** What is stored for one message. */

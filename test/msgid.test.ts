@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { flowMessageIds } from '../nodes/lib/flow-message-ids.js';
+import { nextMsgId } from '../nodes/node-red/msgid.js';
 
-describe('flow message ids', () => {
+describe('Node-RED msg ids (_msgid) of the in nodes', () => {
   it('gives 16 hex digits, as Node-RED does, and never the same id twice across the table boundaries', () => {
-    const ids = Array.from({ length: 70_000 }, () => flowMessageIds.next());
+    const ids = Array.from({ length: 70_000 }, () => nextMsgId());
     for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
     assert.equal(new Set(ids).size, ids.length);
     // A counter under one prefix: consecutive ids count up by one, across 256 and 65,536 too.

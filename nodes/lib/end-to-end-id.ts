@@ -2,16 +2,18 @@ import { randomFillSync } from 'node:crypto';
 import { strictUtf8 } from './payload.js';
 
 /**
- * Message identity across the at-least-once hops: an id made once when mqtt out
- * accepts a message, carried with it (MQTT 5 user property, or a JSON envelope on
- * MQTT 3.1.1), so every copy of the message, resends included, has the same id.
+ * The message id (msg.messageId): a message's identity end to end, across the at-least-once
+ * hops. It is made once when mqtt out accepts a message and carried with it (MQTT 5 user
+ * property, or a JSON envelope on MQTT 3.1.1), so every copy of the message, resends included,
+ * and every flow it reaches has the same id; dedupe keys on it. Not Node-RED's `_msgid`, which
+ * only lives within one runtime (node-red/msgid.ts).
  */
 
 /** The MQTT 5 user property that carries the id. */
 export const MESSAGE_ID_PROPERTY = 'msg-id';
 
 /** Longest id accepted from msg.messageId: keys stay small in a dedupe cache. */
-export const MAX_MESSAGE_ID_LENGTH = 128;
+const MAX_MESSAGE_ID_LENGTH = 128;
 
 const random = Buffer.alloc(4096);
 let randomOffset = random.length;
@@ -74,7 +76,7 @@ export function wrapEnvelope(id: string, payload: Buffer | string): Buffer {
 }
 
 /** What an envelope held: the id and the original bytes. */
-export interface Unwrapped {
+export interface EnvelopeContents {
   id: string;
   payload: Buffer;
 }
@@ -82,7 +84,7 @@ export interface Unwrapped {
 const ENVELOPE_START = Buffer.from('{"id":');
 
 /** The id and payload of an envelope, or undefined when `bytes` are not one (they are then a plain payload). */
-export function unwrapEnvelope(bytes: Buffer): Unwrapped | undefined {
+export function unwrapEnvelope(bytes: Buffer): EnvelopeContents | undefined {
   // Cheap test first: most payloads that are not envelopes are told apart by their first bytes.
   if (
     bytes.length < ENVELOPE_START.length ||
