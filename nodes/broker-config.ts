@@ -12,7 +12,13 @@ import type {
 } from './lib/connection/types.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import { describeReason, refusalKey } from './node-red/disconnect-reason.js';
+import {
+  describeReason,
+  embeddedVersionHint,
+  forgetFailure,
+  isNewFailure,
+  refusalKey,
+} from './node-red/disconnect-reason.js';
 import { probeConnection, type ProbeResult } from './lib/connection/probe.js';
 import { translator } from './node-red/i18n.js';
 import { tlsConfigNode } from './node-red/tls-config.js';
@@ -206,19 +212,22 @@ module.exports = function (RED: NodeAPI) {
     if (!cleanSession && !node.persistentSession) node.warn(t('errors.session-expiry-zero'));
     node.connection = new BrokerConnection(options);
     const address = describeEndpoint(endpoint);
-    let lastLoggedReason = '';
+    const named = def.name ? `"${def.name}" (${address})` : address;
     node.connection.on('status', (status) => {
       if (status.state === 'connected') {
-        lastLoggedReason = '';
+        forgetFailure(node.id);
         node.log(t('log.connected', { broker: address }));
       } else if (status.state === 'disconnected' && status.reason) {
-        // A broker that keeps refusing would flood the log at every retry: say each reason once.
-        const reason = describeReason(t, status.reason);
-        if (reason === lastLoggedReason) return;
-        lastLoggedReason = reason;
-        const text = t('log.disconnected', { broker: address, reason });
-        if (status.reason.code === 'lost') node.log(text);
-        else node.error(text);
+        const hint = embeddedVersionHint(t, status.reason, endpoint);
+        const reason = describeReason(t, status.reason) + (hint && ` ${hint}`);
+        // Said once per cause, not at every retry nor at every deploy, until the config connects.
+        if (!isNewFailure(node.id, reason)) return;
+        // By a node that uses the config, which the debug sidebar can show on the canvas (a config node it cannot).
+        const [user] = node.connection.registered;
+        const speaker = (user as Node | undefined) ?? node;
+        const text = t('log.disconnected', { broker: named, reason });
+        if (status.reason.code === 'lost') speaker.log(text);
+        else speaker.error(text);
       }
     });
     node.connection.on('shared-overlap', (filter, other) => {
@@ -234,7 +243,8 @@ module.exports = function (RED: NodeAPI) {
       node.error(t('errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }));
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
+      if (removed) forgetFailure(node.id);
       node.connection.close().then(done, done);
     });
   }

@@ -20,6 +20,7 @@ import {
   type PropertiesMessage,
 } from './node-red/mqtt5-properties.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
+import { DropCount } from './node-red/drop-count.js';
 
 type Persistence = 'none' | 'queued' | 'acknowledged';
 const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
@@ -95,7 +96,7 @@ module.exports = function (RED: NodeAPI) {
       def.retain === '' || def.retain === undefined ? undefined : readBoolean(def.retain, false);
     const persistence: Persistence = def.persistence || 'none';
     /** Messages refused or lost to a bound, shown in the status. */
-    let dropped = 0;
+    const dropped = new DropCount();
 
     if (!brokerNode?.connection) return failAllInput(node, t('errors.no-broker'));
     if (!PERSISTENCE_MODES.includes(persistence)) {
@@ -117,7 +118,8 @@ module.exports = function (RED: NodeAPI) {
       if (publisher) extras.push(t('status.queued', { count: publisher.queued.toLocaleString('en-US') }));
       if (publisher?.outbox.overBound) extras.push(t('status.over-bound'));
       if (leftover) extras.push(t('status.leftover', { count: leftover.left.toLocaleString('en-US') }));
-      if (dropped) extras.push(t('status.dropped', { count: dropped }));
+      const droppedText = dropped.text(t);
+      if (droppedText) extras.push(droppedText);
       node.status(connectionNodeStatus(t, status, extras.join(' · ') || undefined));
     };
     const statusThrottle = throttledStatus(() => showStatus(connection.status));
@@ -227,7 +229,7 @@ module.exports = function (RED: NodeAPI) {
         else node.error(refusal, messageOf(record, live));
       });
       opened.on('dropped', (record, live) => {
-        dropped++;
+        dropped.add();
         const error = new Error(t('errors.outbox-dropped-oldest', { topic: record.topic }));
         if (live) live.done(error);
         else node.warn(error.message);
@@ -338,7 +340,7 @@ module.exports = function (RED: NodeAPI) {
           },
           (error: Error) => {
             if (error instanceof OutboxFullError) {
-              dropped++;
+              dropped.add();
               statusThrottle.soon();
               return done(
                 new Error(t('errors.outbox-full', { topic: target.topic, max: error.limits.maxMessages })),
@@ -352,7 +354,7 @@ module.exports = function (RED: NodeAPI) {
       connection.publish(target.topic, payload, target.options, (error) => {
         if (!error) return done();
         if (error instanceof ConnectionError && error.code === 'not-connected') {
-          dropped++;
+          dropped.add();
           showStatus(connection.status);
           return done(
             new ConnectionError('not-connected', t('errors.dropped-not-connected', { topic: target.topic })),

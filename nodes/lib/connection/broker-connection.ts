@@ -102,8 +102,9 @@ export class BrokerConnection
     }
   }
 
-  get userCount(): number {
-    return this.users.size;
+  /** The nodes that use it, in the order they registered. */
+  get registered(): ReadonlySet<object> {
+    return this.users;
   }
 
   /**
