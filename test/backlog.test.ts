@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import { allNodes, collect, completionObservers, helper } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
@@ -24,7 +24,10 @@ function brokerConfig(id: string, port: number, clientId: string) {
   };
 }
 
-describe('draining a backlog', { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) }, () => {
+describe('draining a backlog', () => {
+  before(function () {
+    skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+  });
   // Mosquitto with its default limits: 20 messages in flight and 1,000 queued per subscriber.
   const broker = new Mosquitto();
 

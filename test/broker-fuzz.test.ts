@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { NodeRedRig } from './support/crash-rig.js';
 import { embeddedBrokerNode } from './support/embedded-broker.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import { probeConnection } from '../nodes/lib/connection/probe.js';
 import { allNodes, helper, type AdminResponse } from './support/node-red.js';
 import { freePort } from './support/ports.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { NodeRedRig, NumberedSubscriber, waitFor } from './support/crash-rig.js';
@@ -116,7 +116,10 @@ function receiverFlow(brokerPort: number): unknown[] {
   ];
 }
 
-describe('a relay that crashes', { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) }, () => {
+describe('a relay that crashes', () => {
+  before(function () {
+    skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+  });
   // Unlimited queues: while the relay is down, Mosquitto keeps everything for its persistent session.
   const broker = new Mosquitto({ persistence: true, unlimitedQueues: true });
   const subscriber = new NumberedSubscriber();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from 'mocha';
 import { NodeRedRig } from './support/crash-rig.js';
 
 /**

@@ -4,7 +4,7 @@
  * crashes, and the messages already queued in an outbox still arrive.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import { allNodes, collect, completionObservers, helper } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/embedded-broker.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { allNodes, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { allNodes, collect, helper, translate } from './support/node-red.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
@@ -61,142 +61,141 @@ interface SubscriptionInternals {
 }
 
 for (const protocolVersion of [4, 5] as const) {
-  describe(
-    `shared subscriptions through Mosquitto, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}`,
-    { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
-    () => {
-      const broker = new Mosquitto();
-      let publisher: mqtt.MqttClient | undefined;
+  describe(`shared subscriptions through Mosquitto, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}`, () => {
+    before(function () {
+      skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+    });
+    const broker = new Mosquitto();
+    let publisher: mqtt.MqttClient | undefined;
 
-      before(async () => {
-        await broker.start();
-        await helper.startServer();
-      });
-      after(async () => {
-        await helper.stopServer();
-        await broker.dispose();
-      });
-      afterEach(async () => {
-        await publisher?.endAsync(true);
-        publisher = undefined;
-        await helper.unload();
-      });
+    before(async () => {
+      await broker.start();
+      await helper.startServer();
+    });
+    after(async () => {
+      await helper.stopServer();
+      await broker.dispose();
+    });
+    afterEach(async () => {
+      await publisher?.endAsync(true);
+      publisher = undefined;
+      await helper.unload();
+    });
 
-      for (const filter of ['$share/g/shared/#', '$share/g/shared/+/value']) {
-        it(`delivers each message to exactly one of two mqtt in nodes on ${filter}`, async () => {
-          await helper.load(allNodes, splitFlow(broker.port, protocolVersion, filter));
-          const received = { a: collect(helper.getNode('sink-a')), b: collect(helper.getNode('sink-b')) };
-          const subscribed = (member: string) =>
-            (helper.getNode(`cfg-${member}`) as unknown as SubscriptionInternals).connection
-              .brokerSubscriptions()
-              .has(filter);
-          await waitFor(() => subscribed('a') && subscribed('b'), 'both shared subscriptions granted');
+    for (const filter of ['$share/g/shared/#', '$share/g/shared/+/value']) {
+      it(`delivers each message to exactly one of two mqtt in nodes on ${filter}`, async () => {
+        await helper.load(allNodes, splitFlow(broker.port, protocolVersion, filter));
+        const received = { a: collect(helper.getNode('sink-a')), b: collect(helper.getNode('sink-b')) };
+        const subscribed = (member: string) =>
+          (helper.getNode(`cfg-${member}`) as unknown as SubscriptionInternals).connection
+            .brokerSubscriptions()
+            .has(filter);
+        await waitFor(() => subscribed('a') && subscribed('b'), 'both shared subscriptions granted');
 
-          publisher = await mqtt.connectAsync({
-            host: '127.0.0.1',
-            port: broker.port,
-            protocolVersion,
-            reconnectPeriod: 0,
-          });
-          for (let n = 1; n <= TOTAL; n++)
-            await publisher.publishAsync(`shared/${n % 4}/value`, String(n), { qos: 1 });
-          const count = () => received.a.length + received.b.length;
-          await waitFor(() => count() >= TOTAL, `${TOTAL} messages between the two nodes`);
-          await delay(300); // a copy too many would come now
-
-          const numbers = (msgs: Record<string, unknown>[]) => msgs.map((msg) => Number(msg.payload));
-          const a = numbers(received.a);
-          const b = numbers(received.b);
-          const inBoth = a.filter((n) => b.includes(n));
-          console.log(`  ${filter}: node a ${a.length}, node b ${b.length}, in both ${inBoth.length}`);
-          assert.equal(a.length + b.length, TOTAL, 'each message delivered once in all');
-          assert.deepEqual(inBoth, [], 'no message reached both nodes');
-          assert.deepEqual(
-            [...a, ...b].sort((x, y) => x - y),
-            Array.from({ length: TOTAL }, (_, i) => i + 1),
-            'every message reached one node',
-          );
-          assert.ok(a.length > 0 && b.length > 0, 'the load is split between the two nodes');
-          // The broker sends the real topic: the node's message carries it, not the $share filter.
-          assert.match(String(received.a[0].topic), /^shared\/\d\/value$/);
+        publisher = await mqtt.connectAsync({
+          host: '127.0.0.1',
+          port: broker.port,
+          protocolVersion,
+          reconnectPeriod: 0,
         });
-      }
+        for (let n = 1; n <= TOTAL; n++)
+          await publisher.publishAsync(`shared/${n % 4}/value`, String(n), { qos: 1 });
+        const count = () => received.a.length + received.b.length;
+        await waitFor(() => count() >= TOTAL, `${TOTAL} messages between the two nodes`);
+        await delay(300); // a copy too many would come now
 
-      if (protocolVersion === 4) {
-        // A PUBLISH names no subscription: a connection holding both forms cannot tell its share from
-        // the copy for the plain filter, and says so.
-        it('warns when one MQTT 3.1.1 connection holds a shared filter and an overlapping plain one', async () => {
-          const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
-          flow.push({
+        const numbers = (msgs: Record<string, unknown>[]) => msgs.map((msg) => Number(msg.payload));
+        const a = numbers(received.a);
+        const b = numbers(received.b);
+        const inBoth = a.filter((n) => b.includes(n));
+        console.log(`  ${filter}: node a ${a.length}, node b ${b.length}, in both ${inBoth.length}`);
+        assert.equal(a.length + b.length, TOTAL, 'each message delivered once in all');
+        assert.deepEqual(inBoth, [], 'no message reached both nodes');
+        assert.deepEqual(
+          [...a, ...b].sort((x, y) => x - y),
+          Array.from({ length: TOTAL }, (_, i) => i + 1),
+          'every message reached one node',
+        );
+        assert.ok(a.length > 0 && b.length > 0, 'the load is split between the two nodes');
+        // The broker sends the real topic: the node's message carries it, not the $share filter.
+        assert.match(String(received.a[0].topic), /^shared\/\d\/value$/);
+      });
+    }
+
+    if (protocolVersion === 4) {
+      // A PUBLISH names no subscription: a connection holding both forms cannot tell its share from
+      // the copy for the plain filter, and says so.
+      it('warns when one MQTT 3.1.1 connection holds a shared filter and an overlapping plain one', async () => {
+        const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
+        flow.push({
+          id: 'in-plain',
+          type: 'durable-mqtt-in',
+          broker: 'cfg-a',
+          topic: 'shared/+/value',
+          qos: 1,
+          datatype: 'utf8',
+          wires: [[]],
+        });
+        await helper.load(allNodes, flow);
+        const warnings = (member: string) => warningsOf(`cfg-${member}`);
+        await waitFor(() => warnings('a').length > 0, 'a warning on the shared connection');
+        assert.equal(
+          warnings('a')[0],
+          translate('durable-mqtt.errors.shared-overlap', {
+            topic: 'shared/+/value',
+            other: '$share/g/shared/#',
+          }),
+        );
+        assert.deepEqual(warnings('b'), [], 'a connection with the shared filter alone says nothing');
+      });
+    }
+
+    if (protocolVersion === 5) {
+      it('keeps a plain subscription and a shared one of one connection apart by subscription identifier', async () => {
+        const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
+        flow.push(
+          {
             id: 'in-plain',
             type: 'durable-mqtt-in',
             broker: 'cfg-a',
-            topic: 'shared/+/value',
+            topic: 'shared/#',
             qos: 1,
             datatype: 'utf8',
-            wires: [[]],
-          });
-          await helper.load(allNodes, flow);
-          const warnings = (member: string) => warningsOf(`cfg-${member}`);
-          await waitFor(() => warnings('a').length > 0, 'a warning on the shared connection');
-          assert.equal(
-            warnings('a')[0],
-            translate('durable-mqtt.errors.shared-overlap', {
-              topic: 'shared/+/value',
-              other: '$share/g/shared/#',
-            }),
-          );
-          assert.deepEqual(warnings('b'), [], 'a connection with the shared filter alone says nothing');
+            wires: [['sink-plain']],
+          },
+          { id: 'sink-plain', type: 'helper' },
+        );
+        await helper.load(allNodes, flow);
+        const a = collect(helper.getNode('sink-a'));
+        const b = collect(helper.getNode('sink-b'));
+        const plain = collect(helper.getNode('sink-plain'));
+        const connectionA = (helper.getNode('cfg-a') as unknown as SubscriptionInternals).connection;
+        const connectionB = (helper.getNode('cfg-b') as unknown as SubscriptionInternals).connection;
+        await waitFor(
+          () =>
+            connectionA.brokerSubscriptions().size === 2 &&
+            connectionB.brokerSubscriptions().has('$share/g/shared/#'),
+          'the three subscriptions granted',
+        );
+        publisher = await mqtt.connectAsync({
+          host: '127.0.0.1',
+          port: broker.port,
+          protocolVersion,
+          reconnectPeriod: 0,
         });
-      }
-
-      if (protocolVersion === 5) {
-        it('keeps a plain subscription and a shared one of one connection apart by subscription identifier', async () => {
-          const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
-          flow.push(
-            {
-              id: 'in-plain',
-              type: 'durable-mqtt-in',
-              broker: 'cfg-a',
-              topic: 'shared/#',
-              qos: 1,
-              datatype: 'utf8',
-              wires: [['sink-plain']],
-            },
-            { id: 'sink-plain', type: 'helper' },
-          );
-          await helper.load(allNodes, flow);
-          const a = collect(helper.getNode('sink-a'));
-          const b = collect(helper.getNode('sink-b'));
-          const plain = collect(helper.getNode('sink-plain'));
-          const connectionA = (helper.getNode('cfg-a') as unknown as SubscriptionInternals).connection;
-          const connectionB = (helper.getNode('cfg-b') as unknown as SubscriptionInternals).connection;
-          await waitFor(
-            () =>
-              connectionA.brokerSubscriptions().size === 2 &&
-              connectionB.brokerSubscriptions().has('$share/g/shared/#'),
-            'the three subscriptions granted',
-          );
-          publisher = await mqtt.connectAsync({
-            host: '127.0.0.1',
-            port: broker.port,
-            protocolVersion,
-            reconnectPeriod: 0,
-          });
-          for (let n = 1; n <= TOTAL; n++)
-            await publisher.publishAsync(`shared/${n % 4}/value`, String(n), { qos: 1 });
-          await waitFor(
-            () => plain.length >= TOTAL && a.length + b.length >= TOTAL,
-            'every message on the plain node and between the shared ones',
-          );
-          await delay(300);
-          assert.equal(plain.length, TOTAL, 'the plain subscription gets every message once');
-          assert.equal(a.length + b.length, TOTAL, 'the shared ones get each message once between them');
-          assert.ok(a.length > 0 && b.length > 0, 'the load is split between the two shared nodes');
-        });
-      }
-    },
-  );
+        for (let n = 1; n <= TOTAL; n++)
+          await publisher.publishAsync(`shared/${n % 4}/value`, String(n), { qos: 1 });
+        await waitFor(
+          () => plain.length >= TOTAL && a.length + b.length >= TOTAL,
+          'every message on the plain node and between the shared ones',
+        );
+        await delay(300);
+        assert.equal(plain.length, TOTAL, 'the plain subscription gets every message once');
+        assert.equal(a.length + b.length, TOTAL, 'the shared ones get each message once between them');
+        assert.ok(a.length > 0 && b.length > 0, 'the load is split between the two shared nodes');
+      });
+    }
+  });
 }
 
 describe('shared subscriptions and the embedded broker', () => {

@@ -33,6 +33,22 @@ export interface RuntimeNode {
 export const helper: TestHelper = require('node-red-node-test-helper');
 helper.init(require.resolve('node-red'));
 
+/**
+ * The helper is one per process, and mocha runs many test files in one process: settings a file gives
+ * with helper.settings() (a userDir) would reach the files after it. Stopping the server, which every
+ * file does last, puts back the runtime's own settings object, as a process of its own would have.
+ */
+{
+  // The helper has no call that gives its initial settings back: settings() merges into a copy.
+  const internals = helper as unknown as { _settings: Record<string, unknown> };
+  const runtimeSettings = internals._settings;
+  const stopServer = helper.stopServer.bind(helper);
+  helper.stopServer = async () => {
+    await stopServer();
+    internals._settings = runtimeSettings;
+  };
+}
+
 const root = path.resolve(__dirname, '..', '..');
 const catalog = JSON.parse(readFileSync(path.join(root, 'locales', 'en-US', 'messages.json'), 'utf8'));
 
