@@ -1,9 +1,10 @@
 // Runs the test files under test/ with mocha (.mocharc.json: TypeScript through tsx, two files at a
-// time); the pass/fail counts come last.
+// time) under c8, which prints the coverage summary (.c8rc.json); the pass/fail counts come last.
 // Arguments narrow the run: `npm test -- mqtt-in` runs files whose name contains "mqtt-in".
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
@@ -21,9 +22,18 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Every process of the run writes its V8 coverage here, spawned Node-RED processes included.
+const coverageFiles = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-coverage-'));
 const run = spawn(
   process.execPath,
-  [require.resolve('mocha/bin/mocha.js'), ...(process.stdout.isTTY ? ['--color'] : []), ...files],
+  [
+    require.resolve('c8/bin/c8.js'),
+    `--temp-directory=${coverageFiles}`,
+    process.execPath,
+    require.resolve('mocha/bin/mocha.js'),
+    ...(process.stdout.isTTY ? ['--color'] : []),
+    ...files,
+  ],
   { cwd: root, stdio: ['inherit', 'pipe', 'inherit'] },
 );
 // Passed through as it comes, and kept for mocha's counts ("205 passing (4m)", "1 failing", "2 pending").
@@ -33,6 +43,7 @@ run.stdout.on('data', (chunk) => {
   output += chunk;
 });
 run.on('close', (code, signal) => {
+  rmSync(coverageFiles, { recursive: true, force: true });
   const plain = stripVTControlCharacters(output);
   const counts = [...plain.matchAll(/^ {2}(\d+ (?:passing|failing|pending)(?: \(\w+\))?)$/gm)].map(
     (match) => match[1],
