@@ -13,7 +13,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { NodeRedRig } from './support/crash-rig.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import { embeddedBrokerNode } from './support/flows.js';
 import { connect, packet, publish, subscribe, uint16, unsubscribe } from './support/raw-mqtt.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';

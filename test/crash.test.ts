@@ -8,7 +8,7 @@ import { delay } from './support/wait.js';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
 import { freePort, isListening } from './support/ports.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import { brokerConfigNode, embeddedBrokerNode, mqttOutNode } from './support/flows.js';
 
 const MODES = ['queued', 'acknowledged'] as const;
 /** Numbered messages per mode. */
@@ -22,17 +22,7 @@ const TOTAL = 5000;
 function publisherFlow(brokerPort: number, scenario: string): unknown[] {
   const flow: Record<string, unknown>[] = [
     { id: 'tab1', type: 'tab', label: 'crash test' },
-    {
-      id: 'cfg1',
-      type: 'durable-mqtt-broker-config',
-      transport: 'mqtt',
-      host: '127.0.0.1',
-      port: brokerPort,
-      protocolVersion: 4,
-      clientId: 'durable-crash-publisher',
-      keepalive: 10,
-      cleanSession: true,
-    },
+    brokerConfigNode({ id: 'cfg1', port: brokerPort, clientId: 'durable-crash-publisher', keepalive: 10 }),
   ];
   for (const mode of MODES) {
     flow.push(
@@ -44,9 +34,8 @@ function publisherFlow(brokerPort: number, scenario: string): unknown[] {
         method: 'post',
         wires: [[`out-${mode}`]],
       },
-      {
+      mqttOutNode({
         id: `out-${mode}`,
-        type: 'durable-mqtt-out',
         z: 'tab1',
         broker: 'cfg1',
         topic: `crash/${scenario}/${mode}`,
@@ -55,7 +44,7 @@ function publisherFlow(brokerPort: number, scenario: string): unknown[] {
         persistence: mode,
         outputs: mode === 'acknowledged' ? 1 : 0,
         wires: mode === 'acknowledged' ? [[]] : [],
-      },
+      }),
       {
         id: `complete-${mode}`,
         type: 'complete',

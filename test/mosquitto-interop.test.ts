@@ -6,6 +6,7 @@ import { allNodes, collect, completionObservers, helper, watchStatus } from './s
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { makeCertificates } from './support/certificates.js';
 import { skipUnlessInstalled } from './support/services.js';
+import { brokerConfigNode, helperNode, mqttInNode, mqttOutNode } from './support/flows.js';
 import { delay, waitFor } from './support/wait.js';
 
 const require = createRequire(__filename);
@@ -43,40 +44,20 @@ for (const protocolVersion of [4, 5] as const) {
     let observer: MqttClient | undefined;
 
     function configNode(extra: Record<string, unknown> = {}) {
-      return {
+      return brokerConfigNode({
         id: CONFIG,
-        type: 'durable-mqtt-broker-config',
-        transport: 'mqtt',
-        host: '127.0.0.1',
         port: broker.port,
         protocolVersion,
         clientId: `durable-test-${protocolVersion}`,
         keepalive: 30,
-        cleanSession: true,
         ...extra,
-      };
+      });
     }
-    const outNode = (id: string, extra: Record<string, unknown> = {}) => ({
-      id,
-      type: 'durable-mqtt-out',
-      broker: CONFIG,
-      topic: '',
-      qos: '',
-      retain: '',
-      persistence: 'none',
-      ...extra,
-    });
-    const inNode = (id: string, topic: string, extra: Record<string, unknown> = {}) => ({
-      id,
-      type: 'durable-mqtt-in',
-      broker: CONFIG,
-      topic,
-      qos: 2,
-      datatype: 'auto-detect',
-      wires: [[`${id}-sink`]],
-      ...extra,
-    });
-    const sink = (id: string) => ({ id: `${id}-sink`, type: 'helper' });
+    const outNode = (id: string, extra: Record<string, unknown> = {}) =>
+      mqttOutNode({ id, broker: CONFIG, ...extra });
+    const inNode = (id: string, topic: string, extra: Record<string, unknown> = {}) =>
+      mqttInNode({ id, broker: CONFIG, topic, qos: 2, wires: [[`${id}-sink`]], ...extra });
+    const sink = (id: string) => helperNode(`${id}-sink`);
     const connected = () => waitFor(() => connectionOf().connected, 'connection to Mosquitto');
     async function observe(
       filter: string,

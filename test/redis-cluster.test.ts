@@ -6,7 +6,7 @@ import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort, isListening } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay } from './support/wait.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import { embeddedBrokerNode } from './support/flows.js';
 
 const REDIS_PASSWORD = 'cluster-secret';
 

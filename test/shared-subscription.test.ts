@@ -5,7 +5,7 @@ import { allNodes, collect, helper, translate } from './support/node-red.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay, waitFor } from './support/wait.js';
-import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/embedded-broker.js';
+import { brokerConfigNode, embeddedBrokerNode, helperNode, mqttInNode } from './support/flows.js';
 
 /** Messages published per test. */
 const TOTAL = 200;
@@ -19,27 +19,21 @@ function splitFlow(port: number, protocolVersion: 4 | 5, filter: string): Record
   const flow: Record<string, unknown>[] = [];
   for (const member of ['a', 'b']) {
     flow.push(
-      {
+      brokerConfigNode({
         id: `cfg-${member}`,
-        type: 'durable-mqtt-broker-config',
-        transport: 'mqtt',
-        host: '127.0.0.1',
         port,
         protocolVersion,
         clientId: `durable-share-${protocolVersion}-${member}`,
         keepalive: 30,
-        cleanSession: true,
-      },
-      {
+      }),
+      mqttInNode({
         id: `in-${member}`,
-        type: 'durable-mqtt-in',
         broker: `cfg-${member}`,
         topic: filter,
-        qos: 1,
         datatype: 'utf8',
         wires: [[`sink-${member}`]],
-      },
-      { id: `sink-${member}`, type: 'helper' },
+      }),
+      helperNode(`sink-${member}`),
     );
   }
   return flow;
@@ -127,15 +121,7 @@ for (const protocolVersion of [4, 5] as const) {
       // the copy for the plain filter, and says so.
       it('warns when one MQTT 3.1.1 connection holds a shared filter and an overlapping plain one', async () => {
         const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
-        flow.push({
-          id: 'in-plain',
-          type: 'durable-mqtt-in',
-          broker: 'cfg-a',
-          topic: 'shared/+/value',
-          qos: 1,
-          datatype: 'utf8',
-          wires: [[]],
-        });
+        flow.push(mqttInNode({ id: 'in-plain', broker: 'cfg-a', topic: 'shared/+/value', datatype: 'utf8' }));
         await helper.load(allNodes, flow);
         const warnings = (member: string) => warningsOf(`cfg-${member}`);
         await waitFor(() => warnings('a').length > 0, 'a warning on the shared connection');
@@ -154,16 +140,14 @@ for (const protocolVersion of [4, 5] as const) {
       it('keeps a plain subscription and a shared one of one connection apart by subscription identifier', async () => {
         const flow = splitFlow(broker.port, protocolVersion, '$share/g/shared/#');
         flow.push(
-          {
+          mqttInNode({
             id: 'in-plain',
-            type: 'durable-mqtt-in',
             broker: 'cfg-a',
             topic: 'shared/#',
-            qos: 1,
             datatype: 'utf8',
             wires: [['sink-plain']],
-          },
-          { id: 'sink-plain', type: 'helper' },
+          }),
+          helperNode('sink-plain'),
         );
         await helper.load(allNodes, flow);
         const a = collect(helper.getNode('sink-a'));
@@ -206,23 +190,8 @@ describe('shared subscriptions and the embedded broker', () => {
   it('warns that the embedded broker takes $share/… as a plain filter', async () => {
     await helper.load(allNodes, [
       embeddedBrokerNode(0),
-      {
-        id: 'cfg-embedded',
-        type: 'durable-mqtt-broker-config',
-        transport: 'embedded',
-        embedded: EMBEDDED_BROKER_ID,
-        clientId: 'share-on-embedded',
-        cleanSession: true,
-      },
-      {
-        id: 'in-embedded',
-        type: 'durable-mqtt-in',
-        broker: 'cfg-embedded',
-        topic: '$share/g/jobs/#',
-        qos: 1,
-        datatype: 'utf8',
-        wires: [[]],
-      },
+      brokerConfigNode({ id: 'cfg-embedded', clientId: 'share-on-embedded' }),
+      mqttInNode({ id: 'in-embedded', broker: 'cfg-embedded', topic: '$share/g/jobs/#', datatype: 'utf8' }),
     ]);
     await waitFor(() => warningsOf('cfg-embedded').length > 0, 'a warning on the broker config');
     assert.deepEqual(warningsOf('cfg-embedded'), [
