@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import { chromium, type Browser } from 'playwright-core';
 import { Editor } from './support/editor.js';
 import { englishCatalog } from './support/hello-world.js';
-import { newUserDirectory, repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
+import { repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
+import { linkedUserDirectory } from './support/user-directory.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
@@ -68,8 +69,7 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
     const screenshots = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-editor-screenshots-'));
     console.log(`# screenshots of the editor: ${screenshots}`);
     // The package from this working tree (its dist/), linked as `npm install <folder>` would.
-    userDir = newUserDirectory(temporaryDirectory('durable-mqtt-editor-'), { [MODULE]: `file:${root}` });
-    symlinkSync(root, path.join(userDir, 'node_modules', MODULE), 'dir');
+    userDir = linkedUserDirectory(temporaryDirectory('durable-mqtt-editor-'));
     nodeRed = await startNodeRed(repositoryNodeRed(), userDir);
     comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
     browser = await chromium.launch({ executablePath: chromiumBinary, args: ['--no-sandbox'] });

@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
 import { englishCatalog, HELLO, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
+import { newUserDirectory } from './support/user-directory.js';
 import {
-  newUserDirectory,
   npm,
   registryNodeRed,
   repositoryNodeRed,
