@@ -8,10 +8,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Pipe } from './measurement.js';
 import type { Problems } from './types.js';
 import { BROKER_ID, OUT_ID, SINK_ID, SINK_TYPE } from './flows.js';
+import { linkedUserDirectory } from '../test/support/user-directory.js';
 
 const require = createRequire(__filename);
 export const ROOT = path.resolve(__dirname, '..');
@@ -122,9 +123,7 @@ export interface BenchRuntime {
 
 /** Starts Node-RED with `flow`; the harness feeds node `inputId` (the out node, or the dedupe node). */
 export async function startNodeRed(flow: object[], inputId = OUT_ID): Promise<BenchRuntime> {
-  const userDir = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-bench-'));
-  mkdirSync(path.join(userDir, 'node_modules'));
-  symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-durable-mqtt'), 'dir');
+  const userDir = linkedUserDirectory(mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-bench-')));
   writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
   const problems = new ProblemLog();
 

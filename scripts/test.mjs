@@ -1,11 +1,16 @@
-// Runs every test file under test/ with Node's test runner (TypeScript through tsx).
+// Runs the test files under test/ with mocha (.mocharc.json: TypeScript through tsx, two files at a
+// time) under c8, which prints the coverage summary (.c8rc.json); the pass/fail counts come last.
 // Arguments narrow the run: `npm test -- mqtt-in` runs files whose name contains "mqtt-in".
-import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
 const filters = process.argv.slice(2);
 const files = readdirSync(path.join(root, 'test'))
   .filter((name) => name.endsWith('.test.ts'))
@@ -16,17 +21,33 @@ if (files.length === 0) {
   console.error(`no test file matches ${filters.join(' ')}`);
   process.exit(1);
 }
-const result = spawnSync(
+
+// Every process of the run writes its V8 coverage here, spawned Node-RED processes included.
+const coverageFiles = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-coverage-'));
+const run = spawn(
   process.execPath,
   [
-    '--import',
-    'tsx',
-    '--test',
-    '--test-concurrency=2',
-    '--test-timeout=600000',
-    '--test-reporter=spec',
+    require.resolve('c8/bin/c8.js'),
+    `--temp-directory=${coverageFiles}`,
+    process.execPath,
+    require.resolve('mocha/bin/mocha.js'),
+    ...(process.stdout.isTTY ? ['--color'] : []),
     ...files,
   ],
-  { cwd: root, stdio: 'inherit' },
+  { cwd: root, stdio: ['inherit', 'pipe', 'inherit'] },
 );
-process.exit(result.status ?? 1);
+// Passed through as it comes, and kept for mocha's counts ("205 passing (4m)", "1 failing", "2 pending").
+let output = '';
+run.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  output += chunk;
+});
+run.on('close', (code, signal) => {
+  rmSync(coverageFiles, { recursive: true, force: true });
+  const plain = stripVTControlCharacters(output);
+  const counts = [...plain.matchAll(/^ {2}(\d+ (?:passing|failing|pending)(?: \(\w+\))?)$/gm)].map(
+    (match) => match[1],
+  );
+  console.log(`\ntests: ${counts.length > 0 ? counts.join(', ') : 'no count printed'}`);
+  process.exit(code ?? (signal ? 1 : 0));
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import { allNodes, collect, completionObservers, helper } from './support/node-red.js';
+import { brokerConfigNode, helperNode, mqttInNode, mqttOutNode } from './support/flows.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { freePort } from './support/ports.js';
@@ -10,21 +11,10 @@ import { delay, waitFor } from './support/wait.js';
 
 const BACKLOG = 50_000;
 
-function brokerConfig(id: string, port: number, clientId: string) {
-  return {
-    id,
-    type: 'durable-mqtt-broker-config',
-    transport: 'mqtt',
-    host: '127.0.0.1',
-    port,
-    protocolVersion: 4,
-    clientId,
-    keepalive: 30,
-    cleanSession: true,
-  };
-}
-
-describe('draining a backlog', { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) }, () => {
+describe('draining a backlog', () => {
+  before(function () {
+    skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+  });
   // Mosquitto with its default limits: 20 messages in flight and 1,000 queued per subscriber.
   const broker = new Mosquitto();
 
@@ -45,32 +35,29 @@ describe('draining a backlog', { skip: skipUnlessInstalled('mosquitto', mosquitt
     // nobody has subscribed to yet goes to nobody, by MQTT's rules).
     const proxy = new TcpProxy(await freePort(), broker.port);
     const publisher = [
-      brokerConfig('pub-cfg', proxy.port, 'durable-backlog-pub'),
-      {
+      brokerConfigNode({ id: 'pub-cfg', port: proxy.port, clientId: 'durable-backlog-pub', keepalive: 30 }),
+      mqttOutNode({
         id: 'out',
-        type: 'durable-mqtt-out',
         broker: 'pub-cfg',
         topic: 'backlog/n',
         qos: '1',
         retain: 'false',
         persistence: 'queued',
         maxMessages: 100_000,
-      },
+      }),
       ...completionObservers('out'),
     ];
     // The subscriber is a flow of the same Node-RED, sharing its CPU with the publisher, as users run it.
     const subscriber = [
-      brokerConfig('sub-cfg', broker.port, 'durable-backlog-sub'),
-      {
+      brokerConfigNode({ id: 'sub-cfg', port: broker.port, clientId: 'durable-backlog-sub', keepalive: 30 }),
+      mqttInNode({
         id: 'in',
-        type: 'durable-mqtt-in',
         broker: 'sub-cfg',
         topic: 'backlog/#',
-        qos: 1,
         datatype: 'json',
         wires: [['received']],
-      },
-      { id: 'received', type: 'helper' },
+      }),
+      helperNode('received'),
     ];
     await helper.load(allNodes, [...publisher, ...subscriber]);
     const completed = collect(helper.getNode('completed'));

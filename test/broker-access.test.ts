@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { TopicAccess, filterWithin, type Identity } from '../nodes/lib/broker/acl.js';
 import { AccessControl } from '../nodes/lib/broker/access-control.js';
 import { resolveAccess } from '../nodes/lib/broker/access-settings.js';

@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
-import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import {
+  EMBEDDED_BROKER_ID,
+  brokerConfigNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  mqttOutNode,
+} from './support/flows.js';
 import { allNodes, collect, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
@@ -232,41 +240,17 @@ describe('embedded broker: users, passwords and topic rules', () => {
     const path = cleanSession ? 'through the link (clean session)' : 'over MQTT (persistent session)';
     it(`applies the rules to the in-process connections of broker configs too, ${path}`, async () => {
       const { node, credentials } = securedBroker(0);
-      const config = (id: string, clientId: string) => ({
-        id,
-        type: 'durable-mqtt-broker-config',
-        transport: 'embedded',
-        embedded: EMBEDDED_BROKER_ID,
-        clientId,
-        keepalive: 60,
-        cleanSession,
-      });
-      const inNode = (id: string, broker: string, topic: string) => ({
-        id,
-        type: 'durable-mqtt-in',
-        broker,
-        topic,
-        qos: 1,
-        datatype: 'utf8',
-        wires: [[`${id}-sink`]],
-      });
+      const inNode = (id: string, broker: string, topic: string) =>
+        mqttInNode({ id, broker, topic, datatype: 'utf8', wires: [[`${id}-sink`]] });
       const flow = [
         node,
-        config('sensor-cfg', 'sensor-7'),
-        config('admin-cfg', 'admin-1'),
-        {
-          id: 'out',
-          type: 'durable-mqtt-out',
-          broker: 'sensor-cfg',
-          topic: '',
-          qos: '1',
-          retain: '',
-          persistence: 'none',
-        },
+        brokerConfigNode({ id: 'sensor-cfg', clientId: 'sensor-7', cleanSession }),
+        brokerConfigNode({ id: 'admin-cfg', clientId: 'admin-1', cleanSession }),
+        mqttOutNode({ id: 'out', broker: 'sensor-cfg', qos: '1' }),
         inNode('sensor-in', 'sensor-cfg', '#'),
         inNode('admin-in', 'admin-cfg', 'sensors/#'),
-        { id: 'sensor-in-sink', type: 'helper' },
-        { id: 'admin-in-sink', type: 'helper' },
+        helperNode('sensor-in-sink'),
+        helperNode('admin-in-sink'),
       ];
       await helper.load(allNodes, flow, {
         ...credentials,

@@ -5,10 +5,11 @@
  * that the whole list stays true whatever sits between the socket and Aedes.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
-import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
 import { allNodes, helper } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import {

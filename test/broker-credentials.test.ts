@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import { NodeRedRig } from './support/crash-rig.js';
-import { connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import { embeddedBrokerNode } from './support/flows.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import type { Identity } from '../nodes/lib/broker/acl.js';
 import { PacketGate, type GateOptions } from '../nodes/lib/broker/packet-gate.js';
 import { connect, packet, publish, subscribe, uint16 } from './support/raw-mqtt.js';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
-import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
 import { allNodes, helper, type RuntimeNode } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';

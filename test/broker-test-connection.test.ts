@@ -1,26 +1,23 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import { probeConnection } from '../nodes/lib/connection/probe.js';
 import { allNodes, helper, type AdminResponse } from './support/node-red.js';
 import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import { brokerConfigNode, embeddedBrokerNode, mqttInNode } from './support/flows.js';
 
 const BROKER = 'b0000000000000101';
 const CONFIG = 'c0000000000000101';
 const ENDPOINT = '/durable-mqtt-broker-config/test-connection';
 
 const broker = embeddedBrokerNode(0, { id: BROKER });
-const config = {
+const config = brokerConfigNode({
   id: CONFIG,
-  type: 'durable-mqtt-broker-config',
-  transport: 'embedded',
   embedded: BROKER,
   clientId: 'the-running-connection',
-  keepalive: 60,
   cleanSession: false,
-};
+});
 const BROKER_LOGIN = { user: 'operator', password: 'right horse battery' };
 
 /** What the edit dialog posts: its current values, as strings. */
@@ -59,19 +56,7 @@ describe("the broker config dialog's test connection", () => {
   it('uses the saved password when the dialog sends it masked, and leaves the running connection connected', async () => {
     await helper.load(
       allNodes,
-      [
-        broker,
-        config,
-        {
-          id: 'in1',
-          type: 'durable-mqtt-in',
-          broker: CONFIG,
-          topic: 'a/#',
-          qos: 1,
-          datatype: 'auto-detect',
-          wires: [],
-        },
-      ],
+      [broker, config, mqttInNode({ id: 'in1', broker: CONFIG, topic: 'a/#', wires: [] })],
       {
         [BROKER]: BROKER_LOGIN,
         [CONFIG]: BROKER_LOGIN,

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { NodeRedRig, NumberedSubscriber, waitFor } from './support/crash-rig.js';
 import { skipUnlessInstalled } from './support/services.js';
+import { brokerConfigNode, dedupeNode, mqttInNode, mqttOutNode } from './support/flows.js';
 import { delay } from './support/wait.js';
 import { newMessageId, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
 
@@ -16,36 +17,29 @@ const TOTAL = 5000;
 function relayFlow(brokerPort: number): unknown[] {
   return [
     { id: 'tab1', type: 'tab', label: 'relay' },
-    {
+    brokerConfigNode({
       id: 'cfg1',
-      type: 'durable-mqtt-broker-config',
-      transport: 'mqtt',
-      host: '127.0.0.1',
       port: brokerPort,
-      protocolVersion: 4,
       clientId: 'durable-chain-relay',
       keepalive: 10,
       cleanSession: false,
       birthTopic: 'chain/relay/up',
       birthPayload: 'up',
       birthQos: '1',
-    },
-    {
+    }),
+    mqttInNode({
       id: 'in1',
-      type: 'durable-mqtt-in',
       z: 'tab1',
       broker: 'cfg1',
       topic: 'chain/in',
-      qos: 1,
       datatype: 'buffer',
       ack: 'complete',
       ackTimeout: 60,
       unwrapEnvelope: true,
       wires: [['out1']],
-    },
-    {
+    }),
+    mqttOutNode({
       id: 'out1',
-      type: 'durable-mqtt-out',
       z: 'tab1',
       broker: 'cfg1',
       topic: 'chain/out',
@@ -56,7 +50,7 @@ function relayFlow(brokerPort: number): unknown[] {
       messageIdEnvelope: true,
       outputs: 1,
       wires: [[]],
-    },
+    }),
   ];
 }
 
@@ -64,46 +58,29 @@ function relayFlow(brokerPort: number): unknown[] {
 function receiverFlow(brokerPort: number): unknown[] {
   return [
     { id: 'tab1', type: 'tab', label: 'receiver' },
-    {
+    brokerConfigNode({
       id: 'cfg1',
-      type: 'durable-mqtt-broker-config',
-      transport: 'mqtt',
-      host: '127.0.0.1',
       port: brokerPort,
-      protocolVersion: 4,
       clientId: 'durable-chain-receiver',
       keepalive: 10,
       cleanSession: false,
       birthTopic: 'chain/receiver/up',
       birthPayload: 'up',
       birthQos: '1',
-    },
-    {
+    }),
+    mqttInNode({
       id: 'in1',
-      type: 'durable-mqtt-in',
       z: 'tab1',
       broker: 'cfg1',
       topic: 'chain/out',
-      qos: 1,
       datatype: 'buffer',
       ack: 'complete',
       unwrapEnvelope: true,
       wires: [['dedupe1']],
-    },
-    {
-      id: 'dedupe1',
-      type: 'durable-mqtt-dedupe',
-      z: 'tab1',
-      key: 'auto',
-      scope: 'global',
-      window: 3600,
-      maxEntries: 20_000,
-      persist: true,
-      wires: [['out1'], []],
-    },
-    {
+    }),
+    dedupeNode({ id: 'dedupe1', z: 'tab1', maxEntries: 20_000, persist: true, wires: [['out1'], []] }),
+    mqttOutNode({
       id: 'out1',
-      type: 'durable-mqtt-out',
       z: 'tab1',
       broker: 'cfg1',
       topic: 'chain/final',
@@ -112,11 +89,14 @@ function receiverFlow(brokerPort: number): unknown[] {
       persistence: 'acknowledged',
       outputs: 1,
       wires: [[]],
-    },
+    }),
   ];
 }
 
-describe('a relay that crashes', { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) }, () => {
+describe('a relay that crashes', () => {
+  before(function () {
+    skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+  });
   // Unlimited queues: while the relay is down, Mosquitto keeps everything for its persistent session.
   const broker = new Mosquitto({ persistence: true, unlimitedQueues: true });
   const subscriber = new NumberedSubscriber();

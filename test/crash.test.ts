@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import path from 'node:path';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { NodeRedRig, NumberedSubscriber, postNumbers, waitFor } from './support/crash-rig.js';
@@ -8,7 +8,7 @@ import { delay } from './support/wait.js';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
 import { freePort, isListening } from './support/ports.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import { brokerConfigNode, embeddedBrokerNode, mqttOutNode } from './support/flows.js';
 
 const MODES = ['queued', 'acknowledged'] as const;
 /** Numbered messages per mode. */
@@ -22,17 +22,7 @@ const TOTAL = 5000;
 function publisherFlow(brokerPort: number, scenario: string): unknown[] {
   const flow: Record<string, unknown>[] = [
     { id: 'tab1', type: 'tab', label: 'crash test' },
-    {
-      id: 'cfg1',
-      type: 'durable-mqtt-broker-config',
-      transport: 'mqtt',
-      host: '127.0.0.1',
-      port: brokerPort,
-      protocolVersion: 4,
-      clientId: 'durable-crash-publisher',
-      keepalive: 10,
-      cleanSession: true,
-    },
+    brokerConfigNode({ id: 'cfg1', port: brokerPort, clientId: 'durable-crash-publisher', keepalive: 10 }),
   ];
   for (const mode of MODES) {
     flow.push(
@@ -44,9 +34,8 @@ function publisherFlow(brokerPort: number, scenario: string): unknown[] {
         method: 'post',
         wires: [[`out-${mode}`]],
       },
-      {
+      mqttOutNode({
         id: `out-${mode}`,
-        type: 'durable-mqtt-out',
         z: 'tab1',
         broker: 'cfg1',
         topic: `crash/${scenario}/${mode}`,
@@ -55,7 +44,7 @@ function publisherFlow(brokerPort: number, scenario: string): unknown[] {
         persistence: mode,
         outputs: mode === 'acknowledged' ? 1 : 0,
         wires: mode === 'acknowledged' ? [[]] : [],
-      },
+      }),
       {
         id: `complete-${mode}`,
         type: 'complete',
@@ -158,91 +147,90 @@ async function atRandomMoments(
   return done;
 }
 
-describe(
-  'durability with real processes, Mosquitto',
-  { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
-  () => {
-    // Unlimited queues: after an outage the publisher may drain its backlog before the test's subscriber is
-    // back, and Mosquitto's default bound (1,000 queued per client) would drop what this test must count.
-    const broker = new Mosquitto({ persistence: true, unlimitedQueues: true });
-    const subscriber = new NumberedSubscriber();
-    let link: TcpProxy | undefined;
-    let rig: NodeRedRig | undefined;
+describe('durability with real processes, Mosquitto', () => {
+  before(function () {
+    skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+  });
+  // Unlimited queues: after an outage the publisher may drain its backlog before the test's subscriber is
+  // back, and Mosquitto's default bound (1,000 queued per client) would drop what this test must count.
+  const broker = new Mosquitto({ persistence: true, unlimitedQueues: true });
+  const subscriber = new NumberedSubscriber();
+  let link: TcpProxy | undefined;
+  let rig: NodeRedRig | undefined;
 
-    before(async () => {
-      await broker.start();
-      // A persistent session: what the broker acknowledged reaches the test even across a broker restart.
-      await subscriber.connect(broker.port, 'crash/#', {
-        clientId: 'durable-crash-subscriber',
-        clean: false,
-      });
-      // Node-RED reaches Mosquitto through a proxy: cutting it is an outage for Node-RED alone.
-      link = new TcpProxy(await freePort(), broker.port);
-      await link.open();
+  before(async () => {
+    await broker.start();
+    // A persistent session: what the broker acknowledged reaches the test even across a broker restart.
+    await subscriber.connect(broker.port, 'crash/#', {
+      clientId: 'durable-crash-subscriber',
+      clean: false,
     });
-    after(async () => {
-      await rig?.stop().catch(() => rig?.process?.kill());
-      // A listening proxy would keep this test process alive after its tests.
-      await link?.cut();
-      await subscriber.close();
-      await broker.dispose();
-    });
+    // Node-RED reaches Mosquitto through a proxy: cutting it is an outage for Node-RED alone.
+    link = new TcpProxy(await freePort(), broker.port);
+    await link.open();
+  });
+  after(async () => {
+    await rig?.stop().catch(() => rig?.process?.kill());
+    // A listening proxy would keep this test process alive after its tests.
+    await link?.cut();
+    await subscriber.close();
+    await broker.dispose();
+  });
 
-    it(`loses no accepted message while Node-RED is SIGKILLed at random points, some during outages (${TOTAL} per mode)`, async () => {
-      const proxy = link as TcpProxy;
-      rig = new NodeRedRig(publisherFlow(proxy.port, 'kill'));
-      const publisher = rig;
-      await publisher.start();
-      // Kills land sometimes with the broker reachable, sometimes during an outage, when accepted
-      // messages exist only in the outbox on disk: the case a durable outbox is for.
-      await publishThrough(
-        (kills) => `Node-RED SIGKILLed ${kills} times`,
-        publisher,
-        'kill',
-        subscriber,
-        (publishing) =>
-          atRandomMoments(publishing, 4, async (round) => {
-            const outage = round % 2 === 0;
-            if (outage) await proxy.cut();
-            await delay(500 + Math.random() * 1000);
-            await publisher.crash();
-            await publisher.start();
-            if (outage) await proxy.open();
-          }),
-      );
-    });
+  it(`loses no accepted message while Node-RED is SIGKILLed at random points, some during outages (${TOTAL} per mode)`, async () => {
+    const proxy = link as TcpProxy;
+    rig = new NodeRedRig(publisherFlow(proxy.port, 'kill'));
+    const publisher = rig;
+    await publisher.start();
+    // Kills land sometimes with the broker reachable, sometimes during an outage, when accepted
+    // messages exist only in the outbox on disk: the case a durable outbox is for.
+    await publishThrough(
+      (kills) => `Node-RED SIGKILLed ${kills} times`,
+      publisher,
+      'kill',
+      subscriber,
+      (publishing) =>
+        atRandomMoments(publishing, 4, async (round) => {
+          const outage = round % 2 === 0;
+          if (outage) await proxy.cut();
+          await delay(500 + Math.random() * 1000);
+          await publisher.crash();
+          await publisher.start();
+          if (outage) await proxy.open();
+        }),
+    );
+  });
 
-    it(`loses no accepted message while Mosquitto is stopped and restarted (${TOTAL} per mode)`, async () => {
-      const proxy = link as TcpProxy;
-      rig = new NodeRedRig(publisherFlow(proxy.port, 'restart'));
-      const publisher = rig;
-      await publisher.start();
-      await publishThrough(
-        (restarts) => `Mosquitto restarted ${restarts} times`,
-        publisher,
-        'restart',
-        subscriber,
-        (publishing) =>
-          atRandomMoments(publishing, 3, async () => {
-            // Node-RED loses the broker first and the subscriber leaves (its session queues), then Mosquitto
-            // restarts. Mosquitto 2.0.11 acknowledges PUBLISH packets it reads while it is terminating on
-            // SIGTERM and never delivers them (its log shows "Sending PUBACK" right before "terminating"), and
-            // it once lost hundreds of messages in flight to a connected subscriber across a restart; plain
-            // MQTT.js clients lose them the same way. With nothing in flight at the restart, those faults of
-            // the broker's stay out of this test, which then counts what the package answers for end to end.
-            await proxy.cut();
-            await subscriber.leave();
-            await delay(200);
-            await broker.stop('SIGTERM');
-            await delay(300 + Math.random() * 1000);
-            await broker.start();
-            subscriber.comeBack();
-            await proxy.open();
-          }),
-      );
-    });
-  },
-);
+  it(`loses no accepted message while Mosquitto is stopped and restarted (${TOTAL} per mode)`, async () => {
+    const proxy = link as TcpProxy;
+    rig = new NodeRedRig(publisherFlow(proxy.port, 'restart'));
+    const publisher = rig;
+    await publisher.start();
+    await publishThrough(
+      (restarts) => `Mosquitto restarted ${restarts} times`,
+      publisher,
+      'restart',
+      subscriber,
+      (publishing) =>
+        atRandomMoments(publishing, 3, async () => {
+          // Node-RED loses the broker first and the subscriber leaves (its session queues), then Mosquitto
+          // restarts. Mosquitto 2.0.11 acknowledges PUBLISH packets it reads while it is terminating on
+          // SIGTERM and never delivers them (its log shows "Sending PUBACK" right before "terminating"), and
+          // it once lost hundreds of messages in flight to a connected subscriber across a restart; plain
+          // MQTT.js clients lose them the same way. With nothing in flight at the restart, those faults of
+          // the broker's stay out of this test, which then counts what the package answers for end to end.
+          await proxy.cut();
+          await subscriber.leave();
+          await delay(200);
+          await broker.stop('SIGTERM');
+          await delay(300 + Math.random() * 1000);
+          await broker.start();
+          subscriber.comeBack();
+          await proxy.open();
+        }),
+    );
+  });
+});
 
 describe('durability with real processes, an embedded broker with persistence on disk', () => {
   const subscriber = new NumberedSubscriber();

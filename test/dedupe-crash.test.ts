@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from 'mocha';
 import { NodeRedRig } from './support/crash-rig.js';
+import { dedupeNode } from './support/flows.js';
 
 /**
  * POST /seen {seq} → dedupe (key payload.seq, persist). The HTTP answer comes from a
@@ -10,18 +11,7 @@ import { NodeRedRig } from './support/crash-rig.js';
 const flow = [
   { id: 'tab1', type: 'tab', label: 'dedupe crash test' },
   { id: 'http1', type: 'http in', z: 'tab1', url: '/seen', method: 'post', wires: [['dedupe1']] },
-  {
-    id: 'dedupe1',
-    type: 'durable-mqtt-dedupe',
-    z: 'tab1',
-    key: 'property',
-    property: 'payload.seq',
-    scope: 'global',
-    window: 3600,
-    maxEntries: 1000,
-    persist: true,
-    wires: [[], []],
-  },
+  dedupeNode({ id: 'dedupe1', z: 'tab1', key: 'property', property: 'payload.seq', persist: true }),
   {
     id: 'complete1',
     type: 'complete',

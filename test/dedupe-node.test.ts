@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import {
   allNodes,
   collect,
@@ -11,36 +11,22 @@ import {
 } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { waitFor } from './support/wait.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import {
+  brokerConfigNode,
+  dedupeNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  mqttOutNode,
+} from './support/flows.js';
 
 const BROKER = 'b0000000000000005';
 const CONFIG = 'c0000000000000005';
 const broker = embeddedBrokerNode(0, { id: BROKER });
-const config = {
-  id: CONFIG,
-  type: 'durable-mqtt-broker-config',
-  transport: 'embedded',
-  embedded: BROKER,
-  clientId: 'durable-dedupe',
-  keepalive: 60,
-  cleanSession: true,
-};
-const dedupe = (extra: Record<string, unknown> = {}) => ({
-  id: 'dedupe1',
-  type: 'durable-mqtt-dedupe',
-  key: 'auto',
-  property: '',
-  scope: 'global',
-  window: 3600,
-  maxEntries: 1000,
-  persist: false,
-  wires: [['first'], ['duplicates']],
-  ...extra,
-});
-const sinks = [
-  { id: 'first', type: 'helper' },
-  { id: 'duplicates', type: 'helper' },
-];
+const config = brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'durable-dedupe' });
+const dedupe = (extra: Record<string, unknown> = {}) =>
+  dedupeNode({ id: 'dedupe1', wires: [['first'], ['duplicates']], ...extra });
+const sinks = [helperNode('first'), helperNode('duplicates')];
 
 /** Loads a dedupe node with sinks on both outputs and observers of its done(). */
 async function loadDedupe(extra: Record<string, unknown> = {}) {
@@ -64,28 +50,23 @@ describe('durable dedupe node', () => {
     await helper.load(allNodes, [
       broker,
       config,
-      {
+      mqttOutNode({
         id: 'out1',
-        type: 'durable-mqtt-out',
         broker: CONFIG,
         topic: 'cmd/valve',
         qos: '1',
         retain: 'false',
-        persistence: 'none',
         messageId: true,
         messageIdEnvelope: true,
-      },
-      {
+      }),
+      mqttInNode({
         id: 'in1',
-        type: 'durable-mqtt-in',
         broker: CONFIG,
         topic: 'cmd/#',
-        qos: 1,
-        datatype: 'auto-detect',
         unwrapEnvelope: true,
         wires: [['dedupe1', 'raw']],
-      },
-      { id: 'raw', type: 'helper' },
+      }),
+      helperNode('raw'),
       dedupe(),
       ...sinks,
     ]);
@@ -126,9 +107,8 @@ describe('durable dedupe node', () => {
   it('keeps the message id in the outbox: messages queued during an outage arrive after a redeploy with the ids they were given', async () => {
     const flow = [
       config,
-      {
+      mqttOutNode({
         id: 'out1',
-        type: 'durable-mqtt-out',
         broker: CONFIG,
         topic: 'q/t',
         qos: '1',
@@ -136,18 +116,16 @@ describe('durable dedupe node', () => {
         persistence: 'queued',
         messageId: true,
         messageIdEnvelope: true,
-      },
-      {
+      }),
+      mqttInNode({
         id: 'in1',
-        type: 'durable-mqtt-in',
         broker: CONFIG,
         topic: 'q/#',
-        qos: 1,
         datatype: 'utf8',
         unwrapEnvelope: true,
         wires: [['received']],
-      },
-      { id: 'received', type: 'helper' },
+      }),
+      helperNode('received'),
       ...completionObservers('out1'),
     ];
     // No broker: every message stays in the outbox.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { Deduplicator } from '../nodes/lib/dedupe/deduplicator.js';
 import { LevelSeenStore } from '../nodes/lib/dedupe/level-seen-store.js';
 import { keyFunction, MissingKeyError } from '../nodes/lib/dedupe/message-key.js';

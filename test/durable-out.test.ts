@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import {
   allNodes,
   collect,
@@ -10,44 +10,37 @@ import {
 } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import {
+  brokerConfigNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  mqttOutNode,
+} from './support/flows.js';
 
 const BROKER = 'b0000000000000003';
 const CONFIG = 'c0000000000000003';
 const broker = embeddedBrokerNode(0, { id: BROKER });
-const config = {
-  id: CONFIG,
-  type: 'durable-mqtt-broker-config',
-  transport: 'embedded',
-  embedded: BROKER,
-  clientId: 'durable-out',
-  keepalive: 60,
-  cleanSession: true,
-};
-const out = (extra: Record<string, unknown> = {}) => ({
-  id: 'out1',
-  type: 'durable-mqtt-out',
-  broker: CONFIG,
-  topic: 'q/t',
-  qos: '1',
-  retain: '',
-  persistence: 'queued',
-  wires: [['receipts']],
-  ...extra,
-});
-const inNode = {
+const config = brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'durable-out' });
+const out = (extra: Record<string, unknown> = {}) =>
+  mqttOutNode({
+    id: 'out1',
+    broker: CONFIG,
+    topic: 'q/t',
+    qos: '1',
+    persistence: 'queued',
+    wires: [['receipts']],
+    ...extra,
+  });
+const inNode = mqttInNode({
   id: 'in1',
-  type: 'durable-mqtt-in',
   broker: CONFIG,
   topic: 'q/#',
   qos: 2,
   datatype: 'utf8',
   wires: [['received']],
-};
-const sinks = [
-  { id: 'received', type: 'helper' },
-  { id: 'receipts', type: 'helper' },
-];
+});
+const sinks = [helperNode('received'), helperNode('receipts')];
 
 function watchLog(node: RuntimeNode, level: 'warn' | 'error'): string[] {
   const lines: string[] = [];

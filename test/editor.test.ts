@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import { chromium, type Browser } from 'playwright-core';
 import { Editor } from './support/editor.js';
 import { englishCatalog } from './support/hello-world.js';
-import { newUserDirectory, repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
+import { repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
+import { linkedUserDirectory } from './support/user-directory.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
@@ -42,284 +43,260 @@ const PORT_IN_USE: string = englishCatalog.errors['port-in-use']
 
 const chromiumBinary = findBinary(['/usr/bin/chromium']);
 
-describe(
-  'the editor in Chromium: palette, dialogs, deploy, examples and French',
-  {
-    skip: skipUnlessInstalled('chromium', chromiumBinary),
-  },
-  () => {
-    let userDir: string;
-    let nodeRed: NodeRedProcess | undefined;
-    let comms: CommsObserver | undefined;
-    let browser: Browser | undefined;
-    let editor: Editor;
-    /** Nodes the tests build on the canvas through the palette and the dialogs. */
-    const built = { broker: '', inject: '', out: '', in: '', debug: '', config: '' };
-    /** Runs a test step; on a failure shows the page as it was, and on the first one Node-RED's output. */
-    const showingOutput = showingOutputOnFailure(
-      () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
-      async () => {
-        if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
-      },
-    );
+describe('the editor in Chromium: palette, dialogs, deploy, examples and French', () => {
+  let userDir: string;
+  let nodeRed: NodeRedProcess | undefined;
+  let comms: CommsObserver | undefined;
+  let browser: Browser | undefined;
+  let editor: Editor;
+  /** Nodes the tests build on the canvas through the palette and the dialogs. */
+  const built = { broker: '', inject: '', out: '', in: '', debug: '', config: '' };
+  /** Runs a test step; on a failure shows the page as it was, and on the first one Node-RED's output. */
+  const showingOutput = showingOutputOnFailure(
+    () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
+    async () => {
+      if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
+    },
+  );
 
-    before(
-      async () => {
-        // Kept after the run for a person to look at; a folder per run, so that runs side by side keep theirs.
-        const screenshots = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-editor-screenshots-'));
-        console.log(`# screenshots of the editor: ${screenshots}`);
-        // The package from this working tree (its dist/), linked as `npm install <folder>` would.
-        userDir = newUserDirectory(temporaryDirectory('durable-mqtt-editor-'), { [MODULE]: `file:${root}` });
-        symlinkSync(root, path.join(userDir, 'node_modules', MODULE), 'dir');
-        nodeRed = await startNodeRed(repositoryNodeRed(), userDir);
-        comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
-        browser = await chromium.launch({ executablePath: chromiumBinary, args: ['--no-sandbox'] });
-        editor = await Editor.open(browser, nodeRed.baseUrl, screenshots);
-      },
-      { timeout: 120_000 },
-    );
+  before(function () {
+    skipUnlessInstalled(this, 'chromium', chromiumBinary);
+  });
 
-    after(async () => {
-      await browser?.close();
-      comms?.close();
-      nodeRed?.kill();
-      if (userDir) rmSync(userDir, { recursive: true, force: true });
-    });
+  before(async function () {
+    this.timeout(120_000);
+    // Kept after the run for a person to look at; a folder per run, so that runs side by side keep theirs.
+    const screenshots = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-editor-screenshots-'));
+    console.log(`# screenshots of the editor: ${screenshots}`);
+    // The package from this working tree (its dist/), linked as `npm install <folder>` would.
+    userDir = linkedUserDirectory(temporaryDirectory('durable-mqtt-editor-'));
+    nodeRed = await startNodeRed(repositoryNodeRed(), userDir);
+    comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
+    browser = await chromium.launch({ executablePath: chromiumBinary, args: ['--no-sandbox'] });
+    editor = await Editor.open(browser, nodeRed.baseUrl, screenshots);
+  });
 
-    it('offers every node type of the package in the "durable mqtt" palette category, with its own icon, apart from the core mqtt nodes', () =>
-      showingOutput(async () => {
-        assert.deepEqual([...PALETTE_TYPES].sort(), Object.keys(packageJson['node-red'].nodes).sort());
-        const page = editor.page;
-        for (const type of PALETTE_TYPES) {
-          const category = await editor.categoryOf(type);
-          if (category === 'config') continue; // config nodes are offered in the dialogs that use them
-          assert.equal(category, 'durable mqtt', `${type} category`);
-          const entry = page.locator(
-            `#red-ui-palette-durable_mqtt .red-ui-palette-node[data-palette-type="${type}"]`,
-          );
-          await entry.scrollIntoViewIfNeeded();
-          assert.ok(await entry.isVisible(), `${type} in the durable mqtt category`);
-          const icon = await entry
-            .locator('.red-ui-palette-icon')
-            .evaluate((e) => getComputedStyle(e).backgroundImage);
-          assert.match(
-            icon,
-            new RegExp(`icons/${MODULE}/[\\w-]+\\.svg`),
-            `${type} has an icon of the package`,
-          );
-        }
-        assert.equal(await editor.categoryOf('durable-mqtt-broker-config'), 'config');
-        // The core nodes stay where they are, under other labels.
-        for (const core of ['mqtt in', 'mqtt out']) {
-          assert.equal(
-            await page.locator(`#red-ui-palette-durable_mqtt [data-palette-type="${core}"]`).count(),
-            0,
-          );
-          assert.equal(
-            await page.locator(`#red-ui-palette-network [data-palette-type="${core}"]`).count(),
-            1,
-          );
-        }
-        const labels = await page
-          .locator('#red-ui-palette-durable_mqtt .red-ui-palette-label')
-          .allTextContents();
-        for (const label of labels) assert.doesNotMatch(label.trim(), /^mqtt (in|out)$/);
-        await editor.screenshot('palette', page.locator('#red-ui-palette'));
-      }));
+  after(async () => {
+    await browser?.close();
+    comms?.close();
+    nodeRed?.kill();
+    if (userDir) rmSync(userDir, { recursive: true, force: true });
+  });
 
-    it('drags an embedded broker, mqtt out and mqtt in onto the canvas and configures them in their dialogs, picking the embedded broker', () =>
-      showingOutput(async () => {
-        const page = editor.page;
-        built.broker = await editor.dragFromPalette('durable-mqtt-embedded-broker', 260, 60);
-        await editor.editNode(built.broker);
-        // No TCP listener: the flow needs none, and 1883 may be taken on this machine.
-        await editor.typeInto('#node-input-port', '0');
-        await editor.typeInto('#node-input-name', 'editor broker');
-        await editor.screenshot('embedded-broker-dialog');
-        await editor.closeDialog();
-
-        built.inject = await editor.dragFromPalette('inject', 260, 160);
-        built.out = await editor.dragFromPalette('durable-mqtt-out', 520, 160);
-        await editor.editNode(built.out);
-        // A new broker config, from the out node's dialog, on the embedded broker chosen in the list.
-        await editor.openConfigDialog('broker', 'add');
-        await page.selectOption('#node-config-input-transport', 'embedded');
-        const offered = await page
-          .locator('#node-config-input-embedded option')
-          .evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value));
-        assert.deepEqual(offered, ['', built.broker], 'the embedded brokers of the flows are offered');
-        await page.selectOption('#node-config-input-embedded', built.broker);
-        await editor.typeInto('#node-config-input-name', 'editor connection');
-        assert.equal(await editor.isMarkedInvalid('#node-config-input-embedded'), false);
-        await editor.screenshot('broker-config-dialog');
-        await page.click('#node-config-dialog-ok');
-        await page.locator('#node-config-dialog-ok').waitFor({ state: 'detached' });
-        built.config = await page.locator('#node-input-broker').inputValue();
-        assert.notEqual(built.config, '_ADD_');
-
-        // Validation as you type: a wildcard in a topic to publish to, QoS 0 with acknowledged delivery.
-        await editor.typeInto('#node-input-topic', 'editor/+');
-        assert.equal(await editor.isMarkedInvalid('#node-input-topic'), true, 'a wildcard is refused');
-        await page.selectOption('#node-input-persistence', 'acknowledged');
-        await page.selectOption('#node-input-qos', '0');
-        assert.equal(
-          await editor.isMarkedInvalid('#node-input-qos'),
-          true,
-          'QoS 0 is refused with acknowledged',
+  it('offers every node type of the package in the "durable mqtt" palette category, with its own icon, apart from the core mqtt nodes', () =>
+    showingOutput(async () => {
+      assert.deepEqual([...PALETTE_TYPES].sort(), Object.keys(packageJson['node-red'].nodes).sort());
+      const page = editor.page;
+      for (const type of PALETTE_TYPES) {
+        const category = await editor.categoryOf(type);
+        if (category === 'config') continue; // config nodes are offered in the dialogs that use them
+        assert.equal(category, 'durable mqtt', `${type} category`);
+        const entry = page.locator(
+          `#red-ui-palette-durable_mqtt .red-ui-palette-node[data-palette-type="${type}"]`,
         );
-        await editor.screenshot('out-dialog-refusing');
-        // The topic may come from a msg property: a typed input, checked as a property expression.
-        await editor.chooseInputType('#node-input-topic', 'msg');
-        await editor.typeInto('#node-input-topic', 'payload.[');
+        await entry.scrollIntoViewIfNeeded();
+        assert.ok(await entry.isVisible(), `${type} in the durable mqtt category`);
+        const icon = await entry
+          .locator('.red-ui-palette-icon')
+          .evaluate((e) => getComputedStyle(e).backgroundImage);
+        assert.match(icon, new RegExp(`icons/${MODULE}/[\\w-]+\\.svg`), `${type} has an icon of the package`);
+      }
+      assert.equal(await editor.categoryOf('durable-mqtt-broker-config'), 'config');
+      // The core nodes stay where they are, under other labels.
+      for (const core of ['mqtt in', 'mqtt out']) {
         assert.equal(
-          await editor.isMarkedInvalid('#node-input-topic'),
-          true,
-          'a bad msg property is refused',
+          await page.locator(`#red-ui-palette-durable_mqtt [data-palette-type="${core}"]`).count(),
+          0,
         );
-        await editor.chooseInputType('#node-input-topic', 'str');
-        await editor.typeInto('#node-input-topic', 'editor/test');
-        await page.selectOption('#node-input-qos', '1');
-        await page.selectOption('#node-input-persistence', 'queued');
-        assert.equal(await editor.isMarkedInvalid('#node-input-topic'), false);
-        assert.equal(await editor.isMarkedInvalid('#node-input-qos'), false);
-        await editor.screenshot('out-dialog');
-        await editor.closeDialog();
+        assert.equal(await page.locator(`#red-ui-palette-network [data-palette-type="${core}"]`).count(), 1);
+      }
+      const labels = await page
+        .locator('#red-ui-palette-durable_mqtt .red-ui-palette-label')
+        .allTextContents();
+      for (const label of labels) assert.doesNotMatch(label.trim(), /^mqtt (in|out)$/);
+      await editor.screenshot('palette', page.locator('#red-ui-palette'));
+    }));
 
-        built.in = await editor.dragFromPalette('durable-mqtt-in', 260, 260);
-        built.debug = await editor.dragFromPalette('debug', 520, 260);
-        await editor.editNode(built.in);
-        await page.selectOption('#node-input-broker', built.config);
-        // Validation as you type: # must be the last level of a filter.
-        await editor.typeInto('#node-input-topic', 'editor/#/test');
-        assert.equal(await editor.isMarkedInvalid('#node-input-topic'), true, 'a misplaced # is refused');
-        await editor.screenshot('in-dialog-refusing');
-        await editor.typeInto('#node-input-topic', 'editor/#');
-        assert.equal(await editor.isMarkedInvalid('#node-input-topic'), false);
-        await editor.screenshot('in-dialog');
-        await editor.closeDialog();
+  it('drags an embedded broker, mqtt out and mqtt in onto the canvas and configures them in their dialogs, picking the embedded broker', () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      built.broker = await editor.dragFromPalette('durable-mqtt-embedded-broker', 260, 60);
+      await editor.editNode(built.broker);
+      // No TCP listener: the flow needs none, and 1883 may be taken on this machine.
+      await editor.typeInto('#node-input-port', '0');
+      await editor.typeInto('#node-input-name', 'editor broker');
+      await editor.screenshot('embedded-broker-dialog');
+      await editor.closeDialog();
 
-        await editor.wire(built.inject, built.out);
-        await editor.wire(built.in, built.debug);
-        assert.deepEqual(await editor.invalidNodes(), []);
-        // The canvas labels say what each node does.
-        const label = (id: string) => editor.canvasNode(id).locator('.red-ui-flow-node-label').textContent();
-        assert.equal(
-          await label(built.in),
-          `editor/# · ${englishCatalog.canvas.qos.replace('__qos__', '1')}`,
-        );
-        assert.equal(await label(built.out), `editor/test · ${englishCatalog.persistence.queued}`);
-        assert.equal(await label(built.broker), 'editor broker');
-      }));
+      built.inject = await editor.dragFromPalette('inject', 260, 160);
+      built.out = await editor.dragFromPalette('durable-mqtt-out', 520, 160);
+      await editor.editNode(built.out);
+      // A new broker config, from the out node's dialog, on the embedded broker chosen in the list.
+      await editor.openConfigDialog('broker', 'add');
+      await page.selectOption('#node-config-input-transport', 'embedded');
+      const offered = await page
+        .locator('#node-config-input-embedded option')
+        .evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value));
+      assert.deepEqual(offered, ['', built.broker], 'the embedded brokers of the flows are offered');
+      await page.selectOption('#node-config-input-embedded', built.broker);
+      await editor.typeInto('#node-config-input-name', 'editor connection');
+      assert.equal(await editor.isMarkedInvalid('#node-config-input-embedded'), false);
+      await editor.screenshot('broker-config-dialog');
+      await page.click('#node-config-dialog-ok');
+      await page.locator('#node-config-dialog-ok').waitFor({ state: 'detached' });
+      built.config = await page.locator('#node-input-broker').inputValue();
+      assert.notEqual(built.config, '_ADD_');
 
-    it('deploys, shows "connected" under the nodes, and shows the injected message in the debug sidebar', () =>
-      showingOutput(async () => {
+      // Validation as you type: a wildcard in a topic to publish to, QoS 0 with acknowledged delivery.
+      await editor.typeInto('#node-input-topic', 'editor/+');
+      assert.equal(await editor.isMarkedInvalid('#node-input-topic'), true, 'a wildcard is refused');
+      await page.selectOption('#node-input-persistence', 'acknowledged');
+      await page.selectOption('#node-input-qos', '0');
+      assert.equal(
+        await editor.isMarkedInvalid('#node-input-qos'),
+        true,
+        'QoS 0 is refused with acknowledged',
+      );
+      await editor.screenshot('out-dialog-refusing');
+      // The topic may come from a msg property: a typed input, checked as a property expression.
+      await editor.chooseInputType('#node-input-topic', 'msg');
+      await editor.typeInto('#node-input-topic', 'payload.[');
+      assert.equal(await editor.isMarkedInvalid('#node-input-topic'), true, 'a bad msg property is refused');
+      await editor.chooseInputType('#node-input-topic', 'str');
+      await editor.typeInto('#node-input-topic', 'editor/test');
+      await page.selectOption('#node-input-qos', '1');
+      await page.selectOption('#node-input-persistence', 'queued');
+      assert.equal(await editor.isMarkedInvalid('#node-input-topic'), false);
+      assert.equal(await editor.isMarkedInvalid('#node-input-qos'), false);
+      await editor.screenshot('out-dialog');
+      await editor.closeDialog();
+
+      built.in = await editor.dragFromPalette('durable-mqtt-in', 260, 260);
+      built.debug = await editor.dragFromPalette('debug', 520, 260);
+      await editor.editNode(built.in);
+      await page.selectOption('#node-input-broker', built.config);
+      // Validation as you type: # must be the last level of a filter.
+      await editor.typeInto('#node-input-topic', 'editor/#/test');
+      assert.equal(await editor.isMarkedInvalid('#node-input-topic'), true, 'a misplaced # is refused');
+      await editor.screenshot('in-dialog-refusing');
+      await editor.typeInto('#node-input-topic', 'editor/#');
+      assert.equal(await editor.isMarkedInvalid('#node-input-topic'), false);
+      await editor.screenshot('in-dialog');
+      await editor.closeDialog();
+
+      await editor.wire(built.inject, built.out);
+      await editor.wire(built.in, built.debug);
+      assert.deepEqual(await editor.invalidNodes(), []);
+      // The canvas labels say what each node does.
+      const label = (id: string) => editor.canvasNode(id).locator('.red-ui-flow-node-label').textContent();
+      assert.equal(await label(built.in), `editor/# · ${englishCatalog.canvas.qos.replace('__qos__', '1')}`);
+      assert.equal(await label(built.out), `editor/test · ${englishCatalog.persistence.queued}`);
+      assert.equal(await label(built.broker), 'editor broker');
+    }));
+
+  it('deploys, shows "connected" under the nodes, and shows the injected message in the debug sidebar', () =>
+    showingOutput(async () => {
+      await editor.deploy();
+      const connected = (text: string) => text.startsWith(englishCatalog.status.connected);
+      await editor.waitForStatus(built.out, connected);
+      await editor.waitForStatus(built.in, connected);
+      assert.match(
+        await editor.statusText(built.broker),
+        new RegExp(`^${englishCatalog.status['in-process-only']}`),
+      );
+      const debug = await editor.showSidebar('debug');
+      await editor.canvasNode(built.inject).locator('.red-ui-flow-node-button').click();
+      const message = debug.locator('.red-ui-debug-msg', { hasText: 'editor/test' });
+      await message.first().waitFor();
+      await editor.screenshot('flow');
+      const fromOurs = comms!.debugMessages().filter((m) => m.level !== undefined);
+      assert.deepEqual(fromOurs, [], 'no warning or error was logged');
+    }));
+
+  it("tests the connection from the broker config dialog: success, then the network's refusal", () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      await editor.editNode(built.out);
+      await editor.openConfigDialog('broker', 'edit');
+      await page.locator('#durable-mqtt-broker-test').click();
+      const result = page.locator('#durable-mqtt-broker-test-result');
+      await page.locator('#durable-mqtt-broker-test-result.durable-mqtt-test-ok').waitFor();
+      assert.equal((await result.textContent())?.trim(), englishCatalog.test.connected);
+      await editor.screenshot('test-connection-success');
+      // Unsaved values are what the test uses: a port where nothing listens.
+      await page.selectOption('#node-config-input-transport', 'mqtt');
+      await editor.typeInto('#node-config-input-host', '127.0.0.1');
+      await editor.typeInto('#node-config-input-port', String(await freePort()));
+      await page.locator('#durable-mqtt-broker-test').click();
+      await page.locator('#durable-mqtt-broker-test-result.durable-mqtt-test-failed').waitFor();
+      assert.match((await result.textContent()) ?? '', /ECONNREFUSED/);
+      await editor.screenshot('test-connection-refused');
+      await page.click('#node-config-dialog-cancel');
+      await page.locator('#node-config-dialog-cancel').waitFor({ state: 'detached' });
+      await editor.cancelDialog();
+    }));
+
+  it('imports each example from Import → Examples onto a new flow and deploys it: no invalid node, no error logged, every embedded connection up', () =>
+    showingOutput(async () => {
+      // Examples imported earlier stay deployed: their external brokers' connection failures go on.
+      const external = new Set<string>();
+      for (const example of EXAMPLES) {
+        const tab = await editor.importExample(MODULE, example);
+        const nodes = await editor.nodesOn(tab);
+        assert.ok(nodes.length > 0, `${example} brought nodes`);
+        assert.deepEqual(await editor.invalidNodes(), [], `${example}: nodes the editor marks invalid`);
+        const flowFile = JSON.parse(readFileSync(path.join(root, 'examples', `${example}.json`), 'utf8'));
+        const logged = comms!.debugMessages().length;
         await editor.deploy();
-        const connected = (text: string) => text.startsWith(englishCatalog.status.connected);
-        await editor.waitForStatus(built.out, connected);
-        await editor.waitForStatus(built.in, connected);
-        assert.match(
-          await editor.statusText(built.broker),
-          new RegExp(`^${englishCatalog.status['in-process-only']}`),
+        await editor.screenshot(`example-${example}`);
+        // Every in/out node on the embedded broker connects; one naming an external broker may not.
+        const configs = new Map<string, Record<string, unknown>>(
+          flowFile
+            .filter((n: { type: string }) => n.type === 'durable-mqtt-broker-config')
+            .map((n: { id: string }) => [n.id, n]),
         );
-        const debug = await editor.showSidebar('debug');
-        await editor.canvasNode(built.inject).locator('.red-ui-flow-node-button').click();
-        const message = debug.locator('.red-ui-debug-msg', { hasText: 'editor/test' });
-        await message.first().waitFor();
-        await editor.screenshot('flow');
-        const fromOurs = comms!.debugMessages().filter((m) => m.level !== undefined);
-        assert.deepEqual(fromOurs, [], 'no warning or error was logged');
-      }));
-
-    it("tests the connection from the broker config dialog: success, then the network's refusal", () =>
-      showingOutput(async () => {
-        const page = editor.page;
-        await editor.editNode(built.out);
-        await editor.openConfigDialog('broker', 'edit');
-        await page.locator('#durable-mqtt-broker-test').click();
-        const result = page.locator('#durable-mqtt-broker-test-result');
-        await page.locator('#durable-mqtt-broker-test-result.durable-mqtt-test-ok').waitFor();
-        assert.equal((await result.textContent())?.trim(), englishCatalog.test.connected);
-        await editor.screenshot('test-connection-success');
-        // Unsaved values are what the test uses: a port where nothing listens.
-        await page.selectOption('#node-config-input-transport', 'mqtt');
-        await editor.typeInto('#node-config-input-host', '127.0.0.1');
-        await editor.typeInto('#node-config-input-port', String(await freePort()));
-        await page.locator('#durable-mqtt-broker-test').click();
-        await page.locator('#durable-mqtt-broker-test-result.durable-mqtt-test-failed').waitFor();
-        assert.match((await result.textContent()) ?? '', /ECONNREFUSED/);
-        await editor.screenshot('test-connection-refused');
-        await page.click('#node-config-dialog-cancel');
-        await page.locator('#node-config-dialog-cancel').waitFor({ state: 'detached' });
-        await editor.cancelDialog();
-      }));
-
-    it('imports each example from Import → Examples onto a new flow and deploys it: no invalid node, no error logged, every embedded connection up', () =>
-      showingOutput(async () => {
-        // Examples imported earlier stay deployed: their external brokers' connection failures go on.
-        const external = new Set<string>();
-        for (const example of EXAMPLES) {
-          const tab = await editor.importExample(MODULE, example);
-          const nodes = await editor.nodesOn(tab);
-          assert.ok(nodes.length > 0, `${example} brought nodes`);
-          assert.deepEqual(await editor.invalidNodes(), [], `${example}: nodes the editor marks invalid`);
-          const flowFile = JSON.parse(readFileSync(path.join(root, 'examples', `${example}.json`), 'utf8'));
-          const logged = comms!.debugMessages().length;
-          await editor.deploy();
-          await editor.screenshot(`example-${example}`);
-          // Every in/out node on the embedded broker connects; one naming an external broker may not.
-          const configs = new Map<string, Record<string, unknown>>(
-            flowFile
-              .filter((n: { type: string }) => n.type === 'durable-mqtt-broker-config')
-              .map((n: { id: string }) => [n.id, n]),
-          );
-          for (const node of flowFile.filter((n: { type: string }) =>
-            /^durable-mqtt-(in|out)$/.test(n.type),
-          )) {
-            if (configs.get(node.broker)?.transport !== 'embedded') continue;
-            await editor.waitForStatus(node.id, (text) => text.startsWith(englishCatalog.status.connected));
-          }
-          // Errors a node logs reach the debug sidebar; accepted: an external broker's connection failure
-          // (nothing is set up to answer), and 1883 taken on this machine (the broker then serves in-process).
-          for (const config of configs.values())
-            if (config.transport !== 'embedded') external.add(config.id as string);
-          const errors = comms!
-            .debugMessages()
-            .slice(logged)
-            .filter((m) => m.level !== undefined && m.level <= 20)
-            .filter((m) => !external.has(m.id))
-            .filter((m) => m.msg !== PORT_IN_USE);
-          assert.deepEqual(errors, [], `${example}: errors logged after the deploy`);
+        for (const node of flowFile.filter((n: { type: string }) => /^durable-mqtt-(in|out)$/.test(n.type))) {
+          if (configs.get(node.broker)?.transport !== 'embedded') continue;
+          await editor.waitForStatus(node.id, (text) => text.startsWith(englishCatalog.status.connected));
         }
-      }));
+        // Errors a node logs reach the debug sidebar; accepted: an external broker's connection failure
+        // (nothing is set up to answer), and 1883 taken on this machine (the broker then serves in-process).
+        for (const config of configs.values())
+          if (config.transport !== 'embedded') external.add(config.id as string);
+        const errors = comms!
+          .debugMessages()
+          .slice(logged)
+          .filter((m) => m.level !== undefined && m.level <= 20)
+          .filter((m) => !external.has(m.id))
+          .filter((m) => m.msg !== PORT_IN_USE);
+        assert.deepEqual(errors, [], `${example}: errors logged after the deploy`);
+      }
+    }));
 
-    it('switches the editor to French: dialog labels, canvas labels and help in French', () =>
-      showingOutput(async () => {
-        const page = editor.page;
-        await editor.switchLanguage('fr');
-        await editor.canvasNode(built.out).waitFor();
-        const label = await editor.canvasNode(built.out).locator('.red-ui-flow-node-label').textContent();
-        assert.equal(label, `editor/test · ${frenchCatalog.persistence.queued}`);
-        await editor.editNode(built.out);
-        assert.equal(
-          (await page.locator('label[for="node-input-broker"]').textContent())?.trim(),
-          frenchCatalog.label.broker,
-        );
-        assert.equal(
-          (await page.locator('label[for="node-input-persistence"]').textContent())?.trim(),
-          frenchCatalog.label.persistence,
-        );
-        await editor.screenshot('out-dialog-french');
-        await editor.cancelDialog();
-        await editor.canvasNode(built.out).locator('.red-ui-flow-node').click();
-        const help = await editor.showSidebar('help');
-        await help.locator('h3', { hasText: 'Entrées' }).waitFor();
-        const frenchHelp = readFileSync(path.join(root, 'locales', 'fr', 'mqtt-out.html'), 'utf8');
-        const firstParagraph = /<p>([^<]+)/.exec(frenchHelp)![1].replace(/\s+/g, ' ').trim();
-        assert.ok(
-          (await help.textContent())!.replace(/\s+/g, ' ').includes(firstParagraph),
-          'the French help',
-        );
-        await editor.screenshot('help-french');
-      }));
-  },
-);
+  it('switches the editor to French: dialog labels, canvas labels and help in French', () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      await editor.switchLanguage('fr');
+      await editor.canvasNode(built.out).waitFor();
+      const label = await editor.canvasNode(built.out).locator('.red-ui-flow-node-label').textContent();
+      assert.equal(label, `editor/test · ${frenchCatalog.persistence.queued}`);
+      await editor.editNode(built.out);
+      assert.equal(
+        (await page.locator('label[for="node-input-broker"]').textContent())?.trim(),
+        frenchCatalog.label.broker,
+      );
+      assert.equal(
+        (await page.locator('label[for="node-input-persistence"]').textContent())?.trim(),
+        frenchCatalog.label.persistence,
+      );
+      await editor.screenshot('out-dialog-french');
+      await editor.cancelDialog();
+      await editor.canvasNode(built.out).locator('.red-ui-flow-node').click();
+      const help = await editor.showSidebar('help');
+      await help.locator('h3', { hasText: 'Entrées' }).waitFor();
+      const frenchHelp = readFileSync(path.join(root, 'locales', 'fr', 'mqtt-out.html'), 'utf8');
+      const firstParagraph = /<p>([^<]+)/.exec(frenchHelp)![1].replace(/\s+/g, ' ').trim();
+      assert.ok((await help.textContent())!.replace(/\s+/g, ' ').includes(firstParagraph), 'the French help');
+      await editor.screenshot('help-french');
+    }));
+});

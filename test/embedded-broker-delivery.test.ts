@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe, it } from 'mocha';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { EmbeddedBroker } from '../nodes/lib/broker/aedes/embedded-broker.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import {
   allNodes,
@@ -12,7 +12,15 @@ import {
   watchStatus,
 } from './support/node-red.js';
 import { freePort } from './support/ports.js';
-import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import {
+  EMBEDDED_BROKER_ID,
+  brokerConfigNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  mqttOutNode,
+} from './support/flows.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { delay, waitFor } from './support/wait.js';
 
@@ -20,43 +28,16 @@ const BROKER = EMBEDDED_BROKER_ID;
 const CONFIG = 'c0000000000000001';
 const brokerNode = embeddedBrokerNode;
 function configNode(extra: Record<string, unknown> = {}) {
-  return {
-    id: CONFIG,
-    type: 'durable-mqtt-broker-config',
-    transport: 'embedded',
-    embedded: BROKER,
-    clientId: 'test-embedded',
-    keepalive: 60,
-    cleanSession: true,
-    ...extra,
-  };
+  return brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'test-embedded', ...extra });
 }
 function outNode(id: string, extra: Record<string, unknown> = {}) {
-  return {
-    id,
-    type: 'durable-mqtt-out',
-    broker: CONFIG,
-    topic: '',
-    qos: '',
-    retain: '',
-    persistence: 'none',
-    ...extra,
-  };
+  return mqttOutNode({ id, broker: CONFIG, ...extra });
 }
 function inNode(id: string, topic: string, extra: Record<string, unknown> = {}) {
-  return {
-    id,
-    type: 'durable-mqtt-in',
-    broker: CONFIG,
-    topic,
-    qos: 1,
-    datatype: 'auto-detect',
-    wires: [[`${id}-sink`]],
-    ...extra,
-  };
+  return mqttInNode({ id, broker: CONFIG, topic, wires: [[`${id}-sink`]], ...extra });
 }
 function sink(id: string) {
-  return { id: `${id}-sink`, type: 'helper' };
+  return helperNode(`${id}-sink`);
 }
 type Connection = {
   connected: boolean;

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { NodeRedRig } from './support/crash-rig.js';
-import { connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import { brokerConfigNode, embeddedBrokerNode, mqttInNode } from './support/flows.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
 
@@ -28,18 +29,8 @@ describe('what the logs hold', () => {
 
   before(async () => {
     port = await freePort();
-    const config = (id: string, transport: string) => ({
-      id,
-      type: 'durable-mqtt-broker-config',
-      transport,
-      ...(transport === 'embedded' ? { embedded: BROKER } : { host: '127.0.0.1' }),
-      port,
-      // Not the node's id: Node-RED would read a property holding a config node's id as a reference.
-      clientId: `${id}-client`,
-      keepalive: 60,
-      cleanSession: true,
-      protocolVersion: 4,
-    });
+    // Not the node's id: Node-RED would read a property holding a config node's id as a reference.
+    const clientId = (id: string) => `${id}-client`;
     rig = new NodeRedRig([
       { id: 'tab1', type: 'tab', label: 'hygiene' },
       embeddedBrokerNode(port, {
@@ -48,28 +39,10 @@ describe('what the logs hold', () => {
         accounts: [{ username: 'alice', publish: ['public/#'], subscribe: ['#'] }],
         allowAnonymous: false,
       }),
-      config('right-cfg', 'mqtt'),
-      config('wrong-cfg', 'embedded'),
-      {
-        id: 'json-in',
-        z: 'tab1',
-        type: 'durable-mqtt-in',
-        broker: 'right-cfg',
-        topic: 'public/#',
-        qos: 1,
-        datatype: 'json',
-        wires: [[]],
-      },
-      {
-        id: 'wrong-in',
-        z: 'tab1',
-        type: 'durable-mqtt-in',
-        broker: 'wrong-cfg',
-        topic: 'x',
-        qos: 0,
-        datatype: 'utf8',
-        wires: [[]],
-      },
+      brokerConfigNode({ id: 'right-cfg', port, clientId: clientId('right-cfg') }),
+      brokerConfigNode({ id: 'wrong-cfg', embedded: BROKER, clientId: clientId('wrong-cfg') }),
+      mqttInNode({ id: 'json-in', z: 'tab1', broker: 'right-cfg', topic: 'public/#', datatype: 'json' }),
+      mqttInNode({ id: 'wrong-in', z: 'tab1', broker: 'wrong-cfg', topic: 'x', qos: 0, datatype: 'utf8' }),
     ]);
     writeFileSync(
       path.join(rig.userDir, 'flows_cred.json'),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { nextMsgId } from '../nodes/node-red/msgid.js';
 
 describe('Node-RED msg ids (_msgid) of the in nodes', () => {

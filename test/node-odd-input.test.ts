@@ -4,10 +4,16 @@
  * crashes, and the messages already queued in an outbox still arrive.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import { allNodes, collect, completionObservers, helper } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
-import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/embedded-broker.js';
+import {
+  brokerConfigNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  mqttOutNode,
+} from './support/flows.js';
 import { delay, waitFor } from './support/wait.js';
 
 const CONFIG = 'c00000000000odd1';
@@ -116,7 +122,7 @@ async function subscribedAtBroker(count: number): Promise<void> {
 }
 
 function outNode(id: string, persistence: string) {
-  return { id, type: 'durable-mqtt-out', broker: CONFIG, topic: '', qos: '', retain: '', persistence };
+  return mqttOutNode({ id, broker: CONFIG, persistence });
 }
 
 describe('nodes given odd msgs', () => {
@@ -130,26 +136,17 @@ describe('nodes given odd msgs', () => {
   it('out nodes (none, queued, acknowledged): a clear error or the documented conversion for each, and the queue intact', async () => {
     const modes = ['none', 'queued', 'acknowledged'] as const;
     const flow: Record<string, unknown>[] = [
-      {
-        id: CONFIG,
-        type: 'durable-mqtt-broker-config',
-        transport: 'embedded',
-        embedded: EMBEDDED_BROKER_ID,
-        clientId: 'odd-input',
-        keepalive: 60,
-        cleanSession: true,
-      },
+      brokerConfigNode({ id: CONFIG, clientId: 'odd-input' }),
       ...modes.map((mode) => outNode(`out-${mode}`, mode)),
-      {
+      mqttInNode({
         id: 'watch',
-        type: 'durable-mqtt-in',
         broker: CONFIG,
         topic: 'odd/#',
         qos: 2,
         datatype: 'buffer',
         wires: [['watched']],
-      },
-      { id: 'watched', type: 'helper' },
+      }),
+      helperNode('watched'),
       ...completionObservers(...modes.map((mode) => `out-${mode}`)),
     ];
     // No broker yet: the queued and acknowledged nodes keep what they are given.
@@ -216,15 +213,7 @@ describe('nodes given odd msgs', () => {
   it('out nodes: the first msg a node gets, without a topic, meets the same topic check as any other', async () => {
     const flow: Record<string, unknown>[] = [
       embeddedBrokerNode(0),
-      {
-        id: CONFIG,
-        type: 'durable-mqtt-broker-config',
-        transport: 'embedded',
-        embedded: EMBEDDED_BROKER_ID,
-        clientId: 'odd-first',
-        keepalive: 60,
-        cleanSession: true,
-      },
+      brokerConfigNode({ id: CONFIG, clientId: 'odd-first' }),
       outNode('out-fresh', 'none'),
       { ...outNode('out-property', 'none'), topic: 'nowhere', topicType: 'msg' },
       ...completionObservers('out-fresh', 'out-property'),
@@ -241,35 +230,17 @@ describe('nodes given odd msgs', () => {
   it('a dynamic in node: a clear error for each odd control msg, and its subscriptions untouched by them', async () => {
     const flow = [
       embeddedBrokerNode(0),
-      {
-        id: CONFIG,
-        type: 'durable-mqtt-broker-config',
-        transport: 'embedded',
-        embedded: EMBEDDED_BROKER_ID,
-        clientId: 'odd-dynamic',
-        keepalive: 60,
-        cleanSession: true,
-      },
-      {
+      brokerConfigNode({ id: CONFIG, clientId: 'odd-dynamic' }),
+      mqttInNode({
         id: 'dyn',
-        type: 'durable-mqtt-in',
         broker: CONFIG,
         topic: '',
         topicType: 'dynamic',
-        qos: 1,
         datatype: 'utf8',
         wires: [['out']],
-      },
-      { id: 'out', type: 'helper' },
-      {
-        id: 'pub',
-        type: 'durable-mqtt-out',
-        broker: CONFIG,
-        topic: '',
-        qos: '1',
-        retain: '',
-        persistence: 'none',
-      },
+      }),
+      helperNode('out'),
+      mqttOutNode({ id: 'pub', broker: CONFIG, qos: '1' }),
       ...completionObservers('dyn'),
     ];
     await helper.load(allNodes, flow);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { allNodes, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
-import { EMBEDDED_BROKER_ID, connectWhenListening, embeddedBrokerNode } from './support/embedded-broker.js';
+import { connectWhenListening } from './support/embedded-broker.js';
+import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
 import { delay, waitFor } from './support/wait.js';
 
 const SLEEPY = { clientId: 'sleepy-sensor', clean: false };

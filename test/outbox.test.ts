@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { closeSync, openSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { ClassicLevel } from 'classic-level';
 import { LevelOutboxStore } from '../nodes/lib/outbox/level-store.js';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';

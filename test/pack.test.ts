@@ -3,11 +3,11 @@ import { execFile } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import { englishCatalog, HELLO, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
+import { newUserDirectory } from './support/user-directory.js';
 import {
-  newUserDirectory,
   npm,
   registryNodeRed,
   repositoryNodeRed,
@@ -58,27 +58,25 @@ describe('the npm pack tarball', () => {
   let files: string[] = [];
   const npmOutput = { text: '' };
 
-  before(
-    async () => {
-      work = temporaryDirectory('durable-mqtt-pack-');
-      // npm pack runs the prepack build: in a copy, so that the repository's dist/ stays as it is.
-      const source = copyWorkingTree(path.join(work, 'source'));
-      const out = path.join(work, 'out');
-      mkdirSync(out);
-      try {
-        await npm(['pack', '--pack-destination', out], source, npmOutput);
-      } catch (error) {
-        console.error(`--- npm output ---\n${npmOutput.text}\n---`);
-        throw error;
-      }
-      const packed = readdirSync(out).filter((name) => name.endsWith('.tgz'));
-      assert.equal(packed.length, 1, `one tarball in ${out}`);
-      tarball = path.join(out, packed[0]);
-      const { stdout } = await run('tar', ['-tzf', tarball]);
-      files = stdout.split('\n').filter(Boolean).sort();
-    },
-    { timeout: 300_000 },
-  );
+  before(async function () {
+    this.timeout(300_000);
+    work = temporaryDirectory('durable-mqtt-pack-');
+    // npm pack runs the prepack build: in a copy, so that the repository's dist/ stays as it is.
+    const source = copyWorkingTree(path.join(work, 'source'));
+    const out = path.join(work, 'out');
+    mkdirSync(out);
+    try {
+      await npm(['pack', '--pack-destination', out], source, npmOutput);
+    } catch (error) {
+      console.error(`--- npm output ---\n${npmOutput.text}\n---`);
+      throw error;
+    }
+    const packed = readdirSync(out).filter((name) => name.endsWith('.tgz'));
+    assert.equal(packed.length, 1, `one tarball in ${out}`);
+    tarball = path.join(out, packed[0]);
+    const { stdout } = await run('tar', ['-tzf', tarball]);
+    files = stdout.split('\n').filter(Boolean).sort();
+  });
 
   after(() => {
     if (work) rmSync(work, { recursive: true, force: true });
@@ -144,36 +142,35 @@ describe('the npm pack tarball', () => {
         return response;
       }
 
-      before(
-        () =>
-          showingOutput(async () => {
-            runtime = await line.runtime(commandOutput);
-            console.log(`# ${line.name}: ${runtime.label}`);
-            // The tarball installed as the palette manager installs a module: npm install in the user
-            // directory with its arguments (@node-red/registry/lib/installer.js).
-            userDir = newUserDirectory(temporaryDirectory('durable-mqtt-user-'));
-            await npm(
-              [
-                'install',
-                '--no-audit',
-                '--no-update-notifier',
-                '--no-fund',
-                '--save',
-                '--save-prefix=~',
-                '--omit=dev',
-                '--engine-strict',
-                '--prefer-offline',
-                '--',
-                tarball,
-              ],
-              userDir,
-              commandOutput,
-            );
-            nodeRed = await startNodeRed(runtime, userDir);
-            comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
-          }),
-        { timeout: 600_000 },
-      );
+      before(function () {
+        this.timeout(600_000);
+        return showingOutput(async () => {
+          runtime = await line.runtime(commandOutput);
+          console.log(`# ${line.name}: ${runtime.label}`);
+          // The tarball installed as the palette manager installs a module: npm install in the user
+          // directory with its arguments (@node-red/registry/lib/installer.js).
+          userDir = newUserDirectory(temporaryDirectory('durable-mqtt-user-'));
+          await npm(
+            [
+              'install',
+              '--no-audit',
+              '--no-update-notifier',
+              '--no-fund',
+              '--save',
+              '--save-prefix=~',
+              '--omit=dev',
+              '--engine-strict',
+              '--prefer-offline',
+              '--',
+              tarball,
+            ],
+            userDir,
+            commandOutput,
+          );
+          nodeRed = await startNodeRed(runtime, userDir);
+          comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
+        });
+      });
 
       after(() => {
         comms?.close();
@@ -383,72 +380,70 @@ describe('the npm pack tarball', () => {
           assert.deepEqual(ourComplaints(flow), []);
         }));
 
-      it(
-        'runs the imported shared-subscription example pointed at Mosquitto: each job reaches one worker',
-        { skip: skipUnlessInstalled('mosquitto', mosquittoBinary) },
-        () =>
-          showingOutput(async () => {
-            const ids = {
-              worker1: 'd0a1c0ffee000602',
-              worker2: 'd0a1c0ffee000603',
-              send: 'd0a1c0ffee000604',
-              out: 'd0a1c0ffee000606',
-              in1: 'd0a1c0ffee000607',
-              in2: 'd0a1c0ffee000608',
-              debug1: 'd0a1c0ffee000609',
-              debug2: 'd0a1c0ffee00060a',
-            };
-            const broker = new Mosquitto();
-            await broker.start();
-            try {
-              // What the comment node asks for: the host and port of the broker, in both broker configs.
-              const address = { host: '127.0.0.1', port: String(broker.port) };
-              // …then enables the disabled mqtt nodes, as its comment says.
-              const enabled = { d: false };
-              const flow = await deployExample('06-shared-subscription', undefined, {
-                [ids.worker1]: address,
-                [ids.worker2]: address,
-                [ids.out]: enabled,
-                [ids.in1]: enabled,
-                [ids.in2]: enabled,
-              });
-              for (const id of [ids.out, ids.in1, ids.in2])
-                await comms!.waitForStatus(id, isConnected, `node ${id} to connect`, 30_000);
-              // Both shared subscriptions are made once the in nodes are connected; a moment for the SUBACKs.
-              await new Promise((resolve) => setTimeout(resolve, 500));
-              assert.equal(
-                (await fetch(`${nodeRed!.baseUrl}/inject/${ids.send}`, { method: 'POST' })).status,
-                200,
-              );
-              const jobsAt = (id: string) =>
-                comms!
-                  .debugMessages()
-                  .filter((m) => m.id === id && m.level === undefined)
-                  .map((m) => (JSON.parse(m.msg as string) as { job: number }).job);
-              await waitFor(
-                () => jobsAt(ids.debug1).length + jobsAt(ids.debug2).length >= 10,
-                'the 10 jobs at the workers',
-                20_000,
-              );
-              const one = jobsAt(ids.debug1);
-              const two = jobsAt(ids.debug2);
-              assert.deepEqual(
-                [...one, ...two].sort((a, b) => a - b),
-                [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-              );
-              assert.ok(one.length > 0 && two.length > 0, `split ${one.length}/${two.length}`);
-              assert.deepEqual(ourComplaints(flow), []);
-            } finally {
-              // Stopped first, the workers would log the broker refusing them as errors.
-              await fetch(`${nodeRed!.baseUrl}/flows`, {
-                method: 'POST',
-                headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
-                body: JSON.stringify([]),
-              });
-              await broker.dispose();
-            }
-          }),
-      );
+      it('runs the imported shared-subscription example pointed at Mosquitto: each job reaches one worker', function () {
+        skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+        return showingOutput(async () => {
+          const ids = {
+            worker1: 'd0a1c0ffee000602',
+            worker2: 'd0a1c0ffee000603',
+            send: 'd0a1c0ffee000604',
+            out: 'd0a1c0ffee000606',
+            in1: 'd0a1c0ffee000607',
+            in2: 'd0a1c0ffee000608',
+            debug1: 'd0a1c0ffee000609',
+            debug2: 'd0a1c0ffee00060a',
+          };
+          const broker = new Mosquitto();
+          await broker.start();
+          try {
+            // What the comment node asks for: the host and port of the broker, in both broker configs.
+            const address = { host: '127.0.0.1', port: String(broker.port) };
+            // …then enables the disabled mqtt nodes, as its comment says.
+            const enabled = { d: false };
+            const flow = await deployExample('06-shared-subscription', undefined, {
+              [ids.worker1]: address,
+              [ids.worker2]: address,
+              [ids.out]: enabled,
+              [ids.in1]: enabled,
+              [ids.in2]: enabled,
+            });
+            for (const id of [ids.out, ids.in1, ids.in2])
+              await comms!.waitForStatus(id, isConnected, `node ${id} to connect`, 30_000);
+            // Both shared subscriptions are made once the in nodes are connected; a moment for the SUBACKs.
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            assert.equal(
+              (await fetch(`${nodeRed!.baseUrl}/inject/${ids.send}`, { method: 'POST' })).status,
+              200,
+            );
+            const jobsAt = (id: string) =>
+              comms!
+                .debugMessages()
+                .filter((m) => m.id === id && m.level === undefined)
+                .map((m) => (JSON.parse(m.msg as string) as { job: number }).job);
+            await waitFor(
+              () => jobsAt(ids.debug1).length + jobsAt(ids.debug2).length >= 10,
+              'the 10 jobs at the workers',
+              20_000,
+            );
+            const one = jobsAt(ids.debug1);
+            const two = jobsAt(ids.debug2);
+            assert.deepEqual(
+              [...one, ...two].sort((a, b) => a - b),
+              [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            );
+            assert.ok(one.length > 0 && two.length > 0, `split ${one.length}/${two.length}`);
+            assert.deepEqual(ourComplaints(flow), []);
+          } finally {
+            // Stopped first, the workers would log the broker refusing them as errors.
+            await fetch(`${nodeRed!.baseUrl}/flows`, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+              body: JSON.stringify([]),
+            });
+            await broker.dispose();
+          }
+        });
+      });
 
       it('deploys every example at once, each on its own tab as imported: no warning or error from any of our nodes, and the nodes needing a broker of your own connect to nothing', () =>
         showingOutput(async () => {
@@ -507,7 +502,7 @@ describe('the npm pack tarball', () => {
           });
         }));
 
-      it('stops on SIGTERM having logged no error and no load failure', (t) =>
+      it('stops on SIGTERM having logged no error and no load failure', () =>
         showingOutput(async () => {
           comms?.close();
           await nodeRed!.stop(15_000);
@@ -527,7 +522,7 @@ describe('the npm pack tarball', () => {
           );
           // Warnings about this package are not failures, but they are worth reading.
           for (const line of nodeRed!.logLines('warn').filter((l) => /durable-mqtt/.test(l)))
-            t.diagnostic(line);
+            console.log(`# ${line}`);
         }));
     });
   }

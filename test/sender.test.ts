@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { Outbox } from '../nodes/lib/outbox/outbox.js';
 import { OutboxSender } from '../nodes/lib/outbox/sender.js';

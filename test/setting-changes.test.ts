@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import {
   allNodes,
   collect,
@@ -13,46 +13,40 @@ import {
 } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
-import { embeddedBrokerNode } from './support/embedded-broker.js';
+import {
+  brokerConfigNode,
+  dedupeNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  mqttOutNode,
+} from './support/flows.js';
 
 // Settings changed at a redeploy must never strand what a node stored: each test stores
 // messages under one setting, redeploys with another, and checks they still arrive.
 const BROKER = 'b0000000000000015';
 const CONFIG = 'c0000000000000015';
 const broker = embeddedBrokerNode(0, { id: BROKER });
-const config = {
-  id: CONFIG,
-  type: 'durable-mqtt-broker-config',
-  transport: 'embedded',
-  embedded: BROKER,
-  clientId: 'setting-changes',
-  keepalive: 60,
-  cleanSession: true,
-};
-const out = (extra: Record<string, unknown> = {}) => ({
-  id: 'out1',
-  type: 'durable-mqtt-out',
-  broker: CONFIG,
-  topic: 'q/t',
-  qos: '1',
-  retain: '',
-  persistence: 'queued',
-  wires: [['receipts']],
-  ...extra,
-});
-const inNode = {
+const config = brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'setting-changes' });
+const out = (extra: Record<string, unknown> = {}) =>
+  mqttOutNode({
+    id: 'out1',
+    broker: CONFIG,
+    topic: 'q/t',
+    qos: '1',
+    persistence: 'queued',
+    wires: [['receipts']],
+    ...extra,
+  });
+const inNode = mqttInNode({
   id: 'in1',
-  type: 'durable-mqtt-in',
   broker: CONFIG,
   topic: 'q/#',
   qos: 2,
   datatype: 'utf8',
   wires: [['received']],
-};
-const sinks = [
-  { id: 'received', type: 'helper' },
-  { id: 'receipts', type: 'helper' },
-];
+});
+const sinks = [helperNode('received'), helperNode('receipts')];
 
 function watchLog(node: RuntimeNode, level: 'warn' | 'error' | 'log'): string[] {
   const lines: string[] = [];
@@ -197,18 +191,8 @@ describe('settings changed at a redeploy strand nothing', () => {
     );
   });
   it('dedupe with persist switched off: says which folder still holds what it remembered, and how to use or remove it', async () => {
-    const dedupe = (persist: boolean) => ({
-      id: 'dedupe1',
-      type: 'durable-mqtt-dedupe',
-      key: 'auto',
-      property: '',
-      scope: 'global',
-      window: 3600,
-      maxEntries: 1000,
-      persist,
-      wires: [['first'], []],
-    });
-    await helper.load(allNodes, [dedupe(true), { id: 'first', type: 'helper' }]);
+    const dedupe = (persist: boolean) => dedupeNode({ id: 'dedupe1', persist, wires: [['first'], []] });
+    await helper.load(allNodes, [dedupe(true), helperNode('first')]);
     const first = collect(helper.getNode('first'));
     helper.getNode('dedupe1').receive({ payload: 'x', messageId: 'a'.repeat(16) });
     await waitFor(() => first.length === 1, 'a message through the persisted dedupe');
@@ -216,9 +200,9 @@ describe('settings changed at a redeploy strand nothing', () => {
     const directory = path.join(userDir, 'durable-mqtt', 'dedupe', 'dedupe1');
     assert.ok(existsSync(directory));
 
-    await helper.load(allNodes, [dedupe(false), { id: 'first', type: 'helper' }]);
+    await helper.load(allNodes, [dedupe(false), helperNode('first')]);
     const warnings = watchLog(helper.getNode('dedupe1'), 'warn');
-    await helper.setFlows([dedupe(false), { id: 'first', type: 'helper' }], 'full');
+    await helper.setFlows([dedupe(false), helperNode('first')], 'full');
     const redeployed = watchLog(helper.getNode('dedupe1'), 'warn');
     const expected = translate('durable-mqtt.errors.dedupe-disk-unused', { directory });
     await waitFor(

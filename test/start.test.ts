@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'mocha';
 import { englishCatalog, HELLO, helloWorldExample, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
@@ -28,25 +28,24 @@ describe('npm start serves the hello-world flow end to end', () => {
     () => `--- npm start output ---\n${nodeRed?.output}\n--- end of npm start output ---`,
   );
 
-  before(
-    () =>
-      showingOutput(async () => {
-        // A fresh user directory and a free port: the developer's .node-red and port 1880 stay untouched.
-        userDir = temporaryDirectory('durable-mqtt-start-');
-        // npm start builds, which rewrites dist/: in a copy, so that test files running alongside keep theirs.
-        copy = copyWorkingTree(temporaryDirectory('durable-mqtt-start-copy-'));
-        const port = await freePort();
-        nodeRed = new NodeRedProcess(`http://127.0.0.1:${port}`, 'npm', ['start'], {
-          cwd: copy,
-          env: { ...process.env, PORT: String(port), NODE_RED_USER_DIR: userDir },
-        });
-        // npm start builds first (5–10 s, more on a loaded machine), then starts Node-RED.
-        await nodeRed.waitUntilServing('/flows', 90_000);
-        // Subscribed as the editor is: the debug sidebar, and the node statuses (retained: current ones come at once).
-        comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
-      }),
-    { timeout: 120_000 },
-  );
+  before(function () {
+    this.timeout(120_000);
+    return showingOutput(async () => {
+      // A fresh user directory and a free port: the developer's .node-red and port 1880 stay untouched.
+      userDir = temporaryDirectory('durable-mqtt-start-');
+      // npm start builds, which rewrites dist/: in a copy, so that test files running alongside keep theirs.
+      copy = copyWorkingTree(temporaryDirectory('durable-mqtt-start-copy-'));
+      const port = await freePort();
+      nodeRed = new NodeRedProcess(`http://127.0.0.1:${port}`, 'npm', ['start'], {
+        cwd: copy,
+        env: { ...process.env, PORT: String(port), NODE_RED_USER_DIR: userDir },
+      });
+      // npm start builds first (5–10 s, more on a loaded machine), then starts Node-RED.
+      await nodeRed.waitUntilServing('/flows', 90_000);
+      // Subscribed as the editor is: the debug sidebar, and the node statuses (retained: current ones come at once).
+      comms = await CommsObserver.open(nodeRed.baseUrl, ['debug', 'status/#']);
+    });
+  });
 
   after(() => {
     comms?.close();
@@ -73,7 +72,7 @@ describe('npm start serves the hello-world flow end to end', () => {
       );
     }));
 
-  it('connects the mqtt out and in nodes in-process, whether or not 127.0.0.1:1883 is free', (t) =>
+  it('connects the mqtt out and in nodes in-process, whether or not 127.0.0.1:1883 is free', () =>
     showingOutput(async () => {
       await comms!.waitForStatus(OUT, isConnected, 'the mqtt out node to show "connected"', 30_000);
       await comms!.waitForStatus(IN, isConnected, 'the mqtt in node to show "connected"', 30_000);
@@ -86,7 +85,7 @@ describe('npm start serves the hello-world flow end to end', () => {
       if (broker.fill === 'red') {
         // Another broker holds 1883: the node must say so, and still serve the flow in-process.
         assert.equal(broker.text, PORT_IN_USE);
-        t.diagnostic('127.0.0.1:1883 is in use: the embedded broker runs in-process only');
+        console.log('# 127.0.0.1:1883 is in use: the embedded broker runs in-process only');
       } else {
         assert.equal(broker.fill, 'green');
         assert.match(broker.text ?? '', /^127\.0\.0\.1:1883 · /);
@@ -118,11 +117,11 @@ describe('npm start serves the hello-world flow end to end', () => {
       assert.deepEqual(logged, []);
     }));
 
-  it('stops the whole process group within 10 s of SIGTERM, stopping the flows first', (t) =>
+  it('stops the whole process group within 10 s of SIGTERM, stopping the flows first', () =>
     showingOutput(async () => {
       comms?.close();
       const exit = await nodeRed.stop(10_000);
-      t.diagnostic(`npm start exited with code ${exit.code}, signal ${exit.signal}`);
+      console.log(`# npm start exited with code ${exit.code}, signal ${exit.signal}`);
       assert.match(nodeRed.output, /\[info\] Stopped flows/);
       await assert.rejects(fetch(`${nodeRed.baseUrl}/flows`), 'nothing listens on the port any more');
       const errors = nodeRed.logLines('error').filter((line) => !line.includes(PORT_IN_USE));

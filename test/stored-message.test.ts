@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { parseStoredMessage, storableMessage } from '../nodes/node-red/stored-message.js';
 
 describe('the msg kept with an acknowledged message', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { SubscriptionTable } from '../nodes/lib/connection/subscription-table.js';
 import type { IPublishPacket, QoS, SubscribeFailure, Subscriber } from '../nodes/lib/connection/types.js';
 

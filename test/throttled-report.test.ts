@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { ThrottledReport } from '../nodes/lib/broker/throttled-report.js';
 import { delay } from './support/wait.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { createDuplexPair } from '../nodes/lib/duplex-pair.js';
 import { DEFAULT_BACKOFF, nextReconnectDelay } from '../nodes/lib/connection/backoff.js';
 

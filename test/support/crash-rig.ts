@@ -1,14 +1,14 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { NodeRedProcess, temporaryDirectory } from './node-red-process.js';
 import { unwrapEnvelope } from '../../nodes/lib/end-to-end-id.js';
 import { freePort } from './ports.js';
+import { linkedUserDirectory } from './user-directory.js';
 import { delay, waitFor } from './wait.js';
 
 const require = createRequire(__filename);
-const root = path.resolve(__dirname, '..', '..');
 
 export interface RigOptions {
   /** More settings.js entries, as JavaScript source (`name: value,` …): values can be code, e.g. `global.gc`. */
@@ -22,7 +22,7 @@ export interface RigOptions {
  * that a test can SIGKILL and start again on the same directory.
  */
 export class NodeRedRig {
-  readonly userDir = temporaryDirectory('durable-mqtt-rig-');
+  readonly userDir = linkedUserDirectory(temporaryDirectory('durable-mqtt-rig-'));
   port = 0;
   process: NodeRedProcess | undefined;
   starts = 0;
@@ -31,9 +31,6 @@ export class NodeRedRig {
     flow: unknown[],
     private readonly options: RigOptions = {},
   ) {
-    mkdirSync(path.join(this.userDir, 'node_modules'), { recursive: true });
-    symlinkSync(root, path.join(this.userDir, 'node_modules', 'node-red-contrib-durable-mqtt'), 'dir');
-    writeFileSync(path.join(this.userDir, 'package.json'), '{"name":"rig","version":"1.0.0","private":true}');
     writeFileSync(path.join(this.userDir, 'flows.json'), JSON.stringify(flow));
     writeFileSync(
       path.join(this.userDir, 'settings.js'),

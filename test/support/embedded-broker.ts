@@ -2,20 +2,6 @@ import mqtt from 'mqtt';
 import { DEFAULT_LIMITS } from '../../nodes/lib/broker/limits.js';
 import { delay } from './wait.js';
 
-export const EMBEDDED_BROKER_ID = 'b0000000000000001';
-
-/** An embedded broker node for a test flow; `port` 0 means in-process only; `extra` may set any property, id and z included. */
-export function embeddedBrokerNode(port = 0, extra: Record<string, unknown> = {}) {
-  return {
-    id: EMBEDDED_BROKER_ID,
-    type: 'durable-mqtt-embedded-broker',
-    port,
-    bind: '127.0.0.1',
-    wsPath: '',
-    ...extra,
-  };
-}
-
 /** An MQTT.js client on a TCP port or a URL, retried while the broker's listener is still starting. */
 export async function connectWhenListening(where: number | string, extra: mqtt.IClientOptions = {}) {
   const deadline = Date.now() + 10_000;

@@ -101,16 +101,6 @@ const SETTINGS = `module.exports = {
 };
 `;
 
-/** A new Node-RED user directory, as a fresh install has it, with `dependencies` in its package.json. */
-export function newUserDirectory(directory: string, dependencies: Record<string, string> = {}): string {
-  mkdirSync(path.join(directory, 'node_modules'), { recursive: true });
-  writeFileSync(
-    path.join(directory, 'package.json'),
-    JSON.stringify({ name: 'node-red-project', private: true, dependencies }, null, 2),
-  );
-  return directory;
-}
-
 /** Starts `runtime` on a free port with `userDir` and waits until its admin API answers. */
 export async function startNodeRed(
   runtime: NodeRedRuntime,

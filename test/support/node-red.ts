@@ -33,6 +33,22 @@ export interface RuntimeNode {
 export const helper: TestHelper = require('node-red-node-test-helper');
 helper.init(require.resolve('node-red'));
 
+/**
+ * The helper is one per process, and mocha runs many test files in one process: settings a file gives
+ * with helper.settings() (a userDir) would reach the files after it. Stopping the server, which every
+ * file does last, puts back the runtime's own settings object, as a process of its own would have.
+ */
+{
+  // The helper has no call that gives its initial settings back: settings() merges into a copy.
+  const internals = helper as unknown as { _settings: Record<string, unknown> };
+  const runtimeSettings = internals._settings;
+  const stopServer = helper.stopServer.bind(helper);
+  helper.stopServer = async () => {
+    await stopServer();
+    internals._settings = runtimeSettings;
+  };
+}
+
 const root = path.resolve(__dirname, '..', '..');
 const catalog = JSON.parse(readFileSync(path.join(root, 'locales', 'en-US', 'messages.json'), 'utf8'));
 
@@ -47,16 +63,18 @@ export function translate(key: string, values: Record<string, unknown> = {}): st
 }
 
 type NodeModule = (RED: Record<string, unknown>) => void;
-/** The compiled node modules, as the palette loads them, with the English catalog (the helper's RED._ returns keys). */
-export const packageNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-out', 'dedupe'].map(
-  (name) => {
-    const nodeModule: NodeModule = require(path.join(root, 'dist', 'nodes', `${name}.js`));
-    // The helper's mock runtime has no hooks; its flows trigger those of @node-red/util, handed over here.
-    const hooks = require('@node-red/util').hooks;
-    return (RED: Record<string, unknown>) =>
-      nodeModule(Object.assign(Object.create(RED), { _: translate, hooks }));
-  },
-);
+/**
+ * The node modules for helper.load: this package's, compiled, as the palette loads them, with the
+ * English catalog (the helper's RED._ returns keys). Catch, Complete and Status nodes in a test flow
+ * need no entry here: the helper loads those core nodes itself.
+ */
+export const allNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-out', 'dedupe'].map((name) => {
+  const nodeModule: NodeModule = require(path.join(root, 'dist', 'nodes', `${name}.js`));
+  // The helper's mock runtime has no hooks; its flows trigger those of @node-red/util, handed over here.
+  const hooks = require('@node-red/util').hooks;
+  return (RED: Record<string, unknown>) =>
+    nodeModule(Object.assign(Object.create(RED), { _: translate, hooks }));
+});
 
 let nextId = 0;
 export function uid(prefix: string): string {
@@ -95,6 +113,3 @@ export function completionObservers(...targetIds: string[]): Record<string, unkn
     { id: 'completed', type: 'helper' },
   ];
 }
-
-/** The allNodes list for helper.load: this package, plus catch/complete observers. */
-export const allNodes = packageNodes;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import { EMPTY_META, type OutboxStore, type StoredRecord } from '../../nodes/lib/outbox/store.js';
 
 /** Makes a store; `reopen` gives a store over the same data as the previous one, after it was closed. */

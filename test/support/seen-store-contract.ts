@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'mocha';
 import type { SeenRecord, SeenStore } from '../../nodes/lib/dedupe/seen-store.js';
 
 /** Makes a store; `reopen` gives a store over the same data as the previous one, after it was closed. */

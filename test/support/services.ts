@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import type { Context } from 'mocha';
 
 /** The first of `candidates` that runs, or undefined when the service is not installed. */
 export function findBinary(candidates: string[]): string | undefined {
@@ -15,13 +16,18 @@ export function findBinary(candidates: string[]): string | undefined {
 }
 
 /**
- * The `skip` option for a suite that needs a Debian service. Under CI a missing
- * service is a broken machine: the suite runs and fails. Elsewhere it is
- * skipped with a loud message naming the package to install.
+ * Skips what `context` runs (a suite, from its first `before` hook; or a test) when a Debian service
+ * is missing. Under CI a missing service is a broken machine: nothing is skipped, the tests run and
+ * fail. Elsewhere the skip comes with a loud message naming the package to install.
  */
-export function skipUnlessInstalled(debianPackage: string, binary: string | undefined): string | false {
-  if (binary || process.env.CI) return false;
-  const message = `${debianPackage} is not installed: run 'apt-get install -y ${debianPackage}' to run these tests`;
-  console.warn(`\n!!! SKIPPED: ${message}\n`);
-  return message;
+export function skipUnlessInstalled(
+  context: Context,
+  debianPackage: string,
+  binary: string | undefined,
+): void {
+  if (binary || process.env.CI) return;
+  console.warn(
+    `\n!!! SKIPPED: ${debianPackage} is not installed: run 'apt-get install -y ${debianPackage}' to run these tests\n`,
+  );
+  context.skip();
 }
