@@ -1,10 +1,11 @@
 // Compiles the nodes and assembles dist/nodes as Node-RED expects it:
 // each node's .js and .html with icons/ and locales/ beside them.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'nodes');
@@ -24,8 +25,36 @@ const nodeFiles = Object.values(
 );
 const nodeNames = nodeFiles.map((file) => path.basename(file, '.js'));
 
-for (const name of nodeNames)
-  cpSync(path.join(root, 'nodes', `${name}.html`), path.join(out, `${name}.html`));
+/**
+ * A dialog's code (nodes/editor/<node>.ts and what it imports, lib/topic.ts among them) as one
+ * script for the browser. A `node:` import, which the browser cannot have, fails the bundle.
+ */
+async function editorScript(name) {
+  const result = await build({
+    entryPoints: [path.join(root, 'nodes', 'editor', `${name}.ts`)],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2020',
+    write: false,
+    logLevel: 'warning',
+  });
+  const code = result.outputFiles[0].text;
+  if (code.includes('</script')) throw new Error(`the editor script of ${name} contains </script`);
+  return code;
+}
+
+// Node-RED loads one HTML file per node file: the templates (nodes/<node>.html) followed by the
+// dialog's code inline. Inline rather than a resources/ script: no second request when the editor
+// loads, no path that depends on httpAdminRoot, and what the editor runs ships in dist/ with the rest.
+for (const name of nodeNames) {
+  const template = readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8');
+  const source = path.join(root, 'nodes', 'editor', `${name}.ts`);
+  const script = existsSync(source)
+    ? `\n<script type="text/javascript">\n${await editorScript(name)}</script>\n`
+    : '';
+  writeFileSync(path.join(out, `${name}.html`), template + script);
+}
 cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
 
 // Node-RED gives each node file its own message catalog (locales/<lang>/<node>.json).
