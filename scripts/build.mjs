@@ -1,7 +1,7 @@
 // Compiles the nodes and assembles dist/nodes as Node-RED expects it:
 // each node's .js and .html with icons/ and locales/ beside them.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,11 +49,11 @@ async function editorScript(name) {
 // loads, no path that depends on httpAdminRoot, and what the editor runs ships in dist/ with the rest.
 for (const name of nodeNames) {
   const template = readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8');
-  const source = path.join(root, 'nodes', 'editor', `${name}.ts`);
-  const script = existsSync(source)
-    ? `\n<script type="text/javascript">\n${await editorScript(name)}</script>\n`
-    : '';
-  writeFileSync(path.join(out, `${name}.html`), template + script);
+  const script = await editorScript(name);
+  writeFileSync(
+    path.join(out, `${name}.html`),
+    `${template}\n<script type="text/javascript">\n${script}</script>\n`,
+  );
 }
 cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
 

@@ -1,0 +1,184 @@
+/**
+ * The embedded broker dialog's users: a name, a password (the flow keeps only its hash), and the
+ * topic patterns each may publish and subscribe to; and whether anonymous clients get in.
+ */
+import type { Translate } from './common.js';
+
+/** A user as the flow keeps it (the node's `accounts`); passwords are in the credentials. */
+export interface BrokerAccount {
+  username: string;
+  publish?: string[];
+  subscribe?: string[];
+}
+
+/** The credentials of the dialog's node that hold users. */
+export interface UserCredentials {
+  /** Password hashes by user name, as JSON. */
+  passwords?: string;
+  /** The single user of earlier versions. */
+  user?: string;
+}
+
+/** What the dialog saves: the users, and the credentials that go with them. */
+export interface SavedUsers {
+  accounts: BrokerAccount[];
+  /** Password hashes by user name, as JSON. */
+  passwords: string;
+  /** The user of earlier versions, until its password is a hash in the list; '' once it is. */
+  legacyUser: string;
+}
+
+const CONTAINER = '#node-input-users-container';
+
+/** Topic patterns as the editor shows them: separated by commas. */
+function patternsText(list: unknown): string {
+  return (Array.isArray(list) ? list : ['#']).join(', ');
+}
+
+function patternsList(text: unknown): string[] {
+  return String(text || '')
+    .split(/[,\n]/)
+    .map((pattern) => pattern.trim())
+    .filter(Boolean);
+}
+
+/**
+ * The hash of a new password, from the runtime: the flow's credentials never hold the plain
+ * text. Synchronous because oneditsave cannot wait; it runs only when a password was typed.
+ */
+function hashPassword(password: string): string | undefined {
+  let hash: string | undefined;
+  $.ajax({
+    url: 'durable-mqtt-embedded-broker/password-hash',
+    type: 'POST',
+    async: false,
+    contentType: 'application/json',
+    data: JSON.stringify({ password }),
+    success: (response: { hash?: string }) => {
+      hash = response.hash;
+    },
+  });
+  return hash;
+}
+
+function parseHashes(json: string | undefined): Record<string, string> {
+  try {
+    return JSON.parse(json || '{}') || {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Builds the user list of the open dialog from the node's `accounts` and credentials; returns
+ * what its oneditsave calls to read the list back.
+ */
+export function prepareUsers(
+  t: Translate,
+  accounts: unknown,
+  allowAnonymous: unknown,
+  credentials: UserCredentials,
+): () => SavedUsers {
+  const previousHashes = parseHashes(credentials.passwords);
+  // The single user of earlier versions joins the list, allowed everything, its password kept.
+  const legacyUser = credentials.user || undefined;
+  let users: BrokerAccount[] = Array.isArray(accounts) ? accounts.slice() : [];
+  if (!Array.isArray(accounts) && legacyUser) {
+    users = [{ username: legacyUser, publish: ['#'], subscribe: ['#'] }];
+  }
+  const anonymousInput = $('#node-input-allowAnonymous');
+  // A flow from before the setting lets anonymous clients in while there is no user.
+  if (allowAnonymous === undefined) anonymousInput.prop('checked', users.length === 0);
+
+  function updateAnonymous() {
+    const allowed = anonymousInput.is(':checked');
+    $('.durable-mqtt-anonymous-only').toggle(allowed);
+    const count = $(CONTAINER).editableList('length');
+    $('#durable-mqtt-embedded-nobody').toggle(!allowed && count === 0);
+  }
+
+  $(CONTAINER).editableList<Partial<BrokerAccount>>({
+    addItem(row, _index, user) {
+      const isNew = !user.username && user.username !== '';
+      const stored = !isNew && Boolean(previousHashes[user.username ?? ''] || user.username === legacyUser);
+      if (!isNew) row.data('original', String(user.username));
+      const first = $('<div>', { class: 'form-row', style: 'margin-bottom: 4px' }).appendTo(row);
+      $('<input>', { type: 'text', class: 'durable-mqtt-user-name', style: 'width: 40%' })
+        .attr('placeholder', t('placeholder.username'))
+        .val(user.username || '')
+        .appendTo(first);
+      $('<input>', {
+        type: 'password',
+        class: 'durable-mqtt-user-password',
+        style: 'width: calc(60% - 10px); margin-left: 10px',
+      })
+        // Set as an attribute: given to $() in the properties, jQuery would call its autocomplete widget.
+        .attr('autocomplete', 'new-password')
+        .attr('placeholder', t(stored ? 'placeholder.password-unchanged' : 'placeholder.password-new'))
+        .appendTo(first);
+      const second = $('<div>', { class: 'form-row', style: 'margin-bottom: 0' }).appendTo(row);
+      $('<input>', {
+        type: 'text',
+        class: 'durable-mqtt-user-publish',
+        style: 'width: calc(50% - 5px)',
+      })
+        .attr('placeholder', t('label.may-publish'))
+        .attr('title', t('label.may-publish'))
+        .val(patternsText(user.publish))
+        .appendTo(second);
+      $('<input>', {
+        type: 'text',
+        class: 'durable-mqtt-user-subscribe',
+        style: 'width: calc(50% - 5px); margin-left: 10px',
+      })
+        .attr('placeholder', t('label.may-subscribe'))
+        .attr('title', t('label.may-subscribe'))
+        .val(patternsText(user.subscribe))
+        .appendTo(second);
+      if (isNew && $(CONTAINER).editableList('length') === 1) {
+        // The first user: from now on, only users get in unless anonymous clients are ticked again.
+        anonymousInput.prop('checked', false);
+      }
+      setTimeout(updateAnonymous, 0);
+    },
+    removeItem() {
+      updateAnonymous();
+    },
+    addButton: t('label.add-user'),
+    height: 'auto',
+    removable: true,
+    sortable: false,
+  });
+  for (const user of users) $(CONTAINER).editableList('addItem', user);
+  anonymousInput.on('change', updateAnonymous);
+  updateAnonymous();
+
+  return () => {
+    const hashes: Record<string, string> = {};
+    const saved: BrokerAccount[] = [];
+    $(CONTAINER)
+      .editableList('items')
+      .each(function () {
+        const row = $(this);
+        const username = String(row.find('.durable-mqtt-user-name').val()).trim();
+        const password = String(row.find('.durable-mqtt-user-password').val());
+        saved.push({
+          username,
+          publish: patternsList(row.find('.durable-mqtt-user-publish').val()),
+          subscribe: patternsList(row.find('.durable-mqtt-user-subscribe').val()),
+        });
+        const original = row.data('original') as string | undefined;
+        const hash = password
+          ? hashPassword(password)
+          : original === undefined
+            ? undefined
+            : previousHashes[original];
+        if (password && !hash) RED.notify(t('errors.password-not-hashed', { username }), 'error');
+        if (hash) hashes[username] = hash;
+      });
+    // The user of earlier versions stays until its password is a hash in the list (or it is gone).
+    const legacyDone =
+      !legacyUser || hashes[legacyUser] || !saved.some((user) => user.username === legacyUser);
+    return { accounts: saved, passwords: JSON.stringify(hashes), legacyUser: legacyDone ? '' : legacyUser };
+  };
+}
