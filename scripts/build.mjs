@@ -44,11 +44,38 @@ async function editorScript(name) {
   return code;
 }
 
+/**
+ * A template with its includes expanded: `<!-- include <file> name="value" ... -->` stands for
+ * nodes/editor/<file> (less its opening comment) with each {{name}} replaced, indented as the line.
+ */
+function expandIncludes(template) {
+  return template.replace(
+    /^( *)<!-- include ([\w.-]+)((?: \w+="[^"]*")*) -->$/gm,
+    (_, indent, file, attributes) => {
+      const values = Object.fromEntries(
+        [...attributes.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v]),
+      );
+      const fragment = readFileSync(path.join(root, 'nodes', 'editor', file), 'utf8')
+        .replace(/^<!--[\s\S]*?-->\n/, '')
+        .replace(/\{\{(\w+)\}\}/g, (placeholder, name) => {
+          if (!(name in values))
+            throw new Error(`${file} needs ${placeholder}, which the include does not give`);
+          return values[name];
+        });
+      return fragment
+        .trimEnd()
+        .split('\n')
+        .map((line) => (line ? indent + line : line))
+        .join('\n');
+    },
+  );
+}
+
 // Node-RED loads one HTML file per node file: the templates (nodes/<node>.html) followed by the
 // dialog's code inline. Inline rather than a resources/ script: no second request when the editor
 // loads, no path that depends on httpAdminRoot, and what the editor runs ships in dist/ with the rest.
 for (const name of nodeNames) {
-  const template = readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8');
+  const template = expandIncludes(readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8'));
   const script = await editorScript(name);
   writeFileSync(
     path.join(out, `${name}.html`),
