@@ -36,6 +36,7 @@ async function editorScript(name) {
     format: 'iife',
     platform: 'browser',
     target: 'es2020',
+    loader: { '.css': 'text' },
     write: false,
     logLevel: 'warning',
   });

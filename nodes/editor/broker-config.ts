@@ -2,6 +2,7 @@
 import { readBoolean } from '../lib/config-values.js';
 import {
   OpenDialog,
+  addDialogStyles,
   createTabs,
   isOneOf,
   isWholeNumber,
@@ -162,6 +163,7 @@ function showTransportRows(): void {
   $('#durable-mqtt-broker-expiry-zero').toggle(v5 && !clean && (expiry === '' || Number(expiry) === 0));
 }
 
+addDialogStyles();
 RED.nodes.registerType<BrokerConfigProperties>(TYPE, {
   category: 'config',
   paletteLabel: 'durable mqtt broker',

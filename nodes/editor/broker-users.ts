@@ -102,35 +102,23 @@ export function prepareUsers(
       const isNew = !user.username && user.username !== '';
       const stored = !isNew && Boolean(previousHashes[user.username ?? ''] || user.username === legacyUser);
       if (!isNew) row.data('original', String(user.username));
-      const first = $('<div>', { class: 'form-row', style: 'margin-bottom: 4px' }).appendTo(row);
-      $('<input>', { type: 'text', class: 'durable-mqtt-user-name', style: 'width: 40%' })
+      const first = $('<div>', { class: 'form-row durable-mqtt-user-login' }).appendTo(row);
+      $('<input>', { type: 'text', class: 'durable-mqtt-user-name' })
         .attr('placeholder', t('placeholder.username'))
         .val(user.username || '')
         .appendTo(first);
-      $('<input>', {
-        type: 'password',
-        class: 'durable-mqtt-user-password',
-        style: 'width: calc(60% - 10px); margin-left: 10px',
-      })
+      $('<input>', { type: 'password', class: 'durable-mqtt-user-password' })
         // Set as an attribute: given to $() in the properties, jQuery would call its autocomplete widget.
         .attr('autocomplete', 'new-password')
         .attr('placeholder', t(stored ? 'placeholder.password-unchanged' : 'placeholder.password-new'))
         .appendTo(first);
-      const second = $('<div>', { class: 'form-row', style: 'margin-bottom: 0' }).appendTo(row);
-      $('<input>', {
-        type: 'text',
-        class: 'durable-mqtt-user-publish',
-        style: 'width: calc(50% - 5px)',
-      })
+      const second = $('<div>', { class: 'form-row durable-mqtt-user-topics' }).appendTo(row);
+      $('<input>', { type: 'text', class: 'durable-mqtt-user-publish' })
         .attr('placeholder', t('label.may-publish'))
         .attr('title', t('label.may-publish'))
         .val(patternsText(user.publish))
         .appendTo(second);
-      $('<input>', {
-        type: 'text',
-        class: 'durable-mqtt-user-subscribe',
-        style: 'width: calc(50% - 5px); margin-left: 10px',
-      })
+      $('<input>', { type: 'text', class: 'durable-mqtt-user-subscribe' })
         .attr('placeholder', t('label.may-subscribe'))
         .attr('title', t('label.may-subscribe'))
         .val(patternsText(user.subscribe))

@@ -4,6 +4,7 @@
  */
 import { readNumber } from '../lib/config-values.js';
 import { publishTopicProblem } from '../lib/topic.js';
+import dialogStyles from './dialogs.css';
 import type { EditorNode, NodeOf } from './editor-api.js';
 
 const MODULE = 'node-red-contrib-durable-mqtt';
@@ -17,6 +18,16 @@ export type Translate = (key: string, substitutions?: Record<string, unknown>) =
 export function translator(type: string): Translate {
   const prefix = `${MODULE}/${type}:durable-mqtt.`;
   return (key, substitutions) => RED._(prefix + key, substitutions);
+}
+
+/** Puts the dialogs' style sheet (dialogs.css) into the editor's page, once for all node types. */
+export function addDialogStyles(): void {
+  const id = 'durable-mqtt-dialog-styles';
+  if (document.getElementById(id)) return;
+  const style = document.createElement('style');
+  style.id = id;
+  style.textContent = dialogStyles;
+  document.head.appendChild(style);
 }
 
 /**

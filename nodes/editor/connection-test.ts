@@ -74,9 +74,7 @@ export function testConnection(t: Translate, nodeId: string, prefix: string): vo
       .attr('class', outcome.ok ? 'durable-mqtt-test-ok' : 'durable-mqtt-test-failed')
       .empty()
       .append(
-        $('<i class="fa">')
-          .addClass(outcome.ok ? 'fa-check' : 'fa-exclamation-triangle')
-          .css('color', outcome.ok ? '#2e7d32' : '#c62828'),
+        $('<i class="fa">').addClass(outcome.ok ? 'fa-check' : 'fa-exclamation-triangle'),
         ' ',
         $('<span>').text(outcome.text),
       );

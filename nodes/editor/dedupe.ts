@@ -1,6 +1,7 @@
 /** The dedupe node's dialog and canvas label. */
 import {
   OpenDialog,
+  addDialogStyles,
   isOneOf,
   oneOf,
   readsAsWholeNumber,
@@ -28,6 +29,7 @@ interface DedupeProperties {
 const t = translator(TYPE);
 const dialog = new OpenDialog<DedupeProperties>('node-input');
 
+addDialogStyles();
 RED.nodes.registerType<DedupeProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',

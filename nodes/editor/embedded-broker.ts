@@ -1,5 +1,5 @@
 /** The embedded broker's dialog and canvas label: listeners, users, storage and limits. */
-import { createTabs, isWholeNumber, settingText, showWhile, translator } from './common.js';
+import { addDialogStyles, createTabs, isWholeNumber, settingText, showWhile, translator } from './common.js';
 import type { PropertyDefinition, NodeOf } from './editor-api.js';
 import { prepareUsers, type BrokerAccount, type SavedUsers, type UserCredentials } from './broker-users.js';
 
@@ -128,6 +128,7 @@ function showListenerTips(node: EmbeddedBrokerNode): void {
   updateWsUrl();
 }
 
+addDialogStyles();
 RED.nodes.registerType<EmbeddedBrokerProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',

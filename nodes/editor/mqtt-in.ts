@@ -1,6 +1,6 @@
 /** The mqtt in node's dialog and canvas label. */
 import { filterProblem } from '../lib/topic.js';
-import { OpenDialog, isOneOf, oneOf, showWhile, translator } from './common.js';
+import { OpenDialog, addDialogStyles, isOneOf, oneOf, showWhile, translator } from './common.js';
 
 const TYPE = 'durable-mqtt-in';
 const DATATYPES = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
@@ -22,6 +22,7 @@ interface MqttInProperties {
 const t = translator(TYPE);
 const dialog = new OpenDialog<MqttInProperties>('node-input');
 
+addDialogStyles();
 RED.nodes.registerType<MqttInProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',

@@ -1,6 +1,7 @@
 /** The mqtt out node's dialog and canvas label. */
 import {
   OpenDialog,
+  addDialogStyles,
   isOneOf,
   oneOf,
   publishTopicVerdict,
@@ -45,6 +46,7 @@ function choiceText(value: unknown): string {
   return String(value === undefined ? '' : value);
 }
 
+addDialogStyles();
 RED.nodes.registerType<MqttOutProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',
