@@ -3,6 +3,7 @@
  * topic patterns each may publish and subscribe to; and whether anonymous clients get in.
  */
 import type { Translate } from './common.js';
+import { PasswordHashes } from './password-hashes.js';
 
 /** A user as the flow keeps it (the node's `accounts`); passwords are in the credentials. */
 export interface BrokerAccount {
@@ -42,25 +43,6 @@ function patternsList(text: unknown): string[] {
     .filter(Boolean);
 }
 
-/**
- * The hash of a new password, from the runtime: the flow's credentials never hold the plain
- * text. Synchronous because oneditsave cannot wait; it runs only when a password was typed.
- */
-function hashPassword(password: string): string | undefined {
-  let hash: string | undefined;
-  $.ajax({
-    url: 'durable-mqtt-embedded-broker/password-hash',
-    type: 'POST',
-    async: false,
-    contentType: 'application/json',
-    data: JSON.stringify({ password }),
-    success: (response: { hash?: string }) => {
-      hash = response.hash;
-    },
-  });
-  return hash;
-}
-
 function parseHashes(json: string | undefined): Record<string, string> {
   try {
     return JSON.parse(json || '{}') || {};
@@ -69,16 +51,21 @@ function parseHashes(json: string | undefined): Record<string, string> {
   }
 }
 
-/**
- * Builds the user list of the open dialog from the node's `accounts` and credentials; returns
- * what its oneditsave calls to read the list back.
- */
+/** The user list of an open dialog. */
+export interface UserList {
+  /** Reads the list back, for oneditsave. */
+  save(): SavedUsers;
+  /** The dialog closed without saving. */
+  close(): void;
+}
+
+/** Builds the user list of the open dialog from the node's `accounts` and credentials. */
 export function prepareUsers(
   t: Translate,
   accounts: unknown,
   allowAnonymous: unknown,
   credentials: UserCredentials,
-): () => SavedUsers {
+): UserList {
   const previousHashes = parseHashes(credentials.passwords);
   // The single user of earlier versions joins the list, allowed everything, its password kept.
   const legacyUser = credentials.user || undefined;
@@ -87,6 +74,10 @@ export function prepareUsers(
     users = [{ username: legacyUser, publish: ['#'], subscribe: ['#'] }];
   }
   const anonymousInput = $('#node-input-allowAnonymous');
+  const passwordHashes = new PasswordHashes(
+    () => $(CONTAINER).find('.durable-mqtt-user-password'),
+    $(CONTAINER).closest('.red-ui-tray').find('#node-dialog-ok'),
+  );
   // A flow from before the setting lets anonymous clients in while there is no user.
   if (allowAnonymous === undefined) anonymousInput.prop('checked', users.length === 0);
 
@@ -111,6 +102,7 @@ export function prepareUsers(
         // Set as an attribute: given to $() in the properties, jQuery would call its autocomplete widget.
         .attr('autocomplete', 'new-password')
         .attr('placeholder', t(stored ? 'placeholder.password-unchanged' : 'placeholder.password-new'))
+        .on('input change', () => passwordHashes.changed())
         .appendTo(first);
       const second = $('<div>', { class: 'form-row durable-mqtt-user-topics' }).appendTo(row);
       $('<input>', { type: 'text', class: 'durable-mqtt-user-publish' })
@@ -131,6 +123,7 @@ export function prepareUsers(
     },
     removeItem() {
       updateAnonymous();
+      passwordHashes.changed();
     },
     addButton: t('label.add-user'),
     height: 'auto',
@@ -141,7 +134,8 @@ export function prepareUsers(
   anonymousInput.on('change', updateAnonymous);
   updateAnonymous();
 
-  return () => {
+  function save(): SavedUsers {
+    passwordHashes.close();
     const hashes: Record<string, string> = {};
     const saved: BrokerAccount[] = [];
     $(CONTAINER)
@@ -149,7 +143,8 @@ export function prepareUsers(
       .each(function () {
         const row = $(this);
         const username = String(row.find('.durable-mqtt-user-name').val()).trim();
-        const password = String(row.find('.durable-mqtt-user-password').val());
+        const passwordField = row.find('.durable-mqtt-user-password');
+        const password = String(passwordField.val());
         saved.push({
           username,
           publish: patternsList(row.find('.durable-mqtt-user-publish').val()),
@@ -157,7 +152,7 @@ export function prepareUsers(
         });
         const original = row.data('original') as string | undefined;
         const hash = password
-          ? hashPassword(password)
+          ? passwordHashes.hashOf(passwordField[0])
           : original === undefined
             ? undefined
             : previousHashes[original];
@@ -168,5 +163,7 @@ export function prepareUsers(
     const legacyDone =
       !legacyUser || hashes[legacyUser] || !saved.some((user) => user.username === legacyUser);
     return { accounts: saved, passwords: JSON.stringify(hashes), legacyUser: legacyDone ? '' : legacyUser };
-  };
+  }
+
+  return { save, close: () => passwordHashes.close() };
 }

@@ -1,7 +1,7 @@
 /** The embedded broker's dialog and canvas label: listeners, users, storage and limits. */
 import { addDialogStyles, createTabs, isWholeNumber, settingText, showWhile, translator } from './common.js';
 import type { PropertyDefinition, NodeOf } from './editor-api.js';
-import { prepareUsers, type BrokerAccount, type SavedUsers, type UserCredentials } from './broker-users.js';
+import { prepareUsers, type BrokerAccount, type UserCredentials, type UserList } from './broker-users.js';
 
 const TYPE = 'durable-mqtt-embedded-broker';
 
@@ -28,8 +28,8 @@ interface EmbeddedBrokerProperties {
 type EmbeddedBrokerNode = NodeOf<EmbeddedBrokerProperties>;
 
 const t = translator(TYPE);
-/** Reads the user list back when the dialog saves; set while a dialog is open. */
-let readUsers: (() => SavedUsers) | undefined;
+/** The user list of the open dialog. */
+let users: UserList | undefined;
 
 /** The TCP port the runtime will use: 0 means no listener (the runtime reads an empty value as 1883). */
 function effectivePort(value: unknown): number {
@@ -221,23 +221,18 @@ RED.nodes.registerType<EmbeddedBrokerProperties>(TYPE, {
       () => persistenceSelect.val() === 'disk',
     );
     showWhile('.durable-mqtt-embedded-redis', persistenceSelect, () => persistenceSelect.val() === 'redis');
-    readUsers = prepareUsers(
-      t,
-      this.accounts,
-      this.allowAnonymous,
-      (this.credentials ?? {}) as UserCredentials,
-    );
+    users = prepareUsers(t, this.accounts, this.allowAnonymous, (this.credentials ?? {}) as UserCredentials);
     showListenerTips(this);
   },
   oneditsave() {
-    if (readUsers) {
-      const saved = readUsers();
+    if (users) {
+      const saved = users.save();
       this.accounts = saved.accounts;
       $('#node-input-passwords').val(saved.passwords);
       $('#node-input-user').val(saved.legacyUser);
       $('#node-input-password').val(saved.legacyUser ? '__PWRD__' : '');
     }
-    readUsers = undefined;
+    users = undefined;
 
     // An empty port means "no TCP listener": save it as 0 so the runtime does not fall back to 1883.
     // Empty TLS ports mean "none", as for the TCP port.
@@ -248,6 +243,11 @@ RED.nodes.registerType<EmbeddedBrokerProperties>(TYPE, {
     $('#node-input-wsPath').val(String($('#node-input-wsPath').val()).trim());
   },
   oneditcancel() {
-    readUsers = undefined;
+    users?.close();
+    users = undefined;
+  },
+  oneditdelete() {
+    users?.close();
+    users = undefined;
   },
 });
