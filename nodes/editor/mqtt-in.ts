@@ -1,6 +1,6 @@
 /** The mqtt in node's dialog and canvas label. */
 import { filterProblem } from '../lib/topic.js';
-import { OpenDialog, addDialogStyles, isOneOf, oneOf, showWhile, translator } from './common.js';
+import { OpenDialog, addDialogStyles, isOneOf, oneOf, settingText, showWhile, translator } from './common.js';
 
 const TYPE = 'durable-mqtt-in';
 const DATATYPES = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
@@ -41,8 +41,10 @@ RED.nodes.registerType<MqttInProperties>(TYPE, {
       value: '',
       validate(value, _options) {
         if (dialog.value(this, 'topicType') === 'dynamic') return true;
-        if (value === '' || value === undefined || value === null) return t('validation.topic-required');
-        const problem = filterProblem(value);
+        // The runtime subscribes to the filter trimmed (nodes/mqtt-in.ts): check that one.
+        const filter = settingText(value);
+        if (filter === '') return t('validation.topic-required');
+        const problem = filterProblem(filter);
         return !problem || t('validation.filter', { reason: t(`topic-problem.${problem}`) });
       },
     },
