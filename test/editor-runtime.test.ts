@@ -5,7 +5,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Route } from 'playwright-core';
 import { verifyPassword } from '../nodes/lib/broker/passwords.js';
+import { filterProblem, publishTopicProblem, type TopicProblem } from '../nodes/lib/topic.js';
 import { Editor } from './support/editor.js';
+import { englishCatalog } from './support/hello-world.js';
 import { newUserDirectory, repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
 import { NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
@@ -30,6 +32,79 @@ const FLOWS = [
     wires: [],
   },
 ];
+
+/** What a check says of a topic field: accepted, or why not. */
+type Verdict = 'accepted' | TopicProblem;
+
+/**
+ * Topic fields as a user may fill them in, with what the runtime makes of them: as a topic to
+ * publish to (the out node's topic, the broker config's birth, close and will topics) and as a
+ * filter to subscribe to (the in node's topic).
+ */
+const TOPIC_FIELDS: { field: string; publish: Verdict; filter: Verdict }[] = [
+  { field: 'a/b/c', publish: 'accepted', filter: 'accepted' },
+  { field: '/', publish: 'accepted', filter: 'accepted' },
+  { field: 'a//b', publish: 'accepted', filter: 'accepted' },
+  { field: '$SYS/broker/load', publish: 'accepted', filter: 'accepted' },
+  { field: 'with spaces/in it', publish: 'accepted', filter: 'accepted' },
+  { field: 'ünïcödé/€/😀', publish: 'accepted', filter: 'accepted' },
+  // The runtime trims a node's topic; an empty one to publish to means none (msg.topic, no message).
+  { field: ' a/b ', publish: 'accepted', filter: 'accepted' },
+  { field: '', publish: 'accepted', filter: 'empty' },
+  { field: '   ', publish: 'accepted', filter: 'empty' },
+  { field: 'a/+ ', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: '+', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: '#', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: 'a/+/c', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: '+/+/#', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: 'a/#/c', publish: 'wildcard-in-topic', filter: 'hash-not-last' },
+  { field: '#/a', publish: 'wildcard-in-topic', filter: 'hash-not-last' },
+  { field: 'a#', publish: 'wildcard-in-topic', filter: 'wildcard-not-whole-level' },
+  { field: 'a/#b', publish: 'wildcard-in-topic', filter: 'wildcard-not-whole-level' },
+  { field: 'a/b+', publish: 'wildcard-in-topic', filter: 'wildcard-not-whole-level' },
+  { field: '+a/b', publish: 'wildcard-in-topic', filter: 'wildcard-not-whole-level' },
+  { field: '$share/group/a/+', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: '$share/group/a/b', publish: 'accepted', filter: 'accepted' },
+  { field: '$share/group/#', publish: 'wildcard-in-topic', filter: 'accepted' },
+  { field: '$share/group', publish: 'accepted', filter: 'bad-shared-subscription' },
+  { field: '$share//a', publish: 'accepted', filter: 'bad-shared-subscription' },
+  { field: '$share/group/', publish: 'accepted', filter: 'bad-shared-subscription' },
+  { field: '$share/g+/a', publish: 'wildcard-in-topic', filter: 'bad-shared-subscription' },
+  { field: '$share/group/a/#/b', publish: 'wildcard-in-topic', filter: 'hash-not-last' },
+  { field: 'a\u0000b', publish: 'nul-character', filter: 'nul-character' },
+  { field: 'x'.repeat(65535), publish: 'accepted', filter: 'accepted' },
+  { field: 'x'.repeat(65536), publish: 'too-long', filter: 'too-long' },
+  { field: '€'.repeat(21846), publish: 'too-long', filter: 'too-long' },
+  { field: '😀'.repeat(16384), publish: 'too-long', filter: 'too-long' },
+];
+
+/** The runtime's verdict on a topic to publish to, read from a node's field (nodes/mqtt-out.ts, broker-config.ts). */
+function runtimeOnPublishField(field: string): Verdict {
+  const topic = field.trim();
+  return topic === '' ? 'accepted' : (publishTopicProblem(topic) ?? 'accepted');
+}
+
+/** The runtime's verdict on the filter of an in node's field (nodes/mqtt-in.ts). */
+function runtimeOnFilterField(field: string): Verdict {
+  return filterProblem(field.trim()) ?? 'accepted';
+}
+
+/** What a validator's answer says, in the terms of lib/topic.ts; `required` is the text for an empty field. */
+function editorVerdict(answer: boolean | string, invalid: string, required?: string): Verdict | string {
+  if (answer === true) return 'accepted';
+  if (typeof answer === 'string' && answer === required) return 'empty';
+  for (const [problem, reason] of Object.entries(englishCatalog['topic-problem'] as Record<string, string>))
+    if (answer === invalid.replace('__reason__', reason)) return problem;
+  return `an answer of no topic problem: ${JSON.stringify(answer)}`;
+}
+
+/** A validator as Node-RED calls it: the node as `this`, the value, options. */
+type PageValidator = (this: object, value: unknown, options: object) => boolean | string;
+
+/** The package's node types as the editor's page registered them, for page code. */
+interface PageTypes {
+  nodes: { getType(type: string): { defaults: Record<string, { validate?: PageValidator }> } | undefined };
+}
 
 describe(
   'the editor in Chromium against the runtime',
@@ -66,6 +141,73 @@ describe(
       await browser?.close();
       nodeRed?.kill();
       if (userDir) rmSync(userDir, { recursive: true, force: true });
+    });
+
+    describe('the dialogs check topics and filters with the runtime’s own checks', () => {
+      it('accepts and refuses the same topic fields as the runtime, for the same reason', () =>
+        showingOutput(async () => {
+          const fields = TOPIC_FIELDS.map((entry) => entry.field);
+          const answers = await editor.page.evaluate((values) => {
+            const red = (window as unknown as { RED: PageTypes }).RED;
+            const out = red.nodes.getType('durable-mqtt-out')!.defaults.topic.validate!;
+            const input = red.nodes.getType('durable-mqtt-in')!.defaults.topic.validate!;
+            const broker = red.nodes.getType('durable-mqtt-broker-config')!.defaults;
+            return values.map((value) => ({
+              out: out.call({ topicType: 'str' }, value, {}),
+              birth: broker.birthTopic.validate!.call({}, value, {}),
+              close: broker.closeTopic.validate!.call({}, value, {}),
+              will: broker.willTopic.validate!.call({}, value, {}),
+              in: input.call({ topicType: 'static' }, value, {}),
+            }));
+          }, fields);
+          const publishInvalid: string = englishCatalog.validation['publish-topic'];
+          const filterInvalid: string = englishCatalog.validation.filter;
+          const required: string = englishCatalog.validation['topic-required'];
+          const disagreements: string[] = [];
+          TOPIC_FIELDS.forEach(({ field, publish, filter }, index) => {
+            const shown = JSON.stringify(
+              field.length > 40 ? `${field.slice(0, 20)}… (${field.length})` : field,
+            );
+            const runtime = { publish: runtimeOnPublishField(field), filter: runtimeOnFilterField(field) };
+            assert.equal(runtime.publish, publish, `the runtime on ${shown} to publish to`);
+            assert.equal(runtime.filter, filter, `the runtime on ${shown} as a filter`);
+            const answer = answers[index];
+            const dialogs = {
+              'the out node': editorVerdict(answer.out, publishInvalid),
+              'the birth topic': editorVerdict(answer.birth, publishInvalid),
+              'the close topic': editorVerdict(answer.close, publishInvalid),
+              'the will topic': editorVerdict(answer.will, publishInvalid),
+              'the in node': editorVerdict(answer.in, filterInvalid, required),
+            };
+            for (const [where, verdict] of Object.entries(dialogs)) {
+              const expected = where === 'the in node' ? runtime.filter : runtime.publish;
+              if (verdict !== expected)
+                disagreements.push(
+                  `${where} on ${shown}: the editor says ${verdict}, the runtime ${expected}`,
+                );
+            }
+          });
+          assert.deepEqual(disagreements, []);
+        }));
+
+      it('has every validator declare (value, options), so that Node-RED shows the reason it returns', () =>
+        showingOutput(async () => {
+          const packageJson = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+          const types = Object.keys(packageJson['node-red'].nodes);
+          const arities = await editor.page.evaluate((names) => {
+            const red = (window as unknown as { RED: PageTypes }).RED;
+            return names.flatMap((type) =>
+              Object.entries(red.nodes.getType(type)!.defaults)
+                .filter(([, property]) => property.validate)
+                .map(([name, property]) => `${type}.${name}: ${property.validate!.length}`),
+            );
+          }, types);
+          assert.ok(arities.length > 20, `validators found: ${arities.length}`);
+          assert.deepEqual(
+            arities.filter((entry) => !entry.endsWith(': 2')),
+            [],
+          );
+        }));
     });
 
     describe('the embedded broker dialog saves the hash of the password typed, never the password', () => {
