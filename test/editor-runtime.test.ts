@@ -278,6 +278,16 @@ describe(
           assert.equal(await verifyPassword('first secret', hashes.alice), false, 'not the old one');
         }));
 
+      it('stores the hash of a changed password when Done is clicked after a pause in the typing', () =>
+        showingOutput(async () => {
+          await typePassword(0, 'third secret');
+          // Done waits while the hash is on its way, and no longer.
+          await editor.page.locator('#node-dialog-ok:not(.disabled)').waitFor();
+          await editor.closeDialog();
+          await editor.deploy();
+          assert.ok(await verifyPassword('third secret', (await storedHashes()).alice));
+        }));
+
       it('keeps the stored hash when the password field is left empty', () =>
         showingOutput(async () => {
           const before = await storedHashes();

@@ -102,7 +102,8 @@ export function prepareUsers(
         // Set as an attribute: given to $() in the properties, jQuery would call its autocomplete widget.
         .attr('autocomplete', 'new-password')
         .attr('placeholder', t(stored ? 'placeholder.password-unchanged' : 'placeholder.password-new'))
-        .on('input change', () => passwordHashes.changed())
+        .on('input', () => passwordHashes.typed())
+        .on('change', () => passwordHashes.changed())
         .appendTo(first);
       const second = $('<div>', { class: 'form-row durable-mqtt-user-topics' }).appendTo(row);
       $('<input>', { type: 'text', class: 'durable-mqtt-user-publish' })

@@ -1,11 +1,15 @@
 /**
  * Hashes of the passwords typed into the embedded broker dialog, from the runtime: the flow's
  * credentials never hold a plain password. Node-RED calls oneditsave without waiting for
- * anything, so the hashes are asked for while the user types, one request at a time and for
- * the newest text of a field. While a field's hash is missing, the dialog's Done button waits
- * (Node-RED's own disabled state, which Ctrl+Enter respects too); a click on it meanwhile closes
- * the dialog as soon as the hash has come, as the click would have.
+ * anything, so the hashes are asked for before: at a pause in the typing or when the field is
+ * left, one request at a time, for the newest text of a field. While a field's hash is missing,
+ * the dialog's Done button waits (Node-RED's own disabled state, which Ctrl+Enter respects too);
+ * a click on it meanwhile asks for the hash at once and closes the dialog when it has come, as
+ * the click would have.
  */
+
+/** How long typing stops before the hash of what was typed is asked for. */
+const TYPING_PAUSE_MS = 300;
 
 /** Asks the runtime for the hash of `password`; undefined when it gives none. */
 function requestHash(password: string): Promise<string | undefined> {
@@ -29,6 +33,7 @@ export class PasswordHashes {
   private requesting = false;
   private doneClicked = false;
   private closed = false;
+  private typing: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * `fields()`: the dialog's password fields, as they are now; `done`: its Done button, whose
@@ -39,12 +44,22 @@ export class PasswordHashes {
     private readonly done: JQuery,
   ) {
     done.on('click', () => {
-      if (!this.closed && this.unhashed()) this.doneClicked = true;
+      if (this.closed || !this.unhashed()) return;
+      this.doneClicked = true;
+      this.changed();
     });
   }
 
-  /** A password field was typed into, added or removed. */
+  /** A password field was typed into: Done waits, and the hash is asked for at a pause. */
+  typed(): void {
+    this.done.addClass('disabled');
+    clearTimeout(this.typing);
+    this.typing = setTimeout(() => this.next(), TYPING_PAUSE_MS);
+  }
+
+  /** A password field was left, added or removed: hashes are asked for now. */
   changed(): void {
+    clearTimeout(this.typing);
     this.next();
   }
 
@@ -57,6 +72,7 @@ export class PasswordHashes {
   /** The dialog closed: no more requests, and the Done button is no longer this dialog's. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.typing);
   }
 
   /** A field holding a password whose hash has not come yet. */
