@@ -1,6 +1,6 @@
 /** The embedded broker's dialog and canvas label: listeners, users, storage and limits. */
 import { addDialogStyles, createTabs, isWholeNumber, settingText, showWhile, translator } from './common.js';
-import type { PropertyDefinition, NodeOf } from './editor-api.js';
+import type { NodeOf, PropertyDefinition } from './editor-api.js';
 import { prepareUsers, type BrokerAccount, type UserCredentials, type UserList } from './broker-users.js';
 
 const TYPE = 'durable-mqtt-embedded-broker';
@@ -59,12 +59,15 @@ function wholeNumberSetting(
   };
 }
 
-const portSetting = (defaultValue: number | string): PropertyDefinition<EmbeddedBrokerNode> => ({
-  value: defaultValue,
-  validate(value, _options) {
-    return isPortOrEmpty(value) || t('validation.port');
-  },
-});
+/** A setting holding a port, with its default; empty means no listener. */
+function portSetting(defaultValue: number | string): PropertyDefinition<EmbeddedBrokerNode> {
+  return {
+    value: defaultValue,
+    validate(value, _options) {
+      return isPortOrEmpty(value) || t('validation.port');
+    },
+  };
+}
 
 /** The settings a flow from before them lacks: the dialog shows the defaults the runtime uses. */
 const SHOWN_WITH_DEFAULTS = [
