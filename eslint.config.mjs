@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -12,9 +13,10 @@ export default tseslint.config(
     },
   },
   {
-    files: ['nodes/*.ts'],
+    files: ['nodes/*.ts', 'nodes/editor/*.ts'],
     rules: {
-      // Node-RED calls node constructors with `this` bound; closures name it `node`, as the core nodes do.
+      // Node-RED calls node constructors and dialog callbacks with `this` bound; closures name it `node`,
+      // as the core nodes do.
       '@typescript-eslint/no-this-alias': ['error', { allowedNames: ['node'] }],
     },
   },
@@ -31,6 +33,11 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The dialogs' code runs in the editor's page, which provides jQuery and RED besides the browser's own.
+    files: ['nodes/editor/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser, $: 'readonly', RED: 'readonly' } },
   },
   {
     files: ['test/**/*.ts'],

@@ -7,6 +7,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } f
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'nodes');
@@ -32,8 +33,64 @@ const nodeFiles = Object.values(
 );
 const nodeNames = nodeFiles.map((file) => path.basename(file, '.js'));
 
-for (const name of nodeNames)
-  cpSync(path.join(root, 'nodes', `${name}.html`), path.join(out, `${name}.html`));
+/**
+ * A dialog's code (nodes/editor/<node>.ts and what it imports, lib/topic.ts among them) as one
+ * script for the browser. A `node:` import, which the browser cannot have, fails the bundle.
+ */
+async function editorScript(name) {
+  const result = await build({
+    entryPoints: [path.join(root, 'nodes', 'editor', `${name}.ts`)],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2020',
+    loader: { '.css': 'text' },
+    write: false,
+    logLevel: 'warning',
+  });
+  const code = result.outputFiles[0].text;
+  if (code.includes('</script')) throw new Error(`the editor script of ${name} contains </script`);
+  return code;
+}
+
+/**
+ * A template with its includes expanded: `<!-- include <file> name="value" ... -->` stands for
+ * nodes/editor/<file> (less its opening comment) with each {{name}} replaced, indented as the line.
+ */
+function expandIncludes(template) {
+  return template.replace(
+    /^( *)<!-- include ([\w.-]+)((?: \w+="[^"]*")*) -->$/gm,
+    (_, indent, file, attributes) => {
+      const values = Object.fromEntries(
+        [...attributes.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v]),
+      );
+      const fragment = readFileSync(path.join(root, 'nodes', 'editor', file), 'utf8')
+        .replace(/^<!--[\s\S]*?-->\n/, '')
+        .replace(/\{\{(\w+)\}\}/g, (placeholder, name) => {
+          if (!(name in values))
+            throw new Error(`${file} needs ${placeholder}, which the include does not give`);
+          return values[name];
+        });
+      return fragment
+        .trimEnd()
+        .split('\n')
+        .map((line) => (line ? indent + line : line))
+        .join('\n');
+    },
+  );
+}
+
+// Node-RED loads one HTML file per node file: the templates (nodes/<node>.html) followed by the
+// dialog's code inline. Inline rather than a resources/ script: no second request when the editor
+// loads, no path that depends on httpAdminRoot, and what the editor runs ships in dist/ with the rest.
+for (const name of nodeNames) {
+  const template = expandIncludes(readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8'));
+  const script = await editorScript(name);
+  writeFileSync(
+    path.join(out, `${name}.html`),
+    `${template}\n<script type="text/javascript">\n${script}</script>\n`,
+  );
+}
 cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
 
 // Node-RED gives each node file its own message catalog (locales/<lang>/<node>.json).

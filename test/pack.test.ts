@@ -204,9 +204,15 @@ describe('the npm pack tarball', () => {
           const french = await (await get('/nodes', { Accept: 'text/html', 'Accept-Language': 'fr' })).text();
           for (const type of TYPES)
             assert.ok(english.includes(`data-template-name="${type}"`), `template of ${type}`);
+          assert.ok(!english.includes('<!-- include '), 'every include expanded');
           const source = (...parts: string[]) => readFileSync(path.join(root, ...parts), 'utf8').trim();
           for (const name of NAMES) {
-            assert.ok(english.includes(source('nodes', `${name}.html`)), `editor definition of ${name}`);
+            // As the build wrote it into the tarball: the templates with their includes, and the dialog's script.
+            const definition = readFileSync(
+              path.join(work, 'source', 'dist', 'nodes', `${name}.html`),
+              'utf8',
+            );
+            assert.ok(english.includes(definition.trim()), `editor definition of ${name}`);
             assert.ok(
               english.includes(source('locales', 'en-US', `${name}.html`)),
               `English help of ${name}`,

@@ -149,3 +149,24 @@ describe('TopicTree', () => {
     );
   });
 });
+
+describe('topic length in UTF-8 bytes', () => {
+  it('accepts 65,535 bytes and refuses 65,536, whatever the characters take in UTF-8', () => {
+    // 1, 2, 3 and 4 bytes a character; the last is a surrogate pair, two UTF-16 code units.
+    for (const [character, bytes] of [
+      ['x', 1],
+      ['é', 2],
+      ['€', 3],
+      ['😀', 4],
+    ] as const) {
+      const count = Math.floor(65535 / bytes);
+      const longest = character.repeat(count) + 'x'.repeat(65535 - count * bytes);
+      assert.equal(Buffer.byteLength(longest), 65535);
+      for (const check of [publishTopicProblem, filterProblem]) {
+        assert.equal(check(longest), undefined, `65,535 bytes of ${character}`);
+        assert.equal(check(longest + 'x'), 'too-long', `65,536 bytes of ${character}`);
+        assert.equal(check(character.repeat(count + 1)), 'too-long', `${count + 1} times ${character}`);
+      }
+    }
+  });
+});

@@ -1,6 +1,7 @@
 /**
  * MQTT topic names and filters (MQTT 3.1.1 §4.7, MQTT 5 §4.7–4.8).
  * Validation returns a reason code rather than text so node files can translate it.
+ * The editor's dialogs run these same checks in the browser: nothing here may need Node.js.
  */
 
 export type TopicProblem =
@@ -14,13 +15,23 @@ export type TopicProblem =
   | 'bad-shared-subscription';
 
 const MAX_TOPIC_BYTES = 65535;
+/** A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair, 2 units, takes 4). */
+const MAX_BYTES_PER_CODE_UNIT = 3;
 const SHARED_PREFIX = '$share/';
+const utf8 = new TextEncoder();
+
+/** A topic has a two-byte length (§1.5.3): 65535 bytes of UTF-8 at most; only a long string needs encoding to tell. */
+function tooLong(value: string): boolean {
+  return (
+    value.length * MAX_BYTES_PER_CODE_UNIT > MAX_TOPIC_BYTES && utf8.encode(value).length > MAX_TOPIC_BYTES
+  );
+}
 
 function commonProblem(value: unknown): TopicProblem | undefined {
   if (typeof value !== 'string') return 'not-a-string';
   if (value.length === 0) return 'empty';
   if (value.includes('\u0000')) return 'nul-character';
-  if (Buffer.byteLength(value, 'utf8') > MAX_TOPIC_BYTES) return 'too-long';
+  if (tooLong(value)) return 'too-long';
   return undefined;
 }
 

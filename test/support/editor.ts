@@ -232,25 +232,60 @@ export class Editor {
 
   /** Menu → Import → Examples → module → example, onto a new flow tab; returns that tab's id. */
   async importExample(module: string, example: string): Promise<string> {
-    const before = await this.page.evaluate(() => RED.workspaces.active());
-    await this.page.click('#red-ui-header-button-sidemenu');
-    await this.page.click('#menu-item-import');
-    await this.page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a');
-    const library = this.page.locator('#red-ui-clipboard-dialog-import-tab-examples');
-    const moduleEntry = library.locator('.red-ui-treeList-label', { hasText: module });
-    // The module's folder opens on a click; a second click would close it again.
-    if (!(await library.locator('.red-ui-treeList-label', { hasText: example }).isVisible()))
-      await moduleEntry.click();
-    await library.locator('.red-ui-treeList-label', { hasText: example }).click();
-    await this.page.locator('#red-ui-clipboard-dialog-import-opt-new').click();
-    await this.page.click('#red-ui-clipboard-dialog-ok');
-    // Imported nodes follow the pointer until a click puts them down.
-    const chart = (await this.page.locator('#red-ui-workspace-chart').boundingBox())!;
-    await this.page.mouse.move(chart.x + 380, chart.y + 60, { steps: 5 });
-    await this.page.mouse.click(chart.x + 380, chart.y + 60);
-    const tab = await this.page.evaluate(() => RED.workspaces.active());
-    if (tab === before) throw new Error(`importing ${example} opened no new flow tab`);
-    return tab;
+    const page = this.page;
+    const before = await page.evaluate(() => RED.workspaces.active());
+    await page.click('#red-ui-header-button-sidemenu');
+    await page.click('#menu-item-import');
+    try {
+      await page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a');
+      const library = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+      const moduleEntry = library.locator('.red-ui-treeList-label', { hasText: module });
+      const exampleEntry = library.locator('.red-ui-treeList-label', { hasText: example });
+      // A folder of the library loads its entries when it opens, then slides them down: a click
+      // meanwhile may land on a row that is still moving. Each click waits until the tree is at rest.
+      await moduleEntry.waitFor();
+      await this.waitForLibraryAtRest();
+      // The dialog is new each time, its module folders closed (a click on an open one would close it).
+      if (!(await moduleEntry.evaluate((label) => label.parentElement!.classList.contains('expanded'))))
+        await moduleEntry.click();
+      await exampleEntry.waitFor();
+      await this.waitForLibraryAtRest();
+      await exampleEntry.click();
+      // Selecting an example (a file, not a folder) enables Import.
+      await page.locator('#red-ui-clipboard-dialog-ok:enabled').waitFor();
+      await page.locator('#red-ui-clipboard-dialog-import-opt-new').click();
+      await page.click('#red-ui-clipboard-dialog-ok');
+    } catch (error) {
+      // Left open, the dialog would cover the editor for the tests that follow.
+      if (await page.locator('#red-ui-clipboard-dialog-cancel').isVisible())
+        await page.click('#red-ui-clipboard-dialog-cancel');
+      throw error;
+    }
+    // Import fetches the example, then opens the new flow tab with the example's nodes following
+    // the pointer, until a click puts them down.
+    await page
+      .waitForFunction((tab) => RED.workspaces.active() !== tab, before)
+      .catch(() => {
+        throw new Error(`importing ${example} opened no new flow tab`);
+      });
+    const chart = (await page.locator('#red-ui-workspace-chart').boundingBox())!;
+    await page.mouse.move(chart.x + 380, chart.y + 60, { steps: 5 });
+    await page.mouse.click(chart.x + 380, chart.y + 60);
+    return page.evaluate(() => RED.workspaces.active());
+  }
+
+  /** Waits until the import dialog's library has loaded what it was loading and slid it into place. */
+  private async waitForLibraryAtRest(): Promise<void> {
+    await this.page.waitForFunction(() => {
+      const tree = document.querySelector('#red-ui-clipboard-dialog-import-tab-examples');
+      // jQuery's :animated: the editor slides tree folders open with jQuery.
+      const jQuery = (window as unknown as { jQuery: (selector: string) => { length: number } }).jQuery;
+      return (
+        tree !== null &&
+        tree.querySelector('.red-ui-treeList-spinner') === null &&
+        jQuery('#red-ui-clipboard-dialog-import-tab-examples :animated').length === 0
+      );
+    });
   }
 
   /** The ids and types of the nodes on a flow tab. */

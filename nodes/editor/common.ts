@@ -1,0 +1,121 @@
+/**
+ * What the dialogs share: their messages, the open dialog their validators read, the checks of
+ * settings, and the widgets several dialogs build the same way.
+ */
+import { readNumber } from '../lib/config-values.js';
+import { publishTopicProblem } from '../lib/topic.js';
+import dialogStyles from './dialogs.css';
+import type { EditorNode, NodeOf } from './editor-api.js';
+
+const MODULE = 'node-red-contrib-durable-mqtt';
+
+export type Translate = (key: string, substitutions?: Record<string, unknown>) => string;
+
+/**
+ * The messages of a node type. Node-RED loads the package's catalog under each node type's
+ * namespace, and only for the node types that are enabled: each dialog reads its own.
+ */
+export function translator(type: string): Translate {
+  const prefix = `${MODULE}/${type}:durable-mqtt.`;
+  return (key, substitutions) => RED._(prefix + key, substitutions);
+}
+
+/** Puts the dialogs' style sheet (dialogs.css) into the editor's page, once for all node types. */
+export function addDialogStyles(): void {
+  const id = 'durable-mqtt-dialog-styles';
+  if (document.getElementById(id)) return;
+  const style = document.createElement('style');
+  style.id = id;
+  style.textContent = dialogStyles;
+  document.head.appendChild(style);
+}
+
+/**
+ * The node whose dialog is open. Node-RED validates a node while its dialog is open, against
+ * the form, and when it is not, against the saved values: a check that depends on another
+ * property reads that property from where it is.
+ */
+export class OpenDialog<Properties> {
+  private node: EditorNode | undefined;
+
+  /** `prefix`: of the form's field ids, "node-input" for a flow node, "node-config-input" for a config node. */
+  constructor(private readonly prefix: 'node-input' | 'node-config-input') {}
+
+  open(node: EditorNode): void {
+    this.node = node;
+  }
+
+  close(): void {
+    this.node = undefined;
+  }
+
+  /** The property as its field shows it while `node`'s dialog is open, as saved otherwise. */
+  value(node: NodeOf<Properties>, name: keyof Properties & string): unknown {
+    if (node === this.node) {
+      const field = $(`#${this.prefix}-${name}`);
+      if (field.length) return field.is(':checkbox') ? field.prop('checked') : field.val();
+    }
+    return node[name];
+  }
+}
+
+/** Whether `value` is one of `allowed`. */
+export function isOneOf<Choice extends string>(value: unknown, allowed: readonly Choice[]): value is Choice {
+  return (allowed as readonly unknown[]).includes(value);
+}
+
+/** `value` when it is one of `allowed`, else `fallback`: what a dialog shows for a setting it does not know. */
+export function oneOf<Choice extends string>(
+  value: unknown,
+  allowed: readonly Choice[],
+  fallback: Choice,
+): Choice {
+  return isOneOf(value, allowed) ? value : fallback;
+}
+
+/** A setting as text, trimmed as the runtime reads it; empty when the flow has none. */
+export function settingText(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value).trim();
+}
+
+/** Whether `value` is a whole number from `low` to `high`, in digits only (no sign, point or exponent). */
+export function isWholeNumber(value: unknown, low: number, high: number): boolean {
+  const text = settingText(value);
+  return /^\d+$/.test(text) && Number(text) >= low && Number(text) <= high;
+}
+
+/** Whether the runtime (lib/config-values' readNumber) reads `value` as a whole number from `low` to `high`. */
+export function readsAsWholeNumber(value: unknown, low: number, high: number): boolean {
+  const number = readNumber(value, NaN);
+  return Number.isInteger(number) && number >= low && number <= high;
+}
+
+/** A validator's answer for a topic to publish to: the runtime's own check (lib/topic.ts), translated. */
+export function publishTopicVerdict(t: Translate, topic: string): true | string {
+  const problem = publishTopicProblem(topic);
+  return !problem || t('validation.publish-topic', { reason: t(`topic-problem.${problem}`) });
+}
+
+/** Shows `rows` (a selector) while `shown()` holds: now, and after each of `events` on `control`. */
+export function showWhile(rows: string, control: JQuery, shown: () => boolean, events = 'change'): void {
+  const update = () => void $(rows).toggle(shown());
+  control.on(events, update);
+  update();
+}
+
+/**
+ * The tabs of a dialog: `tabsId` the list that becomes the tab bar, `contentId` the element
+ * whose children are the panes, shown one at a time; each tab names its pane's id.
+ */
+export function createTabs(tabsId: string, contentId: string, tabs: { id: string; label: string }[]): void {
+  const bar = RED.tabs.create({
+    id: tabsId,
+    onchange(tab) {
+      $(`#${contentId}`).children().hide();
+      $(`#${tab.id}`).show();
+    },
+  });
+  for (const tab of tabs) bar.addTab(tab);
+  // The tray is still being laid out: measure the tabs once it has been.
+  setTimeout(() => bar.resize(), 0);
+}
