@@ -52,6 +52,35 @@ interface NodeSet {
   err?: unknown;
 }
 
+/**
+ * Every package name in the production dependency tree that `npm ls` shows in `directory`, below
+ * `module` when given (an install as a dependency) or from the root (the repository's own install),
+ * with the versions it has there.
+ */
+async function dependencyNames(directory: string, module?: string): Promise<Map<string, Set<string>>> {
+  interface Entry {
+    version?: string;
+    dependencies?: Record<string, Entry>;
+  }
+  const { stdout } = await run('npm', ['ls', '--all', '--omit=dev', '--json'], {
+    cwd: directory,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const top = JSON.parse(stdout) as Entry;
+  const names = new Map<string, Set<string>>();
+  const walk = (entry: Entry) => {
+    for (const [name, child] of Object.entries(entry.dependencies ?? {})) {
+      // An optional peer that is not installed shows without a version.
+      if (!child.version) continue;
+      if (!names.has(name)) names.set(name, new Set());
+      names.get(name)!.add(child.version);
+      walk(child);
+    }
+  };
+  walk(module ? (top.dependencies?.[module] as Entry) : top);
+  return names;
+}
+
 describe('the npm pack tarball', () => {
   let work: string;
   let tarball: string;
@@ -194,6 +223,20 @@ describe('the npm pack tarball', () => {
           assert.equal(info.path, installed);
           assert.equal(info.user, true, 'listed in the user directory package.json');
           assert.equal(lstatSync(installed).isSymbolicLink(), false);
+        }));
+
+      it('installs the dependency tree a root install has (npm ls): one aedes-persistence-redis, no peer installed beside it', () =>
+        showingOutput(async () => {
+          const installed = await dependencyNames(userDir, MODULE);
+          const asRoot = await dependencyNames(root);
+          assert.deepEqual([...installed.keys()].sort(), [...asRoot.keys()].sort());
+          // Aedes 1.2 names version 11 as an optional peer: under its own name it came back beside ours.
+          assert.equal(
+            installed.has('aedes-persistence-redis'),
+            false,
+            'no aedes-persistence-redis under its own name',
+          );
+          assert.equal(installed.get('aedes-persistence')?.size, 1, 'one aedes-persistence');
         }));
 
       it('serves the editor templates and the English and French help of every node', () =>
