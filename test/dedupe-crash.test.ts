@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { delay } from './support/wait.js';
 import { after, describe, it } from 'mocha';
 import { NodeRedRig } from './support/crash-rig.js';
 import { dedupeNode } from './support/flows.js';
@@ -38,12 +39,20 @@ describe('durable dedupe node across a crash', () => {
   });
 
   async function post(seq: number): Promise<string> {
-    const response = await fetch(`${rig.url}/seen`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ seq }),
-      signal: AbortSignal.timeout(10_000),
-    });
+    const send = () =>
+      fetch(`${rig.url}/seen`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ seq }),
+        signal: AbortSignal.timeout(10_000),
+      });
+    let response = await send();
+    // The admin API answers before the flows run, and the flow's endpoint exists only once they do:
+    // on a busy machine the first request after a start can come in between.
+    for (const deadline = Date.now() + 30_000; response.status === 404 && Date.now() < deadline;) {
+      await delay(200);
+      response = await send();
+    }
     assert.equal(response.status, 200);
     return response.text();
   }
