@@ -9,7 +9,7 @@ import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { delay, waitFor } from './support/wait.js';
+import { delay, waitFor, within } from './support/wait.js';
 import { OPEN_BROKER } from './support/embedded-broker.js';
 
 /** What each broker reported of Redis: reasons while unreachable, undefined when reachable. */
@@ -108,11 +108,15 @@ describe('embedded brokers on Redis (in one process)', () => {
     });
     clients.push(resumed);
     resumed.on('message', (_topic, payload) => seen.push(Number(payload.toString())));
-    await new Promise<void>((resolve, reject) => {
-      resumed.once('connect', () => resolve());
-      resumed.once('error', reject);
-    });
-    await publishing;
+    await within(
+      new Promise<void>((resolve, reject) => {
+        resumed.once('connect', () => resolve());
+        resumed.once('error', reject);
+      }),
+      'the CONNACK of the resumed session',
+      30_000,
+    );
+    await within(publishing, `the publisher's ${TOTAL} PUBACKs`, 60_000);
     await waitFor(() => new Set(seen).size >= TOTAL, `all ${TOTAL} messages`, 20_000).catch(() => undefined);
     const missing = Array.from({ length: TOTAL }, (_, i) => i + 1).filter((n) => !seen.includes(n));
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} messages missing`);
