@@ -5,8 +5,8 @@ import {
   collect,
   completionObservers,
   helper,
-  type RuntimeNode,
   translate,
+  watchLog,
   watchStatus,
 } from './support/node-red.js';
 import {
@@ -23,11 +23,6 @@ import { delay, waitFor } from './support/wait.js';
 // against a node they can click through to, and drops that say since when.
 const CONFIG = 'c0000000000000016';
 
-function watchErrors(node: RuntimeNode): string[] {
-  const lines: string[] = [];
-  node.on('call:error', ((call: { args: [unknown] }) => lines.push(String(call.args[0]))) as never);
-  return lines;
-}
 const clock = (at: Date) =>
   `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
 const isDisconnection = (line: string) => line.startsWith('Disconnected from broker');
@@ -47,9 +42,9 @@ describe('a broker config that cannot connect', () => {
       helperNode('sink'),
     ];
     await helper.load(allNodes, flow);
-    const outErrors = watchErrors(helper.getNode('out1'));
-    const inErrors = watchErrors(helper.getNode('in1'));
-    const configErrors = watchErrors(helper.getNode(CONFIG));
+    const outErrors = watchLog(helper.getNode('out1'), 'error');
+    const inErrors = watchLog(helper.getNode('in1'), 'error');
+    const configErrors = watchLog(helper.getNode(CONFIG), 'error');
     await waitFor(() => outErrors.some(isDisconnection), 'the failure logged against the out node');
     const [logged] = outErrors.filter(isDisconnection);
     assert.match(
@@ -64,7 +59,7 @@ describe('a broker config that cannot connect', () => {
 
     // A full deploy makes every node anew: the same cause is not news.
     await helper.setFlows(flow, 'full');
-    const afterDeploy = watchErrors(helper.getNode('out1'));
+    const afterDeploy = watchLog(helper.getNode('out1'), 'error');
     await delay(2_000);
     assert.deepEqual(afterDeploy.filter(isDisconnection), [], 'not said again at a redeploy');
   });
@@ -77,7 +72,7 @@ describe('a broker config that cannot connect', () => {
       mqttInNode({ id: 'in1', broker: CONFIG, topic: 't', wires: [['sink']] }),
       helperNode('sink'),
     ]);
-    const errors = watchErrors(helper.getNode('in1'));
+    const errors = watchLog(helper.getNode('in1'), 'error');
     const hint = translate('durable-mqtt.errors.embedded-versions', { port });
     await waitFor(
       () => errors.some((line) => line.endsWith(hint)),

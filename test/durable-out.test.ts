@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
-import {
-  allNodes,
-  collect,
-  completionObservers,
-  helper,
-  type RuntimeNode,
-  watchStatus,
-} from './support/node-red.js';
+import { allNodes, collect, completionObservers, helper, watchLog, watchStatus } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import {
@@ -42,12 +35,6 @@ const inNode = mqttInNode({
 });
 const sinks = [helperNode('received'), helperNode('receipts')];
 
-function watchLog(node: RuntimeNode, level: 'warn' | 'error'): string[] {
-  const lines: string[] = [];
-  node.on(`call:${level}`, ((call: { args: [unknown] }) =>
-    lines.push(String((call.args[0] as Error)?.message ?? call.args[0]))) as never);
-  return lines;
-}
 const send = (count: number, from = 1) => {
   for (let i = from; i < from + count; i++) helper.getNode('out1').receive({ payload: `m${i}` });
 };

@@ -7,8 +7,8 @@ import {
   collect,
   completionObservers,
   helper,
-  type RuntimeNode,
   translate,
+  watchLog,
   watchStatus,
 } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
@@ -48,12 +48,6 @@ const inNode = mqttInNode({
 });
 const sinks = [helperNode('received'), helperNode('receipts')];
 
-function watchLog(node: RuntimeNode, level: 'warn' | 'error' | 'log'): string[] {
-  const lines: string[] = [];
-  node.on(`call:${level}`, ((call: { args: [unknown] }) =>
-    lines.push(String((call.args[0] as Error)?.message ?? call.args[0]))) as never);
-  return lines;
-}
 const send = (count: number, from = 1) => {
   for (let i = from; i < from + count; i++) helper.getNode('out1').receive({ payload: `m${i}` });
 };

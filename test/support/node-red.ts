@@ -98,6 +98,14 @@ export function watchStatus(node: RuntimeNode): NodeStatus[] {
   return statuses;
 }
 
+/** The text of every line the node logs at `level` from now on (an Error's message, or the text), in order. */
+export function watchLog(node: RuntimeNode, level: 'log' | 'warn' | 'error'): string[] {
+  const lines: string[] = [];
+  node.on(`call:${level}`, ((call: { args: [unknown] }) =>
+    lines.push(String((call.args[0] as Error)?.message ?? call.args[0]))) as never);
+  return lines;
+}
+
 /**
  * Flow nodes that report every done() of the target nodes: errors reach the
  * `caught` helper node (through a Catch node), successes reach `completed`
