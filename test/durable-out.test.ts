@@ -3,37 +3,11 @@ import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { allNodes, collect, completionObservers, helper, watchLog, watchStatus } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
-import {
-  brokerConfigNode,
-  embeddedBrokerNode,
-  helperNode,
-  mqttInNode,
-  mqttOutNode,
-} from './support/flows.js';
+import { outboxFlow } from './support/flows.js';
 
 const BROKER = 'b0000000000000003';
 const CONFIG = 'c0000000000000003';
-const broker = embeddedBrokerNode(0, { id: BROKER });
-const config = brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'durable-out' });
-const out = (extra: Record<string, unknown> = {}) =>
-  mqttOutNode({
-    id: 'out1',
-    broker: CONFIG,
-    topic: 'q/t',
-    qos: '1',
-    persistence: 'queued',
-    wires: [['receipts']],
-    ...extra,
-  });
-const inNode = mqttInNode({
-  id: 'in1',
-  broker: CONFIG,
-  topic: 'q/#',
-  qos: 2,
-  datatype: 'utf8',
-  wires: [['received']],
-});
-const sinks = [helperNode('received'), helperNode('receipts')];
+const { broker, config, out, inNode, sinks } = outboxFlow(BROKER, CONFIG, 'durable-out');
 
 const send = (count: number, from = 1) => {
   for (let i = from; i < from + count; i++) helper.getNode('out1').receive({ payload: `m${i}` });

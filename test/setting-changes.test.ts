@@ -13,40 +13,13 @@ import {
 } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
-import {
-  brokerConfigNode,
-  dedupeNode,
-  embeddedBrokerNode,
-  helperNode,
-  mqttInNode,
-  mqttOutNode,
-} from './support/flows.js';
+import { dedupeNode, embeddedBrokerNode, helperNode, outboxFlow } from './support/flows.js';
 
 // Settings changed at a redeploy must never strand what a node stored: each test stores
 // messages under one setting, redeploys with another, and checks they still arrive.
 const BROKER = 'b0000000000000015';
 const CONFIG = 'c0000000000000015';
-const broker = embeddedBrokerNode(0, { id: BROKER });
-const config = brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'setting-changes' });
-const out = (extra: Record<string, unknown> = {}) =>
-  mqttOutNode({
-    id: 'out1',
-    broker: CONFIG,
-    topic: 'q/t',
-    qos: '1',
-    persistence: 'queued',
-    wires: [['receipts']],
-    ...extra,
-  });
-const inNode = mqttInNode({
-  id: 'in1',
-  broker: CONFIG,
-  topic: 'q/#',
-  qos: 2,
-  datatype: 'utf8',
-  wires: [['received']],
-});
-const sinks = [helperNode('received'), helperNode('receipts')];
+const { broker, config, out, inNode, sinks } = outboxFlow(BROKER, CONFIG, 'setting-changes');
 
 const send = (count: number, from = 1) => {
   for (let i = from; i < from + count; i++) helper.getNode('out1').receive({ payload: `m${i}` });

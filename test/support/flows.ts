@@ -71,3 +71,36 @@ export function dedupeNode(properties: { id: string } & Record<string, unknown>)
 export function helperNode(id: string): FlowNode {
   return { id, type: 'helper' };
 }
+
+/**
+ * The flow the outbox tests share, on an embedded broker `brokerId` without a TCP port: mqtt out
+ * `out1` (topic q/t, QoS 1, queued; its receipts to `receipts`) and mqtt in `in1` (q/# at QoS 2, text,
+ * to `received`), both on broker config `configId`. `out(extra)` changes the out node's settings;
+ * `send(count, from)` gives out1 the payloads m<from>, m<from + 1>, …
+ */
+export function outboxFlow(brokerId: string, configId: string, clientId: string) {
+  const out = (extra: Record<string, unknown> = {}) =>
+    mqttOutNode({
+      id: 'out1',
+      broker: configId,
+      topic: 'q/t',
+      qos: '1',
+      persistence: 'queued',
+      wires: [['receipts']],
+      ...extra,
+    });
+  return {
+    broker: embeddedBrokerNode(0, { id: brokerId }),
+    config: brokerConfigNode({ id: configId, embedded: brokerId, clientId }),
+    out,
+    inNode: mqttInNode({
+      id: 'in1',
+      broker: configId,
+      topic: 'q/#',
+      qos: 2,
+      datatype: 'utf8',
+      wires: [['received']],
+    }),
+    sinks: [helperNode('received'), helperNode('receipts')],
+  };
+}
