@@ -1,5 +1,6 @@
-// Compiles the nodes and assembles dist/nodes as Node-RED expects it:
-// each node's .js and .html with icons/ and locales/ beside them.
+// Compiles the nodes and assembles dist/ as Node-RED expects it: in dist/nodes each node's .js and
+// .html with icons/ and the help (locales/<lang>/<node>.html) beside them; in dist/plugins the plugin
+// that brings the package's message catalog, with locales/<lang>/<plugin>.json beside it.
 // --source-maps adds a map beside each .js file, for the test coverage to count the lines the
 // compiled nodes run against nodes/*.ts; the package build (prepack) has none.
 import { execFileSync } from 'node:child_process';
@@ -8,11 +9,34 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { catalogNamespace, catalogProblems, withNamespace } from './catalog.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'nodes');
 const require = createRequire(import.meta.url);
 const sourceMaps = process.argv.includes('--source-maps');
+const packageJson = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const nodeNames = Object.values(packageJson['node-red'].nodes).map((file) => path.basename(file, '.js'));
+const namespace = catalogNamespace(packageJson);
+const pluginFile = path.join(root, Object.values(packageJson['node-red'].plugins)[0]);
+const languages = readdirSync(path.join(root, 'locales'));
+/** The namespace as a string literal in compiled code, in either quotes. */
+const namespaceLiteral = new RegExp(`(["'])${namespace}\\1`);
+
+// A key that a template or a t(…) uses and a catalog lacks would show as the key itself: it fails
+// the build, before anything is compiled.
+const templates = nodeNames.map((name) => ({
+  file: `nodes/${name}.html`,
+  text: expandIncludes(readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8')),
+}));
+const sources = readdirSync(path.join(root, 'nodes'), { recursive: true })
+  .filter((file) => file.endsWith('.ts') && !file.startsWith(`lib${path.sep}`))
+  .map((file) => ({ file: `nodes/${file}`, text: readFileSync(path.join(root, 'nodes', file), 'utf8') }));
+const problems = catalogProblems(path.join(root, 'locales'), templates, sources);
+if (problems.length > 0) {
+  console.error(`the message catalogs (locales/<lang>/messages.json):\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
 
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 execFileSync(
@@ -27,11 +51,6 @@ execFileSync(
     stdio: 'inherit',
   },
 );
-
-const nodeFiles = Object.values(
-  JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))['node-red'].nodes,
-);
-const nodeNames = nodeFiles.map((file) => path.basename(file, '.js'));
 
 /**
  * A dialog's code (nodes/editor/<node>.ts and what it imports, lib/topic.ts among them) as one
@@ -83,28 +102,42 @@ function expandIncludes(template) {
 // Node-RED loads one HTML file per node file: the templates (nodes/<node>.html) followed by the
 // dialog's code inline. Inline rather than a resources/ script: no second request when the editor
 // loads, no path that depends on httpAdminRoot, and what the editor runs ships in dist/ with the rest.
-for (const name of nodeNames) {
-  const template = expandIncludes(readFileSync(path.join(root, 'nodes', `${name}.html`), 'utf8'));
+for (const [index, name] of nodeNames.entries()) {
   const script = await editorScript(name);
+  if (!namespaceLiteral.test(script))
+    throw new Error(`the editor script of ${name} does not name the catalog's namespace ${namespace}`);
   writeFileSync(
     path.join(out, `${name}.html`),
-    `${template}\n<script type="text/javascript">\n${script}</script>\n`,
+    `${withNamespace(templates[index].text, namespace)}\n<script type="text/javascript">\n${script}</script>\n`,
   );
 }
+if (!namespaceLiteral.test(readFileSync(path.join(out, 'node-red', 'i18n.js'), 'utf8')))
+  throw new Error(`nodes/node-red/i18n.ts does not name the catalog's namespace ${namespace}`);
 cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
 
-// Node-RED gives each node file its own message catalog (locales/<lang>/<node>.json).
-// The package keeps one catalog per language; every node file gets a copy, so RED._
-// finds the same keys from any node.
-for (const lang of readdirSync(path.join(root, 'locales'))) {
+// Node-RED gives each node file, and each plugin, a catalog namespace of its own. The package's one
+// catalog per language goes to its plugin (dist/plugins/locales/<lang>/<plugin>.json), once; every
+// lookup names the plugin's namespace. A node's help stays beside the node's file, where Node-RED
+// looks for it.
+const pluginName = path.basename(pluginFile, '.js');
+mkdirSync(path.dirname(pluginFile), { recursive: true });
+writeFileSync(
+  pluginFile,
+  `// Node-RED loads this plugin's message catalog (locales/<lang>/${pluginName}.json) as ${namespace},
+// before the package's nodes and their editor definitions: the catalog of every node and dialog.
+// The plugin registers nothing.
+module.exports = function () {};
+`,
+);
+for (const lang of languages) {
   const source = path.join(root, 'locales', lang);
-  const target = path.join(out, 'locales', lang);
-  mkdirSync(target, { recursive: true });
-  const catalog = readFileSync(path.join(source, 'messages.json'), 'utf8');
-  JSON.parse(catalog); // a broken catalog fails the build, not the editor
-  for (const name of nodeNames) {
-    writeFileSync(path.join(target, `${name}.json`), catalog);
-    cpSync(path.join(source, `${name}.html`), path.join(target, `${name}.html`));
-  }
+  const catalogs = path.join(path.dirname(pluginFile), 'locales', lang);
+  mkdirSync(catalogs, { recursive: true });
+  cpSync(path.join(source, 'messages.json'), path.join(catalogs, `${pluginName}.json`));
+  const help = path.join(out, 'locales', lang);
+  mkdirSync(help, { recursive: true });
+  for (const name of nodeNames) cpSync(path.join(source, `${name}.html`), path.join(help, `${name}.html`));
 }
-console.log(`built ${nodeNames.length} nodes into ${path.relative(root, out)}`);
+console.log(
+  `built ${nodeNames.length} nodes into ${path.relative(root, out)} and their catalog into ${path.relative(root, path.dirname(pluginFile))}`,
+);

@@ -9,7 +9,8 @@ import {
   oneOf,
   publishTopicVerdict,
   settingText,
-  translator,
+  registerType,
+  t,
 } from './common.js';
 import { testConnection } from './connection-test.js';
 import type { EditorNode, NodeOf } from './editor-api.js';
@@ -52,7 +53,6 @@ type BrokerConfigProperties = LifecycleProperties & {
 };
 type BrokerConfigNode = NodeOf<BrokerConfigProperties>;
 
-const t = translator(TYPE);
 const dialog = new OpenDialog<BrokerConfigProperties>(PREFIX);
 
 /** As the runtime reads it: a flow without a transport uses the embedded broker it names, else plain MQTT. */
@@ -164,7 +164,7 @@ function showTransportRows(): void {
 }
 
 addDialogStyles();
-RED.nodes.registerType<BrokerConfigProperties>(TYPE, {
+registerType<BrokerConfigProperties>(TYPE, {
   category: 'config',
   paletteLabel: 'durable mqtt broker',
   // A property a flow lacks (written by an older version or by hand) takes the runtime's default:

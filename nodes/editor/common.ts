@@ -5,19 +5,35 @@
 import { readNumber } from '../lib/config-values.js';
 import { publishTopicProblem } from '../lib/topic.js';
 import dialogStyles from './dialogs.css';
-import type { EditorNode, NodeOf } from './editor-api.js';
+import type { EditorNode, NodeDefinition, NodeOf } from './editor-api.js';
 
-const MODULE = 'node-red-contrib-durable-mqtt';
+/**
+ * The namespace of the package's catalog in Node-RED: the id of the plugin package.json declares
+ * ("durable-mqtt"), whose catalog holds every text of every dialog. A key without a namespace would be
+ * looked up in the catalog of the node's own file, which has none.
+ */
+const CATALOG_NAMESPACE = 'node-red-contrib-durable-mqtt/durable-mqtt';
 
 export type Translate = (key: string, substitutions?: Record<string, unknown>) => string;
 
+/** A text of the package's catalog, by its key below `durable-mqtt.`, in the editor's language. */
+export const t: Translate = (key, substitutions) =>
+  RED._(`${CATALOG_NAMESPACE}:durable-mqtt.${key}`, substitutions);
+
+/** What t() gives for a key when the catalog is not in the editor yet. */
+const NOT_LOADED = '\u0000';
+
 /**
- * The messages of a node type. Node-RED loads the package's catalog under each node type's
- * namespace, and only for the node types that are enabled: each dialog reads its own.
+ * Registers a node type once the package's catalog is in the editor. When the editor starts, it
+ * loads the plugins' catalogs before any node's definition, and this registers at once. When the
+ * package is installed from the palette manager, the editor fetches the plugin's catalog and the
+ * nodes' definitions by separate requests, which may come back in either order: a definition that
+ * comes first fetches the catalog itself, as the editor does, and registers when it is there.
  */
-export function translator(type: string): Translate {
-  const prefix = `${MODULE}/${type}:durable-mqtt.`;
-  return (key, substitutions) => RED._(prefix + key, substitutions);
+export function registerType<Properties>(type: string, definition: NodeDefinition<Properties>): void {
+  const register = () => RED.nodes.registerType(type, definition);
+  if (t('status.connected', { defaultValue: NOT_LOADED }) !== NOT_LOADED) register();
+  else RED.i18n.loadNodeCatalog(CATALOG_NAMESPACE, register);
 }
 
 /** Puts the dialogs' style sheet (dialogs.css) into the editor's page, once for all node types. */

@@ -7,7 +7,8 @@ import {
   readsAsWholeNumber,
   settingText,
   showWhile,
-  translator,
+  registerType,
+  t,
 } from './common.js';
 
 const TYPE = 'durable-mqtt-dedupe';
@@ -26,11 +27,10 @@ interface DedupeProperties {
   persist: boolean | string;
 }
 
-const t = translator(TYPE);
 const dialog = new OpenDialog<DedupeProperties>('node-input');
 
 addDialogStyles();
-RED.nodes.registerType<DedupeProperties>(TYPE, {
+registerType<DedupeProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',
   defaults: {

@@ -100,6 +100,10 @@ export interface EditorApi {
   };
   notify(message: string, type?: 'error' | 'warning' | 'success'): void;
   settings: { httpNodeRoot?: string };
+  i18n: {
+    /** Fetches the catalog of `namespace` in the editor's languages, then calls `done`. */
+    loadNodeCatalog(namespace: string, done: () => void): void;
+  };
 }
 
 export interface TypedInputOptions {

@@ -1,5 +1,13 @@
 /** The embedded broker's dialog and canvas label: listeners, users, storage and limits. */
-import { addDialogStyles, createTabs, isWholeNumber, settingText, showWhile, translator } from './common.js';
+import {
+  addDialogStyles,
+  createTabs,
+  isWholeNumber,
+  settingText,
+  showWhile,
+  registerType,
+  t,
+} from './common.js';
 import type { NodeOf, PropertyDefinition } from './editor-api.js';
 import { prepareUsers, type BrokerAccount, type UserCredentials, type UserList } from './broker-users.js';
 
@@ -27,7 +35,6 @@ interface EmbeddedBrokerProperties {
 }
 type EmbeddedBrokerNode = NodeOf<EmbeddedBrokerProperties>;
 
-const t = translator(TYPE);
 /** The user list of the open dialog. */
 let users: UserList | undefined;
 
@@ -132,7 +139,7 @@ function showListenerTips(node: EmbeddedBrokerNode): void {
 }
 
 addDialogStyles();
-RED.nodes.registerType<EmbeddedBrokerProperties>(TYPE, {
+registerType<EmbeddedBrokerProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',
   defaults: {

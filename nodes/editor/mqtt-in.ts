@@ -1,6 +1,15 @@
 /** The mqtt in node's dialog and canvas label. */
 import { filterProblem } from '../lib/topic.js';
-import { OpenDialog, addDialogStyles, isOneOf, oneOf, settingText, showWhile, translator } from './common.js';
+import {
+  OpenDialog,
+  addDialogStyles,
+  isOneOf,
+  oneOf,
+  settingText,
+  showWhile,
+  registerType,
+  t,
+} from './common.js';
 
 const TYPE = 'durable-mqtt-in';
 const DATATYPES = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
@@ -19,11 +28,10 @@ interface MqttInProperties {
   inputs: number;
 }
 
-const t = translator(TYPE);
 const dialog = new OpenDialog<MqttInProperties>('node-input');
 
 addDialogStyles();
-RED.nodes.registerType<MqttInProperties>(TYPE, {
+registerType<MqttInProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',
   // A property a flow lacks (written by an older version or by hand) takes the runtime's default:

@@ -7,7 +7,8 @@ import {
   publishTopicVerdict,
   readsAsWholeNumber,
   showWhile,
-  translator,
+  registerType,
+  t,
 } from './common.js';
 
 const TYPE = 'durable-mqtt-out';
@@ -38,7 +39,6 @@ interface MqttOutProperties {
   outputs: number;
 }
 
-const t = translator(TYPE);
 const dialog = new OpenDialog<MqttOutProperties>('node-input');
 
 /** A setting as the dialog shows it: '' for one the flow lacks. */
@@ -47,7 +47,7 @@ function choiceText(value: unknown): string {
 }
 
 addDialogStyles();
-RED.nodes.registerType<MqttOutProperties>(TYPE, {
+registerType<MqttOutProperties>(TYPE, {
   category: 'durable mqtt',
   color: '#9fd4c8',
   // A property a flow lacks (written by an older version or by hand) takes the runtime's default:

@@ -17,7 +17,14 @@ export type Substitutions = Record<string, string | number>;
 /** A catalog text in the runtime's language. */
 export type Translate = (key: CatalogKey, substitutions?: Substitutions) => string;
 
+/**
+ * The namespace of the package's catalog in Node-RED: the id of the plugin package.json declares
+ * ("durable-mqtt"), whose catalog Node-RED loads once, before it loads any node file. A key without
+ * a namespace would be looked up in the node file's own catalog, which has none.
+ */
+export const CATALOG_NAMESPACE = 'node-red-contrib-durable-mqtt/durable-mqtt';
+
 /** `t('errors.no-user-dir')`: RED._ with the package's catalog prefix, and keys checked by the compiler. */
 export function translator(RED: NodeAPI): Translate {
-  return (key, substitutions) => RED._(`durable-mqtt.${key}`, substitutions);
+  return (key, substitutions) => RED._(`${CATALOG_NAMESPACE}:durable-mqtt.${key}`, substitutions);
 }

@@ -51,6 +51,9 @@ helper.init(require.resolve('node-red'));
 
 const root = path.resolve(__dirname, '..', '..');
 const catalog = JSON.parse(readFileSync(path.join(root, 'locales', 'en-US', 'messages.json'), 'utf8'));
+const packageJson = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+/** The catalog's namespace in Node-RED: the id of the package's plugin, `<module>/<plugin>`. */
+const CATALOG_NAMESPACE = `${packageJson.name}/${Object.keys(packageJson['node-red'].plugins)[0]}`;
 
 /** The English text of a catalog key, interpolated as Node-RED's i18n does (`__name__`). */
 export function translate(key: string, values: Record<string, unknown> = {}): string {
@@ -60,6 +63,16 @@ export function translate(key: string, values: Record<string, unknown> = {}): st
   return entry.replace(/__(\w+)__/g, (whole, name: string) =>
     name in values ? String(values[name]) : whole,
   );
+}
+
+/**
+ * RED._ as Node-RED gives it to this package's nodes, with the English catalog under the catalog's
+ * namespace (the helper's own returns keys): a key of another namespace, or of none, comes back as
+ * it is, as Node-RED gives back a key it does not find.
+ */
+function runtimeTranslate(key: string, values?: Record<string, unknown>): string {
+  const prefix = `${CATALOG_NAMESPACE}:`;
+  return key.startsWith(prefix) ? translate(key.slice(prefix.length), values) : key;
 }
 
 type NodeModule = (RED: Record<string, unknown>) => void;
@@ -73,7 +86,7 @@ export const allNodes = ['embedded-broker', 'broker-config', 'mqtt-in', 'mqtt-ou
   // The helper's mock runtime has no hooks; its flows trigger those of @node-red/util, handed over here.
   const hooks = require('@node-red/util').hooks;
   return (RED: Record<string, unknown>) =>
-    nodeModule(Object.assign(Object.create(RED), { _: translate, hooks }));
+    nodeModule(Object.assign(Object.create(RED), { _: runtimeTranslate, hooks }));
 });
 
 let nextId = 0;
