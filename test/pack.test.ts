@@ -29,6 +29,13 @@ const nodeFiles: Record<string, string> = packageJson['node-red'].nodes;
 const TYPES = Object.keys(nodeFiles).sort();
 const NAMES = Object.values(nodeFiles).map((file) => path.basename(file, '.js'));
 const LANGUAGES = readdirSync(path.join(root, 'locales')).sort();
+/** The plugin whose catalog (locales/<lang>/messages.json, once per language) every node and dialog reads. */
+const [PLUGIN, PLUGIN_FILE] = Object.entries<string>(packageJson['node-red'].plugins)[0];
+const CATALOG_NAMESPACE = `${MODULE}/${PLUGIN}`;
+const catalogFile = (lang: string) =>
+  `${path.dirname(PLUGIN_FILE)}/locales/${lang}/${path.basename(PLUGIN_FILE, '.js')}.json`;
+/** A catalog key as Node-RED shows it when the catalog is not loaded: "durable-mqtt.status.connected". */
+const RAW_KEY = new RegExp(`durable-mqtt\\.(${Object.keys(englishCatalog).join('|')})\\.`);
 const EXAMPLES = readdirSync(path.join(root, 'examples'))
   .filter((name) => name.endsWith('.json'))
   .map((name) => path.basename(name, '.json'))
@@ -111,16 +118,13 @@ describe('the npm pack tarball', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('packs the built nodes, their English and French catalogs and help, the icons and the examples, and no tests', () => {
-    const expected = ['package/package.json'];
+  it('packs the built nodes with their English and French help, the catalog plugin, the icons and the examples, and no tests', () => {
+    const expected = ['package/package.json', `package/${PLUGIN_FILE}`];
     for (const name of NAMES) {
       expected.push(`package/dist/nodes/${name}.js`, `package/dist/nodes/${name}.html`);
-      for (const lang of LANGUAGES)
-        expected.push(
-          `package/dist/nodes/locales/${lang}/${name}.json`,
-          `package/dist/nodes/locales/${lang}/${name}.html`,
-        );
+      for (const lang of LANGUAGES) expected.push(`package/dist/nodes/locales/${lang}/${name}.html`);
     }
+    for (const lang of LANGUAGES) expected.push(`package/${catalogFile(lang)}`);
     for (const icon of readdirSync(path.join(root, 'icons')))
       expected.push(`package/dist/nodes/icons/${icon}`);
     for (const example of EXAMPLES) expected.push(`package/examples/${example}.json`);
@@ -135,6 +139,13 @@ describe('the npm pack tarball', () => {
       files.filter((file) => /^package\/(test|\.node-red|node_modules)\//.test(file)),
       [],
       'files that have no place in the tarball',
+    );
+  });
+
+  it('packs each catalog once per language, beside the plugin, and no copy of it per node file', () => {
+    assert.deepEqual(
+      files.filter((file) => /\/locales\/[^/]+\/[^/]+\.json$/.test(file)),
+      LANGUAGES.map((lang) => `package/${catalogFile(lang)}`),
     );
   });
 
@@ -267,10 +278,10 @@ describe('the npm pack tarball', () => {
             );
           }
           for (const lang of LANGUAGES) {
-            const catalogs = await (await get(`/nodes/messages?lng=${lang}`)).json();
+            // What the editor loads before the nodes' definitions: the plugins' catalogs, ours among them.
+            const catalogs = await (await get(`/plugins/messages?lng=${lang}`)).json();
             const expected = JSON.parse(source('locales', lang, 'messages.json'));
-            for (const type of TYPES)
-              assert.deepEqual(catalogs[`${MODULE}/${type}`], expected, `${lang} catalog of ${type}`);
+            assert.deepEqual(catalogs[CATALOG_NAMESPACE], expected, `${lang} catalog`);
           }
         }));
 
@@ -338,6 +349,12 @@ describe('the npm pack tarball', () => {
           );
           assert.equal(broker.fill, 'green');
           assert.match(broker.text ?? '', new RegExp(`^${englishCatalog.status['in-process-only']} · `));
+          // The broker config's log line at connecting, from the catalog in the runtime's language (en-US).
+          const connectedLog = englishCatalog.log.connected.replace('__broker__', '');
+          assert.ok(
+            nodeRed!.logLines('info').some((line) => line.includes(`] ${connectedLog}`)),
+            `"${connectedLog}…" in the log`,
+          );
           assert.equal((await fetch(`${nodeRed!.baseUrl}/inject/${INJECT}`, { method: 'POST' })).status, 200);
           await waitFor(
             () => comms!.debugMessages().some((m) => m.id === DEBUG),
@@ -568,6 +585,15 @@ describe('the npm pack tarball', () => {
             ),
             [],
             'load failures',
+          );
+          // Every status and log line the nodes showed came from the catalog, none as its key.
+          const statuses = comms!.messages
+            .filter((m) => m.topic.startsWith('status/'))
+            .map((m) => String((m.data as { text?: unknown }).text ?? ''));
+          assert.deepEqual(
+            [...lines, ...statuses].filter((text) => RAW_KEY.test(text)),
+            [],
+            'catalog keys shown instead of their texts',
           );
           // Warnings about this package are not failures, but they are worth reading.
           for (const line of nodeRed!.logLines('warn').filter((l) => /durable-mqtt/.test(l)))
