@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
+import { chromium, type Browser } from 'playwright-core';
+import { Editor } from './support/editor.js';
 import { englishCatalog, HELLO, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { newUserDirectory } from './support/user-directory.js';
@@ -16,7 +19,7 @@ import {
 } from './support/node-red-install.js';
 import { copyWorkingTree } from './support/working-copy.js';
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
-import { skipUnlessInstalled } from './support/services.js';
+import { findBinary, skipUnlessInstalled } from './support/services.js';
 import { waitFor } from './support/wait.js';
 import { showingOutputOnFailure } from './support/failure-output.js';
 
@@ -40,6 +43,7 @@ const EXAMPLES = readdirSync(path.join(root, 'examples'))
   .filter((name) => name.endsWith('.json'))
   .map((name) => path.basename(name, '.json'))
   .sort();
+const chromiumBinary = findBinary(['/usr/bin/chromium']);
 const { broker: BROKER, inject: INJECT, out: OUT, in: IN, debug: DEBUG } = HELLO;
 
 /** Files of the repository the packed copy leaves out: installed, generated or local state. */
@@ -601,4 +605,87 @@ describe('the npm pack tarball', () => {
         }));
     });
   }
+
+  describe('installed from the palette manager into a running Node-RED 4.1, the editor open (Chromium)', () => {
+    let userDir: string;
+    let nodeRed: NodeRedProcess | undefined;
+    let browser: Browser | undefined;
+    let editor: Editor;
+    const showingOutput = showingOutputOnFailure(
+      () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
+      async () => {
+        if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
+      },
+    );
+
+    before(function () {
+      skipUnlessInstalled(this, 'chromium', chromiumBinary);
+    });
+
+    before(async function () {
+      this.timeout(120_000);
+      userDir = newUserDirectory(temporaryDirectory('durable-mqtt-palette-'));
+      nodeRed = await startNodeRed(repositoryNodeRed(), userDir);
+      browser = await chromium.launch({ executablePath: chromiumBinary, args: ['--no-sandbox'] });
+      const screenshots = mkdtempSync(path.join(os.tmpdir(), 'durable-mqtt-palette-screenshots-'));
+      editor = await Editor.open(browser, nodeRed.baseUrl, screenshots, false);
+    });
+
+    after(async () => {
+      await browser?.close();
+      nodeRed?.kill();
+      if (userDir) rmSync(userDir, { recursive: true, force: true });
+    });
+
+    it("shows the texts of the package's catalog on the canvas even when the nodes' definitions reach the editor before the catalog", function () {
+      this.timeout(600_000);
+      return showingOutput(async () => {
+        const page = editor.page;
+        // A flow imported before the package is there: its out node waits on the canvas as an unknown
+        // type, and is drawn anew, with its label, as soon as its type registers.
+        const out = 'c0a1c0ffee000001';
+        await editor.importNodes([
+          {
+            id: out,
+            type: 'durable-mqtt-out',
+            x: 300,
+            y: 100,
+            topic: 'palette/test',
+            persistence: 'queued',
+            wires: [],
+          },
+        ]);
+        // The editor fetches the plugin's catalog and the nodes' definitions by separate requests;
+        // the catalog is held back here until every definition has come, the order that would show keys.
+        const definitions = new RegExp(`/nodes/${MODULE}/(${TYPES.join('|')})$`);
+        let definitionsServed = 0;
+        page.on('response', (response) => {
+          if (definitions.test(new URL(response.url()).pathname)) definitionsServed++;
+        });
+        let catalogRequests = 0;
+        await page.route(`**/nodes/${CATALOG_NAMESPACE}/messages?*`, async (route) => {
+          catalogRequests++;
+          await waitFor(() => definitionsServed === TYPES.length, 'the definitions of every node', 300_000);
+          await route.continue();
+        });
+        const installed = await fetch(`${nodeRed!.baseUrl}/nodes`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ module: MODULE, url: tarball }),
+        });
+        assert.equal(
+          installed.status,
+          200,
+          `POST /nodes answered ${installed.status} ${await installed.text()}`,
+        );
+        await waitFor(() => definitionsServed === TYPES.length, 'the definitions of every node', 60_000);
+        await editor.paletteNode('durable-mqtt-out').waitFor();
+        assert.ok(catalogRequests > 0, 'the catalog fetched after the definitions');
+        const label = editor.canvasNode(out).locator('.red-ui-flow-node-label');
+        await editor.waitForNodeType(out, 'durable-mqtt-out');
+        assert.equal(await label.textContent(), `palette/test · ${englishCatalog.persistence.queued}`);
+        await editor.screenshot('installed-from-palette');
+      });
+    });
+  });
 });

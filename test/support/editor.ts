@@ -17,7 +17,7 @@ declare const RED: {
     dirty(): boolean;
     getType(type: string): { category?: string } | undefined;
   };
-  view: { selection(): { nodes?: EditorNode[] } };
+  view: { selection(): { nodes?: EditorNode[] }; importNodes(nodes: Record<string, unknown>[]): void };
   workspaces: { active(): string };
 };
 
@@ -42,11 +42,21 @@ export class Editor {
     private readonly screenshots: string,
   ) {}
 
-  static async open(browser: Browser, baseUrl: string, screenshots: string): Promise<Editor> {
+  /** `packageInstalled` false: a Node-RED without this package, whose palette shows only the core nodes. */
+  static async open(
+    browser: Browser,
+    baseUrl: string,
+    screenshots: string,
+    packageInstalled = true,
+  ): Promise<Editor> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.setDefaultTimeout(20_000);
     const editor = new Editor(page, baseUrl, screenshots);
-    await editor.load();
+    if (packageInstalled) await editor.load();
+    else {
+      await page.goto(baseUrl);
+      await editor.paletteNode('inject').waitFor();
+    }
     return editor;
   }
 
@@ -91,6 +101,19 @@ export class Editor {
   /** The palette category a node type registered with ('config' for a config node). */
   async categoryOf(type: string): Promise<string | undefined> {
     return this.page.evaluate((name) => RED.nodes.getType(name)?.category, type);
+  }
+
+  /** Adds `nodes` to the flow shown, as Import does: a node whose type is not installed shows as unknown. */
+  async importNodes(nodes: Record<string, unknown>[]): Promise<void> {
+    await this.page.evaluate(
+      (list) => RED.view.importNodes(list.map((node) => ({ ...node, z: RED.workspaces.active() }))),
+      nodes,
+    );
+  }
+
+  /** Waits until node `id` is of `type`: an unknown node becomes one when its type registers. */
+  async waitForNodeType(id: string, type: string): Promise<void> {
+    await this.page.waitForFunction(([node, wanted]) => RED.nodes.node(node)?.type === wanted, [id, type]);
   }
 
   canvasNode(id: string): Locator {
