@@ -22,7 +22,7 @@ export type Translate = (key: CatalogKey, substitutions?: Substitutions) => stri
  * ("durable-mqtt"), whose catalog Node-RED loads once, before it loads any node file. A key without
  * a namespace would be looked up in the node file's own catalog, which has none.
  */
-export const CATALOG_NAMESPACE = 'node-red-contrib-durable-mqtt/durable-mqtt';
+const CATALOG_NAMESPACE = 'node-red-contrib-durable-mqtt/durable-mqtt';
 
 /** `t('errors.no-user-dir')`: RED._ with the package's catalog prefix, and keys checked by the compiler. */
 export function translator(RED: NodeAPI): Translate {
