@@ -9,8 +9,9 @@ import type { EditorNode, NodeDefinition, NodeOf } from './editor-api.js';
 
 /**
  * The namespace of the package's catalog in Node-RED: the id of the plugin package.json declares
- * ("durable-mqtt"), whose catalog holds every text of every dialog. A key without a namespace would be
- * looked up in the catalog of the node's own file, which has none.
+ * ("durable-mqtt"), whose catalog holds every text of every dialog. Every key names it: the editor
+ * looks a key without a namespace up in its own catalog (in a template, in that of the node's file,
+ * which has none).
  */
 const CATALOG_NAMESPACE = 'node-red-contrib-durable-mqtt/durable-mqtt';
 
@@ -20,7 +21,7 @@ export type Translate = (key: string, substitutions?: Record<string, unknown>) =
 export const t: Translate = (key, substitutions) =>
   RED._(`${CATALOG_NAMESPACE}:durable-mqtt.${key}`, substitutions);
 
-/** What t() gives for a key when the catalog is not in the editor yet. */
+/** The default registerType gives t(): what t() returns while the catalog is not in the editor. */
 const NOT_LOADED = '\u0000';
 
 /**
