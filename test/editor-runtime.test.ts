@@ -205,6 +205,144 @@ describe('the editor in Chromium against the runtime', () => {
       }));
   });
 
+  describe('the dialogs check the MQTT 5 settings of the in and out nodes', () => {
+    /** Values of each setting, with whether the dialog accepts them. */
+    type Setting = { type: string; property: string; value: unknown; accepted: boolean };
+    const valuesOf = (type: string, properties: string[], table: [unknown, boolean][]): Setting[] =>
+      properties.flatMap((property) =>
+        table.map(([value, accepted]) => ({ type, property, value, accepted })),
+      );
+    const SETTINGS: Setting[] = [
+      ...valuesOf(
+        'durable-mqtt-out',
+        ['contentType'],
+        [
+          ['', true],
+          ['application/json', true],
+          ['text/plain; charset=utf-8', true],
+          ['a\u0000b', false],
+          ['x'.repeat(65535), true],
+          ['x'.repeat(65536), false],
+          ['€'.repeat(21846), false],
+        ],
+      ),
+      ...valuesOf(
+        'durable-mqtt-out',
+        ['respTopic'],
+        [
+          ['', true],
+          ['replies/worker-1', true],
+          [' replies/worker-1 ', true],
+          ['replies/+', false],
+          ['replies/#', false],
+          ['a\u0000b', false],
+        ],
+      ),
+      ...valuesOf(
+        'durable-mqtt-out',
+        ['correl'],
+        [
+          ['', true],
+          ['request-42', true],
+          ['x'.repeat(65535), true],
+          ['x'.repeat(65536), false],
+        ],
+      ),
+      ...valuesOf(
+        'durable-mqtt-out',
+        ['userProps'],
+        [
+          ['', true],
+          ['{}', true],
+          ['{"site": "north", "line": "7"}', true],
+          ['{"site": 1}', false],
+          ['{"site": ["a", "b"]}', false],
+          ['["site"]', false],
+          ['"site"', false],
+          ['null', false],
+          ['{site: "north"}', false],
+        ],
+      ),
+      ...valuesOf(
+        'durable-mqtt-out',
+        ['expiry'],
+        [
+          ['', true],
+          ['0', true],
+          ['3600', true],
+          ['4294967295', true],
+          ['4294967296', false],
+          ['-1', false],
+          ['1.5', false],
+          ['1e3', false],
+          ['soon', false],
+        ],
+      ),
+      ...valuesOf(
+        'durable-mqtt-in',
+        ['nl', 'rap'],
+        [
+          [undefined, true],
+          [false, true],
+          [true, true],
+          ['true', false],
+        ],
+      ),
+      ...valuesOf(
+        'durable-mqtt-in',
+        ['rh'],
+        [
+          [undefined, true],
+          ['0', true],
+          ['1', true],
+          ['2', true],
+          [2, true],
+          ['3', false],
+          ['', false],
+        ],
+      ),
+    ];
+
+    it('accepts the values the runtime can send and refuses the others, with a reason', () =>
+      showingOutput(async () => {
+        const answers = await editor.page.evaluate((settings) => {
+          const red = (window as unknown as { RED: PageTypes }).RED;
+          return settings.map(({ type, property, value }) =>
+            red.nodes.getType(type)!.defaults[property].validate!.call({}, value, {}),
+          );
+        }, SETTINGS);
+        const wrong = SETTINGS.flatMap(({ type, property, value, accepted }, index) => {
+          const answer = answers[index];
+          const shown = `${type}.${property} = ${JSON.stringify(value)?.slice(0, 40)}`;
+          if (accepted) return answer === true ? [] : [`${shown}: refused (${answer})`];
+          return typeof answer === 'string' && answer.length > 0 ? [] : [`${shown}: ${answer}`];
+        });
+        assert.deepEqual(wrong, []);
+      }));
+
+    it('gives new nodes the defaults the runtime reads: no MQTT 5 property, no subscription option', () =>
+      showingOutput(async () => {
+        const defaults = await editor.page.evaluate(() => {
+          const red = (window as unknown as { RED: PageTypes }).RED;
+          return [
+            ['durable-mqtt-out', ['contentType', 'respTopic', 'correl', 'userProps', 'expiry']],
+            ['durable-mqtt-in', ['nl', 'rap', 'rh']],
+          ].map(([type, names]) =>
+            Object.fromEntries(
+              (names as string[]).map((name) => [
+                name,
+                (red.nodes.getType(type as string)!.defaults[name] as { value?: unknown }).value,
+              ]),
+            ),
+          );
+        });
+        assert.deepEqual(defaults, [
+          { contentType: '', respTopic: '', correl: '', userProps: '', expiry: '' },
+          { nl: false, rap: false, rh: '0' },
+        ]);
+      }));
+  });
+
   describe('the embedded broker dialog saves the hash of the password typed, never the password', () => {
     /** The password hashes the runtime holds for the broker, by user name. */
     async function storedHashes(): Promise<Record<string, string>> {

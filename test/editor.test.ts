@@ -42,6 +42,20 @@ const PORT_IN_USE: string = englishCatalog.errors['port-in-use']
   .replace('__bind__', '127.0.0.1');
 
 const chromiumBinary = findBinary(['/usr/bin/chromium']);
+/** Where the screenshots the README shows go, rewritten by each run. */
+const DOCS = path.join(root, 'docs');
+/** The widest an in or out node's canvas label may be, in pixels, so that it does not run into its neighbours. */
+const MAX_LABEL_WIDTH = 200;
+
+/** The nodes of an example's flow file. */
+function exampleNodes(example: string): { id: string; type: string; [property: string]: unknown }[] {
+  return JSON.parse(readFileSync(path.join(root, 'examples', `${example}.json`), 'utf8'));
+}
+
+/** The id of the first node of `type` in an example. */
+function exampleNode(example: string, type: string): string {
+  return exampleNodes(example).find((node) => node.type === type)!.id;
+}
 
 describe('the editor in Chromium: palette, dialogs, deploy, examples and French', () => {
   let userDir: string;
@@ -187,11 +201,12 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
       await editor.wire(built.inject, built.out);
       await editor.wire(built.in, built.debug);
       assert.deepEqual(await editor.invalidNodes(), []);
-      // The canvas labels say what each node does.
-      const label = (id: string) => editor.canvasNode(id).locator('.red-ui-flow-node-label').textContent();
-      assert.equal(await label(built.in), `editor/# · ${englishCatalog.canvas.qos.replace('__qos__', '1')}`);
-      assert.equal(await label(built.out), `editor/test · ${englishCatalog.persistence.queued}`);
-      assert.equal(await label(built.broker), 'editor broker');
+      // The canvas labels show the topic, as the core nodes do; the out node's mode is its icon's badge.
+      assert.equal((await editor.canvasLabel(built.in)).text, 'editor/#');
+      assert.equal((await editor.canvasLabel(built.out)).text, 'editor/test');
+      assert.equal((await editor.canvasLabel(built.broker)).text, 'editor broker');
+      assert.equal(await editor.canvasIcon(built.out), 'mqtt-out-queued.svg');
+      assert.equal(await editor.canvasIcon(built.in), 'mqtt-in.svg');
     }));
 
   it('deploys, shows "connected" under the nodes, and shows the injected message in the debug sidebar', () =>
@@ -209,6 +224,7 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
       const message = debug.locator('.red-ui-debug-msg', { hasText: 'editor/test' });
       await message.first().waitFor();
       await editor.screenshot('flow');
+      await editor.screenshotTo(path.join(DOCS, 'flow.png'));
       const fromOurs = comms!.debugMessages().filter((m) => m.level !== undefined);
       assert.deepEqual(fromOurs, [], 'no warning or error was logged');
     }));
@@ -238,8 +254,6 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
 
   it('imports each example from Import → Examples onto a new flow and deploys it: no invalid node, no error logged, every embedded connection up', () =>
     showingOutput(async () => {
-      // Examples imported earlier stay deployed: their external brokers' connection failures go on.
-      const external = new Set<string>();
       for (const example of EXAMPLES) {
         const tab = await editor.importExample(MODULE, example);
         const nodes = await editor.nodesOn(tab);
@@ -259,27 +273,169 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
           if (configs.get(node.broker)?.transport !== 'embedded') continue;
           await editor.waitForStatus(node.id, (text) => text.startsWith(englishCatalog.status.connected));
         }
-        // Errors a node logs reach the debug sidebar; accepted: an external broker's connection failure
-        // (nothing is set up to answer), and 1883 taken on this machine (the broker then serves in-process).
-        for (const config of configs.values())
-          if (config.transport !== 'embedded') external.add(config.id as string);
+        // Errors a node logs reach the debug sidebar; accepted: 1883 taken on this machine (the broker
+        // then serves in-process). The examples on a broker of your own come with their mqtt nodes
+        // disabled, so their broker configs connect to nothing and log nothing.
         const errors = comms!
           .debugMessages()
           .slice(logged)
           .filter((m) => m.level !== undefined && m.level <= 20)
-          .filter((m) => !external.has(m.id))
           .filter((m) => m.msg !== PORT_IN_USE);
         assert.deepEqual(errors, [], `${example}: errors logged after the deploy`);
+        // A label as short as a core node's: the topic, without the mode.
+        for (const node of flowFile.filter((n: { type: string }) => /^durable-mqtt-(in|out)$/.test(n.type))) {
+          const label = await editor.canvasLabel(node.id);
+          assert.ok(label.width <= MAX_LABEL_WIDTH, `${example}: "${label.text}" is ${label.width} px wide`);
+        }
+        if (example === '04-critical-commands') {
+          // A window wide enough for the whole flow beside the palette and the sidebar.
+          await editor.page.setViewportSize({ width: 1920, height: 1000 });
+          try {
+            const area = await editor.areaOf(nodes.map((node) => node.id));
+            await editor.screenshotTo(path.join(DOCS, 'example-04.png'), area);
+          } finally {
+            await editor.page.setViewportSize({ width: 1400, height: 900 });
+          }
+        }
       }
     }));
 
-  it('switches the editor to French: dialog labels, canvas labels and help in French', () =>
+  it("keeps an in or out node's label under 200 px: the topic, shortened in the middle when long, and the mode as the icon's badge", () =>
+    showingOutput(async () => {
+      const long = 'factory/building-north/floor-3/line-7/valves/command';
+      const wide = `${'W'.repeat(40)}/state`;
+      const nodes = [
+        {
+          id: 'e0e0c0ffee00a001',
+          type: 'durable-mqtt-out',
+          topic: long,
+          persistence: 'acknowledged',
+          y: 560,
+        },
+        { id: 'e0e0c0ffee00a002', type: 'durable-mqtt-out', topic: wide, persistence: 'none', y: 620 },
+        { id: 'e0e0c0ffee00a003', type: 'durable-mqtt-in', topic: `${long}/#`, ack: 'complete', y: 680 },
+      ];
+      await editor.addNodes(nodes.map((node) => ({ ...node, x: 300 })));
+      const [outLong, outWide, inLong] = await Promise.all(nodes.map((node) => editor.canvasLabel(node.id)));
+      for (const label of [outLong, outWide, inLong])
+        assert.ok(label.width <= MAX_LABEL_WIDTH, `"${label.text}" is ${label.width} px wide`);
+      // The start and the end of the topic stay: its root and the levels that tell topics apart.
+      assert.match(outLong.text, /^factory\/…\/(.+\/)?command$/);
+      assert.match(inLong.text, /^factory\/…\/(.+\/)?command\/#$/);
+      assert.match(outWide.text, /^W+…W*\/state$/);
+      assert.deepEqual(await Promise.all(nodes.map((node) => editor.canvasIcon(node.id))), [
+        'mqtt-out-acknowledged.svg',
+        'mqtt-out.svg',
+        'mqtt-in-complete.svg',
+      ]);
+      await editor.screenshot('long-labels');
+    }));
+
+  it("shows example 04's out dialog (acknowledged, message ids) on one screen of 1280×800 with one tip, the rest folded under Advanced", () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      const out = exampleNode('04-critical-commands', 'durable-mqtt-out');
+      await page.setViewportSize({ width: 1280, height: 800 });
+      try {
+        await editor.showFlowOf(out);
+        await editor.editNode(out);
+        const tray = page.locator('#red-ui-editor-stack .red-ui-tray').last();
+        const body = tray.locator('.red-ui-tray-body-wrapper');
+        const overflow = await body.evaluate((element) => element.scrollHeight - element.clientHeight);
+        assert.ok(overflow <= 0, `the first screen scrolls by ${overflow} px`);
+        assert.equal(await tray.locator('.form-tips:visible').count(), 1, 'one tip');
+        assert.equal(
+          (await tray.locator('.form-tips:visible').innerText()).trim(),
+          englishCatalog.tip['persistence-acknowledged'],
+        );
+        assert.equal(await page.locator('#node-input-messageId').isVisible(), false, 'folded under Advanced');
+        await editor.screenshotTo(path.join(DOCS, 'out-dialog.png'), tray);
+        await page.locator('#durable-mqtt-out-advanced .red-ui-palette-header').click();
+        await page.locator('#node-input-messageId').waitFor();
+        assert.equal(await page.locator('#node-input-messageId').isChecked(), true);
+        assert.equal(await page.locator('#node-input-messageIdEnvelope').isChecked(), true);
+        assert.equal(await page.locator('#node-input-maxMessages').inputValue(), '100000');
+        assert.equal(await page.locator('#node-input-overflow').isVisible(), true);
+        // Its broker config uses MQTT 3.1.1: the MQTT 5 properties are for another.
+        assert.equal(
+          await page.locator('#durable-mqtt-out-advanced .durable-mqtt-v5-note').isVisible(),
+          true,
+        );
+        assert.equal(await page.locator('#node-input-contentType').isVisible(), false);
+        await editor.screenshot('out-dialog-advanced');
+        await editor.cancelDialog();
+
+        // The in node's tips say what its acknowledgment and envelope choices do, whichever is chosen.
+        const input = exampleNode('04-critical-commands', 'durable-mqtt-in');
+        await editor.editNode(input);
+        const inTray = page.locator('#red-ui-editor-stack .red-ui-tray').last();
+        assert.deepEqual(
+          (await inTray.locator('.form-tips:visible').allInnerTexts()).map((text) => text.trim()),
+          [englishCatalog.tip['ack-complete']],
+        );
+        await page.selectOption('#node-input-ack', 'receipt');
+        assert.equal(
+          (await inTray.locator('.form-tips:visible').innerText()).trim(),
+          englishCatalog.tip['ack-receipt'],
+        );
+        await page.locator('#durable-mqtt-in-advanced .red-ui-palette-header').click();
+        await page.locator('#node-input-unwrapEnvelope').waitFor();
+        assert.equal(
+          (await inTray.locator('.form-tips:visible').last().innerText()).trim(),
+          englishCatalog.tip.unwrap,
+        );
+        await page.locator('#node-input-unwrapEnvelope').uncheck();
+        assert.equal(
+          (await inTray.locator('.form-tips:visible').last().innerText()).trim(),
+          englishCatalog.tip['no-unwrap'],
+        );
+        await editor.cancelDialog();
+      } finally {
+        await page.setViewportSize({ width: 1400, height: 900 });
+      }
+    }));
+
+  it('shows the MQTT 5 properties and subscription options for a broker config with MQTT 5, checked as typed', () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      const out = exampleNode('06-shared-subscription', 'durable-mqtt-out');
+      await editor.showFlowOf(out);
+      await editor.editNode(out);
+      await page.locator('#durable-mqtt-out-advanced .red-ui-palette-header').click();
+      await page.locator('#node-input-contentType').waitFor();
+      assert.equal(await page.locator('#durable-mqtt-out-advanced .durable-mqtt-v5-note').isVisible(), false);
+      const typed: [string, string, boolean][] = [
+        ['#node-input-userProps', '{"site": 1}', true],
+        ['#node-input-userProps', '{"site": "north"}', false],
+        ['#node-input-expiry', '-1', true],
+        ['#node-input-expiry', '3600', false],
+        ['#node-input-respTopic', 'replies/+', true],
+        ['#node-input-respTopic', 'replies/worker-1', false],
+      ];
+      for (const [field, text, refused] of typed) {
+        await editor.typeInto(field, text);
+        assert.equal(await editor.isMarkedInvalid(field), refused, `${field} with ${text}`);
+      }
+      await editor.screenshot('out-dialog-mqtt5');
+      await editor.cancelDialog();
+
+      const input = exampleNode('06-shared-subscription', 'durable-mqtt-in');
+      await editor.editNode(input);
+      await page.locator('#durable-mqtt-in-advanced .red-ui-palette-header').click();
+      for (const field of ['#node-input-nl', '#node-input-rap', '#node-input-rh'])
+        assert.equal(await page.locator(field).isVisible(), true, `${field} shown`);
+      assert.equal(await page.locator('#node-input-rh').inputValue(), '0');
+      await editor.screenshot('in-dialog-mqtt5');
+      await editor.cancelDialog();
+    }));
+
+  it('switches the editor to French: dialog labels, help, and drop-downs wide enough for their French choices', () =>
     showingOutput(async () => {
       const page = editor.page;
       await editor.switchLanguage('fr');
       await editor.canvasNode(built.out).waitFor();
-      const label = await editor.canvasNode(built.out).locator('.red-ui-flow-node-label').textContent();
-      assert.equal(label, `editor/test · ${frenchCatalog.persistence.queued}`);
+      await editor.showFlowOf(built.out);
+      assert.equal((await editor.canvasLabel(built.out)).text, 'editor/test');
       await editor.editNode(built.out);
       assert.equal(
         (await page.locator('label[for="node-input-broker"]').textContent())?.trim(),
@@ -289,8 +445,26 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
         (await page.locator('label[for="node-input-persistence"]').textContent())?.trim(),
         frenchCatalog.label.persistence,
       );
+      assert.equal(
+        (await page.locator('#durable-mqtt-out-advanced .red-ui-palette-header').textContent())?.trim(),
+        frenchCatalog.sections.advanced,
+      );
       await editor.screenshot('out-dialog-french');
+      await page.locator('#durable-mqtt-out-advanced .red-ui-palette-header').click();
+      await page.locator('#node-input-overflow').waitFor();
+      assert.deepEqual(await editor.cutOffChoices(), [], 'drop-down choices cut off');
+      await editor.screenshot('out-dialog-french-advanced');
       await editor.cancelDialog();
+      // An in node on a broker config with MQTT 5 shows its subscription options too.
+      const input = exampleNode('06-shared-subscription', 'durable-mqtt-in');
+      await editor.showFlowOf(input);
+      await editor.editNode(input);
+      await page.locator('#durable-mqtt-in-advanced .red-ui-palette-header').click();
+      await page.locator('#node-input-rh').waitFor();
+      assert.deepEqual(await editor.cutOffChoices(), [], 'drop-down choices cut off');
+      await editor.screenshot('in-dialog-french-advanced');
+      await editor.cancelDialog();
+      await editor.showFlowOf(built.out);
       await editor.canvasNode(built.out).locator('.red-ui-flow-node').click();
       const help = await editor.showSidebar('help');
       await help.locator('h3', { hasText: 'Entrées' }).waitFor();

@@ -107,10 +107,17 @@ export function readsAsWholeNumber(value: unknown, low: number, high: number): b
   return Number.isInteger(number) && number >= low && number <= high;
 }
 
-/** A validator's answer for a topic to publish to: the runtime's own check (lib/topic.ts), translated. */
-export function publishTopicVerdict(t: Translate, topic: string): true | string {
+/**
+ * A validator's answer for a topic to publish to: the runtime's own check (lib/topic.ts), translated.
+ * `message`: the key of the text that gives the reason.
+ */
+export function publishTopicVerdict(
+  t: Translate,
+  topic: string,
+  message = 'validation.publish-topic',
+): true | string {
   const problem = publishTopicProblem(topic);
-  return !problem || t('validation.publish-topic', { reason: t(`topic-problem.${problem}`) });
+  return !problem || t(message, { reason: t(`topic-problem.${problem}`) });
 }
 
 /** Shows `rows` (a selector) while `shown()` holds: now, and after each of `events` on `control`. */
@@ -135,4 +142,65 @@ export function createTabs(tabsId: string, contentId: string, tabs: { id: string
   for (const tab of tabs) bar.addTab(tab);
   // The tray is still being laid out: measure the tabs once it has been.
   setTimeout(() => bar.resize(), 0);
+}
+
+/** The widest a canvas label's text may be, in pixels, as the canvas measures it. */
+const LABEL_WIDTH = 190;
+
+/** The most trailing levels of a long topic tried whole, before cutting in the middle of one. */
+const MAX_LEVELS_TRIED = 20;
+
+/**
+ * `text` (a topic, most often) short enough for a canvas label: as it is when it fits, otherwise
+ * its first level and as many of its last levels (those that tell topics apart) as fit, around an
+ * ellipsis; failing that, its start and its end. Measured as the canvas draws labels, so wide
+ * letters count for what they take.
+ */
+export function fitLabel(text: string): string {
+  const width = (candidate: string) => RED.view.calculateTextWidth(candidate, 'red-ui-flow-node-label');
+  if (width(text) <= LABEL_WIDTH) return text;
+  const levels = text.split('/');
+  for (let kept = Math.min(levels.length - 2, MAX_LEVELS_TRIED); kept >= 1; kept--) {
+    const candidate = [levels[0], '…', ...levels.slice(levels.length - kept)].join('/');
+    if (width(candidate) <= LABEL_WIDTH) return candidate;
+  }
+  const characters = Array.from(text); // code points: an emoji is not cut in half
+  const shortened = (kept: number) => {
+    const head = Math.ceil(kept / 3);
+    return `${characters.slice(0, head).join('')}…${characters.slice(characters.length - (kept - head)).join('')}`;
+  };
+  // The most characters kept that fit: the width grows with the characters kept.
+  let fits = 0;
+  let tooWide = characters.length;
+  while (tooWide - fits > 1) {
+    const kept = Math.floor((fits + tooWide) / 2);
+    if (width(shortened(kept)) <= LABEL_WIDTH) fits = kept;
+    else tooWide = kept;
+  }
+  return shortened(fits);
+}
+
+/**
+ * A section that folds: its header (`.red-ui-palette-header`, with a twistie) shows or hides its
+ * `.section-content`. It starts folded, so that a dialog's first screen holds only the main settings.
+ */
+export function foldingSection(section: string): void {
+  const header = $(`${section} > .red-ui-palette-header`);
+  const twistie = header.find('i');
+  const content = $(`${section} > .section-content`);
+  const unfold = (unfolded: boolean) => {
+    twistie.toggleClass('expanded', unfolded);
+    content.toggle(unfolded);
+  };
+  header.on('click', (event) => {
+    event.preventDefault();
+    unfold(!twistie.hasClass('expanded'));
+  });
+  unfold(false);
+}
+
+/** Whether the broker config `id` connects with MQTT 5. */
+export function usesMqtt5(id: unknown): boolean {
+  const config = typeof id === 'string' ? RED.nodes.node(id) : null;
+  return String((config as { protocolVersion?: unknown } | null)?.protocolVersion) === '5';
 }

@@ -52,7 +52,8 @@ export interface NodeDefinition<Properties> {
   inputs?: number;
   outputs?: number;
   align?: 'left' | 'right';
-  icon?: string;
+  /** A function gives each node its icon; the palette calls it without a node. */
+  icon?: string | ((this: NodeOf<Properties> | undefined) => string);
   label?(this: NodeOf<Properties>): string;
   labelStyle?(this: NodeOf<Properties>): string;
   inputLabels?(this: NodeOf<Properties>, index: number): string;
@@ -94,6 +95,10 @@ export interface EditorApi {
   utils: {
     getNodeLabel(node: EditorNode, fallback?: string): string;
     validatePropertyExpression(expression: string): boolean;
+  };
+  view: {
+    /** The width in pixels of `text` drawn with the style of `className` (one of the canvas' classes). */
+    calculateTextWidth(text: string, className: string): number;
   };
   tabs: {
     create(options: { id: string; onchange(tab: EditorTab): void }): EditorTabs;

@@ -3,6 +3,8 @@ import { filterProblem } from '../lib/topic.js';
 import {
   OpenDialog,
   addDialogStyles,
+  fitLabel,
+  foldingSection,
   isOneOf,
   oneOf,
   settingText,
@@ -10,10 +12,13 @@ import {
   registerType,
   t,
 } from './common.js';
+import { showMqtt5Rows } from './mqtt5-fields.js';
 
 const TYPE = 'durable-mqtt-in';
 const DATATYPES = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
 const QOS = ['0', '1', '2'];
+/** MQTT 5 Retain Handling: send retained messages on each subscribe, on a new subscription only, never. */
+const RETAIN_HANDLING = ['0', '1', '2'];
 
 interface MqttInProperties {
   name: string;
@@ -25,7 +30,15 @@ interface MqttInProperties {
   ack: string;
   ackTimeout: string | number;
   unwrapEnvelope: boolean;
+  nl: boolean;
+  rap: boolean;
+  rh: string | number;
   inputs: number;
+}
+
+/** Whether a flag of the flow is one the runtime reads: a boolean, or none (the default, false). */
+function isFlag(value: unknown): boolean {
+  return value === undefined || typeof value === 'boolean';
 }
 
 const dialog = new OpenDialog<MqttInProperties>('node-input');
@@ -76,11 +89,35 @@ registerType<MqttInProperties>(TYPE, {
       },
     },
     unwrapEnvelope: { value: false },
+    // MQTT 5 subscription options: No Local, Retain As Published, Retain Handling.
+    nl: {
+      value: false,
+      validate(value, _options) {
+        return isFlag(value) || t('validation.flag');
+      },
+    },
+    rap: {
+      value: false,
+      validate(value, _options) {
+        return isFlag(value) || t('validation.flag');
+      },
+    },
+    rh: {
+      value: '0',
+      validate(value, _options) {
+        return (
+          value === undefined || isOneOf(String(value), RETAIN_HANDLING) || t('validation.retain-handling')
+        );
+      },
+    },
     inputs: { value: 0 },
   },
   inputs: 0,
   outputs: 1,
-  icon: 'mqtt-in.svg',
+  // Acknowledging once the flow has finished shows as the icon's badge rather than in the label.
+  icon() {
+    return this?.ack === 'complete' ? 'mqtt-in-complete.svg' : 'mqtt-in.svg';
+  },
   paletteLabel: 'durable mqtt in',
   inputLabels() {
     return t('canvas.input-control');
@@ -90,9 +127,8 @@ registerType<MqttInProperties>(TYPE, {
   },
   label() {
     if (this.name) return this.name;
-    const qos = oneOf(String(this.qos), QOS, '1');
-    const what = this.topicType === 'dynamic' ? t('canvas.dynamic') : this.topic || 'durable mqtt in';
-    return `${what} · ${t('canvas.qos', { qos })}`;
+    if (this.topicType === 'dynamic') return t('canvas.dynamic');
+    return fitLabel(settingText(this.topic) || 'durable mqtt in');
   },
   labelStyle() {
     return this.name ? 'node_label_italic' : '';
@@ -107,8 +143,17 @@ registerType<MqttInProperties>(TYPE, {
     const ackSelect = $('#node-input-ack');
     ackSelect.val(this.ack === 'complete' ? 'complete' : 'receipt');
     showWhile('.durable-mqtt-in-ack-complete', ackSelect, () => ackSelect.val() === 'complete');
+    // One tip for each choice, which says what the chosen option does.
+    showWhile('.durable-mqtt-tip-receipt', ackSelect, () => ackSelect.val() !== 'complete');
+    showWhile('.durable-mqtt-tip-complete', ackSelect, () => ackSelect.val() === 'complete');
     const unwrap = $('#node-input-unwrapEnvelope');
-    showWhile('.durable-mqtt-in-unwrap', unwrap, () => unwrap.is(':checked'));
+    showWhile('.durable-mqtt-tip-wrapped', unwrap, () => !unwrap.is(':checked'));
+    showWhile('.durable-mqtt-tip-unwrap', unwrap, () => unwrap.is(':checked'));
+    $('#node-input-rh').val(oneOf(String(this.rh), RETAIN_HANDLING, '0'));
+    foldingSection('#durable-mqtt-in-advanced');
+    showMqtt5Rows(
+      this.nl === true || this.rap === true || oneOf(String(this.rh), RETAIN_HANDLING, '0') !== '0',
+    );
     showWhile('.durable-mqtt-in-static', typeSelect, () => typeSelect.val() !== 'dynamic');
     showWhile('.durable-mqtt-in-dynamic', typeSelect, () => typeSelect.val() === 'dynamic');
     typeSelect.on('change', () => $('#node-input-topic').trigger('change')); // required only for a fixed topic

@@ -2,14 +2,25 @@
 import {
   OpenDialog,
   addDialogStyles,
+  fitLabel,
+  foldingSection,
   isOneOf,
   oneOf,
   publishTopicVerdict,
   readsAsWholeNumber,
+  settingText,
   showWhile,
   registerType,
   t,
 } from './common.js';
+import {
+  contentTypeVerdict,
+  correlationDataVerdict,
+  expiryVerdict,
+  responseTopicVerdict,
+  showMqtt5Rows,
+  userPropertiesVerdict,
+} from './mqtt5-fields.js';
 
 const TYPE = 'durable-mqtt-out';
 /** Persistence modes the runtime implements (it refuses others at deploy). */
@@ -36,8 +47,16 @@ interface MqttOutProperties {
   overflow: string;
   messageId: boolean;
   messageIdEnvelope: boolean;
+  contentType: string;
+  respTopic: string;
+  correl: string;
+  userProps: string;
+  expiry: string | number;
   outputs: number;
 }
+
+/** The MQTT 5 publish properties the node may set, '' each for none. */
+const MQTT5_PROPERTIES = ['contentType', 'respTopic', 'correl', 'userProps', 'expiry'] as const;
 
 const dialog = new OpenDialog<MqttOutProperties>('node-input');
 
@@ -111,13 +130,47 @@ registerType<MqttOutProperties>(TYPE, {
     overflow: { value: 'rejectNew' },
     messageId: { value: false },
     messageIdEnvelope: { value: false },
+    contentType: {
+      value: '',
+      validate(value, _options) {
+        return contentTypeVerdict(t, value);
+      },
+    },
+    respTopic: {
+      value: '',
+      validate(value, _options) {
+        return responseTopicVerdict(t, value);
+      },
+    },
+    correl: {
+      value: '',
+      validate(value, _options) {
+        return correlationDataVerdict(t, value);
+      },
+    },
+    userProps: {
+      value: '',
+      validate(value, _options) {
+        return userPropertiesVerdict(t, value);
+      },
+    },
+    expiry: {
+      value: '',
+      validate(value, _options) {
+        return expiryVerdict(t, value);
+      },
+    },
     // Acknowledged delivery adds an output for receipts.
     outputs: { value: 0 },
   },
   inputs: 1,
   outputs: 0,
   align: 'right',
-  icon: 'mqtt-out.svg',
+  // The persistence mode shows as the icon's badge rather than in the label, which stays short.
+  icon() {
+    const mode = this?.persistence;
+    return mode === 'queued' || mode === 'acknowledged' ? `mqtt-out-${mode}.svg` : 'mqtt-out.svg';
+  },
   paletteLabel: 'durable mqtt out',
   inputLabels() {
     return t('canvas.input-publish');
@@ -131,9 +184,7 @@ registerType<MqttOutProperties>(TYPE, {
     const source = oneOf(dialog.value(this, 'topicType'), TOPIC_SOURCES, 'str');
     const topic =
       source === 'msg' ? `msg.${field}` : source === 'env' ? `\${${field}}` : field || t('canvas.msg-topic');
-    const mode = this.persistence || 'none';
-    const persistence = isOneOf(mode, PERSISTENCE) ? t(`persistence.${mode}`) : mode;
-    return `${topic} · ${persistence}`;
+    return fitLabel(topic);
   },
   labelStyle() {
     return this.name ? 'node_label_italic' : '';
@@ -165,11 +216,14 @@ registerType<MqttOutProperties>(TYPE, {
       select,
       () => select.val() === 'queued' || select.val() === 'acknowledged',
     );
+    // One tip, which says what the chosen mode does.
     for (const name of PERSISTENCE)
       showWhile(`.durable-mqtt-tip-${name}`, select, () => select.val() === name);
     select.on('change', () => $('#node-input-qos').trigger('change')); // QoS 0 is refused with acknowledged
     const messageId = $('#node-input-messageId');
     showWhile('.durable-mqtt-message-id', messageId, () => messageId.is(':checked'));
+    foldingSection('#durable-mqtt-out-advanced');
+    showMqtt5Rows(MQTT5_PROPERTIES.some((name) => settingText(this[name]) !== ''));
   },
   oneditsave() {
     const topic = $('#node-input-topic');

@@ -15,10 +15,15 @@ declare const RED: {
     eachConfig(callback: (node: EditorNode) => void): void;
     node(id: string): EditorNode | null;
     dirty(): boolean;
+    import(nodes: object[]): void;
     getType(type: string): { category?: string } | undefined;
   };
-  view: { selection(): { nodes?: EditorNode[] }; importNodes(nodes: Record<string, unknown>[]): void };
-  workspaces: { active(): string };
+  view: {
+    selection(): { nodes?: EditorNode[] };
+    importNodes(nodes: Record<string, unknown>[]): void;
+    redraw(updateActive?: boolean): void;
+  };
+  workspaces: { active(): string; show(id: string): void };
 };
 
 /** A node that would not deploy cleanly: the editor marks it invalid, with the reasons. */
@@ -75,11 +80,20 @@ export class Editor {
       this.screenshots,
       `${String(++this.screenshotCount).padStart(2, '0')}-${name}.png`,
     );
+    await this.screenshotTo(file, part);
+    return file;
+  }
+
+  /** Saves a PNG of the page, of `part`, or of a rectangle of the page, at `file`. */
+  async screenshotTo(
+    file: string,
+    part?: Locator | { x: number; y: number; width: number; height: number },
+  ): Promise<void> {
     await this.dismissNotifications();
     // Trays slide in and out: let them settle first.
     await this.page.waitForTimeout(400);
-    await (part ?? this.page).screenshot({ path: file });
-    return file;
+    if (part && 'screenshot' in part) await part.screenshot({ path: file });
+    else await this.page.screenshot({ path: file, clip: part });
   }
 
   /** Closes the notifications on screen ("Successfully deployed"…) as a click on each does. */
@@ -118,6 +132,50 @@ export class Editor {
 
   canvasNode(id: string): Locator {
     return this.page.locator(`#red-ui-workspace-chart [id="${id}"]`);
+  }
+
+  /** The text of a canvas node's label, and its width in pixels as drawn. */
+  async canvasLabel(id: string): Promise<{ text: string; width: number }> {
+    return this.canvasNode(id)
+      .locator('.red-ui-flow-node-label')
+      .evaluate((label) => ({
+        text: label.textContent ?? '',
+        width: (label as unknown as SVGGraphicsElement).getBBox().width,
+      }));
+  }
+
+  /** The file name of the icon a canvas node shows. */
+  async canvasIcon(id: string): Promise<string> {
+    const href = await this.canvasNode(id)
+      .locator('.red-ui-flow-node-icon')
+      .evaluate((icon) => icon.getAttribute('xlink:href') ?? icon.getAttribute('href'));
+    return path.basename(href ?? '');
+  }
+
+  /** The rectangle of the page that holds the canvas nodes `ids` (their status under them too), with a margin. */
+  async areaOf(ids: string[], margin = 30): Promise<{ x: number; y: number; width: number; height: number }> {
+    const boxes = [];
+    for (const id of ids) boxes.push((await this.canvasNode(id).boundingBox())!);
+    const left = Math.min(...boxes.map((box) => box.x)) - margin;
+    const top = Math.min(...boxes.map((box) => box.y)) - margin;
+    const right = Math.max(...boxes.map((box) => box.x + box.width)) + margin;
+    const bottom = Math.max(...boxes.map((box) => box.y + box.height)) + margin;
+    return { x: left, y: top, width: right - left, height: bottom - top };
+  }
+
+  /** Adds nodes to the flow tab on screen, each at its own x and y, as an import does without the drag. */
+  async addNodes(nodes: object[]): Promise<void> {
+    await this.page.evaluate((flow) => {
+      const z = RED.workspaces.active();
+      RED.nodes.import(flow.map((node) => ({ ...node, z, wires: [] })));
+      RED.view.redraw(true);
+    }, nodes);
+  }
+
+  /** Opens the flow tab a node is on. */
+  async showFlowOf(id: string): Promise<void> {
+    await this.page.evaluate((node) => RED.workspaces.show(RED.nodes.node(node)!.z!), id);
+    await this.canvasNode(id).waitFor();
   }
 
   /** Drags a node from the palette onto the canvas at (x, y) of the visible chart; returns its id. */
@@ -209,6 +267,29 @@ export class Editor {
   /** Whether the editor shows the field as invalid (red border). */
   async isMarkedInvalid(selector: string): Promise<boolean> {
     return this.page.locator(selector).evaluate((field) => field.classList.contains('input-error'));
+  }
+
+  /**
+   * The choices of the open dialog's visible drop-downs whose text is wider than the drop-down
+   * shows (beside the arrow), as "field id: text".
+   */
+  async cutOffChoices(): Promise<string[]> {
+    return this.page.evaluate(() => {
+      /** The width Chromium keeps for a drop-down's arrow, right of the text. */
+      const ARROW = 24;
+      const tray = Array.from(document.querySelectorAll('#red-ui-editor-stack .red-ui-tray')).pop()!;
+      const measure = document.createElement('canvas').getContext('2d')!;
+      return Array.from(tray.querySelectorAll('select'))
+        .filter((select) => select.offsetParent !== null)
+        .flatMap((select) => {
+          const style = getComputedStyle(select);
+          measure.font = style.font;
+          const room = select.clientWidth - parseFloat(style.paddingLeft) - ARROW;
+          return Array.from(select.options)
+            .filter((option) => measure.measureText(option.text).width > room)
+            .map((option) => `${select.id}: ${option.text}`);
+        });
+    });
   }
 
   /** Nodes (config nodes included) the editor holds as invalid, with the validation messages. */
