@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
-import mqtt, { type IPublishPacket, type ISubscribePacket, type MqttClient, type Packet } from 'mqtt';
+import mqtt, { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { ISubscribePacket } from 'mqtt-packet';
 import {
   allNodes,
   collect,
