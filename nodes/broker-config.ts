@@ -29,7 +29,7 @@ import {
   applyBrokerOverride,
 } from './node-red/broker-override.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
-import { SessionLedger, type SessionRecord } from './node-red/session-record.js';
+import { SessionLedger, describeEndpoint, isPersistent } from './node-red/session-record.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -116,18 +116,6 @@ function testConnectionResponse(result: ProbeResult): TestConnectionResponse {
   const { reason } = result;
   const reasonKey = reason.code === 'refused' ? refusalKey(reason.returnCode ?? 0) : undefined;
   return reasonKey ? { outcome: 'failed', reason, reasonKey } : { outcome: 'failed', reason };
-}
-
-/** Short address shown in logs and labels, never with credentials. */
-function describeEndpoint(endpoint: Endpoint): string {
-  return endpoint.transport === 'embedded'
-    ? `embedded:${endpoint.brokerId}`
-    : `${endpoint.transport}://${endpoint.host}:${endpoint.port}${endpoint.path ?? ''}`;
-}
-
-/** MQTT 5 ends a session with expiry 0 when the connection closes: not persistent, whatever cleanSession says. */
-function isPersistent(options: ConnectionOptions): boolean {
-  return !options.cleanSession && (options.protocolVersion !== 5 || (options.sessionExpiryInterval ?? 0) > 0);
 }
 
 /** 21 characters: within the 23 that every MQTT 3.1.1 broker must accept. */
@@ -238,27 +226,14 @@ module.exports = function (RED: NodeAPI) {
     if (!cleanSession && !node.persistentSession) node.warn(t('errors.session-expiry-zero'));
     const sessionDirectory = nodeDataDirectory(RED, 'session', node);
     const ledger = sessionDirectory ? new SessionLedger(sessionDirectory) : undefined;
-    const sessionOf = (settings: ConnectionOptions): SessionRecord | undefined => {
-      if (!isPersistent(settings)) return undefined;
-      const record: SessionRecord = {
-        broker: describeEndpoint(settings.endpoint),
-        clientId: settings.clientId,
-      };
-      if (settings.protocolVersion === 5) record.sessionExpiry = settings.sessionExpiryInterval;
-      return record;
-    };
     /** Says what the broker still holds of the session the config had before, if it had another. */
     const reportSessionLeft = (settings: ConnectionOptions) => {
-      const left = ledger?.leftBehind(sessionOf(settings));
-      if (!left) return;
+      const found = ledger?.leftBehind(settings);
+      if (!found) return;
+      const { left, discarded } = found;
       const expiry = left.sessionExpiry
         ? ` ${t('errors.session-expires', { seconds: left.sessionExpiry })}`
         : '';
-      // A clean connection with the same client id to a network broker discards the session there.
-      const discarded =
-        settings.endpoint.transport !== 'embedded' &&
-        describeEndpoint(settings.endpoint) === left.broker &&
-        settings.clientId === left.clientId;
       node.warn(t(discarded ? 'errors.session-discarded' : 'errors.session-left', { ...left, expiry }));
     };
     reportSessionLeft(options);
@@ -285,7 +260,7 @@ module.exports = function (RED: NodeAPI) {
     };
     node.connection.on('status', (status) => {
       if (status.state !== 'connected') return;
-      ledger?.connected(sessionOf(node.connection.options));
+      ledger?.connected(node.connection.options);
     });
     const address = () => describeEndpoint(node.connection.options.endpoint);
     node.connection.on('status', (status) => {
@@ -330,7 +305,12 @@ module.exports = function (RED: NodeAPI) {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
-      if (removed) forgetFailure(node.id);
+      if (removed) {
+        forgetFailure(node.id);
+        const left = ledger?.forget();
+        if (left)
+          node.warn(t('errors.session-left-deleted', { broker: left.broker, clientId: left.clientId }));
+      }
       node.connection.close().then(done, done);
     });
   }
