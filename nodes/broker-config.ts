@@ -307,9 +307,8 @@ module.exports = function (RED: NodeAPI) {
     node.on('close', (removed: boolean, done: () => void) => {
       if (removed) {
         forgetFailure(node.id);
-        const left = ledger?.forget();
-        if (left)
-          node.warn(t('errors.session-left-deleted', { broker: left.broker, clientId: left.clientId }));
+        // Its in nodes, deleted with it, took their subscriptions off the broker: nothing is left to name.
+        ledger?.forget();
       }
       node.connection.close().then(done, done);
     });

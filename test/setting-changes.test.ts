@@ -248,27 +248,4 @@ describe('settings changed at a redeploy strand nothing', () => {
       assert.ok(!loggedLines('warn', CONFIG).includes(expected), 'switched back: no warning');
     });
   }
-
-  it('broker config with a persistent session deleted: names the session left at the broker, and how to remove it', async () => {
-    const persistent = brokerConfigNode({
-      id: CONFIG,
-      embedded: BROKER,
-      clientId: 'kept-3',
-      cleanSession: false,
-    });
-    const brokerNode = embeddedBrokerNode(0, { id: BROKER });
-    await helper.load(allNodes, [brokerNode, persistent]);
-    const config = helper.getNode(CONFIG) as unknown as {
-      connection: { register(user: object): void; connected: boolean };
-    };
-    // A config connects for the nodes that use it: a stand-in user opens its session.
-    config.connection.register({});
-    await waitFor(() => config.connection.connected, 'the persistent session opened');
-    await helper.setFlows([brokerNode], 'full');
-    const expected = translate('durable-mqtt.errors.session-left-deleted', {
-      broker: `embedded:${BROKER}`,
-      clientId: 'kept-3',
-    });
-    await waitFor(() => loggedLines('warn', CONFIG).includes(expected), 'a warning naming the session left');
-  });
 });

@@ -78,11 +78,9 @@ export class SessionLedger {
     }
   }
 
-  /** The config is deleted: its record goes, and the session it names, if any, is returned. */
-  forget(): SessionRecord | undefined {
-    const recorded = this.read();
+  /** The config is deleted: its record goes. */
+  forget(): void {
     rmSync(this.file, { force: true });
-    return recorded;
   }
 
   private read(): SessionRecord | undefined {
