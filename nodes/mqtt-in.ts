@@ -12,7 +12,7 @@ import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
-import { connectionNodeStatus, failedStatus } from './node-red/status.js';
+import { connectionNodeStatus, failAllInput, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
 import { MSG_PROPERTIES } from './node-red/mqtt5-properties.js';
@@ -88,10 +88,8 @@ module.exports = function (RED: NodeAPI) {
       nodeOptions = readSubscriptionOptions(def);
     } catch (error) {
       if (!(error instanceof InvalidSubscriptionOptionError)) throw error;
-      nodeOptions = readSubscriptionOptions({});
-      node.status(failedStatus(t('status.invalid-option')));
-      node.error(optionError(error));
-      return;
+      // A dynamic node then refuses its msgs with the reason, rather than dropping them.
+      return failAllInput(node, optionError(error));
     }
     if (!isV5() && hasSubscriptionOptions(nodeOptions)) node.warn(t('errors.subscription-options-v5'));
 

@@ -5,6 +5,7 @@ import {
   collect,
   completionObservers,
   helper,
+  loggedLines,
   translate,
   watchStatus,
 } from './support/node-red.js';
@@ -133,3 +134,28 @@ for (const cleanSession of [true, false]) {
     });
   });
 }
+
+describe('an in node with an MQTT 5 subscription option that is not one', () => {
+  before(() => helper.startServer());
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  it('says so in its status and the log at deploy, and refuses every msg with that error', async () => {
+    const flow = [
+      embeddedBrokerNode(0),
+      brokerConfigNode({ id: CONFIG, clientId: 'parity-bad-option' }),
+      mqttInNode({ id: 'in1', broker: CONFIG, topic: '', topicType: 'dynamic', rh: 7, wires: [[]] }),
+      ...completionObservers('in1'),
+    ];
+    await helper.load(allNodes, flow);
+    const caught = collect(helper.getNode('caught'));
+    const expected = translate('durable-mqtt.errors.invalid-subscription-option', {
+      option: 'rh',
+      value: '7',
+    });
+    assert.ok(loggedLines('error', 'in1').includes(expected), 'the error at deploy');
+    helper.getNode('in1').receive({ action: 'subscribe', topic: 'x' });
+    await waitFor(() => caught.length === 1, 'the msg refused');
+    assert.equal(errorText(caught[0]), expected);
+  });
+});
