@@ -7,6 +7,7 @@ import type {
   DisconnectReason,
   Endpoint,
   LifecycleMessage,
+  ProtocolVersion,
   QoS,
   TlsOptions,
 } from './lib/connection/types.js';
@@ -22,6 +23,13 @@ import {
 import { probeConnection, type ProbeResult } from './lib/connection/probe.js';
 import { translator } from './node-red/i18n.js';
 import { tlsConfigNode } from './node-red/tls-config.js';
+import {
+  BROKER_OVERRIDE_KEYS,
+  BrokerOverrideError,
+  applyBrokerOverride,
+} from './node-red/broker-override.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
+import { SessionLedger, describeEndpoint, isPersistent } from './node-red/session-record.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -44,6 +52,10 @@ export interface BrokerConfigDef extends NodeDef {
   cleanSession: boolean | string;
   sessionExpiry: string | number;
   tls: string;
+  /** Off: the connection waits for a msg.action "connect" (absent in older flows: on). */
+  autoConnect?: boolean | string;
+  /** MQTT 5: publish with topic aliases the client assigns (absent in older flows: off). */
+  topicAliases?: boolean | string;
   birthTopic: string;
   birthPayload: string;
   birthQos: string | number;
@@ -72,8 +84,14 @@ export interface BrokerCredentials {
 /** The broker config node as the in and out nodes see it. */
 export interface BrokerConfigNode extends Node<BrokerCredentials> {
   connection: BrokerConnection;
-  /** Whether subscriptions outlive a redeploy (persistent session). */
-  persistentSession: boolean;
+  /** Whether subscriptions outlive a redeploy (persistent session), with the settings in force. */
+  readonly persistentSession: boolean;
+  /**
+   * Applies the settings of a msg.broker (core's keys) for the next connect, taking a connection that
+   * is up down first when msg.broker says `force`; rejects with a translated error, before anything
+   * changes, when one cannot be used or the connection is up without `force`.
+   */
+  override(brokerMsg: unknown): Promise<void>;
 }
 
 /** What the edit dialog sends to test a connection: its current values, `id` to find a saved password. */
@@ -100,13 +118,6 @@ function testConnectionResponse(result: ProbeResult): TestConnectionResponse {
   return reasonKey ? { outcome: 'failed', reason, reasonKey } : { outcome: 'failed', reason };
 }
 
-/** Short address shown in logs and labels, never with credentials. */
-function describeEndpoint(endpoint: Endpoint): string {
-  return endpoint.transport === 'embedded'
-    ? `embedded:${endpoint.brokerId}`
-    : `${endpoint.transport}://${endpoint.host}:${endpoint.port}${endpoint.path ?? ''}`;
-}
-
 /** 21 characters: within the 23 that every MQTT 3.1.1 broker must accept. */
 function randomClientId(): string {
   return `durable-mqtt-${randomBytes(4).toString('hex')}`;
@@ -116,8 +127,8 @@ function randomClientId(): string {
 function endpointOf(def: EndpointFields): {
   transport: Transport;
   endpoint: Endpoint;
-  protocolVersion: 4 | 5;
-  /** MQTT 5 was asked of the embedded broker, which speaks 3.1.1 only. */
+  protocolVersion: ProtocolVersion;
+  /** MQTT 5 was asked of the embedded broker, which speaks 3.1 and 3.1.1 only. */
   downgraded: boolean;
 } {
   const transport: Transport = TRANSPORTS.includes(def.transport)
@@ -125,12 +136,13 @@ function endpointOf(def: EndpointFields): {
     : def.embedded
       ? 'embedded'
       : 'mqtt';
-  const protocolVersion: 4 | 5 = readNumber(def.protocolVersion, 4) === 5 ? 5 : 4;
+  const asked = readNumber(def.protocolVersion, 4);
+  const protocolVersion: ProtocolVersion = asked === 5 || asked === 3 ? asked : 4;
   if (transport === 'embedded')
     return {
       transport,
       endpoint: { transport, brokerId: readString(def.embedded) },
-      protocolVersion: 4,
+      protocolVersion: protocolVersion === 5 ? 4 : protocolVersion,
       downgraded: protocolVersion === 5,
     };
   const endpoint: Endpoint = {
@@ -194,6 +206,8 @@ module.exports = function (RED: NodeAPI) {
       endpoint,
       clientId,
       protocolVersion,
+      autoConnect: readBoolean(def.autoConnect, true),
+      topicAliases: readBoolean(def.topicAliases, false),
       keepalive: readNumber(def.keepalive, 60),
       cleanSession,
       username: node.credentials?.user || undefined,
@@ -207,18 +221,55 @@ module.exports = function (RED: NodeAPI) {
     const tls = tlsOptions(transport, def.tls);
     if (tls) options.tls = tls;
 
-    // MQTT 5 ends a session with expiry 0 when the connection closes: not persistent, whatever cleanSession says.
-    node.persistentSession = !cleanSession && (protocolVersion === 4 || sessionExpiry > 0);
-    if (!cleanSession && !node.persistentSession) node.warn(t('errors.session-expiry-zero'));
     node.connection = new BrokerConnection(options);
-    const address = describeEndpoint(endpoint);
-    const named = def.name ? `"${def.name}" (${address})` : address;
+    Object.defineProperty(node, 'persistentSession', { get: () => isPersistent(node.connection.options) });
+    if (!cleanSession && !node.persistentSession) node.warn(t('errors.session-expiry-zero'));
+    const sessionDirectory = nodeDataDirectory(RED, 'session', node);
+    const ledger = sessionDirectory ? new SessionLedger(sessionDirectory) : undefined;
+    /** Says what the broker still holds of the session the config had before, if it had another. */
+    const reportSessionLeft = (settings: ConnectionOptions) => {
+      const found = ledger?.leftBehind(settings);
+      if (!found) return;
+      const { left, discarded } = found;
+      const expiry = left.sessionExpiry
+        ? ` ${t('errors.session-expires', { seconds: left.sessionExpiry })}`
+        : '';
+      node.warn(t(discarded ? 'errors.session-discarded' : 'errors.session-left', { ...left, expiry }));
+    };
+    reportSessionLeft(options);
+    node.override = async (brokerMsg) => {
+      const connection = node.connection;
+      let override;
+      try {
+        override = applyBrokerOverride(connection.options, brokerMsg, (transport) =>
+          tlsOptions(transport as Transport, def.tls),
+        );
+      } catch (error) {
+        if (!(error instanceof BrokerOverrideError)) throw error;
+        const accepted = BROKER_OVERRIDE_KEYS.join(', ');
+        throw new Error(t(`errors.broker-override.${error.problem}`, { key: error.key, accepted }));
+      }
+      if (!override.options.clientId) override.options.clientId = randomClientId();
+      const down = connection.state === 'idle' || connection.state === 'stopped';
+      if (!down && !override.force) throw new Error(t('errors.broker-override.connected'));
+      if (!down) await connection.disconnect();
+      connection.reconfigure(override.options);
+      // The keys only: their values may be credentials.
+      node.log(t('log.broker-override', { keys: override.keys.join(', '), broker: address() }));
+      reportSessionLeft(override.options);
+    };
+    node.connection.on('status', (status) => {
+      if (status.state !== 'connected') return;
+      ledger?.connected(node.connection.options);
+    });
+    const address = () => describeEndpoint(node.connection.options.endpoint);
     node.connection.on('status', (status) => {
       if (status.state === 'connected') {
         forgetFailure(node.id);
-        node.log(t('log.connected', { broker: address }));
+        node.log(t('log.connected', { broker: address() }));
       } else if (status.state === 'disconnected' && status.reason) {
-        const hint = embeddedVersionHint(t, status.reason, endpoint);
+        const named = def.name ? `"${def.name}" (${address()})` : address();
+        const hint = embeddedVersionHint(t, status.reason, node.connection.options.endpoint);
         const reason = describeReason(t, status.reason) + (hint && ` ${hint}`);
         // Said once per cause, not at every retry nor at every deploy, until the config connects.
         if (!isNewFailure(node.id, reason)) return;
@@ -239,12 +290,26 @@ module.exports = function (RED: NodeAPI) {
     node.connection.on('subscription-given-up', (filter, released) => {
       node.warn(t('errors.subscription-given-up', { topic: filter, count: released }));
     });
+    node.connection.on('subscription-options-conflict', (filter, asked, inForce) => {
+      const describe = (o: typeof asked) => `nl ${o.nl}, rap ${o.rap}, rh ${o.rh}`;
+      node.warn(
+        t('errors.subscription-options-conflict', {
+          topic: filter,
+          asked: describe(asked),
+          inForce: describe(inForce),
+        }),
+      );
+    });
     node.connection.on('subscribe-failure', (failure) => {
       node.error(t('errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }));
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
-      if (removed) forgetFailure(node.id);
+      if (removed) {
+        forgetFailure(node.id);
+        // Its in nodes, deleted with it, took their subscriptions off the broker: nothing is left to name.
+        ledger?.forget();
+      }
       node.connection.close().then(done, done);
     });
   }

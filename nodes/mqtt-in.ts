@@ -1,16 +1,28 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IPublishPacket } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
-import type { ConnectionStatus, QoS, SubscribeFailure, Subscriber } from './lib/connection/types.js';
+import type {
+  ConnectionStatus,
+  QoS,
+  SubscribeFailure,
+  Subscriber,
+  SubscriptionOptions,
+} from './lib/connection/types.js';
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
-import { connectionNodeStatus, failedStatus } from './node-red/status.js';
+import { connectionNodeStatus, failAllInput, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
 import { MSG_PROPERTIES } from './node-red/mqtt5-properties.js';
 import { nextMsgId } from './node-red/msgid.js';
+import { isConnectionAction, runConnectionAction } from './node-red/connection-actions.js';
+import {
+  InvalidSubscriptionOptionError,
+  hasSubscriptionOptions,
+  readSubscriptionOptions,
+} from './node-red/subscription-options.js';
 
 interface MqttInDef extends NodeDef {
   broker: string;
@@ -25,6 +37,10 @@ interface MqttInDef extends NodeDef {
   ackTimeout?: string | number;
   /** Unwrap the MQTT 3.1.1 message-id envelope of a durable mqtt out into msg.messageId and msg.payload. */
   unwrapEnvelope?: boolean | string;
+  /** MQTT 5 No Local, Retain As Published, Retain Handling (absent in older flows: false, false, 0). */
+  nl?: boolean | string;
+  rap?: boolean | string;
+  rh?: number | string;
 }
 
 /** Node-RED hook labels; hooks are global to the runtime, so they are added once. */
@@ -33,12 +49,16 @@ const COMPLETE_HOOK = 'onComplete.durable-mqtt-ack';
 const DEFAULT_ACK_TIMEOUT = 60;
 
 /** What a dynamic-subscription msg may carry in `msg.topic`. */
-type TopicRequest = string | { topic: string; qos?: unknown };
+type TopicRequest = string | { topic: string; qos?: unknown; nl?: unknown; rap?: unknown; rh?: unknown };
 
 interface ActionMessage extends Omit<NodeMessageInFlow, 'topic'> {
   action?: unknown;
   topic?: unknown;
   qos?: unknown;
+  nl?: unknown;
+  rap?: unknown;
+  rh?: unknown;
+  broker?: unknown;
 }
 
 module.exports = function (RED: NodeAPI) {
@@ -62,6 +82,16 @@ module.exports = function (RED: NodeAPI) {
       return;
     }
     const connection = brokerNode.connection;
+    const isV5 = () => connection.options.protocolVersion === 5;
+    let nodeOptions: SubscriptionOptions;
+    try {
+      nodeOptions = readSubscriptionOptions(def);
+    } catch (error) {
+      if (!(error instanceof InvalidSubscriptionOptionError)) throw error;
+      // A dynamic node then refuses its msgs with the reason, rather than dropping them.
+      return failAllInput(node, optionError(error));
+    }
+    if (!isV5() && hasSubscriptionOptions(nodeOptions)) node.warn(t('errors.subscription-options-v5'));
 
     const subscriber: Subscriber = {
       onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
@@ -106,6 +136,10 @@ module.exports = function (RED: NodeAPI) {
       },
     };
 
+    function optionError(error: InvalidSubscriptionOptionError): string {
+      return t('errors.invalid-subscription-option', { option: error.option, value: String(error.value) });
+    }
+
     /** The error text for a filter that cannot be subscribed, or undefined when it can. */
     function filterError(filter: unknown): string | undefined {
       const problem = filterProblem(filter);
@@ -125,20 +159,31 @@ module.exports = function (RED: NodeAPI) {
         node.status(failedStatus(t('status.invalid-topic')));
         node.error(error);
       } else {
-        connection.subscribe(staticFilter, defaultQos, subscriber, brokerNode.persistentSession);
+        connection.subscribe(staticFilter, defaultQos, subscriber, brokerNode.persistentSession, nodeOptions);
       }
     }
 
     node.on('input', (incoming: NodeMessageInFlow, send, done) => {
       const msg = incoming as ActionMessage;
+      if (isConnectionAction(msg.action)) {
+        runConnectionAction(t, msg.action, msg, brokerNode).then(() => done(), done);
+        return;
+      }
       switch (msg.action) {
         case 'subscribe': {
           const requests = toRequests(msg.topic);
           if (!requests) return done(new Error(t('errors.action-needs-topic')));
           const msgQos = msg.qos === undefined ? defaultQos : readQos(msg.qos);
           if (msgQos === undefined) return done(new Error(t('errors.invalid-qos', { qos: String(msg.qos) })));
+          let msgOptions: SubscriptionOptions;
+          try {
+            msgOptions = readSubscriptionOptions(msg, nodeOptions);
+          } catch (error) {
+            if (error instanceof InvalidSubscriptionOptionError) return done(new Error(optionError(error)));
+            throw error;
+          }
           // Validate everything first so a bad entry subscribes nothing.
-          const resolved: { filter: string; qos: QoS }[] = [];
+          const resolved: { filter: string; qos: QoS; options: SubscriptionOptions }[] = [];
           for (const request of requests) {
             const filter = typeof request === 'string' ? request : request.topic;
             const qos =
@@ -149,9 +194,20 @@ module.exports = function (RED: NodeAPI) {
               );
             const error = filterError(filter);
             if (error) return done(new Error(error));
-            resolved.push({ filter, qos });
+            let options = msgOptions;
+            try {
+              if (typeof request === 'object') options = readSubscriptionOptions(request, msgOptions);
+            } catch (optionProblem) {
+              if (optionProblem instanceof InvalidSubscriptionOptionError)
+                return done(new Error(optionError(optionProblem)));
+              throw optionProblem;
+            }
+            resolved.push({ filter, qos, options });
           }
-          for (const { filter, qos } of resolved) connection.subscribe(filter, qos, subscriber);
+          if (!isV5() && resolved.some(({ options }) => hasSubscriptionOptions(options)))
+            node.warn(t('errors.subscription-options-v5'));
+          for (const { filter, qos, options } of resolved)
+            connection.subscribe(filter, qos, subscriber, false, options);
           return done();
         }
         case 'unsubscribe': {
@@ -166,7 +222,10 @@ module.exports = function (RED: NodeAPI) {
           return done();
         }
         case 'getSubscriptions': {
-          send({ ...msg, payload: connection.subscriptionsOf(subscriber) } as NodeMessage);
+          // The options mean something on MQTT 5 only, and are listed there.
+          const held = connection.subscriptionsOf(subscriber);
+          const payload = isV5() ? held : held.map(({ topic, qos }) => ({ topic, qos }));
+          send({ ...msg, payload } as NodeMessage);
           return done();
         }
         default:

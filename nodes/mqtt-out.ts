@@ -1,4 +1,4 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { IClientPublishOptions } from 'mqtt';
 import type { BrokerConfigNode } from './broker-config.js';
 import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connection/types.js';
@@ -6,7 +6,7 @@ import { publishTopicProblem } from './lib/topic.js';
 import { PayloadError, encodePayload, publishFits } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
-import { OutboxFullError, type OverflowPolicy } from './lib/outbox/outbox.js';
+import { OutboxFullError } from './lib/outbox/outbox.js';
 import { encodeProperties } from './lib/outbox/properties.js';
 import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/end-to-end-id.js';
@@ -16,69 +16,26 @@ import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } fro
 import { translator } from './node-red/i18n.js';
 import {
   InvalidPropertyError,
+  InvalidPropertySettingError,
+  nodePublishProperties,
   publishProperties,
-  type PropertiesMessage,
+  type PublishProperties,
 } from './node-red/mqtt5-properties.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
 import { DropCount } from './node-red/drop-count.js';
-
-type Persistence = 'none' | 'queued' | 'acknowledged';
-const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
-
-/** Defaults of the outbox bounds: generous for a Raspberry Pi's SD card, and stated in the help. */
-const DEFAULT_MAX_MESSAGES = 100_000;
-const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
-
-/**
- * The live message: what acknowledged mode keeps in memory beside the outbox record of a msg
- * this process accepted, until the broker acknowledges it.
- */
-interface LiveMessage {
-  msg: NodeMessage;
-  send: (msg: NodeMessage) => void;
-  /** Node-RED's completion, called on the acknowledgment. */
-  done: (error?: Error) => void;
-}
-
-/** Where the topic comes from: the field itself ('str', empty for msg.topic), a msg property, an environment variable. */
-type TopicSource = 'str' | 'msg' | 'env';
-const TOPIC_SOURCES: readonly TopicSource[] = ['str', 'msg', 'env'];
-
-interface MqttOutDef extends NodeDef {
-  broker: string;
-  topic: string;
-  /** Absent in flows written before it existed: 'str'. */
-  topicType?: TopicSource;
-  /** '' lets msg.qos decide. */
-  qos: string | number;
-  /** '' lets msg.retain decide. */
-  retain: string | boolean;
-  persistence: Persistence;
-  maxMessages?: string | number;
-  maxBytes?: string | number;
-  overflow?: OverflowPolicy;
-  /** Stamp each message with an id (msg.messageId) that travels with it. */
-  messageId?: boolean | string;
-  /** On MQTT 3.1.1, carry the id in a JSON envelope around the payload. */
-  messageIdEnvelope?: boolean | string;
-}
-
-interface OutMessage extends Omit<NodeMessageInFlow, 'topic'>, PropertiesMessage {
-  topic?: unknown;
-  qos?: unknown;
-  retain?: unknown;
-  messageId?: unknown;
-}
-
-/** An input problem, with the msg left untouched so a Catch node can inspect it. */
-class InputError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { isConnectionAction, runConnectionAction } from './node-red/connection-actions.js';
+import {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_MESSAGES,
+  InputError,
+  PERSISTENCE_MODES,
+  TOPIC_SOURCES,
+  type LiveMessage,
+  type MqttOutDef,
+  type OutMessage,
+  type Persistence,
+  type TopicSource,
+} from './node-red/out-settings.js';
 
 module.exports = function (RED: NodeAPI) {
   const t = translator(RED);
@@ -104,11 +61,20 @@ module.exports = function (RED: NodeAPI) {
     }
     const outboxDirectory = nodeDataDirectory(RED, 'outbox', node);
     if (persistence !== 'none' && !outboxDirectory) return failAllInput(node, t('errors.no-user-dir'));
+    let nodeProperties: PublishProperties | undefined;
+    try {
+      nodeProperties = nodePublishProperties(def);
+    } catch (error) {
+      if (!(error instanceof InvalidPropertySettingError)) throw error;
+      return failAllInput(node, t('errors.invalid-property-setting', { setting: error.setting }));
+    }
     const connection = brokerNode.connection;
-    const isV5 = connection.options.protocolVersion === 5;
+    // Read per message: a msg.broker may change the protocol version.
+    const isV5 = () => connection.options.protocolVersion === 5;
+    if (nodeProperties && !isV5()) node.warn(t('errors.properties-need-v5'));
     const stampIds = readBoolean(def.messageId, false);
-    const envelope = stampIds && !isV5 && readBoolean(def.messageIdEnvelope, false);
-    if (stampIds && !isV5 && !envelope) node.warn(t('errors.message-id-no-carrier'));
+    const envelope = stampIds && !isV5() && readBoolean(def.messageIdEnvelope, false);
+    if (stampIds && !isV5() && !envelope) node.warn(t('errors.message-id-no-carrier'));
     let publisher: DurablePublisher<LiveMessage> | undefined;
     /** The outbox a persistent mode left, delivered and then removed now that the mode is none. */
     let leftover: LeftoverOutbox | undefined;
@@ -246,6 +212,7 @@ module.exports = function (RED: NodeAPI) {
     }
 
     let lastValidTopic: string | undefined;
+    let topicAliasWarned = false;
 
     /** Topic, QoS, retain and properties for a msg; throws InputError when one is invalid. */
     function publishTarget(msg: OutMessage): { topic: string; options: IClientPublishOptions } {
@@ -274,8 +241,12 @@ module.exports = function (RED: NodeAPI) {
           throw new InputError('invalid-retain', t('errors.invalid-retain', { retain: String(msg.retain) }));
       }
       const options: IClientPublishOptions = { qos: qos as QoS, retain };
-      const properties = publishProperties(msg);
-      if (properties && isV5) options.properties = properties;
+      const properties = publishProperties(msg, nodeProperties);
+      if (properties && isV5()) options.properties = properties;
+      if (msg.topicAlias !== undefined && !topicAliasWarned) {
+        topicAliasWarned = true;
+        node.warn(t('errors.topic-alias-ignored'));
+      }
       return { topic: topic as string, options };
     }
 
@@ -287,7 +258,7 @@ module.exports = function (RED: NodeAPI) {
       const id = msg.messageId === undefined ? newMessageId() : msg.messageId;
       if (!isMessageId(id)) throw new InputError('invalid-message-id', t('errors.message-id-invalid'));
       msg.messageId = id;
-      if (isV5) {
+      if (isV5()) {
         const properties = options.properties ?? {};
         properties.userProperties = { ...properties.userProperties, [MESSAGE_ID_PROPERTY]: id };
         options.properties = properties;
@@ -298,6 +269,11 @@ module.exports = function (RED: NodeAPI) {
 
     node.on('input', (incoming: NodeMessageInFlow, send, done) => {
       const msg = incoming as OutMessage;
+      if (msg.action !== undefined) {
+        if (!isConnectionAction(msg.action))
+          return done(new Error(t('errors.unknown-out-action', { action: String(msg.action) })));
+        return void runConnectionAction(t, msg.action, msg, brokerNode).then(() => done(), done);
+      }
       let target: { topic: string; options: IClientPublishOptions };
       let payload: Buffer | string;
       try {

@@ -252,6 +252,46 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
       await editor.cancelDialog();
     }));
 
+  it('broker config dialog: MQTT 3.1, 3.1.1 and 5 (not 5 on the embedded transport), topic aliases with MQTT 5 only, and connect automatically', () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      await editor.editNode(built.out);
+      await editor.openConfigDialog('broker', 'edit');
+      const version = '#node-config-input-protocolVersion';
+      const aliases = page.locator('#node-config-input-topicAliases');
+      const manualTip = page.locator('#durable-mqtt-broker-manual-connect');
+      assert.equal(
+        await page.locator(`${version} option[value="5"]`).isDisabled(),
+        true,
+        'no MQTT 5 on embedded',
+      );
+      await page.selectOption(version, '3');
+      assert.equal(await page.inputValue(version), '3', 'MQTT 3.1 on embedded');
+      assert.equal(await page.locator('#node-config-input-autoConnect').isChecked(), true, 'on by default');
+      assert.equal(await manualTip.isVisible(), false);
+      await page.locator('#node-config-input-autoConnect').uncheck();
+      assert.equal(await manualTip.isVisible(), true, 'the tip on connecting on demand');
+      await page.selectOption('#node-config-input-transport', 'mqtt');
+      assert.equal(await aliases.isVisible(), false, 'no topic aliases before MQTT 5');
+      await page.selectOption(version, '5');
+      assert.equal(await aliases.isVisible(), true, 'topic aliases with MQTT 5');
+      await editor.screenshot('broker-config-mqtt5-options');
+      const valid = await page.evaluate(() => {
+        type Validate = (this: object, value: unknown, options: object) => unknown;
+        const red = (
+          window as unknown as {
+            RED: { nodes: { getType(type: string): { defaults: Record<string, { validate: Validate }> } } };
+          }
+        ).RED;
+        const { validate } = red.nodes.getType('durable-mqtt-broker-config').defaults.protocolVersion;
+        return ['3', '4', '5', '6'].map((value) => validate.call({}, value, {}) === true);
+      });
+      assert.deepEqual(valid, [true, true, true, false], 'the protocol validator');
+      await page.click('#node-config-dialog-cancel');
+      await page.locator('#node-config-dialog-cancel').waitFor({ state: 'detached' });
+      await editor.cancelDialog();
+    }));
+
   it('imports each example from Import → Examples onto a new flow and deploys it: no invalid node, no error logged, every embedded connection up', () =>
     showingOutput(async () => {
       for (const example of EXAMPLES) {

@@ -103,9 +103,9 @@ function outCases(prefix: string): [what: string, msg: Record<string, unknown>, 
       { error: /msg.messageExpiryInterval/ },
     ],
     [
-      'msg.action unknown (an out node has none)',
+      'msg.action unknown (an out node takes connect and disconnect, as the core one)',
       { topic: t('action'), payload: 'p', action: 'explode' },
-      { published: 'p' },
+      { error: /Unknown msg.action "explode": use connect or disconnect/ },
     ],
   ];
 }

@@ -7,13 +7,21 @@ import {
   collect,
   completionObservers,
   helper,
+  loggedLines,
   translate,
   watchLog,
   watchStatus,
 } from './support/node-red.js';
 import { waitFor } from './support/wait.js';
 import { temporaryDirectory } from './support/node-red-process.js';
-import { dedupeNode, embeddedBrokerNode, helperNode, outboxFlow } from './support/flows.js';
+import {
+  brokerConfigNode,
+  dedupeNode,
+  embeddedBrokerNode,
+  helperNode,
+  mqttInNode,
+  outboxFlow,
+} from './support/flows.js';
 
 // Settings changed at a redeploy must never strand what a node stored: each test stores
 // messages under one setting, redeploys with another, and checks they still arrive.
@@ -198,4 +206,46 @@ describe('settings changed at a redeploy strand nothing', () => {
     );
     assert.ok(existsSync(directory), "nothing deleted behind the user's back");
   });
+
+  for (const change of ['another client id', 'clean session on'] as const) {
+    it(`broker config with a persistent session, then ${change}: names the session left at the broker, and how to get it back or remove it`, async () => {
+      const persistent = brokerConfigNode({
+        id: CONFIG,
+        embedded: BROKER,
+        clientId: 'kept-1',
+        cleanSession: false,
+      });
+      const subscriber = mqttInNode({ id: 'in1', broker: CONFIG, topic: 'kept/#', wires: [[]] });
+      const brokerNode = embeddedBrokerNode(0, { id: BROKER });
+      await helper.load(allNodes, [brokerNode, persistent, subscriber]);
+      await waitFor(
+        () =>
+          (helper.getNode(CONFIG) as unknown as { connection: { connected: boolean } }).connection.connected,
+        'the persistent session opened',
+      );
+      await helper.unload();
+
+      const changed =
+        change === 'another client id'
+          ? { ...persistent, clientId: 'kept-2' }
+          : { ...persistent, cleanSession: true };
+      await helper.load(allNodes, [brokerNode, changed, subscriber]);
+      // The embedded broker keeps the session even from a clean session of the same client id: its
+      // clean sessions go through its core, not through a CONNECT.
+      const expected = translate('durable-mqtt.errors.session-left', {
+        broker: `embedded:${BROKER}`,
+        clientId: 'kept-1',
+        expiry: '',
+      });
+      assert.ok(
+        loggedLines('warn', CONFIG).includes(expected),
+        'a warning naming the broker and the client id',
+      );
+
+      // Back to the first settings: the session is this config's again, and nothing is said.
+      await helper.unload();
+      await helper.load(allNodes, [brokerNode, persistent, subscriber]);
+      assert.ok(!loggedLines('warn', CONFIG).includes(expected), 'switched back: no warning');
+    });
+  }
 });

@@ -191,8 +191,8 @@ describe('subscription table', () => {
     table.add('b/#', 2, subscriber, false);
     assert.deepEqual(table.filtersOf(subscriber), ['a', 'b/#']);
     assert.deepEqual(table.subscriptionsOf(subscriber), [
-      { topic: 'a', qos: 1 },
-      { topic: 'b/#', qos: 2 },
+      { topic: 'a', qos: 1, nl: false, rap: false, rh: 0 },
+      { topic: 'b/#', qos: 2, nl: false, rap: false, rh: 0 },
     ]);
     for (const filter of table.filtersOf(subscriber)) table.remove(filter, subscriber);
     assert.deepEqual(table.subscriptionsOf(subscriber), []);
@@ -261,6 +261,42 @@ describe('subscription table', () => {
         first.received.map((m) => m.payload),
         ['1', '2', '3'],
       );
+    });
+  });
+
+  describe('MQTT 5 subscription options of a filter that several subscribers hold', () => {
+    const none = { nl: false, rap: false, rh: 0 } as const;
+
+    it('asks the broker for the options of a single subscriber as given', () => {
+      const table = new SubscriptionTable();
+      const conflict = table.add('t/#', 1, recorder(), false, { nl: true, rap: true, rh: 2 });
+      assert.equal(conflict, undefined);
+      assert.deepEqual(table.requestAtBroker('t/#')?.options, { nl: true, rap: true, rh: 2 });
+      assert.equal(table.requestAtBroker('t/#'), undefined, 'held as asked: not asked again');
+    });
+
+    it('merges so that each gets its messages, reports the conflict, and asks the broker again', () => {
+      const table = new SubscriptionTable();
+      table.add('t/#', 1, recorder(), false, { nl: true, rap: false, rh: 2 });
+      table.requestAtBroker('t/#');
+      const conflict = table.add('t/#', 1, recorder(), false, none);
+      assert.deepEqual(
+        conflict,
+        { asked: { nl: true, rap: false, rh: 2 }, inForce: none },
+        'the first one no longer gets what it asked: the options of the second withhold nothing',
+      );
+      assert.deepEqual(table.requestAtBroker('t/#')?.options, none, 'the merged options go to the broker');
+      const third = table.add('t/#', 1, recorder(), false, { nl: true, rap: true, rh: 1 });
+      assert.deepEqual(third, {
+        asked: { nl: true, rap: true, rh: 1 },
+        inForce: { nl: false, rap: true, rh: 0 },
+      });
+    });
+
+    it('reports no conflict when a subscriber asks what is in force', () => {
+      const table = new SubscriptionTable();
+      table.add('t/#', 1, recorder(), false, { nl: true, rap: true, rh: 1 });
+      assert.equal(table.add('t/#', 2, recorder(), false, { nl: true, rap: true, rh: 1 }), undefined);
     });
   });
 });

@@ -48,6 +48,8 @@ type BrokerConfigProperties = LifecycleProperties & {
   clientId: string;
   keepalive: string | number;
   cleanSession: boolean | string;
+  autoConnect: boolean | string;
+  topicAliases: boolean | string;
   sessionExpiry: string | number;
   tls: string;
 };
@@ -153,9 +155,12 @@ function showTransportRows(): void {
   $('.durable-mqtt-tls-only').toggle(transport === 'mqtts' || transport === 'wss');
   const noEmbedded = $('#durable-mqtt-broker-no-embedded');
   noEmbedded.toggle(embedded && noEmbedded.data('none'));
-  if (embedded) protocolSelect.val('4');
-  protocolSelect.prop('disabled', embedded);
+  // The embedded broker speaks MQTT 3.1 and 3.1.1 (Aedes 1.2).
+  if (embedded && protocolSelect.val() === '5') protocolSelect.val('4');
+  protocolSelect.find('option[value="5"]').prop('disabled', embedded);
   const v5 = protocolSelect.val() === '5';
+  $('.durable-mqtt-v5-only').toggle(v5);
+  $('#durable-mqtt-broker-manual-connect').toggle(!field('autoConnect').prop('checked'));
   const clean = field('cleanSession').prop('checked');
   $('#durable-mqtt-broker-clean-label').text(t(v5 ? 'label.clean-start' : 'label.clean-session'));
   $('.durable-mqtt-session-expiry').toggle(v5 && !clean);
@@ -215,7 +220,7 @@ registerType<BrokerConfigProperties>(TYPE, {
     protocolVersion: {
       value: 4,
       validate(value, _options) {
-        return value === undefined || isOneOf(String(value), ['4', '5']) || t('validation.protocol');
+        return value === undefined || isOneOf(String(value), ['3', '4', '5']) || t('validation.protocol');
       },
     },
     clientId: {
@@ -232,6 +237,8 @@ registerType<BrokerConfigProperties>(TYPE, {
       },
     },
     cleanSession: { value: true },
+    autoConnect: { value: true },
+    topicAliases: { value: false },
     sessionExpiry: {
       value: 0,
       validate(value, _options) {
@@ -285,12 +292,14 @@ registerType<BrokerConfigProperties>(TYPE, {
 
     // Booleans written as strings in older or hand-made flows.
     field('cleanSession').prop('checked', readBoolean(node.cleanSession, true));
+    field('autoConnect').prop('checked', readBoolean(node.autoConnect, true));
+    field('topicAliases').prop('checked', readBoolean(node.topicAliases, false));
     for (const kind of LIFECYCLE_KINDS) {
       field(`${kind}Retain`).prop('checked', readBoolean(node[`${kind}Retain`], false));
       const qos = node[`${kind}Qos`];
       field(`${kind}Qos`).val(oneOf(String(qos === undefined ? '0' : qos), QOS, '0'));
     }
-    field('protocolVersion').val(String(node.protocolVersion) === '5' ? '5' : '4');
+    field('protocolVersion').val(oneOf(String(node.protocolVersion), ['3', '4', '5'], '4'));
 
     // A stable client ID, so a persistent session is found again after a restart.
     const clientIdInput = field('clientId');
@@ -332,6 +341,7 @@ registerType<BrokerConfigProperties>(TYPE, {
       clientIdInput.trigger('change');
     });
     field('sessionExpiry').on('change keyup', showTransportRows);
+    field('autoConnect').on('change', showTransportRows);
     foldLifecycleSections(node);
     showTransportRows();
   },
@@ -339,7 +349,7 @@ registerType<BrokerConfigProperties>(TYPE, {
     const transport = field('transport').val();
     // The runtime ignores TLS on other transports: do not keep a stale reference.
     if (transport !== 'mqtts' && transport !== 'wss') field('tls').val('_ADD_');
-    if (transport === 'embedded') field('protocolVersion').prop('disabled', false).val('4');
+    if (transport === 'embedded' && field('protocolVersion').val() === '5') field('protocolVersion').val('4');
     for (const property of ['host', 'port', 'path', 'clientId', 'keepalive', 'sessionExpiry'] as const) {
       const input = field(property);
       input.val(String(input.val()).trim());

@@ -1,8 +1,11 @@
 import path from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 
-/** What a node keeps on disk: a broker's sessions, an out node's outbox, a dedupe node's seen-set. */
-export type NodeDataKind = 'broker' | 'outbox' | 'dedupe';
+/**
+ * What a node keeps on disk: a broker's sessions, an out node's outbox, a dedupe node's seen-set,
+ * the persistent session a broker config last had at its broker (see session-record.ts).
+ */
+export type NodeDataKind = 'broker' | 'outbox' | 'dedupe' | 'session';
 
 /**
  * Where a node keeps its data, `<userDir>/durable-mqtt/<kind>/<node id>`, so that a redeploy

@@ -24,8 +24,15 @@ export class InvalidPropertyError extends Error {
   }
 }
 
-/** The MQTT 5 publish properties of a msg, validated; throws InvalidPropertyError for one that cannot be sent. */
-export function publishProperties(msg: PropertiesMessage): PublishProperties | undefined {
+/**
+ * The MQTT 5 publish properties of a msg, validated; throws InvalidPropertyError for one that cannot
+ * be sent. A property set on the node (`nodeProperties`) wins over the msg's, as in the core mqtt out
+ * node, and the msg's is then not read.
+ */
+export function publishProperties(
+  msg: PropertiesMessage,
+  nodeProperties?: PublishProperties,
+): PublishProperties | undefined {
   // Most msgs carry none: they cost five reads, not an object and a closure.
   if (
     msg.responseTopic === undefined &&
@@ -34,8 +41,9 @@ export function publishProperties(msg: PropertiesMessage): PublishProperties | u
     msg.messageExpiryInterval === undefined &&
     msg.userProperties === undefined
   )
-    return undefined;
-  const properties: PublishProperties = {};
+    return nodeProperties && { ...nodeProperties };
+  if (nodeProperties) msg = withoutNodeProperties(msg, nodeProperties);
+  const properties: PublishProperties = { ...nodeProperties };
   const fail = (name: MsgProperty) => {
     throw new InvalidPropertyError(name);
   };
@@ -69,4 +77,62 @@ export function publishProperties(msg: PropertiesMessage): PublishProperties | u
   }
   // At least one was given (see above), and each one given is set or refused.
   return properties;
+}
+
+/** The msg's properties that the node does not set. */
+function withoutNodeProperties(msg: PropertiesMessage, node: PublishProperties): PropertiesMessage {
+  const left: PropertiesMessage = {};
+  for (const name of MSG_PROPERTIES) if (node[name] === undefined) left[name] = msg[name];
+  return left;
+}
+
+/** The out node's settings for the MQTT 5 properties, named as the core mqtt out node names them. */
+export interface PropertySettings {
+  contentType?: string;
+  respTopic?: string;
+  correl?: string;
+  /** A JSON object of strings (or lists of strings). */
+  userProps?: string;
+  /** Seconds. */
+  expiry?: string | number;
+}
+export type PropertySetting = keyof PropertySettings;
+
+/** An out node setting that cannot be sent as its MQTT 5 property. */
+export class InvalidPropertySettingError extends Error {
+  constructor(readonly setting: PropertySetting) {
+    super(`${setting} cannot be sent as an MQTT 5 property`);
+    this.name = 'InvalidPropertySettingError';
+  }
+}
+
+/**
+ * The properties an out node sets on every message ('' or absent: none), checked with the rules
+ * msg properties follow; throws InvalidPropertySettingError for one that cannot be sent.
+ */
+export function nodePublishProperties(settings: PropertySettings): PublishProperties | undefined {
+  const given = (value: unknown): value is string | number =>
+    (typeof value === 'string' && value.trim() !== '') || typeof value === 'number';
+  const asMsg: PropertiesMessage = {};
+  const names: [PropertySetting, MsgProperty][] = [
+    ['contentType', 'contentType'],
+    ['respTopic', 'responseTopic'],
+    ['correl', 'correlationData'],
+    ['expiry', 'messageExpiryInterval'],
+  ];
+  for (const [setting, property] of names) if (given(settings[setting])) asMsg[property] = settings[setting];
+  if (given(settings.userProps)) {
+    try {
+      asMsg.userProperties = JSON.parse(String(settings.userProps));
+    } catch {
+      throw new InvalidPropertySettingError('userProps');
+    }
+  }
+  try {
+    return publishProperties(asMsg);
+  } catch (error) {
+    if (!(error instanceof InvalidPropertyError)) throw error;
+    const setting = names.find(([, property]) => property === error.property)?.[0] ?? 'userProps';
+    throw new InvalidPropertySettingError(setting);
+  }
 }

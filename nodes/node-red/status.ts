@@ -44,6 +44,8 @@ export function connectionNodeStatus(t: Translate, status: ConnectionStatus, ext
       const text = reason ? t('status.disconnected-reason', { reason }) : t('status.disconnected');
       return failedStatus(text + suffix);
     }
+    case 'stopped':
+      return closedStatus(t('status.waiting-for-connect') + suffix);
     case 'closed':
       return closedStatus(t('status.disconnected') + suffix);
   }

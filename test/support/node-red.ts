@@ -13,6 +13,8 @@ interface TestHelper {
   unload(): Promise<void>;
   getNode(id: string): RuntimeNode;
   setFlows(flow: unknown[], type: string, credentials?: Record<string, unknown>): Promise<void>;
+  /** The spy on the runtime's log that helper.load() sets: every line any node logged since. */
+  log(): { args: [{ level: number; id?: string; msg?: unknown }][] };
   /** supertest on the admin API the loaded nodes registered routes on. */
   request(): { post(path: string): { send(body: object): Promise<AdminResponse> } };
 }
@@ -117,6 +119,21 @@ export function watchLog(node: RuntimeNode, level: 'log' | 'warn' | 'error'): st
   node.on(`call:${level}`, ((call: { args: [unknown] }) =>
     lines.push(String((call.args[0] as Error)?.message ?? call.args[0]))) as never);
   return lines;
+}
+
+/** Log levels of @node-red/util's log, as the runtime's log spy records them. */
+const LOG_LEVELS = { error: 20, warn: 30, log: 40 } as const;
+
+/**
+ * The text of every line logged at `level` since the flow was loaded, by node `id` (every node when
+ * undefined): unlike watchLog, it has what a node said while it was being created.
+ */
+export function loggedLines(level: keyof typeof LOG_LEVELS, id?: string): string[] {
+  return helper
+    .log()
+    .args.map(([entry]) => entry)
+    .filter((entry) => entry.level === LOG_LEVELS[level] && (id === undefined || entry.id === id))
+    .map((entry) => String((entry.msg as Error)?.message ?? entry.msg));
 }
 
 /**

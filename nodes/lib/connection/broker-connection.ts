@@ -9,7 +9,7 @@ import {
 } from './in-process-transport.js';
 import { MqttjsTransport } from './mqttjs-transport.js';
 import { ParkedSubscription } from './parked-subscription.js';
-import { SubscriptionTable } from './subscription-table.js';
+import { SubscriptionTable, type HeldSubscription } from './subscription-table.js';
 import type { Transport, TransportHost } from './transport.js';
 import {
   ConnectionError,
@@ -24,6 +24,7 @@ import {
   type QoS,
   type SubscribeFailure,
   type Subscriber,
+  type SubscriptionOptions,
 } from './types.js';
 
 /**
@@ -34,17 +35,18 @@ const EMBEDDED_START_GRACE = 2000;
 
 /**
  * One connection to a broker shared by every node of a broker config: connects on
- * first use, reconnects with backoff, subscribes each filter once at the broker
- * (see SubscriptionTable) and dispatches each incoming message once. Its transport
- * carries the packets: MQTT.js, or a core session of an embedded broker for a clean
- * session (see in-process-transport.ts).
+ * first use (or on connect(), without autoConnect), reconnects with backoff, subscribes
+ * each filter once at the broker (see SubscriptionTable) and dispatches each incoming
+ * message once. Its transport carries the packets: MQTT.js, or a core session of an
+ * embedded broker for a clean session (see in-process-transport.ts).
  */
 export class BrokerConnection
   extends EventEmitter<ConnectionEvents>
   implements PublishingConnection, TransportHost
 {
-  /** Fixed for the connection's life: the endpoint and the session say which it is. */
-  readonly transport: Transport;
+  /** Chosen by the endpoint and the session; made anew when reconfigure() changes them. */
+  private transport: Transport;
+  private currentOptions: ConnectionOptions;
   private connectionState: ConnectionState = 'idle';
   private lastReason: DisconnectReason | undefined;
   private reconnectAttempt = 0;
@@ -56,18 +58,24 @@ export class BrokerConnection
   /** Stops watching for the embedded broker to start; set while open on an embedded endpoint. */
   private unwatchEmbeddedBrokers: (() => void) | undefined;
 
-  constructor(readonly options: ConnectionOptions) {
+  constructor(options: ConnectionOptions) {
     super();
     this.setMaxListeners(0);
+    this.currentOptions = options;
+    this.transport = this.createTransport(options);
+  }
+
+  /** The settings in force: the config's, or the last ones reconfigure() set. */
+  get options(): ConnectionOptions {
+    return this.currentOptions;
+  }
+
+  private createTransport(options: ConnectionOptions): Transport {
     const { endpoint } = options;
-    if (endpoint.transport !== 'embedded') {
-      this.transport = new MqttjsTransport(options, this.table, this);
-    } else if (options.cleanSession) {
-      this.transport = new CoreSessionTransport(endpoint.brokerId, options, this.table, this);
-    } else {
-      const openStream = () => openInProcessStream(endpoint.brokerId);
-      this.transport = new MqttjsTransport(options, this.table, this, openStream);
-    }
+    if (endpoint.transport !== 'embedded') return new MqttjsTransport(options, this.table, this);
+    if (options.cleanSession) return new CoreSessionTransport(endpoint.brokerId, options, this.table, this);
+    const openStream = () => openInProcessStream(endpoint.brokerId);
+    return new MqttjsTransport(options, this.table, this, openStream);
   }
 
   get state(): ConnectionState {
@@ -87,19 +95,70 @@ export class BrokerConnection
     return this.transport.serverProperties?.receiveMaximum;
   }
 
-  /** A node starts using the connection; the first one opens it. */
+  /** A node starts using the connection; the first one opens it, unless autoConnect is off. */
   register(user: object): void {
     this.users.add(user);
-    if (this.connectionState === 'idle') this.open();
+    if (this.connectionState !== 'idle') return;
+    if (this.currentOptions.autoConnect === false) this.setState('stopped');
+    else this.open();
   }
 
   /** A node stops using it; the last one out closes it. */
   async deregister(user: object): Promise<void> {
     this.users.delete(user);
-    if (this.users.size === 0 && this.connectionState !== 'idle' && this.connectionState !== 'closed') {
-      await this.close();
-      this.connectionState = 'idle';
-    }
+    if (this.users.size > 0 || this.connectionState === 'idle' || this.connectionState === 'closed') return;
+    if (this.connectionState !== 'stopped') await this.close();
+    this.connectionState = 'idle';
+  }
+
+  /**
+   * Opens the connection when it is down on purpose (stopped) or was never opened, or tries again
+   * at once when it waits to retry; resolves once connected, rejects with the reason of the first
+   * attempt that fails (the connection keeps retrying), or when it is closed or stopped meanwhile.
+   */
+  connect(): Promise<void> {
+    if (this.connectionState === 'connected') return Promise.resolve();
+    if (this.connectionState === 'closed')
+      return Promise.reject(new ConnectionError('closed', 'the connection is closed'));
+    const settled = new Promise<void>((resolve, reject) => {
+      const onStatus = (status: ConnectionStatus) => {
+        if (status.state === 'connecting') return;
+        this.off('status', onStatus);
+        if (status.state === 'connected') resolve();
+        else
+          reject(
+            new ConnectionError(
+              status.state === 'closed' ? 'closed' : 'not-connected',
+              status.reason?.message ?? 'not connected to the broker',
+            ),
+          );
+      };
+      this.on('status', onStatus);
+    });
+    if (this.connectionState === 'idle' || this.connectionState === 'stopped') this.open();
+    else if (this.connectionState === 'disconnected') this.reconnectNow();
+    return settled;
+  }
+
+  /**
+   * Leaves the broker as close() does (close message, DISCONNECT) but stays usable: the subscriptions
+   * are kept in the table and asked again at the next connect(); publishing fails meanwhile.
+   */
+  async disconnect(): Promise<void> {
+    if (this.connectionState === 'closed' || this.connectionState === 'stopped') return;
+    const wasConnected = this.leave();
+    this.setState('stopped');
+    await this.transport.close(wasConnected);
+    // What the session keeps is not known any more (a clean session keeps nothing): all asked again.
+    this.table.brokerSessionLost();
+  }
+
+  /** New settings, while the connection is down (idle or stopped); they take effect at the next connect. */
+  reconfigure(options: ConnectionOptions): void {
+    if (this.connectionState !== 'idle' && this.connectionState !== 'stopped')
+      throw new Error(`cannot reconfigure a connection that is ${this.connectionState}`);
+    this.currentOptions = options;
+    this.transport = this.createTransport(options);
   }
 
   /** The nodes that use it, in the order they registered. */
@@ -112,16 +171,25 @@ export class BrokerConnection
    * higher QoS. `durable` subscriptions stay at the broker when a persistent session's connection
    * closes; the others are unsubscribed first, so none is orphaned.
    */
-  subscribe(filter: string, qos: QoS, subscriber: Subscriber, durable = false): void {
+  subscribe(
+    filter: string,
+    qos: QoS,
+    subscriber: Subscriber,
+    durable = false,
+    options?: SubscriptionOptions,
+  ): void {
     const parked = this.parked.get(filter);
     if (parked) this.unpark(parked);
     if (!this.table.has(filter)) {
-      const overlapping = this.options.protocolVersion === 4 ? this.table.sharedOverlap(filter) : undefined;
+      const overlapping = this.options.protocolVersion !== 5 ? this.table.sharedOverlap(filter) : undefined;
       if (overlapping) this.emit('shared-overlap', filter, overlapping);
       if (this.options.endpoint.transport === 'embedded' && parseSharedFilter(filter)?.group !== undefined)
         this.emit('shared-unsupported', filter);
     }
-    this.table.add(filter, qos, subscriber, durable);
+    const conflict = this.table.add(filter, qos, subscriber, durable, options);
+    // Options exist on MQTT 5 only: elsewhere none is sent, so none conflicts.
+    if (conflict && this.options.protocolVersion === 5)
+      this.emit('subscription-options-conflict', filter, conflict.asked, conflict.inForce);
     if (this.connected) this.transport.sendSubscriptions([filter]);
     parked?.handOver(subscriber);
   }
@@ -136,7 +204,7 @@ export class BrokerConnection
     if (keepAtBroker && !this.parked.has(filter)) {
       // The broker keeps delivering to this subscription: hold what comes until the node is back.
       const parked = new ParkedSubscription(filter, (expired) => this.giveUp(expired));
-      this.subscribe(filter, left.qos, parked, true);
+      this.subscribe(filter, left.qos, parked, true, left.options);
       this.parked.set(filter, parked);
       return;
     }
@@ -149,7 +217,7 @@ export class BrokerConnection
     for (const filter of this.table.filtersOf(subscriber)) this.unsubscribe(filter, subscriber, keepAtBroker);
   }
 
-  subscriptionsOf(subscriber: Subscriber): { topic: string; qos: QoS }[] {
+  subscriptionsOf(subscriber: Subscriber): HeldSubscription[] {
     return this.table.subscriptionsOf(subscriber);
   }
 
@@ -177,15 +245,20 @@ export class BrokerConnection
 
   /** Sends the close message and DISCONNECT when connected, then leaves the broker; pending callbacks fail. */
   async close(): Promise<void> {
+    const wasConnected = this.leave();
+    this.setState('closed');
+    await this.transport.close(wasConnected);
+  }
+
+  /** Stops retrying and watching, lets go of parked subscriptions; returns whether it was connected. */
+  private leave(): boolean {
     this.clearReconnectTimer();
     // Unacknowledged, what they hold comes again in the next session.
     for (const parked of this.parked.values()) parked.release();
     this.parked.clear();
     this.unwatchEmbeddedBrokers?.();
     this.unwatchEmbeddedBrokers = undefined;
-    const wasConnected = this.connected;
-    this.setState('closed');
-    await this.transport.close(wasConnected);
+    return this.connected;
   }
 
   /** Connected: subscriptions the broker does not hold go (again), then the birth message. */
@@ -213,7 +286,7 @@ export class BrokerConnection
   }
 
   onTransportClosed(reason?: DisconnectReason): void {
-    if (this.connectionState === 'closed') return;
+    if (this.connectionState === 'closed' || this.connectionState === 'stopped') return;
     if (reason) this.lastReason = reason;
     else this.lastReason ??= { code: 'lost', message: 'connection lost' };
     this.retryLater();
@@ -264,7 +337,7 @@ export class BrokerConnection
   }
 
   private retryLater() {
-    if (this.connectionState === 'closed') return;
+    if (this.connectionState === 'closed' || this.connectionState === 'stopped') return;
     const delay = nextReconnectDelay(this.reconnectAttempt++, this.options.backoff);
     this.setState('disconnected', delay);
     this.reconnectTimer = setTimeout(() => this.reconnectNow(), delay);

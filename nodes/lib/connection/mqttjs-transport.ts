@@ -176,9 +176,10 @@ export class MqttjsTransport implements Transport {
       const request = this.table.requestAtBroker(filter);
       if (!request) continue;
       if (this.options.protocolVersion === 5) {
+        const { nl, rap, rh } = request.options;
         client.subscribe(
           filter,
-          { qos: request.qos, properties: { subscriptionIdentifier: request.subscriptionId } },
+          { qos: request.qos, nl, rap, rh, properties: { subscriptionIdentifier: request.subscriptionId } },
           onGranted,
         );
       } else {
@@ -239,6 +240,11 @@ export class MqttjsTransport implements Transport {
     // MQTT.js calls its debug logger several times per packet, a few percent of the time per message even
     // when disabled: it is kept only when DEBUG asks for it.
     if (!/mqttjs/.test(process.env.DEBUG ?? '')) options.log = () => {};
+    // MQTT 3.1 names its protocol MQIsdp; MQTT.js sends 'MQTT' unless told.
+    if (o.protocolVersion === 3) options.protocolId = 'MQIsdp';
+    // MQTT.js forgets the aliases at each CONNACK and stores a QoS 1/2 packet with its topic name, so a
+    // resend after a reconnect (its own, or an outbox's, which publishes afresh) never uses a stale alias.
+    if (o.protocolVersion === 5 && o.topicAliases) options.autoAssignTopicAlias = true;
     if (o.endpoint.transport !== 'embedded') {
       options.protocol = o.endpoint.transport;
       options.host = o.endpoint.host;

@@ -1,6 +1,12 @@
 import { TopicTree } from '../topic-tree.js';
 import { filtersOverlap, parseSharedFilter } from '../topic.js';
-import type { IPublishPacket, QoS, Subscriber } from './types.js';
+import {
+  DEFAULT_SUBSCRIPTION_OPTIONS,
+  type IPublishPacket,
+  type QoS,
+  type SubscriptionOptions,
+  type Subscriber,
+} from './types.js';
 
 /** A filter as the broker is asked for it. */
 export interface FilterSubscription {
@@ -10,6 +16,32 @@ export interface FilterSubscription {
   readonly brokerQos: QoS | undefined;
   /** MQTT 5 Subscription Identifier: tells which subscription a delivered copy is for. */
   readonly subscriptionId: number;
+  /** MQTT 5 subscription options asked of the broker (see `add` for several subscribers' options). */
+  readonly options: SubscriptionOptions;
+}
+
+/** One subscription as a subscriber asked for it. */
+export interface HeldSubscription extends SubscriptionOptions {
+  topic: string;
+  qos: QoS;
+}
+
+/** What `add` reports when the filter is held with other options than the ones asked. */
+export interface OptionsConflict {
+  asked: SubscriptionOptions;
+  inForce: SubscriptionOptions;
+}
+
+const sameOptions = (a: SubscriptionOptions, b: SubscriptionOptions | undefined) =>
+  b !== undefined && a.nl === b.nl && a.rap === b.rap && a.rh === b.rh;
+
+/**
+ * The options of one subscription serving several subscribers, each getting at least what it would
+ * alone: No Local only when all ask it (it withholds messages), Retain As Published when one asks it,
+ * and the Retain Handling that sends the most retained messages.
+ */
+function mergeOptions(a: SubscriptionOptions, b: SubscriptionOptions): SubscriptionOptions {
+  return { nl: a.nl && b.nl, rap: a.rap || b.rap, rh: Math.min(a.rh, b.rh) as 0 | 1 | 2 };
 }
 
 interface SubscriberEntry {
@@ -18,13 +50,16 @@ interface SubscriberEntry {
   lastDispatch: number;
   /** Lowest subscription identifier among its filters matching the message being dispatched (MQTT 5). */
   primaryId: number;
-  /** Filters this subscriber holds, with the QoS it asked for. */
-  filters: Map<string, QoS>;
+  /** Filters this subscriber holds, with the QoS and options it asked for. */
+  filters: Map<string, { qos: QoS; options: SubscriptionOptions }>;
 }
 
 interface FilterEntry extends FilterSubscription {
   qos: QoS;
   brokerQos: QoS | undefined;
+  options: SubscriptionOptions;
+  /** Options the broker holds for this filter, undefined when not (yet) subscribed. */
+  brokerOptions: SubscriptionOptions | undefined;
   subscribers: Map<SubscriberEntry, Binding>;
 }
 
@@ -82,24 +117,51 @@ export class SubscriptionTable {
   /**
    * `subscriber` holds `filter` at `qos`; the filter's QoS goes up to it. `durable` subscriptions
    * stay at the broker when a persistent session's connection closes (see nonDurableAtBroker).
+   * A session has one subscription per filter [MQTT-3.8.4-3], so subscribers of one filter share
+   * its options, merged so that each gets at least its messages (mergeOptions); when they are not
+   * the ones a subscriber asked for, the conflict is returned, for the caller to say so.
    */
-  add(filter: string, qos: QoS, subscriber: Subscriber, durable: boolean): void {
+  add(
+    filter: string,
+    qos: QoS,
+    subscriber: Subscriber,
+    durable: boolean,
+    options: SubscriptionOptions = DEFAULT_SUBSCRIPTION_OPTIONS,
+  ): OptionsConflict | undefined {
     let entry = this.subscribers.get(subscriber);
     if (!entry) {
       entry = { subscriber, lastDispatch: 0, primaryId: 0, filters: new Map() };
       this.subscribers.set(subscriber, entry);
     }
-    entry.filters.set(filter, qos);
+    entry.filters.set(filter, { qos, options });
     let filterEntry = this.filters.get(filter);
     if (!filterEntry) {
       this.lastSubscriptionId = (this.lastSubscriptionId % MAX_SUBSCRIPTION_ID) + 1;
       filterEntry = {
         qos,
         brokerQos: undefined,
+        options,
+        brokerOptions: undefined,
         subscriptionId: this.lastSubscriptionId,
         subscribers: new Map(),
       };
       this.filters.set(filter, filterEntry);
+    }
+    // Held by this subscriber alone, the filter takes the options as asked.
+    const others = [...filterEntry.subscribers.keys()].filter((other) => other !== entry);
+    let conflict: OptionsConflict | undefined;
+    if (others.length === 0) {
+      filterEntry.options = options;
+    } else {
+      const merged = others.reduce(
+        (sum, other) => mergeOptions(sum, other.filters.get(filter)?.options ?? sum),
+        options,
+      );
+      filterEntry.options = merged;
+      // The newcomer or one already there may be the one not getting what it asked.
+      const asked = [options, ...others.map((other) => other.filters.get(filter)?.options ?? merged)];
+      const unmet = asked.find((wanted) => !sameOptions(wanted, merged));
+      if (unmet) conflict = { asked: unmet, inForce: merged };
     }
     const existing = filterEntry.subscribers.get(entry);
     if (existing) {
@@ -111,6 +173,7 @@ export class SubscriptionTable {
     }
     filterEntry.qos = Math.max(filterEntry.qos, qos) as QoS;
     this.subscriptionsChanged();
+    return conflict;
   }
 
   /**
@@ -142,9 +205,10 @@ export class SubscriptionTable {
     return entry ? [...entry.filters.keys()] : [];
   }
 
-  subscriptionsOf(subscriber: Subscriber): { topic: string; qos: QoS }[] {
+  /** The subscriptions of `subscriber`, with the QoS and options it asked for. */
+  subscriptionsOf(subscriber: Subscriber): HeldSubscription[] {
     const entry = this.subscribers.get(subscriber);
-    return entry ? [...entry.filters].map(([topic, qos]) => ({ topic, qos })) : [];
+    return entry ? [...entry.filters].map(([topic, { qos, options }]) => ({ topic, qos, ...options })) : [];
   }
 
   /** Every filter held. */
@@ -161,13 +225,15 @@ export class SubscriptionTable {
   }
 
   /**
-   * The subscription to ask the broker for, when it does not hold `filter` at the QoS wanted;
-   * from now on it counts as held at that QoS, until `refused` or `brokerSessionLost` says otherwise.
+   * The subscription to ask the broker for, when it does not hold `filter` at the QoS and options
+   * wanted; from now on it counts as held so, until `refused` or `brokerSessionLost` says otherwise.
    */
   requestAtBroker(filter: string): FilterSubscription | undefined {
     const entry = this.filters.get(filter);
-    if (!entry || entry.brokerQos === entry.qos) return undefined;
+    if (!entry || (entry.brokerQos === entry.qos && sameOptions(entry.options, entry.brokerOptions)))
+      return undefined;
     entry.brokerQos = entry.qos;
+    entry.brokerOptions = entry.options;
     this.subscriptionsChanged();
     return entry;
   }
@@ -177,13 +243,17 @@ export class SubscriptionTable {
     const entry = this.filters.get(filter);
     if (!entry) return [];
     entry.brokerQos = undefined;
+    entry.brokerOptions = undefined;
     this.subscriptionsChanged();
     return [...entry.subscribers.keys()].map(({ subscriber }) => subscriber);
   }
 
   /** A new session at the broker holds none of the filters. */
   brokerSessionLost(): void {
-    for (const entry of this.filters.values()) entry.brokerQos = undefined;
+    for (const entry of this.filters.values()) {
+      entry.brokerQos = undefined;
+      entry.brokerOptions = undefined;
+    }
     this.subscriptionsChanged();
   }
 

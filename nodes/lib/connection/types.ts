@@ -26,10 +26,29 @@ export interface TlsOptions {
   alpnProtocol?: string;
 }
 
+/** 3: MQTT 3.1 (protocol name MQIsdp), 4: MQTT 3.1.1, 5: MQTT 5. */
+export type ProtocolVersion = 3 | 4 | 5;
+
+/** MQTT 5 subscription options [MQTT-3.8.3.1]; MQTT 3.1 and 3.1.1 have none. */
+export interface SubscriptionOptions {
+  /** No Local: messages this connection publishes are not sent back to it. */
+  nl: boolean;
+  /** Retain As Published: forwarded messages keep the retain flag they were published with. */
+  rap: boolean;
+  /** Retain Handling: retained messages at subscribe (0), only for a new subscription (1), never (2). */
+  rh: 0 | 1 | 2;
+}
+
+export const DEFAULT_SUBSCRIPTION_OPTIONS: Readonly<SubscriptionOptions> = { nl: false, rap: false, rh: 0 };
+
 export interface ConnectionOptions {
   endpoint: Endpoint;
   clientId: string;
-  protocolVersion: 4 | 5;
+  protocolVersion: ProtocolVersion;
+  /** Whether the connection opens when its first node registers; otherwise it waits for connect(). */
+  autoConnect?: boolean;
+  /** MQTT 5: topic aliases assigned to the topics published, when the broker allows them. */
+  topicAliases?: boolean;
   /** Seconds between PINGREQs when idle. */
   keepalive: number;
   cleanSession: boolean;
@@ -46,7 +65,8 @@ export interface ConnectionOptions {
   connectTimeout?: number;
 }
 
-export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
+/** `stopped`: down on purpose (no automatic connection, or a disconnect action) until connect(). */
+export type ConnectionState = 'idle' | 'stopped' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 export type DisconnectCode =
   /** The broker answered CONNACK with a refusal; `returnCode` says why. */
@@ -107,6 +127,11 @@ export interface ConnectionEvents {
   'shared-overlap': [filter: string, other: string];
   /** A shared subscription to the embedded broker, which takes `$share/…` as a plain filter (Aedes 1.2). */
   'shared-unsupported': [filter: string];
+  /**
+   * MQTT 5: a subscriber asked `asked` for a filter the connection holds with other options; a session
+   * has one subscription per filter, so it gets `inForce` (see SubscriptionTable.add).
+   */
+  'subscription-options-conflict': [filter: string, asked: SubscriptionOptions, inForce: SubscriptionOptions];
 }
 
 /** Error given to publish callbacks; `code` lets node files translate it. */
