@@ -41,7 +41,7 @@ describe('the build, on a message catalog that lacks a text the nodes or the dia
       delete (fr.label as Record<string, unknown>).broker;
       (fr.status as Record<string, unknown>).clients = '__nombre__ client(s)';
     });
-    editText(copy, 'nodes/editor/common.ts', "t('validation.publish-topic'", "t('validation.no-such-text'");
+    editText(copy, 'nodes/editor/mqtt-out.ts', "t('validation.qos'", "t('validation.no-such-text'");
     try {
       await run(process.execPath, [path.join(copy, 'scripts', 'build.mjs')], { cwd: copy });
     } catch (error) {
@@ -79,7 +79,7 @@ describe('the build, on a message catalog that lacks a text the nodes or the dia
     for (const lang of ['en-US', 'fr'])
       assert.ok(
         problems.includes(
-          `nodes/editor/common.ts uses durable-mqtt.validation.no-such-text, which the ${lang} catalog lacks`,
+          `nodes/editor/mqtt-out.ts uses durable-mqtt.validation.no-such-text, which the ${lang} catalog lacks`,
         ),
         problems.join('\n'),
       );
