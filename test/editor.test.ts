@@ -143,6 +143,8 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
       await editor.closeDialog();
 
       built.inject = await editor.dragFromPalette('inject', 260, 160);
+      // A fixed text rather than the inject's timestamp, so docs/flow.png is the same from run to run.
+      await editor.setProperties(built.inject, { payload: 'hello', payloadType: 'str' });
       built.out = await editor.dragFromPalette('durable-mqtt-out', 520, 160);
       await editor.editNode(built.out);
       // A new broker config, from the out node's dialog, on the embedded broker chosen in the list.

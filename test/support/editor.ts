@@ -92,8 +92,10 @@ export class Editor {
     await this.dismissNotifications();
     // Trays slide in and out: let them settle first.
     await this.page.waitForTimeout(400);
-    if (part && 'screenshot' in part) await part.screenshot({ path: file });
-    else await this.page.screenshot({ path: file, clip: part });
+    // The debug sidebar's clock times would make each run's picture differ from the last one.
+    const style = '.red-ui-debug-msg-date { visibility: hidden; }';
+    if (part && 'screenshot' in part) await part.screenshot({ path: file, style, animations: 'disabled' });
+    else await this.page.screenshot({ path: file, clip: part, style, animations: 'disabled' });
   }
 
   /** Closes the notifications on screen ("Successfully deployed"…) as a click on each does. */
@@ -170,6 +172,14 @@ export class Editor {
       RED.nodes.import(flow.map((node) => ({ ...node, z, wires: [] })));
       RED.view.redraw(true);
     }, nodes);
+  }
+
+  /** Sets properties of a node on the canvas, as its dialog would, without the dialog. */
+  async setProperties(id: string, properties: Record<string, unknown>): Promise<void> {
+    await this.page.evaluate(({ node, values }) => Object.assign(RED.nodes.node(node)!, values), {
+      node: id,
+      values: properties,
+    });
   }
 
   /** Opens the flow tab a node is on. */
