@@ -43,7 +43,7 @@ export function noteQueueResends<P extends AedesPersistence>(persistence: P): P 
 }
 
 /**
- * aedes-persistence-redis 12 answers its streams as async generators; Aedes 1.2 pipes the retained
+ * aedes-persistence-redis 12 answers its streams as async generators; Aedes pipes the retained
  * ones (a generator has no pipe(): the subscribe would throw outside any handler and stop Node-RED).
  */
 export class RedisPersistence extends AsyncRedisPersistence {

@@ -1,5 +1,5 @@
 /**
- * The Aedes internals the adapter and its patches touch, typed once. Aedes 1.2 declares a
+ * The Aedes internals the adapter and its patches touch, typed once. Aedes declares a
  * client's public face only and types its persistence as `any`: these are the parts of
  * aedes/lib/client.js, of a message as aedes-packet makes it and of the persistence contract
  * (aedes-persistence/abstract.js) that this folder reads or replaces.
@@ -30,6 +30,8 @@ export type DeliverFunction = (packet: DeliveredPacket, callback: () => void) =>
  * `deliverQoS` up on the client at each call: replacing them patches one client, no Aedes file.
  */
 export interface AedesClient extends Client {
+  /** The client's subscriptions by topic filter. */
+  subscriptions: Record<string, unknown>;
   /** Aedes' own dedupe: the highest broker counter delivered to this client, per broker id. */
   duplicates: Record<string, number>;
   /** Writes a message at QoS 0. */
