@@ -17,6 +17,8 @@ import {
 } from './conformance.js';
 import {
   FrameSplitter,
+  MQTT5,
+  NOT_AUTHORIZED,
   PacketType,
   acknowledgment,
   connectLevel,
@@ -77,6 +79,8 @@ export class PacketGate {
   identity: Identity | undefined;
   /** Whether the rules limit where this client may publish: its PUBLISH topics are checked. */
   private restricted = false;
+  /** The protocol level of the client's CONNECT (3, 4 or 5), once read; 4 before. */
+  private level = 4;
 
   constructor(
     private readonly options: GateOptions,
@@ -118,6 +122,11 @@ export class PacketGate {
     }
   }
 
+  /** The protocol level the client speaks: the form of what is answered to it. */
+  get protocolLevel(): number {
+    return this.level;
+  }
+
   /** Read through a method: `examine` changes the state behind TypeScript's narrowing. */
   private inState(state: GateState): boolean {
     return this.state === state;
@@ -136,18 +145,19 @@ export class PacketGate {
         return this.examinePublish(frame);
       case PacketType.SUBSCRIBE: {
         if (!conformance) return 'forward';
-        const subscribe = readSubscribe(frame.body);
+        const subscribe = readSubscribe(frame.body, this.level);
         return this.verdict(subscribe ? subscribeViolation(subscribe) : 'malformed SUBSCRIBE');
       }
       case PacketType.UNSUBSCRIBE: {
         if (!conformance) return 'forward';
-        const unsubscribe = readUnsubscribe(frame.body);
+        const unsubscribe = readUnsubscribe(frame.body, this.level);
         return this.verdict(unsubscribe ? unsubscribeViolation(unsubscribe) : 'malformed UNSUBSCRIBE');
       }
       default:
         if (!conformance) return 'forward';
         return this.verdict(
-          acknowledgmentViolation(frame.type, frame.body) ?? emptyPacketViolation(frame.type, frame.body),
+          acknowledgmentViolation(frame.type, frame.body, this.level) ??
+            emptyPacketViolation(frame.type, frame.body, this.level),
         );
     }
   }
@@ -164,6 +174,7 @@ export class PacketGate {
       this.state = 'discarding';
       return 'forward-last';
     }
+    this.level = level;
     const connect = readConnect(frame.body);
     if (!connect) return this.close('malformed CONNECT');
     if (this.options.conformance) {
@@ -187,7 +198,7 @@ export class PacketGate {
     const { access, conformance } = this.options;
     const { identity, restricted } = this;
     if (!conformance && !restricted) return 'forward';
-    const publish = readPublish(frame.flags, frame.body);
+    const publish = readPublish(frame.flags, frame.body, this.level);
     if (!publish) return this.close('malformed PUBLISH');
     if (conformance) {
       const problem = publishViolation(publish);
@@ -198,10 +209,11 @@ export class PacketGate {
     const topic = publish.topic.toString('utf8');
     if (access.mayPublish(identity, topic)) return 'forward';
     // MQTT 3.1.1 cannot tell a client its publication was refused: acknowledge it and drop it [MQTT-3.3.5-2].
+    // MQTT 5 can: the acknowledgment says Not authorized (3.4.2.1).
     if (publish.packetId !== undefined) {
-      this.output.answer(
-        acknowledgment(publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, publish.packetId),
-      );
+      const type = publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
+      const reasonCode = this.level === MQTT5 ? NOT_AUTHORIZED : undefined;
+      this.output.answer(acknowledgment(type, publish.packetId, reasonCode));
     }
     this.output.publishRefused(identity, topic);
     return 'drop';
