@@ -12,13 +12,7 @@ import type {
 } from './lib/connection/types.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import {
-  describeReason,
-  embeddedVersionHint,
-  forgetFailure,
-  isNewFailure,
-  refusalKey,
-} from './node-red/disconnect-reason.js';
+import { describeReason, forgetFailure, isNewFailure, refusalKey } from './node-red/disconnect-reason.js';
 import { probeConnection, type ProbeResult } from './lib/connection/probe.js';
 import { translator } from './node-red/i18n.js';
 import { tlsConfigNode } from './node-red/tls-config.js';
@@ -117,8 +111,6 @@ function endpointOf(def: EndpointFields): {
   transport: Transport;
   endpoint: Endpoint;
   protocolVersion: 4 | 5;
-  /** MQTT 5 was asked of the embedded broker, which speaks 3.1.1 only. */
-  downgraded: boolean;
 } {
   const transport: Transport = TRANSPORTS.includes(def.transport)
     ? def.transport
@@ -127,19 +119,14 @@ function endpointOf(def: EndpointFields): {
       : 'mqtt';
   const protocolVersion: 4 | 5 = readNumber(def.protocolVersion, 4) === 5 ? 5 : 4;
   if (transport === 'embedded')
-    return {
-      transport,
-      endpoint: { transport, brokerId: readString(def.embedded) },
-      protocolVersion: 4,
-      downgraded: protocolVersion === 5,
-    };
+    return { transport, endpoint: { transport, brokerId: readString(def.embedded) }, protocolVersion };
   const endpoint: Endpoint = {
     transport,
     host: readString(def.host, 'localhost').trim() || 'localhost',
     port: readNumber(def.port, DEFAULT_PORTS[transport]),
   };
   if (transport === 'ws' || transport === 'wss') endpoint.path = readString(def.path).trim() || '/mqtt';
-  return { transport, endpoint, protocolVersion, downgraded: false };
+  return { transport, endpoint, protocolVersion };
 }
 
 module.exports = function (RED: NodeAPI) {
@@ -182,8 +169,7 @@ module.exports = function (RED: NodeAPI) {
   function BrokerConfig(this: BrokerConfigNode, def: BrokerConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const { transport, endpoint, protocolVersion, downgraded } = endpointOf(def);
-    if (downgraded) node.warn(t('errors.embedded-mqtt5'));
+    const { transport, endpoint, protocolVersion } = endpointOf(def);
     const cleanSession = readBoolean(def.cleanSession, true);
     let clientId = readString(def.clientId).trim();
     if (!clientId) {
@@ -218,8 +204,7 @@ module.exports = function (RED: NodeAPI) {
         forgetFailure(node.id);
         node.log(t('log.connected', { broker: address }));
       } else if (status.state === 'disconnected' && status.reason) {
-        const hint = embeddedVersionHint(t, status.reason, endpoint);
-        const reason = describeReason(t, status.reason) + (hint && ` ${hint}`);
+        const reason = describeReason(t, status.reason);
         // Said once per cause, not at every retry nor at every deploy, until the config connects.
         if (!isNewFailure(node.id, reason)) return;
         // By a node that uses the config, which the debug sidebar can show on the canvas (a config node it cannot).

@@ -5,6 +5,7 @@ import {
   CoreSessionTransport,
   embeddedBrokerRunning,
   openInProcessStream,
+  throughBrokerCore,
   watchEmbeddedBrokers,
 } from './in-process-transport.js';
 import { MqttjsTransport } from './mqttjs-transport.js';
@@ -62,7 +63,7 @@ export class BrokerConnection
     const { endpoint } = options;
     if (endpoint.transport !== 'embedded') {
       this.transport = new MqttjsTransport(options, this.table, this);
-    } else if (options.cleanSession) {
+    } else if (throughBrokerCore(options)) {
       this.transport = new CoreSessionTransport(endpoint.brokerId, options, this.table, this);
     } else {
       const openStream = () => openInProcessStream(endpoint.brokerId);

@@ -119,11 +119,6 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     return this.servers.get('tcp')?.address;
   }
 
-  listensOn(port: number): boolean {
-    for (const listener of this.servers.values()) if (listener.address.port === port) return true;
-    return false;
-  }
-
   /** The addresses of the TLS and secure WebSocket listeners, once listening. */
   get secureAddresses(): { tls?: net.AddressInfo; wss?: net.AddressInfo } {
     return { tls: this.servers.get('tls')?.address, wss: this.servers.get('wss')?.address };
