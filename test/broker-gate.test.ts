@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { Identity } from '../nodes/lib/broker/acl.js';
+import { MAX_QOS2_AWAITING_RELEASE } from '../nodes/lib/broker/limits.js';
 import { PacketGate, type GateOptions } from '../nodes/lib/broker/packet-gate.js';
 import { connect, packet, publish, subscribe, uint16 } from './support/raw-mqtt.js';
 
@@ -87,6 +88,20 @@ describe('packet gate', () => {
     );
     assert.deepEqual(recorded.answers, [Buffer.from([0x50, 0x02, 0x01, 0x2c])]);
     assert.deepEqual(recorded.refused, ['denied/2', 'denied/0']);
+  });
+
+  it('closes a client with more than MAX_QOS2_AWAITING_RELEASE QoS 2 publications awaiting PUBREL, counting each identifier once', () => {
+    const { gate: target, recorded } = gate();
+    target.accept(connect({ clientId: 'c1' }));
+    const qos2 = (packetId: number) => publish('t', { qos: 2, packetId });
+    for (let id = 1; id <= MAX_QOS2_AWAITING_RELEASE; id++) target.accept(qos2(id));
+    // A resent one and a released one leave room for exactly one more.
+    target.accept(Buffer.concat([qos2(1), packet(0x62, uint16(2)), qos2(MAX_QOS2_AWAITING_RELEASE + 1)]));
+    assert.deepEqual(recorded.violations, []);
+    target.accept(qos2(MAX_QOS2_AWAITING_RELEASE + 2));
+    assert.deepEqual(recorded.violations, [
+      `more than ${MAX_QOS2_AWAITING_RELEASE} QoS 2 publications awaiting PUBREL`,
+    ]);
   });
 
   it('refuses a packet over maxPacketSize from its length alone, before its body arrives', () => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
+import { MAX_QOS2_AWAITING_RELEASE } from '../nodes/lib/broker/limits.js';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { connectWhenListening } from './support/embedded-broker.js';
 import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
@@ -83,13 +84,14 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.deepEqual(received.map((m) => m.payload).sort(), ['from 3.1', 'from 3.1.1']);
   });
 
-  it('[MQTT-3.2.2-16] [MQTT-3.2.2-13] answers CONNACK with the assigned client id, and says shared subscriptions are not available', async () => {
+  it('[MQTT-3.2.2-16] [MQTT-3.2.2-13] answers CONNACK with the assigned client id, its Receive Maximum, and that shared subscriptions are not available', async () => {
     await openBroker();
     const answer = await connack(port, { clientId: '' });
     assert.ok(typeof answer !== 'number');
     assert.equal(answer.reasonCode, 0);
     assert.match(String(answer.properties?.assignedClientIdentifier), /.+/);
     assert.equal(answer.properties?.sharedSubscriptionAvailable, false);
+    assert.equal(answer.properties?.receiveMaximum, MAX_QOS2_AWAITING_RELEASE);
   });
 
   for (const persistence of ['memory', 'disk'] as const) {

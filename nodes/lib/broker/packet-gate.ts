@@ -15,6 +15,7 @@ import {
   unsubscribeViolation,
   type Violation,
 } from './conformance.js';
+import { MAX_QOS2_AWAITING_RELEASE } from './limits.js';
 import {
   FrameSplitter,
   MQTT5,
@@ -81,6 +82,8 @@ export class PacketGate {
   private restricted = false;
   /** The protocol level of the client's CONNECT (3, 4 or 5), once read; 4 before. */
   private level = 4;
+  /** The packet identifiers of the client's QoS 2 publications not released yet (checked clients only). */
+  private readonly awaitingRelease = new Set<number>();
 
   constructor(
     private readonly options: GateOptions,
@@ -155,6 +158,8 @@ export class PacketGate {
       }
       default:
         if (!conformance) return 'forward';
+        if (frame.type === PacketType.PUBREL && frame.body.length >= 2)
+          this.awaitingRelease.delete(frame.body.readUInt16BE(0));
         return this.verdict(
           acknowledgmentViolation(frame.type, frame.body, this.level) ??
             emptyPacketViolation(frame.type, frame.body, this.level),
@@ -203,6 +208,13 @@ export class PacketGate {
     if (conformance) {
       const problem = publishViolation(publish);
       if (problem) return this.refuse(problem);
+      if (publish.qos === 2 && publish.packetId !== undefined) {
+        const { awaitingRelease } = this;
+        // A resent PUBLISH (same identifier) takes no second place.
+        if (!awaitingRelease.has(publish.packetId) && awaitingRelease.size >= MAX_QOS2_AWAITING_RELEASE)
+          return this.close(`more than ${MAX_QOS2_AWAITING_RELEASE} QoS 2 publications awaiting PUBREL`);
+        awaitingRelease.add(publish.packetId);
+      }
     }
     // access and identity are set whenever restricted is.
     if (!restricted || !access || !identity) return 'forward';
@@ -214,6 +226,8 @@ export class PacketGate {
       const type = publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
       const reasonCode = this.level === MQTT5 ? NOT_AUTHORIZED : undefined;
       this.output.answer(acknowledgment(type, publish.packetId, reasonCode));
+      // A PUBREC with a reason code of 0x80 or above ends the exchange: no PUBREL will come (4.3.3).
+      if (reasonCode !== undefined) this.awaitingRelease.delete(publish.packetId);
     }
     this.output.publishRefused(identity, topic);
     return 'drop';

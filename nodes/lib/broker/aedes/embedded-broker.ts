@@ -30,7 +30,7 @@ import { accessHooks, refusalOf } from './access-hooks.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
-import type { BrokerLimits } from '../limits.js';
+import { MAX_QOS2_AWAITING_RELEASE, type BrokerLimits } from '../limits.js';
 import {
   attachWebSocket,
   listenSecureWebSocket,
@@ -149,6 +149,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       id: startOrderedBrokerId(),
       connectTimeout: this.options.limits.connectTimeoutMs,
       maxTopicLevels: this.options.limits.maxTopicLevels,
+      // Told to MQTT 5 clients in the CONNACK; the packet gate holds network clients to it for QoS 2.
+      receiveMaximum: MAX_QOS2_AWAITING_RELEASE,
       ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
     };
     if (this.options.redis) {
