@@ -248,6 +248,32 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
     session.destroy();
   });
 
+  it('[MQTT-3.1.2-6] forgets the QoS 2 publications a clean session left unreleased: the next session reuses their identifiers', async () => {
+    const first = await RawSession.open(port);
+    first.send(connect({ clientId: 'half-open' }));
+    await first.receive(4);
+    first.send(publish('honest/qos2', { qos: 2, packetId: 42, payload: Buffer.from('never released') }));
+    assert.deepEqual(
+      await first.receive(8),
+      Buffer.concat([CONNACK_ACCEPTED, Buffer.from([0x50, 0x02, 0x00, 42])]),
+    );
+    first.destroy();
+    await first.whenClosed;
+    await delay(200);
+    const second = await RawSession.open(port);
+    second.send(connect({ clientId: 'half-open' }));
+    await second.receive(4);
+    second.send(publish('honest/qos2', { qos: 2, packetId: 42, payload: Buffer.from('second session') }));
+    await second.receive(8);
+    second.send(packet(0x62, uint16(42)));
+    await second.receive(12);
+    await waitFor(
+      () => honestReceived.includes('honest/qos2=second session'),
+      "the second session's message",
+    );
+    second.destroy();
+  });
+
   it('stays up for client ids and topic filters named like properties every object has (GHSA-52qw-whmv-87c5)', async () => {
     for (const clientId of ['constructor', '__proto__', 'toString']) {
       const session = await RawSession.open(port);

@@ -19,7 +19,7 @@ import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
 import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
-import { noteQueueResends } from './persistence-patches.js';
+import { forgetIncomingOfCleanSessions, noteQueueResends } from './persistence-patches.js';
 import {
   brokerMapsWithoutPrototype,
   clientMapsWithoutPrototype,
@@ -176,10 +176,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
     });
-    aedesOptions.persistence = noteQueueResends(bounded);
+    const patchedPersistence = noteQueueResends(bounded);
+    aedesOptions.persistence = patchedPersistence;
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
+    forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.

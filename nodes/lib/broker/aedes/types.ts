@@ -30,6 +30,10 @@ export type DeliverFunction = (packet: DeliveredPacket, callback: () => void) =>
  * `deliverQoS` up on the client at each call: replacing them patches one client, no Aedes file.
  */
 export interface AedesClient extends Client {
+  /** Whether the session ends with the connection (MQTT 3.1.1 clean session, MQTT 5 session expiry 0). */
+  clean: boolean;
+  /** Whether the CONNECT asked for a clean start (MQTT 3.1.1 clean session, MQTT 5 Clean Start). */
+  _cleanStart?: boolean;
   /** The client's subscriptions by topic filter. */
   subscriptions: Record<string, unknown>;
   /** Aedes' own dedupe: the highest broker counter delivered to this client, per broker id. */
@@ -57,6 +61,8 @@ export interface AedesPersistence {
   ): Promise<DeliveredPacket | undefined>;
   /** A Readable (memory, level) or an async generator (redis). */
   outgoingStream(client: ClientRef): AsyncIterable<DeliveredPacket>;
+  /** Forgets the QoS 2 publications of the client stored until their PUBREL. */
+  cleanIncoming(client: ClientRef): Promise<void>;
   /** The retained messages matching any of `filters`. */
   createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage>;
 }
