@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import { MAX_QOS2_AWAITING_RELEASE } from '../nodes/lib/broker/limits.js';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { connectWhenListening } from './support/embedded-broker.js';
@@ -12,6 +13,7 @@ import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
 import { allNodes, helper } from './support/node-red.js';
 import { temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
+import { RawSession, field, packet, uint16 } from './support/raw-mqtt.js';
 import { delay, waitFor } from './support/wait.js';
 
 const V5 = { protocolVersion: 5 } as const;
@@ -229,6 +231,77 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.deepEqual({ ...properties.userProperties }, userProperties);
     assert.deepEqual(Object.keys(properties.userProperties ?? {}), ['zeta', 'alpha', 'mid']);
   });
+
+  /** MQTT 5 packets a server must not take, each closing its connection (a section number where no statement is numbered). */
+  const MALFORMED_V5: [rule: string, what: string, bytes: Buffer][] = [
+    // PUBLISH "t" at QoS 0: the property length, the properties, then the payload "p".
+    [
+      '2.2.2.2',
+      'a PUBLISH with an unknown property id',
+      packet(0x30, field('t'), Buffer.from([2, 0x7f, 0]), Buffer.from('p')),
+    ],
+    [
+      '2.2.2.2',
+      'a PUBLISH with its content type twice',
+      packet(
+        0x30,
+        field('t'),
+        Buffer.from([8, 0x03]),
+        field('a'),
+        Buffer.from([0x03]),
+        field('b'),
+        Buffer.from('p'),
+      ),
+    ],
+    [
+      'MQTT-3.3.2-8',
+      'a PUBLISH with topic alias 0',
+      packet(0x30, field('t'), Buffer.from([3, 0x23]), uint16(0), Buffer.from('p')),
+    ],
+    [
+      'MQTT-3.3.2-9',
+      'a PUBLISH with a topic alias above the Topic Alias Maximum (0: none)',
+      packet(0x30, field('t'), Buffer.from([3, 0x23]), uint16(1), Buffer.from('p')),
+    ],
+    [
+      '1.5.5',
+      'a property length of five bytes',
+      packet(0x30, field('t'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x01])),
+    ],
+    [
+      '3.4.2.1',
+      'a PUBACK with reason code 0x05, not one a PUBACK has',
+      packet(0x40, uint16(1), Buffer.from([0x05, 0])),
+    ],
+  ];
+
+  for (const [rule, what, bytes] of MALFORMED_V5) {
+    it(`[${rule}] closes the connection of an MQTT 5 client on ${what}, and serves the others`, async () => {
+      await openBroker();
+      const honest = await client({ clientId: 'honest' });
+      const received = collectMessages(honest);
+      await honest.subscribeAsync('honest/#', { qos: 1 });
+      const session = await RawSession.open(port);
+      session.send(
+        mqttPacket.generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 5,
+            clientId: 'malformed',
+            clean: true,
+            keepalive: 0,
+          },
+          { protocolVersion: 5 },
+        ),
+      );
+      await session.receive(4);
+      session.send(bytes);
+      assert.ok(await session.closesWithin(3000), 'the connection is still open');
+      await honest.publishAsync('honest/after', 'served', { qos: 1 });
+      await waitFor(() => received.some((m) => m.topic === 'honest/after'), 'the honest message');
+    });
+  }
 
   describe('with users and topic rules', () => {
     const ADMIN = { username: 'admin', password: 'admin-secret' };

@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { filterProblem } from '../topic.js';
+import { propertiesProblem } from './mqtt5-properties.js';
 import {
   ConnectFlag,
   MQTT5,
@@ -34,6 +35,15 @@ export function stringViolation(bytes: Buffer, field: string): Violation | undef
   // isUtf8 refuses ill-formed sequences, overlong forms and encoded surrogates (U+D800 to U+DFFF).
   if (!isUtf8(bytes)) return violation('MQTT-1.5.3-1', `${field} is not well-formed UTF-8`);
   if (bytes.includes(0)) return violation('MQTT-1.5.3-2', `${field} contains U+0000`);
+  return undefined;
+}
+
+/** MQTT 5 properties: known identifiers, each once but User Property, within their block (2.2.2.2). */
+function propertiesViolation(blocks: Buffer[]): Violation | undefined {
+  for (const block of blocks) {
+    const problem = propertiesProblem(block);
+    if (problem) return violation('2.2.2.2', problem);
+  }
   return undefined;
 }
 
@@ -70,6 +80,8 @@ export function protocolLevelViolation(level: number): Violation | undefined {
 
 export function connectViolation(connect: ConnectFields): Violation | undefined {
   const { flags } = connect;
+  const properties = propertiesViolation(connect.properties);
+  if (properties) return properties;
   if (flags & ConnectFlag.WILL && connect.willQos === 3)
     return violation('MQTT-3.1.2-14', 'the will QoS is 3');
   // MQTT 5 allows a password without a user name (3.1.2.9).
@@ -99,7 +111,7 @@ export function connectViolation(connect: ConnectFields): Violation | undefined 
 export function publishViolation(publish: PublishFields): Violation | undefined {
   if (publish.packetId === 0)
     return violation('MQTT-2.3.1-1', 'PUBLISH with QoS > 0 and packet identifier 0');
-  return stringViolation(publish.topic, 'the topic name');
+  return propertiesViolation(publish.properties) ?? stringViolation(publish.topic, 'the topic name');
 }
 
 /**
@@ -121,11 +133,12 @@ export function filterSyntaxViolation(filter: string): Violation | undefined {
 
 function filtersViolation(
   kind: string,
-  packetId: number,
-  filters: Buffer[],
+  { packetId, filters, properties }: { packetId: number; filters: Buffer[]; properties: Buffer[] },
   rule: string,
 ): Violation | undefined {
   if (packetId === 0) return violation('MQTT-2.3.1-1', `${kind} with packet identifier 0`);
+  const propertiesProblem = propertiesViolation(properties);
+  if (propertiesProblem) return propertiesProblem;
   if (filters.length === 0) return violation(rule, `${kind} without a topic filter`);
   for (const filter of filters) {
     const problem =
@@ -136,11 +149,11 @@ function filtersViolation(
 }
 
 export function subscribeViolation(subscribe: SubscribeFields): Violation | undefined {
-  return filtersViolation('SUBSCRIBE', subscribe.packetId, subscribe.filters, 'MQTT-3.8.3-3');
+  return filtersViolation('SUBSCRIBE', subscribe, 'MQTT-3.8.3-3');
 }
 
 export function unsubscribeViolation(unsubscribe: UnsubscribeFields): Violation | undefined {
-  return filtersViolation('UNSUBSCRIBE', unsubscribe.packetId, unsubscribe.filters, 'MQTT-3.10.3-2');
+  return filtersViolation('UNSUBSCRIBE', unsubscribe, 'MQTT-3.10.3-2');
 }
 
 const ACK_NAMES: Record<number, string> = {

@@ -168,10 +168,14 @@ class FieldReader {
     return undefined;
   }
 
+  /** The blocks of MQTT 5 properties stepped over, each without its length, unread. */
+  readonly propertyBlocks: Buffer[] = [];
+
   /** Steps over MQTT 5 properties (their length, then them); false when they run past the packet. */
   skipProperties(): boolean {
     const length = this.varint();
     if (length === undefined || this.remaining < length) return false;
+    this.propertyBlocks.push(this.body.subarray(this.offset, this.offset + length));
     this.offset += length;
     return true;
   }
@@ -198,6 +202,8 @@ export interface ConnectFields {
   hasPassword: boolean;
   /** Bytes after the last field the flags announce: a field present without its flag. */
   trailingBytes: number;
+  /** The MQTT 5 property blocks (the CONNECT's, the will's), unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
 export const ConnectFlag = {
@@ -247,6 +253,7 @@ export function readConnect(body: Buffer): ConnectFields | undefined {
     username,
     hasPassword,
     trailingBytes: reader.remaining,
+    properties: reader.propertyBlocks,
   };
 }
 
@@ -263,6 +270,8 @@ export interface PublishFields {
   topic: Buffer;
   /** Undefined at QoS 0, which has none. */
   packetId: number | undefined;
+  /** The MQTT 5 property block, unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
 export function readPublish(flags: number, body: Buffer, level: number): PublishFields | undefined {
@@ -273,7 +282,7 @@ export function readPublish(flags: number, body: Buffer, level: number): Publish
   const packetId = qos === 0 ? undefined : reader.uint16();
   if (qos > 0 && packetId === undefined) return undefined;
   if (level === MQTT5 && !reader.skipProperties()) return undefined;
-  return { qos, topic, packetId };
+  return { qos, topic, packetId, properties: reader.propertyBlocks };
 }
 
 export interface SubscribeFields {
@@ -281,6 +290,8 @@ export interface SubscribeFields {
   filters: Buffer[];
   /** The byte after each filter: the requested QoS and reserved bits. */
   options: number[];
+  /** The MQTT 5 property block, unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
 export function readSubscribe(body: Buffer, level: number): SubscribeFields | undefined {
@@ -297,12 +308,14 @@ export function readSubscribe(body: Buffer, level: number): SubscribeFields | un
     filters.push(filter);
     options.push(option);
   }
-  return { packetId, filters, options };
+  return { packetId, filters, options, properties: reader.propertyBlocks };
 }
 
 export interface UnsubscribeFields {
   packetId: number;
   filters: Buffer[];
+  /** The MQTT 5 property block, unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
 export function readUnsubscribe(body: Buffer, level: number): UnsubscribeFields | undefined {
@@ -316,7 +329,7 @@ export function readUnsubscribe(body: Buffer, level: number): UnsubscribeFields 
     if (!filter) return undefined;
     filters.push(filter);
   }
-  return { packetId, filters };
+  return { packetId, filters, properties: reader.propertyBlocks };
 }
 
 /** MQTT 5's reason code 0x87, Not authorized. */
