@@ -13,13 +13,7 @@ import type {
 } from './lib/connection/types.js';
 import { publishTopicProblem } from './lib/topic.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import {
-  describeReason,
-  embeddedVersionHint,
-  forgetFailure,
-  isNewFailure,
-  refusalKey,
-} from './node-red/disconnect-reason.js';
+import { describeReason, forgetFailure, isNewFailure, refusalKey } from './node-red/disconnect-reason.js';
 import { probeConnection, type ProbeResult } from './lib/connection/probe.js';
 import { translator } from './node-red/i18n.js';
 import { tlsConfigNode } from './node-red/tls-config.js';
@@ -128,8 +122,6 @@ function endpointOf(def: EndpointFields): {
   transport: Transport;
   endpoint: Endpoint;
   protocolVersion: ProtocolVersion;
-  /** MQTT 5 was asked of the embedded broker, which speaks 3.1 and 3.1.1 only. */
-  downgraded: boolean;
 } {
   const transport: Transport = TRANSPORTS.includes(def.transport)
     ? def.transport
@@ -139,19 +131,14 @@ function endpointOf(def: EndpointFields): {
   const asked = readNumber(def.protocolVersion, 4);
   const protocolVersion: ProtocolVersion = asked === 5 || asked === 3 ? asked : 4;
   if (transport === 'embedded')
-    return {
-      transport,
-      endpoint: { transport, brokerId: readString(def.embedded) },
-      protocolVersion: protocolVersion === 5 ? 4 : protocolVersion,
-      downgraded: protocolVersion === 5,
-    };
+    return { transport, endpoint: { transport, brokerId: readString(def.embedded) }, protocolVersion };
   const endpoint: Endpoint = {
     transport,
     host: readString(def.host, 'localhost').trim() || 'localhost',
     port: readNumber(def.port, DEFAULT_PORTS[transport]),
   };
   if (transport === 'ws' || transport === 'wss') endpoint.path = readString(def.path).trim() || '/mqtt';
-  return { transport, endpoint, protocolVersion, downgraded: false };
+  return { transport, endpoint, protocolVersion };
 }
 
 module.exports = function (RED: NodeAPI) {
@@ -194,8 +181,7 @@ module.exports = function (RED: NodeAPI) {
   function BrokerConfig(this: BrokerConfigNode, def: BrokerConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const { transport, endpoint, protocolVersion, downgraded } = endpointOf(def);
-    if (downgraded) node.warn(t('errors.embedded-mqtt5'));
+    const { transport, endpoint, protocolVersion } = endpointOf(def);
     const cleanSession = readBoolean(def.cleanSession, true);
     let clientId = readString(def.clientId).trim();
     if (!clientId) {
@@ -269,8 +255,7 @@ module.exports = function (RED: NodeAPI) {
         node.log(t('log.connected', { broker: address() }));
       } else if (status.state === 'disconnected' && status.reason) {
         const named = def.name ? `"${def.name}" (${address()})` : address();
-        const hint = embeddedVersionHint(t, status.reason, node.connection.options.endpoint);
-        const reason = describeReason(t, status.reason) + (hint && ` ${hint}`);
+        const reason = describeReason(t, status.reason);
         // Said once per cause, not at every retry nor at every deploy, until the config connects.
         if (!isNewFailure(node.id, reason)) return;
         // By a node that uses the config, which the debug sidebar can show on the canvas (a config node it cannot).

@@ -113,12 +113,6 @@ const CONNECTS: [rule: string, what: string, bytes: Buffer, connackCode?: number
   ],
   ['MQTT-3.1.3-8', 'an empty client id with clean session 0', connect({ clientId: '', clean: false }), 2],
   ['MQTT-3.1.2-2', 'protocol level 6', connect({ clientId: 'l', level: 6 }), 1],
-  [
-    'MQTT-3.1.2-2',
-    'protocol level 5 (MQTT 5, which Aedes 1.2 does not speak)',
-    connect({ clientId: 'l', level: 5 }),
-    1,
-  ],
   ['MQTT-3.1.2-3 (parser)', 'the reserved connect flag set', connect({ clientId: 'r', flags: 0x03 })],
   ['MQTT-3.1.2-13 (parser)', 'a will QoS without the will flag', connect({ clientId: 'r', flags: 0x0a })],
   ['MQTT-3.1.2-15 (parser)', 'a will retain without the will flag', connect({ clientId: 'r', flags: 0x22 })],
@@ -252,6 +246,53 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
     session.send(publish('\uFEFFhonest/bom', { payload: Buffer.from('kept') }));
     await waitFor(() => honestReceived.includes('\uFEFFhonest/bom=kept'), 'the message on its topic');
     session.destroy();
+  });
+
+  it('[MQTT-3.1.2-6] forgets the QoS 2 publications a clean session left unreleased: the next session reuses their identifiers', async () => {
+    const first = await RawSession.open(port);
+    first.send(connect({ clientId: 'half-open' }));
+    await first.receive(4);
+    first.send(publish('honest/qos2', { qos: 2, packetId: 42, payload: Buffer.from('never released') }));
+    assert.deepEqual(
+      await first.receive(8),
+      Buffer.concat([CONNACK_ACCEPTED, Buffer.from([0x50, 0x02, 0x00, 42])]),
+    );
+    first.destroy();
+    await first.whenClosed;
+    await delay(200);
+    const second = await RawSession.open(port);
+    second.send(connect({ clientId: 'half-open' }));
+    await second.receive(4);
+    second.send(publish('honest/qos2', { qos: 2, packetId: 42, payload: Buffer.from('second session') }));
+    await second.receive(8);
+    second.send(packet(0x62, uint16(42)));
+    await second.receive(12);
+    await waitFor(
+      () => honestReceived.includes('honest/qos2=second session'),
+      "the second session's message",
+    );
+    second.destroy();
+  });
+
+  it('stays up for client ids and topic filters named like properties every object has (GHSA-52qw-whmv-87c5)', async () => {
+    for (const clientId of ['constructor', '__proto__', 'toString']) {
+      const session = await RawSession.open(port);
+      session.send(connect({ clientId }));
+      assert.deepEqual(await session.receive(4), CONNACK_ACCEPTED, clientId);
+      session.received = Buffer.alloc(0);
+      // One filter per SUBSCRIBE: Aedes 2.0.0-beta.1 closes on `__proto__` among several (README, known limits).
+      for (const [index, filter] of ['constructor', '__proto__', 'hasOwnProperty'].entries()) {
+        session.send(subscribe(index + 1, [[filter, 0]]));
+        assert.deepEqual(await session.receive(5), Buffer.from([0x90, 0x03, 0x00, index + 1, 0]), filter);
+        session.received = Buffer.alloc(0);
+      }
+      // A second session with the same id takes the first over, by the same map.
+      const twin = await RawSession.open(port);
+      twin.send(connect({ clientId }));
+      assert.deepEqual(await twin.receive(4), CONNACK_ACCEPTED, clientId);
+      assert.ok(await session.closesWithin(CLOSE_WITHIN_MS), `the first ${clientId} is taken over`);
+      twin.destroy();
+    }
   });
 
   it('kept the honest client connected and served through every case above', async () => {

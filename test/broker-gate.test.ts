@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { Identity } from '../nodes/lib/broker/acl.js';
+import { MAX_QOS2_AWAITING_RELEASE } from '../nodes/lib/broker/limits.js';
 import { PacketGate, type GateOptions } from '../nodes/lib/broker/packet-gate.js';
 import { connect, packet, publish, subscribe, uint16 } from './support/raw-mqtt.js';
 
@@ -88,6 +90,20 @@ describe('packet gate', () => {
     assert.deepEqual(recorded.refused, ['denied/2', 'denied/0']);
   });
 
+  it('closes a client with more than MAX_QOS2_AWAITING_RELEASE QoS 2 publications awaiting PUBREL, counting each identifier once', () => {
+    const { gate: target, recorded } = gate();
+    target.accept(connect({ clientId: 'c1' }));
+    const qos2 = (packetId: number) => publish('t', { qos: 2, packetId });
+    for (let id = 1; id <= MAX_QOS2_AWAITING_RELEASE; id++) target.accept(qos2(id));
+    // A resent one and a released one leave room for exactly one more.
+    target.accept(Buffer.concat([qos2(1), packet(0x62, uint16(2)), qos2(MAX_QOS2_AWAITING_RELEASE + 1)]));
+    assert.deepEqual(recorded.violations, []);
+    target.accept(qos2(MAX_QOS2_AWAITING_RELEASE + 2));
+    assert.deepEqual(recorded.violations, [
+      `more than ${MAX_QOS2_AWAITING_RELEASE} QoS 2 publications awaiting PUBREL`,
+    ]);
+  });
+
   it('refuses a packet over maxPacketSize from its length alone, before its body arrives', () => {
     const { gate: target, recorded } = gate({ maxPacketSize: 100 });
     target.accept(connect({ clientId: 'c1' }));
@@ -106,5 +122,118 @@ describe('packet gate', () => {
     const rest = Buffer.concat([publish('a').subarray(3), Buffer.from([0xff, 0xff])]);
     target.accept(rest);
     assert.deepEqual(Buffer.concat(recorded.forwarded), Buffer.concat([start, rest]));
+  });
+
+  describe('MQTT 5 packets, whose properties sit between the fields', () => {
+    const v5 = (...packets: Packet[]) =>
+      Buffer.concat(packets.map((p) => mqttPacket.generate(p, { protocolVersion: 5 })));
+    const userProperties = { 'first-key': 'v', second: ['a', 'b'] };
+    const session = v5(
+      {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clientId: '',
+        clean: true,
+        keepalive: 30,
+        properties: { sessionExpiryInterval: 60, receiveMaximum: 10, userProperties },
+        will: {
+          topic: 'allowed/will',
+          payload: Buffer.from('gone'),
+          qos: 1,
+          retain: false,
+          properties: { willDelayInterval: 5, contentType: 'text/plain' },
+        },
+        username: 'u',
+        password: Buffer.from('p'),
+      },
+      {
+        cmd: 'publish',
+        topic: 'allowed/a',
+        payload: Buffer.from('x'),
+        qos: 1,
+        messageId: 1,
+        dup: false,
+        retain: false,
+        properties: { responseTopic: 'allowed/reply', correlationData: Buffer.from([1, 2]), userProperties },
+      },
+      {
+        cmd: 'subscribe',
+        messageId: 2,
+        properties: { subscriptionIdentifier: 7 },
+        subscriptions: [{ topic: 'x/#', qos: 1, nl: true, rap: true, rh: 2 }],
+      },
+      { cmd: 'unsubscribe', messageId: 3, unsubscriptions: ['x/#'], properties: { userProperties } },
+      { cmd: 'puback', messageId: 9, reasonCode: 0x10, properties: { reasonString: 'no subscribers' } },
+      { cmd: 'pubrec', messageId: 10, reasonCode: 0 },
+      { cmd: 'pingreq' },
+      { cmd: 'disconnect', reasonCode: 0x04, properties: { sessionExpiryInterval: 0 } },
+    );
+
+    it('[MQTT-3.1.2-2] forwards a valid MQTT 5 session unchanged, properties and reason codes included', () => {
+      for (const sizes of [[1], [7], [session.length]]) {
+        const { gate: target, recorded } = gate({ access: onlyAllowed });
+        feed(target, session, sizes);
+        assert.deepEqual(recorded.violations, []);
+        assert.deepEqual(Buffer.concat(recorded.forwarded), session);
+      }
+    });
+
+    it('[MQTT-3.4.2-1] answers a refused MQTT 5 publication with the reason code Not authorized (0x87)', () => {
+      const { gate: target, recorded } = gate({ access: onlyAllowed });
+      target.accept(
+        v5(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 5,
+            clientId: 'c5',
+            clean: true,
+            keepalive: 0,
+          },
+          {
+            cmd: 'publish',
+            topic: 'denied/1',
+            payload: Buffer.alloc(0),
+            qos: 1,
+            messageId: 0x0102,
+            dup: false,
+            retain: false,
+            properties: { userProperties },
+          },
+          {
+            cmd: 'publish',
+            topic: 'denied/2',
+            payload: Buffer.alloc(0),
+            qos: 2,
+            messageId: 3,
+            dup: false,
+            retain: false,
+          },
+        ),
+      );
+      assert.deepEqual(recorded.answers, [
+        Buffer.from([0x40, 0x03, 0x01, 0x02, 0x87]),
+        Buffer.from([0x50, 0x03, 0x00, 0x03, 0x87]),
+      ]);
+      assert.deepEqual(recorded.refused, ['denied/1', 'denied/2']);
+    });
+
+    it('[MQTT-1.5.5-1] closes on MQTT 5 properties whose length runs past the packet', () => {
+      const { gate: target, recorded } = gate();
+      const connectPacket = v5({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clientId: 'c5',
+        clean: true,
+        keepalive: 0,
+      });
+      // A QoS 1 PUBLISH "t", packet identifier 1, then a property length of 100 with nothing after it.
+      target.accept(
+        Buffer.concat([connectPacket, Buffer.from([0x32, 0x06, 0x00, 0x01, 0x74, 0x00, 0x01, 0x64])]),
+      );
+      assert.deepEqual(recorded.violations, ['malformed PUBLISH']);
+    });
   });
 });

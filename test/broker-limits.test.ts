@@ -35,6 +35,10 @@ describe('embedded broker limits: what a client over them sees', () => {
     const first = await connectWhenListening(port, { clientId: 'first' });
     const second = await connectWhenListening(port, { clientId: 'second' });
     await assert.rejects(connectWhenListening(port, { clientId: 'third' }), { code: 3 });
+    // An MQTT 5 client gets the CONNACK in its own form: reason code 0x88, Server unavailable.
+    await assert.rejects(connectWhenListening(port, { clientId: 'third', protocolVersion: 5 }), {
+      code: 0x88,
+    });
     assert.match(warnings[0] ?? '', /more than 2 connections \(CONNACK 3\)/);
     await first.endAsync();
     await waitFor(async () => {

@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
-import {
-  allNodes,
-  collect,
-  completionObservers,
-  helper,
-  translate,
-  watchLog,
-  watchStatus,
-} from './support/node-red.js';
+import { allNodes, collect, completionObservers, helper, watchLog, watchStatus } from './support/node-red.js';
 import {
   brokerConfigNode,
   embeddedBrokerNode,
@@ -62,22 +54,6 @@ describe('a broker config that cannot connect', () => {
     const afterDeploy = watchLog(helper.getNode('out1'), 'error');
     await delay(2_000);
     assert.deepEqual(afterDeploy.filter(isDisconnection), [], 'not said again at a redeploy');
-  });
-
-  it('says which versions the embedded broker of this Node-RED accepts when it refuses MQTT 5', async () => {
-    const port = await freePort();
-    await helper.load(allNodes, [
-      embeddedBrokerNode(port),
-      brokerConfigNode({ id: CONFIG, clientId: 'mqtt5-to-ours', port, protocolVersion: 5 }),
-      mqttInNode({ id: 'in1', broker: CONFIG, topic: 't', wires: [['sink']] }),
-      helperNode('sink'),
-    ]);
-    const errors = watchLog(helper.getNode('in1'), 'error');
-    const hint = translate('durable-mqtt.errors.embedded-versions', { port });
-    await waitFor(
-      () => errors.some((line) => line.endsWith(hint)),
-      'the refusal with the versions it accepts',
-    );
   });
 
   it('shows the drop count of an out node with the time of the first drop, after the connection is back too', async () => {

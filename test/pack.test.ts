@@ -245,13 +245,22 @@ describe('the npm pack tarball', () => {
           const installed = await dependencyNames(userDir, MODULE);
           const asRoot = await dependencyNames(root);
           assert.deepEqual([...installed.keys()].sort(), [...asRoot.keys()].sort());
-          // Aedes 1.2 names version 11 as an optional peer: under its own name it came back beside ours.
+          // Aedes names version 11 as an optional peer: under its own name it came back beside ours.
           assert.equal(
             installed.has('aedes-persistence-redis'),
             false,
             'no aedes-persistence-redis under its own name',
           );
-          assert.equal(installed.get('aedes-persistence')?.size, 1, 'one aedes-persistence');
+          // Aedes 2.0.0-beta.1 brings aedes-persistence 10 for its default memory persistence, which the
+          // embedded broker does not use; the persistences it passes share one aedes-persistence 11.
+          const persistenceMajors = [...(installed.get('aedes-persistence') ?? [])].map(
+            (v) => v.split('.')[0],
+          );
+          assert.deepEqual(
+            persistenceMajors.sort(),
+            ['10', '11'],
+            'aedes-persistence 10 for Aedes, 11 for ours',
+          );
         }));
 
       it('serves the editor templates and the English and French help of every node', () =>

@@ -155,9 +155,6 @@ function showTransportRows(): void {
   $('.durable-mqtt-tls-only').toggle(transport === 'mqtts' || transport === 'wss');
   const noEmbedded = $('#durable-mqtt-broker-no-embedded');
   noEmbedded.toggle(embedded && noEmbedded.data('none'));
-  // The embedded broker speaks MQTT 3.1 and 3.1.1 (Aedes 1.2).
-  if (embedded && protocolSelect.val() === '5') protocolSelect.val('4');
-  protocolSelect.find('option[value="5"]').prop('disabled', embedded);
   const v5 = protocolSelect.val() === '5';
   $('.durable-mqtt-v5-only').toggle(v5);
   $('#durable-mqtt-broker-manual-connect').toggle(!field('autoConnect').prop('checked'));
@@ -349,7 +346,6 @@ registerType<BrokerConfigProperties>(TYPE, {
     const transport = field('transport').val();
     // The runtime ignores TLS on other transports: do not keep a stale reference.
     if (transport !== 'mqtts' && transport !== 'wss') field('tls').val('_ADD_');
-    if (transport === 'embedded' && field('protocolVersion').val() === '5') field('protocolVersion').val('4');
     for (const property of ['host', 'port', 'path', 'clientId', 'keepalive', 'sessionExpiry'] as const) {
       const input = field(property);
       input.val(String(input.val()).trim());

@@ -1,5 +1,4 @@
-import { embeddedBrokers } from '../lib/broker/registry.js';
-import type { DisconnectReason, Endpoint } from '../lib/connection/types.js';
+import type { DisconnectReason } from '../lib/connection/types.js';
 import type { Translate } from './i18n.js';
 
 /** CONNACK return codes of MQTT 3.1.1 and the common MQTT 5 reason codes that have a message in the catalog. */
@@ -31,22 +30,6 @@ export function describeReason(t: Translate, reason: DisconnectReason): string {
     case 'network':
       return reason.message;
   }
-}
-
-/** CONNACK 1 (MQTT 3.1.1) and reason code 0x84 (MQTT 5): the broker does not speak this protocol version. */
-const PROTOCOL_REFUSALS: ReadonlySet<number> = new Set([1, 0x84]);
-const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
-/**
- * What to add to a refusal for the protocol version when the broker that refused is one of this
- * Node-RED's embedded brokers: which versions it accepts. Empty for any other refusal or broker.
- */
-export function embeddedVersionHint(t: Translate, reason: DisconnectReason, endpoint: Endpoint): string {
-  if (reason.code !== 'refused' || !PROTOCOL_REFUSALS.has(reason.returnCode ?? 0)) return '';
-  if (endpoint.transport === 'embedded' || !LOOPBACK_HOSTS.has(endpoint.host)) return '';
-  return embeddedBrokers.listeningOn(endpoint.port)
-    ? t('errors.embedded-versions', { port: endpoint.port })
-    : '';
 }
 
 /**

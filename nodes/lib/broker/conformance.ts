@@ -2,12 +2,15 @@
  * What MQTT 3.1.1 says a server must refuse, checked on the raw packet before
  * Aedes sees it: mqtt-packet, the parser under Aedes, lets these through.
  * One function per group of rules; each returns the broken rule, or undefined.
- * The statement numbers are those of the OASIS MQTT 3.1.1 specification.
+ * The statement numbers are those of the OASIS MQTT 3.1.1 specification; where
+ * MQTT 5 differs (the `level` arguments), its own rules are Aedes' to check.
  */
 import { isUtf8 } from 'node:buffer';
 import { filterProblem } from '../topic.js';
+import { propertiesProblem } from './mqtt5-properties.js';
 import {
   ConnectFlag,
+  MQTT5,
   PacketType,
   type ConnectFields,
   type PublishFields,
@@ -35,6 +38,15 @@ export function stringViolation(bytes: Buffer, field: string): Violation | undef
   return undefined;
 }
 
+/** MQTT 5 properties: known identifiers, each once but User Property, within their block (2.2.2.2). */
+function propertiesViolation(blocks: Buffer[]): Violation | undefined {
+  for (const block of blocks) {
+    const problem = propertiesProblem(block);
+    if (problem) return violation('2.2.2.2', problem);
+  }
+  return undefined;
+}
+
 /** The packet types a client may send; the others are the server's, or reserved [MQTT-2.2.1]. */
 const CLIENT_PACKETS = new Set<number>([
   PacketType.CONNECT,
@@ -57,20 +69,23 @@ export function packetTypeViolation(type: number): Violation | undefined {
 
 /**
  * The protocol level, before anything else of a CONNECT: a level other than
- * 3 (MQTT 3.1) or 4 (MQTT 3.1.1) gets CONNACK 1 [MQTT-3.1.2-2], which
+ * 3 (MQTT 3.1), 4 (MQTT 3.1.1) or 5 gets CONNACK 1 [MQTT-3.1.2-2], which
  * mqtt-packet does not give for levels it does not know (it closes).
  */
 export function protocolLevelViolation(level: number): Violation | undefined {
-  return level === 3 || level === 4
+  return level === 3 || level === 4 || level === MQTT5
     ? undefined
     : violation('MQTT-3.1.2-2', `protocol level ${level} is not supported`, 1);
 }
 
 export function connectViolation(connect: ConnectFields): Violation | undefined {
   const { flags } = connect;
+  const properties = propertiesViolation(connect.properties);
+  if (properties) return properties;
   if (flags & ConnectFlag.WILL && connect.willQos === 3)
     return violation('MQTT-3.1.2-14', 'the will QoS is 3');
-  if (!(flags & ConnectFlag.USERNAME) && flags & ConnectFlag.PASSWORD)
+  // MQTT 5 allows a password without a user name (3.1.2.9).
+  if (connect.level !== MQTT5 && !(flags & ConnectFlag.USERNAME) && flags & ConnectFlag.PASSWORD)
     return violation('MQTT-3.1.2-22', 'a password flag without a user name flag');
   if (connect.trailingBytes > 0) {
     // Fields the flags do not announce: a user name [MQTT-3.1.2-18] or a password [MQTT-3.1.2-20].
@@ -87,7 +102,8 @@ export function connectViolation(connect: ConnectFields): Violation | undefined 
     const username = stringViolation(connect.username, 'the user name');
     if (username) return username;
   }
-  if (connect.clientId.length === 0 && !(flags & ConnectFlag.CLEAN_SESSION))
+  // MQTT 5 gives such a client an id of the server's choosing (3.1.3.1).
+  if (connect.level !== MQTT5 && connect.clientId.length === 0 && !(flags & ConnectFlag.CLEAN_SESSION))
     return violation('MQTT-3.1.3-8', 'an empty client id with clean session 0', 2);
   return undefined;
 }
@@ -95,7 +111,7 @@ export function connectViolation(connect: ConnectFields): Violation | undefined 
 export function publishViolation(publish: PublishFields): Violation | undefined {
   if (publish.packetId === 0)
     return violation('MQTT-2.3.1-1', 'PUBLISH with QoS > 0 and packet identifier 0');
-  return stringViolation(publish.topic, 'the topic name');
+  return propertiesViolation(publish.properties) ?? stringViolation(publish.topic, 'the topic name');
 }
 
 /**
@@ -117,11 +133,12 @@ export function filterSyntaxViolation(filter: string): Violation | undefined {
 
 function filtersViolation(
   kind: string,
-  packetId: number,
-  filters: Buffer[],
+  { packetId, filters, properties }: { packetId: number; filters: Buffer[]; properties: Buffer[] },
   rule: string,
 ): Violation | undefined {
   if (packetId === 0) return violation('MQTT-2.3.1-1', `${kind} with packet identifier 0`);
+  const propertiesProblem = propertiesViolation(properties);
+  if (propertiesProblem) return propertiesProblem;
   if (filters.length === 0) return violation(rule, `${kind} without a topic filter`);
   for (const filter of filters) {
     const problem =
@@ -132,11 +149,11 @@ function filtersViolation(
 }
 
 export function subscribeViolation(subscribe: SubscribeFields): Violation | undefined {
-  return filtersViolation('SUBSCRIBE', subscribe.packetId, subscribe.filters, 'MQTT-3.8.3-3');
+  return filtersViolation('SUBSCRIBE', subscribe, 'MQTT-3.8.3-3');
 }
 
 export function unsubscribeViolation(unsubscribe: UnsubscribeFields): Violation | undefined {
-  return filtersViolation('UNSUBSCRIBE', unsubscribe.packetId, unsubscribe.filters, 'MQTT-3.10.3-2');
+  return filtersViolation('UNSUBSCRIBE', unsubscribe, 'MQTT-3.10.3-2');
 }
 
 const ACK_NAMES: Record<number, string> = {
@@ -146,20 +163,30 @@ const ACK_NAMES: Record<number, string> = {
   [PacketType.PUBCOMP]: 'PUBCOMP',
 };
 
-/** PUBACK, PUBREC, PUBREL, PUBCOMP: a packet identifier, non-zero, and nothing else [MQTT-2.3.1-1]. */
-export function acknowledgmentViolation(type: number, body: Buffer): Violation | undefined {
+/**
+ * PUBACK, PUBREC, PUBREL, PUBCOMP: a packet identifier, non-zero, and nothing else [MQTT-2.3.1-1];
+ * in MQTT 5 a reason code and properties may follow it (3.4.2.1).
+ */
+export function acknowledgmentViolation(type: number, body: Buffer, level: number): Violation | undefined {
   const name = ACK_NAMES[type];
   if (name === undefined) return undefined;
-  // Sections 3.4.1, 3.5.1, 3.6.1 and 3.7.1: the remaining length is 2.
-  if (body.length !== 2) return violation(`3.${type}.1`, `${name} of remaining length ${body.length}, not 2`);
+  if (level === MQTT5) {
+    if (body.length < 2) return violation(`3.${type}.1`, `${name} of remaining length ${body.length}`);
+  } else if (body.length !== 2) {
+    // Sections 3.4.1, 3.5.1, 3.6.1 and 3.7.1: the remaining length is 2.
+    return violation(`3.${type}.1`, `${name} of remaining length ${body.length}, not 2`);
+  }
   if (body.readUInt16BE(0) === 0) return violation('MQTT-2.3.1-1', `${name} with packet identifier 0`);
   return undefined;
 }
 
-/** PINGREQ and DISCONNECT have no variable header and no payload [MQTT-3.12.1] [MQTT-3.14.1]. */
-export function emptyPacketViolation(type: number, body: Buffer): Violation | undefined {
+/**
+ * PINGREQ and DISCONNECT have no variable header and no payload [MQTT-3.12.1] [MQTT-3.14.1]; an MQTT 5
+ * DISCONNECT may carry a reason code and properties (3.14.2).
+ */
+export function emptyPacketViolation(type: number, body: Buffer, level: number): Violation | undefined {
   if (type === PacketType.PINGREQ && body.length > 0) return violation('3.12.1', 'PINGREQ with a payload');
-  if (type === PacketType.DISCONNECT && body.length > 0)
+  if (type === PacketType.DISCONNECT && body.length > 0 && level !== MQTT5)
     return violation('3.14.1', 'DISCONNECT with a payload');
   return undefined;
 }

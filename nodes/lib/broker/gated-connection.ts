@@ -5,7 +5,7 @@
 import { Duplex } from 'node:stream';
 import type { Identity } from './acl.js';
 import { PacketGate, type GateOptions } from './packet-gate.js';
-import { connackRefusal } from './mqtt-frames.js';
+import { FrameSplitter, PacketType, connackRefusal, connectLevel } from './mqtt-frames.js';
 
 /**
  * Emits 'violation' (reason) when the gate closes the connection, and
@@ -34,7 +34,7 @@ export class GatedConnection extends Duplex {
         this.emit('violation', reason);
         if (connackCode === undefined) return void this.destroy();
         // Aedes never saw this CONNECT: the refusal goes out, then the connection closes [MQTT-3.2.2-5].
-        transport.end(connackRefusal(connackCode), () => this.destroy());
+        transport.end(connackRefusal(connackCode, this.gate.protocolLevel), () => this.destroy());
       },
     });
     transport.on('data', (chunk: Buffer) => this.gate.accept(chunk));
@@ -95,9 +95,16 @@ export function refuseConnection(transport: Duplex, returnCode: number, timeoutM
   const timer = setTimeout(() => transport.destroy(), timeoutMs);
   transport.once('close', () => clearTimeout(timer));
   transport.on('error', () => transport.destroy());
-  transport.once('data', () => {
-    transport.end(connackRefusal(returnCode));
+  transport.once('data', (chunk: Buffer) => {
+    transport.end(connackRefusal(returnCode, levelOf(chunk)));
     // Whatever else comes is read and dropped, so the client's own close is seen.
     transport.resume();
   });
+}
+
+/** The protocol level of the CONNECT `chunk` starts with (an MQTT 5 client reads a CONNACK of its own form); 4 otherwise. */
+function levelOf(chunk: Buffer): number {
+  const split = new FrameSplitter(Number.POSITIVE_INFINITY).push(chunk);
+  const first = typeof split === 'string' ? undefined : split.frames[0];
+  return (first?.type === PacketType.CONNECT && connectLevel(first.body)) || 4;
 }

@@ -19,6 +19,15 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   connectTimeoutMs: 10_000,
 };
 
+/**
+ * The most QoS 2 publications a network client may have awaiting their PUBREL. Each is stored until
+ * then, so without a bound a client that never releases them fills the broker's memory up to 65,535
+ * stored packets per connection. Aedes 1.2 had this bound (`maxInflightInbound`, 1,000); Aedes
+ * 2.0.0-beta.1 branched off before it, so the packet gate keeps it. MQTT 5 clients are told it as
+ * their Receive Maximum.
+ */
+export const MAX_QOS2_AWAITING_RELEASE = 1000;
+
 /** The ceiling of maxTopicLevels: the topic matchers under Aedes split at most 100 levels. */
 export const MAX_TOPIC_LEVELS = 100;
 /** The largest remaining length MQTT can encode, plus the five bytes of a fixed header. */

@@ -1,7 +1,8 @@
 /**
- * MQTT 3.1.1 packets as bytes: cutting a byte stream into packets, and reading
+ * MQTT packets as bytes (3.1, 3.1.1 and 5): cutting a byte stream into packets, and reading
  * the fields the embedded broker checks before Aedes parses them. Strings stay
- * raw bytes here: their UTF-8 must be checked before anything decodes them.
+ * raw bytes here: their UTF-8 must be checked before anything decodes them. MQTT 5 puts
+ * properties between the fields; they are stepped over, and left to Aedes to read.
  */
 
 export const PacketType = {
@@ -19,7 +20,12 @@ export const PacketType = {
   PINGREQ: 12,
   PINGRESP: 13,
   DISCONNECT: 14,
+  /** MQTT 5 only. */
+  AUTH: 15,
 } as const;
+
+/** The protocol level of MQTT 5 in a CONNECT; 3 is MQTT 3.1 and 4 MQTT 3.1.1. */
+export const MQTT5 = 5;
 
 /** One packet: its fixed header's type and flags, the rest (variable header and payload), and where it lies. */
 export interface Frame {
@@ -150,6 +156,30 @@ class FieldReader {
     return value;
   }
 
+  /** A variable byte integer [MQTT-1.5.5-1]: at most four bytes. */
+  varint(): number | undefined {
+    let value = 0;
+    for (let i = 0, multiplier = 1; i < 4; i++, multiplier *= 128) {
+      const byte = this.byte();
+      if (byte === undefined) return undefined;
+      value += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) return value;
+    }
+    return undefined;
+  }
+
+  /** The blocks of MQTT 5 properties stepped over, each without its length, unread. */
+  readonly propertyBlocks: Buffer[] = [];
+
+  /** Steps over MQTT 5 properties (their length, then them); false when they run past the packet. */
+  skipProperties(): boolean {
+    const length = this.varint();
+    if (length === undefined || this.remaining < length) return false;
+    this.propertyBlocks.push(this.body.subarray(this.offset, this.offset + length));
+    this.offset += length;
+    return true;
+  }
+
   /** A length-prefixed field: a UTF-8 string or binary data. */
   prefixed(): Buffer | undefined {
     const length = this.uint16();
@@ -172,6 +202,8 @@ export interface ConnectFields {
   hasPassword: boolean;
   /** Bytes after the last field the flags announce: a field present without its flag. */
   trailingBytes: number;
+  /** The MQTT 5 property blocks (the CONNECT's, the will's), unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
 export const ConnectFlag = {
@@ -184,11 +216,7 @@ export const ConnectFlag = {
   USERNAME: 0x80,
 } as const;
 
-/**
- * The fields of a CONNECT of level 3 or 4; undefined when a field runs past the
- * packet, or for another level (MQTT 5 has properties in between: Aedes 1.2
- * refuses it with CONNACK 1 anyway).
- */
+/** The fields of a CONNECT of level 3, 4 or 5; undefined when a field runs past the packet, or for another level. */
 export function readConnect(body: Buffer): ConnectFields | undefined {
   const reader = new FieldReader(body);
   const protocolName = reader.prefixed();
@@ -198,11 +226,13 @@ export function readConnect(body: Buffer): ConnectFields | undefined {
   if (!protocolName || rawLevel === undefined || flags === undefined || keepalive === undefined)
     return undefined;
   const level = rawLevel & 0x7f;
-  if (level !== 3 && level !== 4) return undefined;
+  if (level !== 3 && level !== 4 && level !== MQTT5) return undefined;
+  if (level === MQTT5 && !reader.skipProperties()) return undefined;
   const clientId = reader.prefixed();
   if (!clientId) return undefined;
   let willTopic: Buffer | undefined;
   if (flags & ConnectFlag.WILL) {
+    if (level === MQTT5 && !reader.skipProperties()) return undefined;
     willTopic = reader.prefixed();
     if (!willTopic || !reader.prefixed()) return undefined;
   }
@@ -223,6 +253,7 @@ export function readConnect(body: Buffer): ConnectFields | undefined {
     username,
     hasPassword,
     trailingBytes: reader.remaining,
+    properties: reader.propertyBlocks,
   };
 }
 
@@ -239,16 +270,19 @@ export interface PublishFields {
   topic: Buffer;
   /** Undefined at QoS 0, which has none. */
   packetId: number | undefined;
+  /** The MQTT 5 property block, unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
-export function readPublish(flags: number, body: Buffer): PublishFields | undefined {
+export function readPublish(flags: number, body: Buffer, level: number): PublishFields | undefined {
   const reader = new FieldReader(body);
   const qos = (flags >> 1) & 0x03;
   const topic = reader.prefixed();
   if (!topic) return undefined;
-  if (qos === 0) return { qos, topic, packetId: undefined };
-  const packetId = reader.uint16();
-  return packetId === undefined ? undefined : { qos, topic, packetId };
+  const packetId = qos === 0 ? undefined : reader.uint16();
+  if (qos > 0 && packetId === undefined) return undefined;
+  if (level === MQTT5 && !reader.skipProperties()) return undefined;
+  return { qos, topic, packetId, properties: reader.propertyBlocks };
 }
 
 export interface SubscribeFields {
@@ -256,12 +290,15 @@ export interface SubscribeFields {
   filters: Buffer[];
   /** The byte after each filter: the requested QoS and reserved bits. */
   options: number[];
+  /** The MQTT 5 property block, unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
-export function readSubscribe(body: Buffer): SubscribeFields | undefined {
+export function readSubscribe(body: Buffer, level: number): SubscribeFields | undefined {
   const reader = new FieldReader(body);
   const packetId = reader.uint16();
   if (packetId === undefined) return undefined;
+  if (level === MQTT5 && !reader.skipProperties()) return undefined;
   const filters: Buffer[] = [];
   const options: number[] = [];
   while (reader.remaining > 0) {
@@ -271,34 +308,49 @@ export function readSubscribe(body: Buffer): SubscribeFields | undefined {
     filters.push(filter);
     options.push(option);
   }
-  return { packetId, filters, options };
+  return { packetId, filters, options, properties: reader.propertyBlocks };
 }
 
 export interface UnsubscribeFields {
   packetId: number;
   filters: Buffer[];
+  /** The MQTT 5 property block, unread; none before MQTT 5. */
+  properties: Buffer[];
 }
 
-export function readUnsubscribe(body: Buffer): UnsubscribeFields | undefined {
+export function readUnsubscribe(body: Buffer, level: number): UnsubscribeFields | undefined {
   const reader = new FieldReader(body);
   const packetId = reader.uint16();
   if (packetId === undefined) return undefined;
+  if (level === MQTT5 && !reader.skipProperties()) return undefined;
   const filters: Buffer[] = [];
   while (reader.remaining > 0) {
     const filter = reader.prefixed();
     if (!filter) return undefined;
     filters.push(filter);
   }
-  return { packetId, filters };
+  return { packetId, filters, properties: reader.propertyBlocks };
 }
 
-/** An acknowledgment (PUBACK, PUBREC, PUBREL, PUBCOMP) for `packetId`, as bytes. */
-export function acknowledgment(type: number, packetId: number): Buffer {
+/** MQTT 5's reason code 0x87, Not authorized. */
+export const NOT_AUTHORIZED = 0x87;
+
+/**
+ * An acknowledgment (PUBACK, PUBREC, PUBREL, PUBCOMP) for `packetId`, as bytes; with `reasonCode`
+ * (MQTT 5 only) the acknowledgment carries it, success without.
+ */
+export function acknowledgment(type: number, packetId: number, reasonCode?: number): Buffer {
   const flags = type === PacketType.PUBREL ? 0x02 : 0x00;
-  return Buffer.from([(type << 4) | flags, 2, packetId >> 8, packetId & 0xff]);
+  const head = [(type << 4) | flags, reasonCode === undefined ? 2 : 3, packetId >> 8, packetId & 0xff];
+  return Buffer.from(reasonCode === undefined ? head : [...head, reasonCode]);
 }
 
-/** A CONNACK refusing the connection with `returnCode`. */
-export function connackRefusal(returnCode: number): Buffer {
-  return Buffer.from([PacketType.CONNACK << 4, 2, 0, returnCode]);
+/** The MQTT 5 reason code of each MQTT 3.1.1 CONNACK return code. */
+const CONNACK_REASON_CODES: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 };
+
+/** A CONNACK refusing the connection with `returnCode`, in the form of protocol `level`. */
+export function connackRefusal(returnCode: number, level = 4): Buffer {
+  if (level !== MQTT5) return Buffer.from([PacketType.CONNACK << 4, 2, 0, returnCode]);
+  // The session present flag, the reason code, no properties [MQTT-3.2.2-6].
+  return Buffer.from([PacketType.CONNACK << 4, 3, 0, CONNACK_REASON_CODES[returnCode] ?? 0x80, 0]);
 }

@@ -15,8 +15,11 @@ import {
   unsubscribeViolation,
   type Violation,
 } from './conformance.js';
+import { MAX_QOS2_AWAITING_RELEASE } from './limits.js';
 import {
   FrameSplitter,
+  MQTT5,
+  NOT_AUTHORIZED,
   PacketType,
   acknowledgment,
   connectLevel,
@@ -77,6 +80,10 @@ export class PacketGate {
   identity: Identity | undefined;
   /** Whether the rules limit where this client may publish: its PUBLISH topics are checked. */
   private restricted = false;
+  /** The protocol level of the client's CONNECT (3, 4 or 5), once read; 4 before. */
+  private level = 4;
+  /** The packet identifiers of the client's QoS 2 publications not released yet (checked clients only). */
+  private readonly awaitingRelease = new Set<number>();
 
   constructor(
     private readonly options: GateOptions,
@@ -118,6 +125,11 @@ export class PacketGate {
     }
   }
 
+  /** The protocol level the client speaks: the form of what is answered to it. */
+  get protocolLevel(): number {
+    return this.level;
+  }
+
   /** Read through a method: `examine` changes the state behind TypeScript's narrowing. */
   private inState(state: GateState): boolean {
     return this.state === state;
@@ -136,18 +148,21 @@ export class PacketGate {
         return this.examinePublish(frame);
       case PacketType.SUBSCRIBE: {
         if (!conformance) return 'forward';
-        const subscribe = readSubscribe(frame.body);
+        const subscribe = readSubscribe(frame.body, this.level);
         return this.verdict(subscribe ? subscribeViolation(subscribe) : 'malformed SUBSCRIBE');
       }
       case PacketType.UNSUBSCRIBE: {
         if (!conformance) return 'forward';
-        const unsubscribe = readUnsubscribe(frame.body);
+        const unsubscribe = readUnsubscribe(frame.body, this.level);
         return this.verdict(unsubscribe ? unsubscribeViolation(unsubscribe) : 'malformed UNSUBSCRIBE');
       }
       default:
         if (!conformance) return 'forward';
+        if (frame.type === PacketType.PUBREL && frame.body.length >= 2)
+          this.awaitingRelease.delete(frame.body.readUInt16BE(0));
         return this.verdict(
-          acknowledgmentViolation(frame.type, frame.body) ?? emptyPacketViolation(frame.type, frame.body),
+          acknowledgmentViolation(frame.type, frame.body, this.level) ??
+            emptyPacketViolation(frame.type, frame.body, this.level),
         );
     }
   }
@@ -164,6 +179,7 @@ export class PacketGate {
       this.state = 'discarding';
       return 'forward-last';
     }
+    this.level = level;
     const connect = readConnect(frame.body);
     if (!connect) return this.close('malformed CONNECT');
     if (this.options.conformance) {
@@ -187,21 +203,31 @@ export class PacketGate {
     const { access, conformance } = this.options;
     const { identity, restricted } = this;
     if (!conformance && !restricted) return 'forward';
-    const publish = readPublish(frame.flags, frame.body);
+    const publish = readPublish(frame.flags, frame.body, this.level);
     if (!publish) return this.close('malformed PUBLISH');
     if (conformance) {
       const problem = publishViolation(publish);
       if (problem) return this.refuse(problem);
+      if (publish.qos === 2 && publish.packetId !== undefined) {
+        const { awaitingRelease } = this;
+        // A resent PUBLISH (same identifier) takes no second place.
+        if (!awaitingRelease.has(publish.packetId) && awaitingRelease.size >= MAX_QOS2_AWAITING_RELEASE)
+          return this.close(`more than ${MAX_QOS2_AWAITING_RELEASE} QoS 2 publications awaiting PUBREL`);
+        awaitingRelease.add(publish.packetId);
+      }
     }
     // access and identity are set whenever restricted is.
     if (!restricted || !access || !identity) return 'forward';
     const topic = publish.topic.toString('utf8');
     if (access.mayPublish(identity, topic)) return 'forward';
     // MQTT 3.1.1 cannot tell a client its publication was refused: acknowledge it and drop it [MQTT-3.3.5-2].
+    // MQTT 5 can: the acknowledgment says Not authorized (3.4.2.1).
     if (publish.packetId !== undefined) {
-      this.output.answer(
-        acknowledgment(publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, publish.packetId),
-      );
+      const type = publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
+      const reasonCode = this.level === MQTT5 ? NOT_AUTHORIZED : undefined;
+      this.output.answer(acknowledgment(type, publish.packetId, reasonCode));
+      // A PUBREC with a reason code of 0x80 or above ends the exchange: no PUBREL will come (4.3.3).
+      if (reasonCode !== undefined) this.awaitingRelease.delete(publish.packetId);
     }
     this.output.publishRefused(identity, topic);
     return 'drop';

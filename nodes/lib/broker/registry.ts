@@ -20,8 +20,6 @@ export interface InProcessBroker {
   connectInProcess(): Duplex;
   /** A clean session at the broker's core: no packets (see core-session.ts). */
   openCoreSession(credentials: SessionCredentials): Promise<CoreSession>;
-  /** Whether one of its network listeners (TCP, TLS, secure WebSocket) has this port. */
-  listensOn(port: number): boolean;
 }
 
 /**
@@ -43,12 +41,6 @@ class EmbeddedBrokerRegistry extends EventEmitter {
 
   get(id: string): InProcessBroker | undefined {
     return this.brokers.get(id);
-  }
-
-  /** Whether an embedded broker of this process listens on `port`: a connection there reaches it. */
-  listeningOn(port: number): boolean {
-    for (const broker of this.brokers.values()) if (broker.listensOn(port)) return true;
-    return false;
   }
 }
 

@@ -5,6 +5,7 @@ import {
   CoreSessionTransport,
   embeddedBrokerRunning,
   openInProcessStream,
+  throughBrokerCore,
   watchEmbeddedBrokers,
 } from './in-process-transport.js';
 import { MqttjsTransport } from './mqttjs-transport.js';
@@ -73,7 +74,8 @@ export class BrokerConnection
   private createTransport(options: ConnectionOptions): Transport {
     const { endpoint } = options;
     if (endpoint.transport !== 'embedded') return new MqttjsTransport(options, this.table, this);
-    if (options.cleanSession) return new CoreSessionTransport(endpoint.brokerId, options, this.table, this);
+    if (throughBrokerCore(options))
+      return new CoreSessionTransport(endpoint.brokerId, options, this.table, this);
     const openStream = () => openInProcessStream(endpoint.brokerId);
     return new MqttjsTransport(options, this.table, this, openStream);
   }

@@ -4,6 +4,7 @@ import { embeddedBrokerMissing, embeddedBrokers } from '../broker/registry.js';
 import { createDuplexPair } from '../duplex-pair.js';
 import type { SubscriptionTable } from './subscription-table.js';
 import type { Transport, TransportHost } from './transport.js';
+import type { ProtocolVersion } from './types.js';
 import {
   ConnectionError,
   type ConnectionOptions,
@@ -23,8 +24,22 @@ export function watchEmbeddedBrokers(listener: (brokerId: string) => void): () =
 }
 
 /**
+ * Whether a connection to the embedded broker goes through the broker's core (a CoreSession)
+ * rather than MQTT over an in-process stream: for a clean session over MQTT 3.1 or 3.1.1. A core session
+ * hands a message over as topic, payload, QoS and retain; MQTT 5 properties (user properties,
+ * content type, response topic, correlation data, message expiry) and reason codes travel in
+ * packets, so an MQTT 5 connection speaks MQTT, as it would over TCP.
+ */
+export function throughBrokerCore(options: {
+  cleanSession: boolean;
+  protocolVersion: ProtocolVersion;
+}): boolean {
+  return options.cleanSession && options.protocolVersion !== 5;
+}
+
+/**
  * An MQTT connection to the embedded broker `brokerId` as a network client has one, for a
- * persistent session (MqttjsTransport speaks MQTT over it). When the broker is not running,
+ * persistent session or MQTT 5 (MqttjsTransport speaks MQTT over it). When the broker is not running,
  * or stopping, the stream fails at once as a refused socket would, and is retried as one is.
  */
 export function openInProcessStream(brokerId: string): Duplex {

@@ -70,7 +70,7 @@ export function dedupeDeliveriesExactly(client: AedesClient): void {
 /*
  * Holds the messages Aedes hands a client before that client's CONNACK.
  *
- * Aedes 1.2 restores the subscriptions of a resuming persistent session before it
+ * Aedes (1.2, and 2.0.0-beta.1 still) restores the subscriptions of a resuming persistent session before it
  * sends the CONNACK (storing the will and registering the client come between), and
  * a message published meanwhile goes out at once: a PUBLISH before the CONNACK, which
  * MQTT forbids [MQTT-3.2.0-1]. MQTT.js then stops reading, waiting on that message,

@@ -1,8 +1,8 @@
 /**
  * The adapter between the embedded broker and Aedes. Everything that knows Aedes sits in this
  * folder; the broker's policy (access rules, limits, the packet gate, the listeners) is in the
- * folder above and does not. Moving to another broker engine (Aedes 2 for MQTT 5) means
- * rewriting this folder and nothing else.
+ * folder above and does not. Aedes is pinned to 2.0.0-beta.1, the first release that speaks
+ * MQTT 5: a later release is a change to package.json and, at most, to this folder.
  */
 import type net from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -13,19 +13,24 @@ import { randomUUID } from 'node:crypto';
 import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
-// The async persistence Aedes 1.x requires (the package's main export is the callback one).
+// The async persistence Aedes requires since 1.0 (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
 import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
-import { noteQueueResends } from './persistence-patches.js';
+import { forgetIncomingOfCleanSessions, noteQueueResends } from './persistence-patches.js';
+import {
+  brokerMapsWithoutPrototype,
+  clientMapsWithoutPrototype,
+  type BrokerKeyMaps,
+} from './prototype-keys.js';
 import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
-import type { BrokerLimits } from '../limits.js';
+import { MAX_QOS2_AWAITING_RELEASE, type BrokerLimits } from '../limits.js';
 import {
   attachWebSocket,
   listenSecureWebSocket,
@@ -114,11 +119,6 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     return this.servers.get('tcp')?.address;
   }
 
-  listensOn(port: number): boolean {
-    for (const listener of this.servers.values()) if (listener.address.port === port) return true;
-    return false;
-  }
-
   /** The addresses of the TLS and secure WebSocket listeners, once listening. */
   get secureAddresses(): { tls?: net.AddressInfo; wss?: net.AddressInfo } {
     return { tls: this.servers.get('tls')?.address, wss: this.servers.get('wss')?.address };
@@ -149,6 +149,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       id: startOrderedBrokerId(),
       connectTimeout: this.options.limits.connectTimeoutMs,
       maxTopicLevels: this.options.limits.maxTopicLevels,
+      // Told to MQTT 5 clients in the CONNACK; the packet gate holds network clients to it for QoS 2.
+      receiveMaximum: MAX_QOS2_AWAITING_RELEASE,
       ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
     };
     if (this.options.redis) {
@@ -174,9 +176,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
     });
-    aedesOptions.persistence = noteQueueResends(bounded);
+    const patchedPersistence = noteQueueResends(bounded);
+    aedesOptions.persistence = patchedPersistence;
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
+    brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
+    forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
@@ -186,7 +191,9 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     aedes.on('clientDisconnect', countChanged);
     aedes.on('clientError', (client, error) => this.emit('client-error', client?.id ?? '', error));
     aedes.on('connackSent', (packet, client) => {
-      if (packet.returnCode === 0 && client.conn instanceof GatedConnection) client.conn.connectionAccepted();
+      // An MQTT 5 CONNACK has a reason code where a 3.1.1 one has a return code.
+      const accepted = (packet.returnCode ?? packet.reasonCode) === 0;
+      if (accepted && client.conn instanceof GatedConnection) client.conn.connectionAccepted();
     });
     await this.listen();
   }
@@ -295,6 +302,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     );
     // Every message delivered once, and none before the CONNACK (client-patches.ts).
     const client = aedes.handle(connection, req) as AedesClient;
+    clientMapsWithoutPrototype(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
   }

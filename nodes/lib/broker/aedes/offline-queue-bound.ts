@@ -1,7 +1,7 @@
 /**
  * A per-client bound on the outgoing queues of an Aedes persistence.
  *
- * Aedes 1.2 queues every QoS 1/2 message for a client with a persistent
+ * Aedes queues every QoS 1/2 message for a client with a persistent
  * session, without limit: a device that stays away fills the memory (or the
  * disk) of the box. This wraps a persistence (aedes-persistence's memory one
  * or aedes-persistence-level) and, when a client that is not connected has more

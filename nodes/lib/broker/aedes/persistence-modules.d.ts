@@ -16,7 +16,7 @@ declare module 'aedes-persistence-level/asyncPersistence.js' {
   export = AsyncLevelPersistence;
 }
 
-// aedes-persistence-redis under another name: Aedes 1.2 names version 11 as an optional peer, and a
+// aedes-persistence-redis under another name: Aedes names version 11 as an optional peer, and a
 // dependency on 12 under its own name made npm install 11 beside it wherever this package is not the
 // root project (a palette install). Under this name Aedes' optional peer is absent, and not installed.
 declare module 'aedes-persistence-redis-v12/asyncPersistence.js' {

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import AsyncRedisPersistence from 'aedes-persistence-redis-v12/asyncPersistence.js';
 import { noteSentFromQueue } from './client-patches.js';
+import type { EventEmitter } from 'node:events';
 import type { AedesClient, AedesPersistence, ClientRef, DeliveredPacket } from './types.js';
 
 /**
@@ -43,7 +44,7 @@ export function noteQueueResends<P extends AedesPersistence>(persistence: P): P 
 }
 
 /**
- * aedes-persistence-redis 12 answers its streams as async generators; Aedes 1.2 pipes the retained
+ * aedes-persistence-redis 12 answers its streams as async generators; Aedes pipes the retained
  * ones (a generator has no pipe(): the subscribe would throw outside any handler and stop Node-RED).
  */
 export class RedisPersistence extends AsyncRedisPersistence {
@@ -58,4 +59,25 @@ export class RedisPersistence extends AsyncRedisPersistence {
   override outgoingStream(client: Client): Readable {
     return Readable.from(super.outgoingStream(client));
   }
+}
+
+/**
+ * Makes the broker forget the QoS 2 publications a clean session stored until their PUBREL, when
+ * such a session starts and when it ends [MQTT-3.1.2-6]. Aedes 1.2 does (cleanIncoming); 2.0.0-beta.1
+ * branched off before, and the next session of the client id has its publication with a reused
+ * packet identifier acknowledged and never delivered (test/broker-conformance.test.ts). The start is
+ * taken once the client is registered, after any takeover of a connection with the same id.
+ */
+export function forgetIncomingOfCleanSessions(
+  broker: EventEmitter,
+  persistence: AedesPersistence,
+  onError: (error: Error) => void,
+): void {
+  const forget = (client: AedesClient) => void persistence.cleanIncoming(client).catch(onError);
+  broker.on('client', (client: AedesClient) => {
+    if (client._cleanStart) forget(client);
+  });
+  broker.on('clientDisconnect', (client: AedesClient) => {
+    if (client.clean) forget(client);
+  });
 }

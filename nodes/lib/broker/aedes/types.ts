@@ -1,5 +1,5 @@
 /**
- * The Aedes internals the adapter and its patches touch, typed once. Aedes 1.2 declares a
+ * The Aedes internals the adapter and its patches touch, typed once. Aedes declares a
  * client's public face only and types its persistence as `any`: these are the parts of
  * aedes/lib/client.js, of a message as aedes-packet makes it and of the persistence contract
  * (aedes-persistence/abstract.js) that this folder reads or replaces.
@@ -30,6 +30,12 @@ export type DeliverFunction = (packet: DeliveredPacket, callback: () => void) =>
  * `deliverQoS` up on the client at each call: replacing them patches one client, no Aedes file.
  */
 export interface AedesClient extends Client {
+  /** Whether the session ends with the connection (MQTT 3.1.1 clean session, MQTT 5 session expiry 0). */
+  clean: boolean;
+  /** Whether the CONNECT asked for a clean start (MQTT 3.1.1 clean session, MQTT 5 Clean Start). */
+  _cleanStart?: boolean;
+  /** The client's subscriptions by topic filter. */
+  subscriptions: Record<string, unknown>;
   /** Aedes' own dedupe: the highest broker counter delivered to this client, per broker id. */
   duplicates: Record<string, number>;
   /** Writes a message at QoS 0. */
@@ -55,6 +61,8 @@ export interface AedesPersistence {
   ): Promise<DeliveredPacket | undefined>;
   /** A Readable (memory, level) or an async generator (redis). */
   outgoingStream(client: ClientRef): AsyncIterable<DeliveredPacket>;
+  /** Forgets the QoS 2 publications of the client stored until their PUBREL. */
+  cleanIncoming(client: ClientRef): Promise<void>;
   /** The retained messages matching any of `filters`. */
   createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage>;
 }

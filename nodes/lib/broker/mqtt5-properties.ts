@@ -1,0 +1,82 @@
+/**
+ * MQTT 5 properties (section 2.2.2) as bytes: what the packet gate checks of them before Aedes reads
+ * them. mqtt-packet, the parser under Aedes, refuses an identifier it does not know but takes a
+ * property given twice, which section 2.2.2.2 makes a Protocol Error (only User Property may repeat).
+ */
+
+type ValueKind = 'byte' | 'uint16' | 'uint32' | 'varint' | 'prefixed' | 'pair';
+
+/** Every property identifier of MQTT 5 (table 2-4), by the encoding of its value. */
+const VALUE_KINDS = new Map<number, ValueKind>([
+  [0x01, 'byte'], // Payload Format Indicator
+  [0x02, 'uint32'], // Message Expiry Interval
+  [0x03, 'prefixed'], // Content Type
+  [0x08, 'prefixed'], // Response Topic
+  [0x09, 'prefixed'], // Correlation Data
+  [0x0b, 'varint'], // Subscription Identifier
+  [0x11, 'uint32'], // Session Expiry Interval
+  [0x12, 'prefixed'], // Assigned Client Identifier
+  [0x13, 'uint16'], // Server Keep Alive
+  [0x15, 'prefixed'], // Authentication Method
+  [0x16, 'prefixed'], // Authentication Data
+  [0x17, 'byte'], // Request Problem Information
+  [0x18, 'uint32'], // Will Delay Interval
+  [0x19, 'byte'], // Request Response Information
+  [0x1a, 'prefixed'], // Response Information
+  [0x1c, 'prefixed'], // Server Reference
+  [0x1f, 'prefixed'], // Reason String
+  [0x21, 'uint16'], // Receive Maximum
+  [0x22, 'uint16'], // Topic Alias Maximum
+  [0x23, 'uint16'], // Topic Alias
+  [0x24, 'byte'], // Maximum QoS
+  [0x25, 'byte'], // Retain Available
+  [0x26, 'pair'], // User Property
+  [0x27, 'uint32'], // Maximum Packet Size
+  [0x28, 'byte'], // Wildcard Subscription Available
+  [0x29, 'byte'], // Subscription Identifier Available
+  [0x2a, 'byte'], // Shared Subscription Available
+]);
+
+const USER_PROPERTY = 0x26;
+
+/** The length of the value of `kind` at `offset`, or undefined when it runs past `block`. */
+function valueLength(kind: ValueKind, block: Buffer, offset: number): number | undefined {
+  const fits = (length: number) => (offset + length <= block.length ? length : undefined);
+  switch (kind) {
+    case 'byte':
+      return fits(1);
+    case 'uint16':
+      return fits(2);
+    case 'uint32':
+      return fits(4);
+    case 'varint':
+      for (let i = 0; i < 4 && offset + i < block.length; i++)
+        if ((block[offset + i] & 0x80) === 0) return i + 1;
+      return undefined;
+    case 'prefixed':
+      return offset + 2 <= block.length ? fits(2 + block.readUInt16BE(offset)) : undefined;
+    case 'pair': {
+      const key = valueLength('prefixed', block, offset);
+      const value = key === undefined ? undefined : valueLength('prefixed', block, offset + key);
+      return key === undefined || value === undefined ? undefined : key + value;
+    }
+  }
+}
+
+/** What is wrong with a block of properties (the bytes after its length), or undefined. */
+export function propertiesProblem(block: Buffer): string | undefined {
+  const seen = new Set<number>();
+  let offset = 0;
+  while (offset < block.length) {
+    // Every identifier defined is below 0x80: a one-byte variable byte integer.
+    const id = block[offset++];
+    const kind = VALUE_KINDS.get(id);
+    if (!kind) return `an unknown property identifier 0x${id.toString(16)}`;
+    if (seen.has(id) && id !== USER_PROPERTY) return `property 0x${id.toString(16)} more than once`;
+    seen.add(id);
+    const length = valueLength(kind, block, offset);
+    if (length === undefined) return `property 0x${id.toString(16)} runs past its properties`;
+    offset += length;
+  }
+  return undefined;
+}
