@@ -5,7 +5,7 @@ import { NodeRedRig, NumberedSubscriber, waitFor } from './support/crash-rig.js'
 import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort, isListening } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
-import { delay } from './support/wait.js';
+import { delay, within } from './support/wait.js';
 import { embeddedBrokerNode } from './support/flows.js';
 
 const REDIS_PASSWORD = 'cluster-secret';
@@ -146,7 +146,9 @@ describe('two Node-RED instances with embedded brokers on one Redis form one bro
     const resumed = mqtt.connect({ host: '127.0.0.1', port: b.port, protocolVersion: 4, ...session });
     clients.push(resumed);
     const seen = record(resumed);
-    await waitFor(() => seen.length >= 200, 'the 200 queued messages', 20_000);
+    await waitFor(() => seen.length >= 200, 'the 200 queued messages', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; ${seen.length} came: ${seen.slice(0, 5).join(', ')}…`);
+    });
     await delay(300);
     const from = (topic: string) => seen.filter((line) => line.startsWith(`${topic} `));
     assert.equal(seen.length, 200, 'each queued message once');
@@ -167,11 +169,16 @@ describe('two Node-RED instances with embedded brokers on one Redis form one bro
     const accepted = new Set<number>();
     let dying: Promise<void> | undefined;
     for (let n = 1; n <= TOTAL; n++) {
-      await publisher.publishAsync('kill/b', JSON.stringify({ n }), { qos: 1 });
+      // Each wait is bounded: a lost PUBACK or a stuck step fails the test with its name, not a hung run.
+      await within(
+        publisher.publishAsync('kill/b', JSON.stringify({ n }), { qos: 1 }),
+        `PUBACK ${n}`,
+        20_000,
+      );
       accepted.add(n);
       // B's traffic goes on while A dies, and after: the last third is published with A gone.
       if (n === TOTAL / 3) dying = a.rig.crash();
-      if (n === (2 * TOTAL) / 3) await dying;
+      if (n === (2 * TOTAL) / 3) await within(dying!, "A's exit", 30_000);
     }
     const onB = () => subscriberOnB.count('kill/b', accepted);
     await waitFor(() => onB().missing.length === 0, 'every message at the subscriber on B', 20_000).catch(
@@ -179,7 +186,11 @@ describe('two Node-RED instances with embedded brokers on one Redis form one bro
     );
     // A's client finds its session again at B, with what was published since A died.
     subscriberOnA.client?.end(true);
-    await subscriberOnA.connect(b.port, 'kill/#', { clientId: 'kill-watcher-a', clean: false });
+    await within(
+      subscriberOnA.connect(b.port, 'kill/#', { clientId: 'kill-watcher-a', clean: false }),
+      "A's client at B",
+      20_000,
+    );
     const onA = () => subscriberOnA.count('kill/b', accepted);
     await waitFor(() => onA().missing.length === 0, "every message at A's client, now on B", 20_000).catch(
       () => undefined,
@@ -188,8 +199,8 @@ describe('two Node-RED instances with embedded brokers on one Redis form one bro
     console.log(
       `  A's subscriber, moved to B: ${JSON.stringify({ ...onA(), missing: onA().missing.length })}`,
     );
-    await subscriberOnB.close();
-    await subscriberOnA.close();
+    await within(subscriberOnB.close(), 'the subscriber on B to close', 10_000);
+    await within(subscriberOnA.close(), "A's client to close", 10_000);
     assert.deepEqual(onB().missing, [], 'messages missing at the subscriber on B');
     assert.equal(onB().duplicates, 0, 'duplicates at the subscriber on B');
     assert.deepEqual(onA().missing.slice(0, 10), [], "messages missing at A's client after its move");
