@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
-import mqtt, { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
 import type { ISubscribePacket } from 'mqtt-packet';
 import {
   allNodes,
@@ -11,7 +11,7 @@ import {
   translate,
   watchStatus,
 } from './support/node-red.js';
-import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
+import { Mosquitto, mosquittoBinary, observeBroker, type Observed } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { brokerConfigNode, helperNode, mqttInNode, mqttOutNode } from './support/flows.js';
 import { waitFor } from './support/wait.js';
@@ -42,12 +42,6 @@ function watchSent(): Packet[] {
   return sent;
 }
 
-interface Seen {
-  topic: string;
-  payload: string;
-  packet: IPublishPacket;
-}
-
 for (const protocolVersion of [4, 5] as const) {
   const version = protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
 
@@ -76,19 +70,10 @@ for (const protocolVersion of [4, 5] as const) {
     const connected = () => waitFor(() => connectionOf().state === 'connected', 'connection to Mosquitto');
 
     /** An MQTT.js v5 client of Mosquitto, subscribed to `filter`: what it receives. */
-    async function observe(filter: string): Promise<Seen[]> {
-      observer = await mqtt.connectAsync({
-        host: '127.0.0.1',
-        port: broker.port,
-        protocolVersion: 5,
-        reconnectPeriod: 0,
-      });
-      const seen: Seen[] = [];
-      observer.on('message', (topic, payload, packet) =>
-        seen.push({ topic, payload: payload.toString(), packet }),
-      );
-      await observer.subscribeAsync(filter, { qos: 1 });
-      return seen;
+    async function observe(filter: string): Promise<Observed[]> {
+      const observing = await observeBroker(broker.port, filter, 5);
+      observer = observing.client;
+      return observing.seen;
     }
 
     before(async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, afterEach, before, describe, it } from 'mocha';
-import mqtt, { type MqttClient, type Packet } from 'mqtt';
+import type { MqttClient, Packet } from 'mqtt';
 import { allNodes, collect, completionObservers, helper, watchStatus } from './support/node-red.js';
-import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
+import { Mosquitto, mosquittoBinary, observeBroker, type Observed } from './support/mosquitto.js';
 import { makeCertificates } from './support/certificates.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { brokerConfigNode, helperNode, mqttInNode, mqttOutNode } from './support/flows.js';
@@ -59,21 +59,10 @@ for (const protocolVersion of [4, 5] as const) {
       mqttInNode({ id, broker: CONFIG, topic, qos: 2, wires: [[`${id}-sink`]], ...extra });
     const sink = (id: string) => helperNode(`${id}-sink`);
     const connected = () => waitFor(() => connectionOf().connected, 'connection to Mosquitto');
-    async function observe(
-      filter: string,
-    ): Promise<{ topic: string; payload: string; packet: mqtt.IPublishPacket }[]> {
-      observer = await mqtt.connectAsync({
-        host: '127.0.0.1',
-        port: broker.port,
-        protocolVersion,
-        reconnectPeriod: 0,
-      });
-      const seen: { topic: string; payload: string; packet: mqtt.IPublishPacket }[] = [];
-      observer.on('message', (topic, payload, packet) =>
-        seen.push({ topic, payload: payload.toString(), packet }),
-      );
-      await observer.subscribeAsync(filter, { qos: 1 });
-      return seen;
+    async function observe(filter: string): Promise<Observed[]> {
+      const observing = await observeBroker(broker.port, filter, protocolVersion);
+      observer = observing.client;
+      return observing.seen;
     }
 
     before(async () => {

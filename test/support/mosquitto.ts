@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
 import { findBinary } from './services.js';
 import { freePort } from './ports.js';
 import { delay } from './wait.js';
@@ -125,4 +126,24 @@ export class Mosquitto {
     }
     throw new Error(`mosquitto did not listen on ${this.port}: ${this.output}`);
   }
+}
+
+/** A message an observing client received. */
+export interface Observed {
+  topic: string;
+  payload: string;
+  packet: mqtt.IPublishPacket;
+}
+
+/** An MQTT.js client of the broker on `port`, subscribed to `filter` at QoS 1, and what it receives. */
+export async function observeBroker(
+  port: number,
+  filter: string,
+  protocolVersion: 4 | 5,
+): Promise<{ client: MqttClient; seen: Observed[] }> {
+  const client = await mqtt.connectAsync({ host: '127.0.0.1', port, protocolVersion, reconnectPeriod: 0 });
+  const seen: Observed[] = [];
+  client.on('message', (topic, payload, packet) => seen.push({ topic, payload: payload.toString(), packet }));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, seen };
 }
