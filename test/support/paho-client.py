@@ -6,9 +6,11 @@ Reads one JSON command a line on stdin, and prints what happens as one JSON even
    "will": {"topic": "t", "payload": "offline", "qos": 1, "retain": true}}
       -> {"event": "connack", "reasonCode": 0, "reason": "Success", "sessionPresent": false, "properties": {...}}
   {"do": "subscribe", "topic": "t/#", "qos": 1, "noLocal": false, "retainAsPublished": false, "retainHandling": 0}
-      -> {"event": "suback", "topic": "t/#", "reasonCodes": [{"value": 1, "reason": "Granted QoS 1"}]}
+      -> {"event": "subscribing", "topic": "t/#", "mid": 1}, then from the SUBACK:
+         {"event": "suback", "mid": 1, "reasonCodes": [{"value": 1, "reason": "Granted QoS 1"}]}
   {"do": "publish", "topic": "t", "payload": "x", "qos": 1, "retain": false}
-      -> {"event": "published", "topic": "t"} (QoS 0: sent; QoS 1: PUBACK received)
+      -> {"event": "publishing", "topic": "t", "mid": 2}, then {"event": "published", "mid": 2}
+         (QoS 0: once sent; QoS 1: once its PUBACK came)
   {"do": "disconnect"}
       -> {"event": "disconnected", "reasonCode": 0}
 
@@ -25,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-print_lock = threading.RLock()
+print_lock = threading.Lock()
 
 
 def emit(event, **fields):
@@ -45,8 +47,6 @@ def properties_of(properties):
 
 
 client = None
-pending_subscriptions = {}
-pending_publications = {}
 
 
 def on_connect(_client, _userdata, flags, reason_code, properties):
@@ -60,11 +60,11 @@ def on_connect(_client, _userdata, flags, reason_code, properties):
 
 
 def on_subscribe(_client, _userdata, mid, reason_codes, _properties):
-    emit("suback", topic=pending_subscriptions.pop(mid, None), reasonCodes=[reason(c) for c in reason_codes])
+    emit("suback", mid=mid, reasonCodes=[reason(c) for c in reason_codes])
 
 
 def on_publish(_client, _userdata, mid):
-    emit("published", topic=pending_publications.pop(mid, None))
+    emit("published", mid=mid)
 
 
 def on_message(_client, _userdata, message):
@@ -113,18 +113,16 @@ def subscribe(command):
         retainAsPublished=command.get("retainAsPublished", False),
         retainHandling=command.get("retainHandling", 0),
     )
-    # The lock keeps the SUBACK's callback from running before the mid is recorded.
-    with print_lock:
-        _result, mid = client.subscribe(command["topic"], options=options)
-        pending_subscriptions[mid] = command["topic"]
+    # The SUBACK may be reported before this line: the test pairs the two by mid, in any order.
+    _result, mid = client.subscribe(command["topic"], options=options)
+    emit("subscribing", topic=command["topic"], mid=mid)
 
 
 def publish(command):
-    with print_lock:
-        info = client.publish(
-            command["topic"], command.get("payload", ""), command.get("qos", 0), command.get("retain", False)
-        )
-        pending_publications[info.mid] = command["topic"]
+    info = client.publish(
+        command["topic"], command.get("payload", ""), command.get("qos", 0), command.get("retain", False)
+    )
+    emit("publishing", topic=command["topic"], mid=info.mid)
 
 
 def disconnect(_command):

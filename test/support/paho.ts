@@ -10,7 +10,8 @@ const SCRIPT = path.join(__dirname, 'paho-client.py');
 
 /** What test/support/paho-client.py prints, one JSON object a line. */
 export interface PahoEvent {
-  event: 'connack' | 'suback' | 'published' | 'message' | 'disconnected' | 'error';
+  event:
+    'connack' | 'subscribing' | 'suback' | 'publishing' | 'published' | 'message' | 'disconnected' | 'error';
   [field: string]: unknown;
 }
 
@@ -97,8 +98,13 @@ export class PahoClient {
   /** Subscribes and returns the SUBACK's reason codes as paho reports them. */
   async subscribe(options: PahoSubscribe): Promise<{ value: number; reason: string }[]> {
     const from = this.send({ do: 'subscribe', ...options });
+    const { mid } = await this.next(
+      (e) => e.event === 'subscribing',
+      `subscribing to ${options.topic}`,
+      from,
+    );
     const suback = await this.next(
-      (e) => e.event === 'suback' && e.topic === options.topic,
+      (e) => e.event === 'suback' && e.mid === mid,
       `the SUBACK for ${options.topic}`,
       from,
     );
@@ -112,7 +118,8 @@ export class PahoClient {
     options: { qos?: 0 | 1 | 2; retain?: boolean } = {},
   ): Promise<void> {
     const from = this.send({ do: 'publish', topic, payload, ...options });
-    await this.next((e) => e.event === 'published' && e.topic === topic, `the publication on ${topic}`, from);
+    const { mid } = await this.next((e) => e.event === 'publishing', `publishing on ${topic}`, from);
+    await this.next((e) => e.event === 'published' && e.mid === mid, `the publication on ${topic}`, from);
   }
 
   /** Leaves with a DISCONNECT packet. */
