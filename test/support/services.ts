@@ -31,3 +31,23 @@ export function skipUnlessInstalled(
   );
   context.skip();
 }
+
+/**
+ * The first of `interpreters` that imports the Python module `module`, or undefined. Debian's
+ * python3-… packages install for /usr/bin/python3, which a python3 earlier on the PATH (pyenv, a
+ * virtualenv) does not see: it comes first.
+ */
+export function findPythonWith(
+  module: string,
+  interpreters = ['/usr/bin/python3', 'python3'],
+): string | undefined {
+  for (const interpreter of interpreters) {
+    try {
+      execFileSync(interpreter, ['-c', `import ${module}`], { stdio: 'ignore' });
+      return interpreter;
+    } catch {
+      // Not there, or without the module: the next one.
+    }
+  }
+  return undefined;
+}
