@@ -98,15 +98,27 @@ export class Editor {
     else await this.page.screenshot({ path: file, clip: part, style, animations: 'disabled' });
   }
 
-  /** Closes the notifications on screen ("Successfully deployed"…) as a click on each does. */
+  /**
+   * Closes the notifications on screen ("Successfully deployed"…) as a click on each does. One that
+   * a click does not close (a notification with buttons, such as the palette manager's) is taken off
+   * the page: it is only in the way of a picture.
+   */
   async dismissNotifications(): Promise<void> {
     const notifications = this.page.locator('#red-ui-notifications .red-ui-notification');
     for (let left = await notifications.count(); left > 0; left = await notifications.count()) {
-      await notifications.first().click();
-      await this.page.waitForFunction(
-        (before) => document.querySelectorAll('#red-ui-notifications .red-ui-notification').length < before,
-        left,
-      );
+      const first = notifications.first();
+      await first.click();
+      const closed = await this.page
+        .waitForFunction(
+          (before) => document.querySelectorAll('#red-ui-notifications .red-ui-notification').length < before,
+          left,
+          { timeout: 3_000 },
+        )
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!closed) await first.evaluate((element) => element.remove());
     }
   }
 
