@@ -83,13 +83,14 @@ describe('embedded brokers on Redis (in one process)', () => {
   }
 
   it('gives a session resuming under traffic its CONNACK first, then every message once', async () => {
-    const a = await startedBroker();
-    const b = await startedBroker();
+    // Every step bounded and named: a step that never ends fails the test, not the run.
+    const a = await within(startedBroker(), 'broker A to start', 20_000);
+    const b = await within(startedBroker(), 'broker B to start', 20_000);
     const session = { clientId: 'resume-under-traffic', clean: false };
-    const first = await connect(a.port, session);
-    await first.subscribeAsync('busy/#', { qos: 1 });
-    await first.endAsync();
-    const publisher = await connect(a.port);
+    const first = await within(connect(a.port, session), 'the first connection', 10_000);
+    await within(first.subscribeAsync('busy/#', { qos: 1 }), 'the SUBACK', 10_000);
+    await within(first.endAsync(), 'the first connection to end', 10_000);
+    const publisher = await within(connect(a.port), 'the publisher to connect', 10_000);
     const TOTAL = 1500;
     let published = 0;
     const publishing = (async () => {
