@@ -159,6 +159,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       redis.on('unreachable', (reason) => this.emit('redis-state', reason));
       redis.on('reachable', () => this.emit('redis-state', undefined));
       aedesOptions.mq = redis.mq;
+      // With Redis away this waits for it, as the persistence would.
+      await redis.ready();
     } else if (this.options.persistenceDirectory) {
       // LevelDB through classic-level, the engine of the outbox too: prebuilt, nothing to compile.
       const db = new ClassicLevel(this.options.persistenceDirectory);

@@ -80,6 +80,24 @@ class StoppableRedis extends Redis {
     super.disconnect(reconnect);
   }
 
+  /** Resolves once the connection is ready; rejects if it ends first. */
+  async ready(): Promise<void> {
+    if (this.status === 'ready') return;
+    if (this.status === 'end') throw new Error('the connection to Redis has ended');
+    await new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        this.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = () => {
+        this.off('ready', onReady);
+        reject(new Error('the connection to Redis ended before it was ready'));
+      };
+      this.once('ready', onReady);
+      this.once('end', onEnd);
+    });
+  }
+
   /** Resolves once the connection has ended (at once if it has). */
   async ended(): Promise<void> {
     // Not events.once(): it would reject on the 'error' of the last, failed, attempt.
@@ -134,6 +152,16 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
   /** Whether every connection is up now. */
   get reachable(): boolean {
     return this.connections.every((connection) => connection.status === 'ready');
+  }
+
+  /**
+   * Resolves once every connection is ready. The message bus subscribes as Aedes starts; a
+   * PSUBSCRIBE sent while its connection was still in ioredis' ready check was seen acknowledged and
+   * then gone (the next ones counted from 1 again), and the broker missed its own `$SYS/sub/add`
+   * broadcast: a persistent session's SUBSCRIBE then never got its SUBACK. Rejects if closed first.
+   */
+  async ready(): Promise<void> {
+    await Promise.all(this.connections.map((connection) => connection.ready()));
   }
 
   /** Ends every connection, waiting for none to reach Redis; call once Aedes is closed. */
