@@ -6,13 +6,12 @@ import { after, before, describe, it } from 'mocha';
 import { chromium, type Browser, type Route } from 'playwright-core';
 import { verifyPassword } from '../nodes/lib/broker/passwords.js';
 import { filterProblem, publishTopicProblem, type TopicProblem } from '../nodes/lib/topic.js';
-import { Editor } from './support/editor.js';
+import { Editor, showingNodeRedAndEditor } from './support/editor.js';
 import { englishCatalog } from './support/hello-world.js';
 import { repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
 import { linkedUserDirectory } from './support/user-directory.js';
 import { NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
-import { showingOutputOnFailure } from './support/failure-output.js';
 
 const root = path.resolve(__dirname, '..');
 const chromiumBinary = findBinary(['/usr/bin/chromium']);
@@ -111,11 +110,9 @@ describe('the editor in Chromium against the runtime', () => {
   let nodeRed: NodeRedProcess | undefined;
   let browser: Browser | undefined;
   let editor: Editor;
-  const showingOutput = showingOutputOnFailure(
-    () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
-    async () => {
-      if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
-    },
+  const showingOutput = showingNodeRedAndEditor(
+    () => nodeRed,
+    () => editor,
   );
 
   before(function () {

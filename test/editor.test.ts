@@ -4,14 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import { chromium, type Browser } from 'playwright-core';
-import { Editor } from './support/editor.js';
+import { Editor, showingNodeRedAndEditor } from './support/editor.js';
 import { englishCatalog } from './support/hello-world.js';
 import { repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
 import { linkedUserDirectory } from './support/user-directory.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
-import { showingOutputOnFailure } from './support/failure-output.js';
 
 /**
  * Every node type of the package, each of which the palette must offer. The
@@ -66,11 +65,9 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
   /** Nodes the tests build on the canvas through the palette and the dialogs. */
   const built = { broker: '', inject: '', out: '', in: '', debug: '', config: '' };
   /** Runs a test step; on a failure shows the page as it was, and on the first one Node-RED's output. */
-  const showingOutput = showingOutputOnFailure(
-    () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
-    async () => {
-      if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
-    },
+  const showingOutput = showingNodeRedAndEditor(
+    () => nodeRed,
+    () => editor,
   );
 
   before(function () {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
 import { chromium, type Browser } from 'playwright-core';
-import { Editor } from './support/editor.js';
+import { Editor, showingNodeRedAndEditor } from './support/editor.js';
 import { englishCatalog, HELLO, isConnected } from './support/hello-world.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { newUserDirectory } from './support/user-directory.js';
@@ -620,11 +620,9 @@ describe('the npm pack tarball', () => {
     let nodeRed: NodeRedProcess | undefined;
     let browser: Browser | undefined;
     let editor: Editor;
-    const showingOutput = showingOutputOnFailure(
-      () => `--- Node-RED output ---\n${nodeRed?.output ?? ''}\n---`,
-      async () => {
-        if (editor) console.error(`the page at the failure: ${await editor.screenshot('failure')}`);
-      },
+    const showingOutput = showingNodeRedAndEditor(
+      () => nodeRed,
+      () => editor,
     );
 
     before(function () {

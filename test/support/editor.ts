@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
+import { showingOutputOnFailure } from './failure-output.js';
 
 /** The part of the editor's global RED object these tests read in the page. */
 interface EditorNode {
@@ -435,4 +436,21 @@ export class Editor {
     await this.page.waitForFunction((chosen) => localStorage.getItem('editor-language') === chosen, language);
     await this.load();
   }
+}
+
+/**
+ * showingOutputOnFailure for a spawned Node-RED and the editor open on it: a picture of the page
+ * at each failure, and Node-RED's output at the first. Both are read when a step fails.
+ */
+export function showingNodeRedAndEditor(
+  nodeRed: () => { output: string } | undefined,
+  editor: () => Editor | undefined,
+): (step: () => Promise<void>) => Promise<void> {
+  return showingOutputOnFailure(
+    () => `--- Node-RED output ---\n${nodeRed()?.output ?? ''}\n---`,
+    async () => {
+      const page = editor();
+      if (page) console.error(`the page at the failure: ${await page.screenshot('failure')}`);
+    },
+  );
 }
