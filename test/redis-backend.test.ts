@@ -220,12 +220,15 @@ describe('embedded brokers on Redis (in one process)', () => {
     const resumed = mqtt.connect({ host: '127.0.0.1', port: b.port, protocolVersion: 4, ...session });
     clients.push(resumed);
     resumed.on('message', (_topic, payload) => back.push(Number(payload.toString())));
-    await waitFor(() => back.length >= 25, 'the 25 queued while away');
+    // QoS 1 is at least once: a message of the first 30 whose PUBACK was still on its way when the
+    // client left is resent on its return. That is allowed; a queued message missing is not.
+    const queuedWhileAway = () => [...new Set(back.filter((n) => n > 100))].sort((x, y) => x - y);
+    await waitFor(() => queuedWhileAway().length >= 25, 'the 25 queued while away');
     await delay(300);
-    assert.deepEqual(
-      [...new Set(back)].sort((x, y) => x - y),
-      Array.from({ length: 25 }, (_, i) => 101 + i),
-      'every message queued while away',
+    assert.deepEqual(queuedWhileAway(), Array.from({ length: 25 }, (_, i) => 101 + i), 'every message queued while away');
+    assert.ok(
+      back.every((n) => n > 100 || n <= 30),
+      `only messages that were published arrive: ${back.join(', ')}`,
     );
     assert.deepEqual(dropped, [], 'nothing dropped');
   });
