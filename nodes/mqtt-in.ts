@@ -11,7 +11,8 @@ import type {
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import { flowCompletion } from './lib/completion-tracker.js';
+import { flowCompletion, type FlowOutcome } from './lib/completion-tracker.js';
+import { replyAddressOf, sendReceipt, type ReplyAddress } from './node-red/receipt-reply.js';
 import { connectionNodeStatus, failAllInput, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
@@ -35,6 +36,8 @@ interface MqttInDef extends NodeDef {
   ack?: 'receipt' | 'complete';
   /** Seconds after which a message the flow has not finished is acknowledged anyway. */
   ackTimeout?: string | number;
+  /** The name receipts carry to a durable mqtt out with `until: subscriber`; empty: the node's name, or its id. */
+  subscriberName?: string;
   /** Unwrap the MQTT 3.1.1 message-id envelope of a durable mqtt out into msg.messageId and msg.payload. */
   unwrapEnvelope?: boolean | string;
   /** MQTT 5 No Local, Retain As Published, Retain Handling (absent in older flows: false, false, 0). */
@@ -46,6 +49,7 @@ interface MqttInDef extends NodeDef {
 /** Node-RED hook labels; hooks are global to the runtime, so they are added once. */
 const DELIVER_HOOK = 'preDeliver.durable-mqtt-ack';
 const COMPLETE_HOOK = 'onComplete.durable-mqtt-ack';
+const CATCH_HOOK = 'onReceive.durable-mqtt-ack';
 const DEFAULT_ACK_TIMEOUT = 60;
 
 /** What a dynamic-subscription msg may carry in `msg.topic`. */
@@ -74,6 +78,7 @@ module.exports = function (RED: NodeAPI) {
     const ackOnComplete = def.ack === 'complete';
     const ackTimeoutMs = readNumber(def.ackTimeout, DEFAULT_ACK_TIMEOUT) * 1000;
     const unwrap = readBoolean(def.unwrapEnvelope, false);
+    const subscriberName = readString(def.subscriberName).trim() || def.name || node.id;
     if (ackOnComplete) followFlowCompletion();
 
     if (!brokerNode?.connection) {
@@ -111,6 +116,11 @@ module.exports = function (RED: NodeAPI) {
         }
         const unwrapped = unwrap ? unwrapEnvelope(payload) : undefined;
         if (unwrapped) msg.messageId = unwrapped.id;
+        else if (!unwrap && !envelopeWarned && unwrapEnvelope(payload)?.reply) {
+          envelopeWarned = true;
+          node.warn(t('errors.receipt-envelope-wrapped', { topic }));
+        }
+        const reply = typeof msg.messageId === 'string' ? replyAddressOf(packet, unwrapped) : undefined;
         try {
           msg.payload = decodePayload(unwrapped?.payload ?? payload, datatype);
         } catch (error) {
@@ -119,11 +129,17 @@ module.exports = function (RED: NodeAPI) {
           node.error(t('errors.invalid-json', { topic, reason: error.message }), msg);
           return;
         }
-        if (!ackOnComplete || packet.qos === 0) return node.send(msg);
+        if (!ackOnComplete || (packet.qos === 0 && !reply)) {
+          node.send(msg);
+          // Acknowledged on arrival: so is the receipt.
+          if (reply) answer(reply, msg.messageId as string, { timedOut: false });
+          return;
+        }
         const id = msg._msgid as string;
         return new Promise<void>((resolve) => {
-          flowCompletion.track(id, ackTimeoutMs, (timedOut) => {
-            if (timedOut) node.warn(t('errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
+          flowCompletion.track(id, ackTimeoutMs, (outcome) => {
+            if (outcome.timedOut) node.warn(t('errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
+            if (reply) answer(reply, msg.messageId as string, outcome);
             resolve();
           });
           node.send(msg);
@@ -135,6 +151,22 @@ module.exports = function (RED: NodeAPI) {
         node.status(failedStatus(t('status.subscribe-refused', { topic: failure.filter })));
       },
     };
+
+    let envelopeWarned = false;
+
+    /** Sends the receipt a publisher with `until: subscriber` waits for: negative when the flow failed. */
+    function answer(reply: ReplyAddress, messageId: string, outcome: FlowOutcome) {
+      const error = outcome.timedOut
+        ? t('errors.receipt-not-finished', { seconds: ackTimeoutMs / 1000 })
+        : outcome.error;
+      const receipt =
+        error === undefined
+          ? { messageId, by: subscriberName, ok: true, at: Date.now() }
+          : { messageId, by: subscriberName, ok: false, at: Date.now(), error };
+      sendReceipt(connection, reply, receipt, (failure) =>
+        node.debug(t('log.receipt-not-sent', { topic: reply.topic, reason: failure.message })),
+      );
+    }
 
     function optionError(error: InvalidSubscriptionOptionError): string {
       return t('errors.invalid-subscription-option', { option: error.option, value: String(error.value) });
@@ -265,9 +297,28 @@ module.exports = function (RED: NodeAPI) {
     hooks.add(DELIVER_HOOK, (event: { msg: NodeMessage }) =>
       flowCompletion.delivered(event.msg._msgid as string),
     );
-    hooks.add(COMPLETE_HOOK, (event: { msg: NodeMessage }) =>
-      flowCompletion.completed(event.msg._msgid as string),
+    hooks.add(COMPLETE_HOOK, (event: { msg: NodeMessage; error?: unknown }) => {
+      if (event.error !== undefined)
+        flowCompletion.failed(event.msg._msgid as string, errorText(event.error));
+      flowCompletion.completed(event.msg._msgid as string);
+    });
+    // A node that reports an error with node.error(err, msg) reaches the Catch nodes without a done(err).
+    hooks.add(
+      CATCH_HOOK,
+      (event: { msg: NodeMessage & { error?: { message?: unknown } }; destination: { node: Node } }) => {
+        if (event.destination.node.type === 'catch' && event.msg.error)
+          flowCompletion.failed(event.msg._msgid as string, String(event.msg.error.message));
+      },
     );
+  }
+
+  /**
+   * An error as a node reported it: an Error (from the function node's sandbox too, another realm,
+   * so not `instanceof Error`), or the text some nodes pass to done().
+   */
+  function errorText(error: unknown): string {
+    const message = (error as { message?: unknown } | null)?.message;
+    return typeof message === 'string' ? message : typeof error === 'string' ? error : JSON.stringify(error);
   }
 
   RED.nodes.registerType('durable-mqtt-in', MqttIn);

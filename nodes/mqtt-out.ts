@@ -5,13 +5,20 @@ import { ConnectionError, type ConnectionStatus, type QoS } from './lib/connecti
 import { publishTopicProblem } from './lib/topic.js';
 import { PayloadError, encodePayload, publishFits } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import { DurablePublisher, type Receipt } from './lib/outbox/durable-publisher.js';
-import { OutboxFullError } from './lib/outbox/outbox.js';
+import { DurablePublisher } from './lib/outbox/durable-publisher.js';
+import { OutboxFullError } from './lib/outbox/limits.js';
 import { encodeProperties } from './lib/outbox/properties.js';
 import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, newMessageId, wrapEnvelope } from './lib/end-to-end-id.js';
-import type { StoredRecord } from './lib/outbox/store.js';
-import { parseStoredMessage, storableMessage } from './node-red/stored-message.js';
+import { RECEIPT_REQUESTED, RECEIPT_REQUEST_PROPERTY } from './lib/receipt.js';
+import {
+  InvalidReceiptSettingError,
+  listenForReceipts,
+  readReceiptSettings,
+  type ReceiptSettings,
+} from './node-red/receipt-settings.js';
+import { storableMessage } from './node-red/stored-message.js';
+import { reportFates, type FateReporting } from './node-red/outbox-fates.js';
 import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
 import {
@@ -54,6 +61,17 @@ module.exports = function (RED: NodeAPI) {
     const persistence: Persistence = def.persistence || 'none';
     /** Messages refused or lost to a bound, shown in the status. */
     const dropped = new DropCount();
+    /** Messages whose receipts said no for good, or did not come in time (`until: subscriber`). */
+    const undelivered = new Map<'rejected' | 'expired', number>();
+    const fates: FateReporting = {
+      node,
+      t,
+      cloneMessage: (msg) => RED.util.cloneMessage(msg),
+      tellsReceipts: persistence === 'acknowledged',
+      dropped,
+      undelivered,
+      changed: () => statusThrottle.soon(),
+    };
 
     if (!brokerNode?.connection) return failAllInput(node, t('errors.no-broker'));
     if (!PERSISTENCE_MODES.includes(persistence)) {
@@ -68,12 +86,26 @@ module.exports = function (RED: NodeAPI) {
       if (!(error instanceof InvalidPropertySettingError)) throw error;
       return failAllInput(node, t('errors.invalid-property-setting', { setting: error.setting }));
     }
+    let receipts: ReceiptSettings | undefined;
+    try {
+      receipts = persistence === 'acknowledged' ? readReceiptSettings(def, node.id) : undefined;
+    } catch (error) {
+      if (!(error instanceof InvalidReceiptSettingError)) throw error;
+      return failAllInput(
+        node,
+        t('errors.invalid-receipt-setting', { setting: error.setting, value: error.value }),
+      );
+    }
+    if (receipts && (nodeProperties?.responseTopic || nodeProperties?.correlationData))
+      node.warn(t('errors.receipt-properties-taken', { topic: receipts.topic }));
     const connection = brokerNode.connection;
     // Read per message: a msg.broker may change the protocol version.
     const isV5 = () => connection.options.protocolVersion === 5;
     if (nodeProperties && !isV5()) node.warn(t('errors.properties-need-v5'));
-    const stampIds = readBoolean(def.messageId, false);
-    const envelope = stampIds && !isV5() && readBoolean(def.messageIdEnvelope, false);
+    // Receipts are answered by message id: every message gets one, and on MQTT 3.1.1 the envelope carries it.
+    const stampIds = receipts !== undefined || readBoolean(def.messageId, false);
+    const envelope =
+      stampIds && !isV5() && (receipts !== undefined || readBoolean(def.messageIdEnvelope, false));
     if (stampIds && !isV5() && !envelope) node.warn(t('errors.message-id-no-carrier'));
     let publisher: DurablePublisher<LiveMessage> | undefined;
     /** The outbox a persistent mode left, delivered and then removed now that the mode is none. */
@@ -82,7 +114,10 @@ module.exports = function (RED: NodeAPI) {
     const showStatus = (status: ConnectionStatus) => {
       const extras: string[] = [];
       if (publisher) extras.push(t('status.queued', { count: publisher.queued.toLocaleString('en-US') }));
+      if (publisher?.awaitingReceipts)
+        extras.push(t('status.awaiting-receipts', { count: publisher.awaitingReceipts }));
       if (publisher?.outbox.overBound) extras.push(t('status.over-bound'));
+      for (const [status, count] of undelivered) extras.push(t(`status.${status}`, { count }));
       if (leftover) extras.push(t('status.leftover', { count: leftover.left.toLocaleString('en-US') }));
       const droppedText = dropped.text(t);
       if (droppedText) extras.push(droppedText);
@@ -114,10 +149,11 @@ module.exports = function (RED: NodeAPI) {
             directory: outboxDirectory,
             limits,
             connection,
+            receipts: receipts?.options,
           }).then(
             (opened) => {
               publisher = opened;
-              wirePublisher(opened);
+              reportFates(opened, fates);
               for (const note of opened.outbox.recoveryNotes)
                 node.warn(t('errors.outbox-recovered', { note }));
               if (opened.outbox.overBound)
@@ -155,7 +191,7 @@ module.exports = function (RED: NodeAPI) {
             (found) => {
               if (!found) return undefined;
               leftover = found;
-              wirePublisher(found.events);
+              reportFates(found.events, fates);
               node.warn(t('errors.leftover-found', { count: found.found, directory: outboxDirectory }));
               showStatus(connection.status);
               return found;
@@ -168,39 +204,6 @@ module.exports = function (RED: NodeAPI) {
             },
           )
         : Promise.resolve(undefined);
-
-    /** The msg a receipt or an error is about: the live one, or the one stored before a restart. */
-    const messageOf = (record: StoredRecord, live: LiveMessage | undefined): NodeMessage =>
-      live?.msg ??
-      parseStoredMessage(record.msg, record.payload) ?? { topic: record.topic, payload: record.payload };
-
-    function wirePublisher(opened: DurablePublisher<LiveMessage> | DurablePublisher<never>) {
-      opened.on('changed', statusThrottle.soon);
-      opened.on('delivered', (receipt: Receipt, record, live) => {
-        if (persistence !== 'acknowledged') return;
-        const msg = messageOf(record, live) as NodeMessage & { delivery?: Receipt };
-        msg.delivery = receipt;
-        if (live) {
-          live.send(msg);
-          live.done();
-        } else {
-          node.send(msg);
-        }
-      });
-      opened.on('refused', (error, record, live) => {
-        const refusal = new Error(
-          t('errors.publish-refused', { topic: record.topic, reason: error.message }),
-        );
-        if (live) live.done(refusal);
-        else node.error(refusal, messageOf(record, live));
-      });
-      opened.on('dropped', (record, live) => {
-        dropped.add();
-        const error = new Error(t('errors.outbox-dropped-oldest', { topic: record.topic }));
-        if (live) live.done(error);
-        else node.warn(error.message);
-      });
-    }
 
     /** The topic a msg property or an environment variable holds; undefined (refused below) when unreadable. */
     function topicFrom(msg: OutMessage): unknown {
@@ -261,11 +264,32 @@ module.exports = function (RED: NodeAPI) {
       if (isV5()) {
         const properties = options.properties ?? {};
         properties.userProperties = { ...properties.userProperties, [MESSAGE_ID_PROPERTY]: id };
+        if (receipts) {
+          // The reply address: MQTT 5's own request/response properties, and a mark that it is for receipts.
+          properties.userProperties[RECEIPT_REQUEST_PROPERTY] = RECEIPT_REQUESTED;
+          properties.responseTopic = receipts.topic;
+          properties.correlationData = Buffer.from(id);
+        }
         options.properties = properties;
         return payload;
       }
-      return envelope ? wrapEnvelope(id, payload) : payload;
+      return envelope ? wrapEnvelope(id, payload, receipts?.topic) : payload;
     }
+
+    const receiptListener =
+      receipts &&
+      listenForReceipts(connection, receipts.topic, brokerNode.persistentSession, {
+        receipt: (receipt) => publisher?.receive(receipt),
+        stray: () => {
+          if (!strayWarned) node.warn(t('errors.receipt-stray', { topic: receipts.topic }));
+          strayWarned = true;
+        },
+        refused: (code) => {
+          node.status(failedStatus(t('status.receipts-refused')));
+          node.error(t('errors.receipt-subscribe-refused', { topic: receipts.topic, code }));
+        },
+      });
+    let strayWarned = false;
 
     node.on('input', (incoming: NodeMessageInFlow, send, done) => {
       const msg = incoming as OutMessage;
@@ -300,6 +324,7 @@ module.exports = function (RED: NodeAPI) {
           qos,
           retain: target.options.retain ?? false,
           properties: encodeProperties(target.options.properties),
+          messageId: receipts ? (msg.messageId as string) : undefined,
           msg: persistence === 'acknowledged' ? storableMessage(msg, bytes) : undefined,
         };
         // queued: done once safe (on disk, or acknowledged before its write), nothing kept in memory;
@@ -342,6 +367,7 @@ module.exports = function (RED: NodeAPI) {
 
     node.on('close', (removed: boolean, done: () => void) => {
       connection.off('status', showStatus);
+      receiptListener?.close(removed);
       statusThrottle.cancel();
       // A deleted node takes its outbox with it; a redeploy or a restart keeps it.
       const closeOutbox = async (ready: { close(discard: boolean): Promise<number> } | undefined) => {

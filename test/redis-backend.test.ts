@@ -225,7 +225,11 @@ describe('embedded brokers on Redis (in one process)', () => {
     const queuedWhileAway = () => [...new Set(back.filter((n) => n > 100))].sort((x, y) => x - y);
     await waitFor(() => queuedWhileAway().length >= 25, 'the 25 queued while away');
     await delay(300);
-    assert.deepEqual(queuedWhileAway(), Array.from({ length: 25 }, (_, i) => 101 + i), 'every message queued while away');
+    assert.deepEqual(
+      queuedWhileAway(),
+      Array.from({ length: 25 }, (_, i) => 101 + i),
+      'every message queued while away',
+    );
     assert.ok(
       back.every((n) => n > 100 || n <= 30),
       `only messages that were published arrive: ${back.join(', ')}`,

@@ -1,3 +1,11 @@
+/** How the flow finished with a message. */
+export interface FlowOutcome {
+  /** The timeout passed first. */
+  timedOut: boolean;
+  /** The first error a node of the flow reported for it (done(err), or a Catch node reached). */
+  error?: string;
+}
+
 /**
  * Follows a message through a flow by its id: each delivery to a node counts
  * one, each completion (the node called done) counts one off; the message is
@@ -7,7 +15,7 @@
 export class CompletionTracker {
   private readonly tracked = new Map<
     string,
-    { pending: number; finish: (timedOut: boolean) => void; timer: NodeJS.Timeout }
+    { pending: number; finish: (outcome: FlowOutcome) => void; timer: NodeJS.Timeout; error?: string }
   >();
 
   /** How many messages are being followed (for tests and diagnostics). */
@@ -19,7 +27,7 @@ export class CompletionTracker {
    * Follows `id` until the flow has finished with it, or `timeoutMs` has passed.
    * Call before sending the message, then `sent` once send() has returned.
    */
-  track(id: string, timeoutMs: number, onFinished: (timedOut: boolean) => void): void {
+  track(id: string, timeoutMs: number, onFinished: (outcome: FlowOutcome) => void): void {
     const timer = setTimeout(() => this.finish(id, true), timeoutMs);
     // The sender's own share: counted off by sent(), so deliveries made during send() keep it open.
     this.tracked.set(id, { pending: 1, finish: onFinished, timer });
@@ -39,6 +47,12 @@ export class CompletionTracker {
     if (entry.pending <= 0) this.finish(id, false);
   }
 
+  /** A node of the flow reported an error for the message: the first one is kept for its outcome. */
+  failed(id: string, error: string): void {
+    const entry = this.tracked.get(id);
+    if (entry && entry.error === undefined) entry.error = error;
+  }
+
   /** The sending node's send() returned: its deliveries are counted, its own share is done. */
   sent(id: string): void {
     this.completed(id);
@@ -49,7 +63,7 @@ export class CompletionTracker {
     if (!entry) return;
     this.tracked.delete(id);
     clearTimeout(entry.timer);
-    entry.finish(timedOut);
+    entry.finish(entry.error === undefined ? { timedOut } : { timedOut, error: entry.error });
   }
 }
 

@@ -61,24 +61,25 @@ export function isMessageId(value: unknown): value is string {
 /**
  * The MQTT 3.1.1 envelope: `{"id":…,"payload":…}` with the payload as UTF-8 text,
  * or as Base64 with `"encoding":"base64"` when the bytes are not valid UTF-8, so
- * unwrapping gives back exactly the bytes that were wrapped.
+ * unwrapping gives back exactly the bytes that were wrapped. `reply` is the topic
+ * the consuming flow's receipt goes to, when the publisher asks for one (receipt.ts).
  */
-export function wrapEnvelope(id: string, payload: Buffer | string): Buffer {
-  if (typeof payload === 'string') return Buffer.from(JSON.stringify({ id, payload }));
-  const text = strictUtf8(payload);
-  return Buffer.from(
-    JSON.stringify(
-      text === undefined
-        ? { id, payload: payload.toString('base64'), encoding: 'base64' }
-        : { id, payload: text },
-    ),
-  );
+export function wrapEnvelope(id: string, payload: Buffer | string, reply?: string): Buffer {
+  const text = typeof payload === 'string' ? payload : strictUtf8(payload);
+  const envelope: Record<string, string> =
+    text === undefined
+      ? { id, payload: (payload as Buffer).toString('base64'), encoding: 'base64' }
+      : { id, payload: text };
+  if (reply !== undefined) envelope.reply = reply;
+  return Buffer.from(JSON.stringify(envelope));
 }
 
 /** What an envelope held: the id and the original bytes. */
 export interface EnvelopeContents {
   id: string;
   payload: Buffer;
+  /** The receipt topic, when the publisher asks for a receipt. */
+  reply?: string;
 }
 
 const ENVELOPE_START = Buffer.from('{"id":');
@@ -98,9 +99,12 @@ export function unwrapEnvelope(bytes: Buffer): EnvelopeContents | undefined {
     return undefined;
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-  const { id, payload, encoding, ...rest } = parsed as Record<string, unknown>;
+  const { id, payload, encoding, reply, ...rest } = parsed as Record<string, unknown>;
   if (!isMessageId(id) || typeof payload !== 'string' || Object.keys(rest).length > 0) return undefined;
-  if (encoding === undefined) return { id, payload: Buffer.from(payload, 'utf8') };
-  if (encoding === 'base64') return { id, payload: Buffer.from(payload, 'base64') };
-  return undefined;
+  if (reply !== undefined && (typeof reply !== 'string' || reply === '')) return undefined;
+  let original: Buffer;
+  if (encoding === undefined) original = Buffer.from(payload, 'utf8');
+  else if (encoding === 'base64') original = Buffer.from(payload, 'base64');
+  else return undefined;
+  return reply === undefined ? { id, payload: original } : { id, payload: original, reply };
 }

@@ -1,6 +1,7 @@
 import type { NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import type { OverflowPolicy } from '../lib/outbox/outbox.js';
+import type { OverflowPolicy } from '../lib/outbox/limits.js';
 import type { PropertiesMessage, PropertySettings } from './mqtt5-properties.js';
+import type { ReceiptSettingsDef } from './receipt-settings.js';
 
 // The durable mqtt out node's settings and the msgs it takes, apart from its wiring (mqtt-out.ts).
 
@@ -18,7 +19,7 @@ export const DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
 export interface LiveMessage {
   msg: NodeMessage;
   send: (msg: NodeMessage) => void;
-  /** Node-RED's completion, called on the acknowledgment. */
+  /** Node-RED's completion, called on the acknowledgment (or the subscribers' receipts). */
   done: (error?: Error) => void;
 }
 
@@ -26,7 +27,7 @@ export interface LiveMessage {
 export type TopicSource = 'str' | 'msg' | 'env';
 export const TOPIC_SOURCES: readonly TopicSource[] = ['str', 'msg', 'env'];
 
-export interface MqttOutDef extends NodeDef, PropertySettings {
+export interface MqttOutDef extends NodeDef, PropertySettings, ReceiptSettingsDef {
   broker: string;
   topic: string;
   /** Absent in flows written before it existed: 'str'. */

@@ -37,7 +37,13 @@ export function outboxStoreContract(name: string, factory: StoreFactory): void {
       const records = [
         record(3),
         record(1, { payload: Buffer.alloc(0) }),
-        record(2, { properties: { contentType: 'x' }, msg: '{"a":1}', retain: true, qos: 2 }),
+        record(2, {
+          properties: { contentType: 'x' },
+          messageId: '0190f3c2-7d1e-7a00-8000-000000000001',
+          msg: '{"a":1}',
+          retain: true,
+          qos: 2,
+        }),
       ];
       await store.write({
         put: records,

@@ -1,8 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionError, PublishingConnection } from '../connection/types.js';
 import { LevelOutboxStore } from './level-store.js';
-import { Outbox, type NewRecord, type OutboxLimits } from './outbox.js';
+import { Outbox, type NewRecord } from './outbox.js';
+import type { OutboxLimits } from './limits.js';
 import { OutboxSender } from './sender.js';
+import { ReceiptWaiter, type EndToEndReceipt, type ReceiptOptions } from './receipt-waiter.js';
+import type { SubscriberReceipt } from '../receipt.js';
 import type { StoredRecord } from './store.js';
 
 /** What the broker's acknowledgment of one message says, for delivery receipts. */
@@ -22,6 +25,8 @@ export interface PublisherEvents<LiveMessage> {
   delivered: [receipt: Receipt, record: StoredRecord, live: LiveMessage | undefined];
   refused: [error: ConnectionError, record: StoredRecord, live: LiveMessage | undefined];
   dropped: [record: StoredRecord, live: LiveMessage | undefined];
+  /** `until: subscriber`: what the subscribers' receipts decided, or a negative receipt (see EndToEndReceipt). */
+  'end-to-end': [receipt: EndToEndReceipt, record: StoredRecord, live: LiveMessage | undefined];
   /** The number of queued messages changed. */
   changed: [];
 }
@@ -31,6 +36,8 @@ export interface PublisherOptions {
   limits: OutboxLimits;
   connection: PublishingConnection;
   window?: number;
+  /** Keep each message until the subscribers' receipts come, not only the broker's acknowledgment. */
+  receipts?: ReceiptOptions;
 }
 
 /**
@@ -42,8 +49,13 @@ export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<
   private constructor(
     readonly outbox: Outbox<LiveMessage>,
     private readonly sender: OutboxSender<LiveMessage>,
+    private readonly waiter: ReceiptWaiter<LiveMessage> | undefined,
   ) {
     super();
+    waiter?.on('receipt', (receipt, record, live) => {
+      this.emit('end-to-end', receipt, record, live);
+      if (receipt.status !== 'failed') this.emit('changed');
+    });
     sender.on('delivered', ({ record, attempt, live }, ackedAt, reasonCode) => {
       const receipt: Receipt = {
         id: String(record.seq),
@@ -67,14 +79,27 @@ export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<
 
   static async open<LiveMessage>(options: PublisherOptions): Promise<DurablePublisher<LiveMessage>> {
     const outbox = await Outbox.open<LiveMessage>(new LevelOutboxStore(options.directory), options.limits);
-    const sender = new OutboxSender<LiveMessage>(outbox, options.connection, options.window);
-    const publisher = new DurablePublisher<LiveMessage>(outbox, sender);
+    // The waiter sends a message again through the sender, which asks the waiter before each send.
+    const sendAgain = () => sender.kick();
+    const waiter = options.receipts && new ReceiptWaiter<LiveMessage>(outbox, options.receipts, sendAgain);
+    const sender = new OutboxSender<LiveMessage>(outbox, options.connection, options.window, waiter);
+    const publisher = new DurablePublisher<LiveMessage>(outbox, sender, waiter);
     sender.kick();
     return publisher;
   }
 
   get queued(): number {
     return this.outbox.count;
+  }
+
+  /** Messages the broker has that wait for the subscribers' receipts. */
+  get awaitingReceipts(): number {
+    return this.waiter?.awaitingCount ?? 0;
+  }
+
+  /** A receipt from a subscribing flow (`until: subscriber`); ignored otherwise. */
+  receive(receipt: SubscriberReceipt): void {
+    this.waiter?.receive(receipt);
   }
 
   /**
@@ -89,6 +114,7 @@ export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<
 
   /** Stops sending and closes the outbox; with `discard` (the node was deleted) its messages are deleted too. */
   async close(discard: boolean): Promise<number> {
+    this.waiter?.close();
     await this.sender.stop();
     const left = this.outbox.count;
     if (discard) await this.outbox.destroy();

@@ -89,6 +89,7 @@ function encodeRecord(record: StoredRecord): Buffer {
   // The same JSON as JSON.stringify of the header makes, at a fraction of its cost for the usual fields.
   let json = `{"seq":${record.seq},"queuedAt":${record.queuedAt},"topic":${JSON.stringify(record.topic)},"qos":${record.qos},"retain":${record.retain}`;
   if (record.properties !== undefined) json += `,"properties":${JSON.stringify(record.properties)}`;
+  if (record.messageId !== undefined) json += `,"messageId":${JSON.stringify(record.messageId)}`;
   // The msg is JSON text already: stored as it is, not escaped into a string again.
   if (record.msg !== undefined) json += `,"msg":${record.msg}`;
   json += '}';

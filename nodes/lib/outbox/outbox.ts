@@ -1,15 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { OutboxMeta, OutboxStore, StoredRecord } from './store.js';
 import { pendingCommit, type PendingCommit } from '../pending-commit.js';
-
-export type OverflowPolicy = 'dropOldest' | 'rejectNew';
-
-export interface OutboxLimits {
-  maxMessages: number;
-  /** Bound on the sum of payload sizes. */
-  maxBytes: number;
-  overflow: OverflowPolicy;
-}
+import { OutboxFullError, type OutboxLimits } from './limits.js';
 
 /** A message as the out node hands it to the outbox. */
 export type NewRecord = Omit<StoredRecord, 'seq' | 'queuedAt'>;
@@ -22,14 +14,6 @@ export interface Delivery<LiveMessage = unknown> {
   attempt: number;
   /** Whether an earlier attempt may have reached the broker (the MQTT DUP flag). */
   possiblySent: boolean;
-}
-
-export class OutboxFullError extends Error {
-  readonly code = 'outbox-full';
-  constructor(readonly limits: OutboxLimits) {
-    super('the outbox is full');
-    this.name = 'OutboxFullError';
-  }
 }
 
 export interface OutboxEvents<LiveMessage> {
@@ -77,6 +61,8 @@ export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<Liv
   /** Highest committed seq. */
   private committedSeq: number;
   private readonly inFlight = new Map<number, StoredRecord>();
+  /** Acknowledged by the broker, kept (still stored) until the subscribers' receipts come: see awaitReceipt. */
+  private readonly awaiting = new Map<number, StoredRecord>();
   /** Sends by this process that ended without an acknowledgment, by seq. */
   private readonly attempts = new Map<number, number>();
   /** The live message of each record appended in this process, kept from its seq on: no event misses it. */
@@ -139,6 +125,10 @@ export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<Liv
     return this.inFlight.size;
   }
 
+  get awaitingCount(): number {
+    return this.awaiting.size;
+  }
+
   /**
    * Resolves once the record is safe: on disk, or acknowledged before its write (which then
    * leaves it out). Rejects with OutboxFullError under `rejectNew` when full.
@@ -188,23 +178,42 @@ export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<Liv
    * failed delete is retried with the next write, and at worst the message is sent again after a restart.
    */
   acknowledge(seq: number): Promise<void> {
-    const record = this.inFlight.get(seq);
+    // A receipt may settle a record awaiting it, in flight, or (sent before a restart) not sent again yet.
+    const record = this.inFlight.get(seq) ?? this.awaiting.get(seq) ?? this.takeReady(seq);
     if (!record || this.closed) return Promise.resolve();
     this.inFlight.delete(seq);
+    this.awaiting.delete(seq);
     this.attempts.delete(seq);
     this.liveMessages.delete(seq);
     return this.remove(record);
   }
 
-  /** Sending failed: the record goes back to the queue, ahead of newer ones, for the sender to try again. */
-  release(seq: number): void {
+  /**
+   * The broker has it, but the message stays until its receipts come (`until: subscriber`): still
+   * stored, out of the broker's window, until acknowledge (receipts) or release (send it again).
+   */
+  awaitReceipt(seq: number): void {
     const record = this.inFlight.get(seq);
     if (!record) return;
     this.inFlight.delete(seq);
+    this.awaiting.set(seq, record);
+  }
+
+  /** Sending failed, or its receipts did not come: the record goes back to the queue, ahead of newer ones. */
+  release(seq: number): void {
+    const record = this.inFlight.get(seq) ?? this.awaiting.get(seq);
+    if (!record) return;
+    this.inFlight.delete(seq);
+    this.awaiting.delete(seq);
     this.attempts.set(seq, (this.attempts.get(seq) ?? 0) + 1);
     let index = this.ready.length;
     while (index > 0 && this.ready[index - 1].seq > seq) index--;
     this.ready.splice(index, 0, record);
+  }
+
+  private takeReady(seq: number): StoredRecord | undefined {
+    const index = this.ready.findIndex((record) => record.seq === seq);
+    return index < 0 ? undefined : this.ready.splice(index, 1)[0];
   }
 
   /** Writes what is pending, then closes the store; in-flight records stay stored and are sent after reopening. */
@@ -250,6 +259,7 @@ export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<Liv
       retain: input.retain,
     };
     if (input.properties !== undefined) record.properties = input.properties;
+    if (input.messageId !== undefined) record.messageId = input.messageId;
     if (input.msg !== undefined) record.msg = input.msg;
     this.meta.nextSeq++;
     this.meta.count++;

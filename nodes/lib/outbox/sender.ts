@@ -11,6 +11,19 @@ export interface SenderEvents<LiveMessage> {
   refused: [delivery: Delivery<LiveMessage>, error: ConnectionError];
 }
 
+/**
+ * What happens around a send when the message waits for more than the broker (receipts from the
+ * subscribers, see receipt-waiter.ts); without one, the broker's acknowledgment settles a message.
+ */
+export interface DeliveryPolicy<LiveMessage> {
+  /** Messages the broker acknowledged that may wait for their receipts at once: sending pauses at this many. */
+  readonly maxAwaiting: number;
+  /** Just before a send: false when the message was settled meanwhile (its receipts came, it expired). */
+  beforeSend(delivery: Delivery<LiveMessage>): boolean;
+  /** The broker acknowledged it: true keeps it in the outbox, awaiting its receipts. */
+  holdAfterBrokerAck(delivery: Delivery<LiveMessage>, ackedAt: number): boolean;
+}
+
 /** In-flight window when the broker sets no lower Receive Maximum. */
 export const DEFAULT_WINDOW = 20;
 
@@ -43,6 +56,7 @@ export class OutboxSender<LiveMessage = unknown> extends EventEmitter<SenderEven
     private readonly outbox: Outbox<LiveMessage>,
     private readonly connection: PublishingConnection,
     private readonly maxWindow = DEFAULT_WINDOW,
+    private readonly policy?: DeliveryPolicy<LiveMessage>,
   ) {
     super();
     connection.on('status', this.onStatus);
@@ -70,7 +84,8 @@ export class OutboxSender<LiveMessage = unknown> extends EventEmitter<SenderEven
           !this.stopped &&
           !this.retryTimer &&
           this.connection.connected &&
-          this.outbox.inFlightCount < this.window
+          this.outbox.inFlightCount < this.window &&
+          (!this.policy || this.outbox.awaitingCount < this.policy.maxAwaiting)
         ) {
           const deliveries = this.outbox.take(this.window - this.outbox.inFlightCount);
           if (deliveries.length === 0) break;
@@ -101,14 +116,19 @@ export class OutboxSender<LiveMessage = unknown> extends EventEmitter<SenderEven
 
   private send(delivery: Delivery<LiveMessage>) {
     const { record } = delivery;
+    if (this.policy && !this.policy.beforeSend(delivery)) return;
     const options: IClientPublishOptions = { qos: record.qos, retain: record.retain };
     if (record.qos > 0 && delivery.possiblySent) options.dup = true;
     const properties = decodeProperties(record.properties);
     if (properties) options.properties = properties;
     this.connection.publish(record.topic, record.payload, options, (error, reasonCode) => {
       if (!error) {
-        void this.outbox.acknowledge(record.seq);
-        this.emit('delivered', delivery, Date.now(), reasonCode);
+        const ackedAt = Date.now();
+        if (this.policy?.holdAfterBrokerAck(delivery, ackedAt)) this.outbox.awaitReceipt(record.seq);
+        else {
+          void this.outbox.acknowledge(record.seq);
+          this.emit('delivered', delivery, ackedAt, reasonCode);
+        }
       } else if (error instanceof ConnectionError && error.returnCode !== undefined) {
         void this.outbox.acknowledge(record.seq);
         this.emit('refused', delivery, error);

@@ -18,6 +18,8 @@ export interface StoredRecord {
   retain: boolean;
   /** MQTT 5 publish properties, JSON-safe (Buffers as base64 strings under `correlationData`). */
   properties?: Record<string, unknown>;
+  /** The end-to-end message id, kept when receipts from the subscribers are awaited (`until: subscriber`). */
+  messageId?: string;
   /** The Node-RED msg as JSON text, kept for delivery receipts (acknowledged mode). */
   msg?: string;
 }
