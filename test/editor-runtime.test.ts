@@ -6,6 +6,11 @@ import { after, before, describe, it } from 'mocha';
 import { chromium, type Browser, type Route } from 'playwright-core';
 import { verifyPassword } from '../nodes/lib/broker/passwords.js';
 import { filterProblem, publishTopicProblem, type TopicProblem } from '../nodes/lib/topic.js';
+import {
+  InvalidReceiptSettingError,
+  readReceiptSettings,
+  type ReceiptSettingsDef,
+} from '../nodes/node-red/receipt-settings.js';
 import { Editor, showingNodeRedAndEditor } from './support/editor.js';
 import { englishCatalog } from './support/hello-world.js';
 import { repositoryNodeRed, startNodeRed } from './support/node-red-install.js';
@@ -337,6 +342,155 @@ describe('the editor in Chromium against the runtime', () => {
           { contentType: '', respTopic: '', correl: '', userProps: '', expiry: '' },
           { nl: false, rap: false, rh: '0' },
         ]);
+      }));
+  });
+
+  describe("the out dialog checks the end-to-end settings with the runtime's rules", () => {
+    type ReceiptSetting = 'expect' | 'receiptTimeout' | 'giveUpAfter' | 'receiptTopic';
+    /** Values of each setting of an out node waiting for its subscribers, as a user may type them. */
+    const RECEIPT_SETTINGS: [ReceiptSetting, unknown][] = [
+      ['expect', ''],
+      ['expect', '  '],
+      ['expect', '1'],
+      ['expect', '3'],
+      ['expect', '1000'],
+      ['expect', '1001'],
+      ['expect', '0'],
+      ['expect', 'left-arm'],
+      ['expect', 'left-arm, right-arm'],
+      ['expect', 'left-arm,,right-arm'],
+      ['expect', 'left-arm,'],
+      ['expect', 'x'.repeat(200)],
+      ['expect', 'x'.repeat(201)],
+      ['receiptTimeout', ''],
+      ['receiptTimeout', 30],
+      ['receiptTimeout', '0.5'],
+      ['receiptTimeout', '0'],
+      ['receiptTimeout', '-1'],
+      ['giveUpAfter', ''],
+      ['giveUpAfter', 0],
+      ['giveUpAfter', '0'],
+      ['giveUpAfter', '3600'],
+      ['giveUpAfter', '-5'],
+      ['receiptTopic', ''],
+      ['receiptTopic', 'plant/receipts'],
+      ['receiptTopic', ' plant/receipts '],
+      ['receiptTopic', 'plant/+'],
+      ['receiptTopic', 'plant/#'],
+      ['receiptTopic', 'a\u0000b'],
+    ];
+    /** Text that is no number, which the runtime reads as the default and the dialog refuses. */
+    const REFUSED_BY_THE_DIALOG_ONLY: [ReceiptSetting, unknown][] = [
+      ['receiptTimeout', 'soon'],
+      ['giveUpAfter', 'never'],
+    ];
+
+    function runtimeAccepts(setting: ReceiptSetting, value: unknown): boolean {
+      try {
+        readReceiptSettings({ until: 'subscriber', [setting]: value }, 'e0e0c0ffee00e2e0');
+        return true;
+      } catch (error) {
+        if (error instanceof InvalidReceiptSettingError) return false;
+        throw error;
+      }
+    }
+
+    /** The dialog's answers for `settings`, on an out node in the mode given. */
+    function dialogAnswers(
+      settings: [ReceiptSetting, unknown][],
+      mode: { persistence: string; until: string },
+    ): Promise<(boolean | string)[]> {
+      return editor.page.evaluate(
+        ({ values, node }) => {
+          const red = (window as unknown as { RED: PageTypes }).RED;
+          const defaults = red.nodes.getType('durable-mqtt-out')!.defaults;
+          return values.map(([setting, value]) => defaults[setting].validate!.call(node, value, {}));
+        },
+        { values: settings, node: mode },
+      );
+    }
+
+    it('accepts and refuses what the runtime does, with a reason, while the node waits for its subscribers', () =>
+      showingOutput(async () => {
+        const answers = await dialogAnswers(RECEIPT_SETTINGS, {
+          persistence: 'acknowledged',
+          until: 'subscriber',
+        });
+        const disagreements = RECEIPT_SETTINGS.flatMap(([setting, value], index) => {
+          const runtime = runtimeAccepts(setting, value);
+          const answer = answers[index];
+          const dialog = answer === true;
+          const shown = `${setting} = ${JSON.stringify(value)?.slice(0, 40)}`;
+          if (!dialog && !(typeof answer === 'string' && answer.length > 0)) return [`${shown}: ${answer}`];
+          return dialog === runtime ? [] : [`${shown}: the dialog ${dialog}, the runtime ${runtime}`];
+        });
+        assert.deepEqual(disagreements, []);
+        const refused = await dialogAnswers(REFUSED_BY_THE_DIALOG_ONLY, {
+          persistence: 'acknowledged',
+          until: 'subscriber',
+        });
+        assert.deepEqual(
+          refused.map((answer) => typeof answer === 'string'),
+          [true, true],
+        );
+        for (const [setting, value] of REFUSED_BY_THE_DIALOG_ONLY)
+          assert.equal(
+            runtimeAccepts(setting, value),
+            true,
+            `the runtime reads ${setting} ${value} as the default`,
+          );
+      }));
+
+    it('leaves them unchecked when the node waits for the broker, as the runtime does not read them then', () =>
+      showingOutput(async () => {
+        const refusedValues = RECEIPT_SETTINGS.filter(([setting, value]) => !runtimeAccepts(setting, value));
+        assert.ok(refusedValues.length > 5);
+        for (const mode of [
+          { persistence: 'acknowledged', until: 'broker' },
+          { persistence: 'queued', until: 'subscriber' },
+        ])
+          assert.deepEqual(
+            await dialogAnswers(refusedValues, mode),
+            refusedValues.map(() => true),
+            JSON.stringify(mode),
+          );
+      }));
+
+    it('gives new nodes the defaults the runtime reads: until the broker, one receipt, 30 s, never give up, the own topic; 5 deliveries', () =>
+      showingOutput(async () => {
+        const wanted: [string, string[]][] = [
+          ['durable-mqtt-out', ['until', 'expect', 'receiptTimeout', 'giveUpAfter', 'receiptTopic']],
+          ['durable-mqtt-in', ['subscriberName', 'maxDeliveries']],
+        ];
+        const [out, input] = await editor.page.evaluate((types) => {
+          const red = (window as unknown as { RED: PageTypes }).RED;
+          return types.map(([type, names]) =>
+            Object.fromEntries(
+              names.map((name) => [
+                name,
+                (red.nodes.getType(type)!.defaults[name] as { value?: unknown }).value,
+              ]),
+            ),
+          );
+        }, wanted);
+        const defaults = { out, in: input };
+        assert.deepEqual(defaults, {
+          out: { until: 'broker', expect: '', receiptTimeout: 30, giveUpAfter: 0, receiptTopic: '' },
+          in: { subscriberName: '', maxDeliveries: 5 },
+        });
+        const id = 'e0e0c0ffee00e2e1';
+        assert.deepEqual(
+          readReceiptSettings({ ...defaults.out, until: 'subscriber' } as ReceiptSettingsDef, id),
+          {
+            topic: `durable-mqtt/receipts/${id}`,
+            options: { expectation: { count: 1 }, timeoutMs: 30_000, giveUpAfterMs: 0, maxAwaiting: 1000 },
+          },
+        );
+        assert.equal(
+          readReceiptSettings(defaults.out as ReceiptSettingsDef, id),
+          undefined,
+          'until the broker: no receipts',
+        );
       }));
   });
 

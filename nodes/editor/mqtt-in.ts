@@ -1,5 +1,6 @@
 /** The mqtt in node's dialog and canvas label. */
 import { filterProblem } from '../lib/topic.js';
+import { MAX_SUBSCRIBER_NAME_LENGTH } from '../lib/receipt-expectation.js';
 import {
   OpenDialog,
   addDialogStyles,
@@ -7,6 +8,7 @@ import {
   foldingSection,
   isOneOf,
   oneOf,
+  readsAsWholeNumber,
   settingText,
   showWhile,
   registerType,
@@ -19,6 +21,8 @@ const DATATYPES = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
 const QOS = ['0', '1', '2'];
 /** MQTT 5 Retain Handling: send retained messages on each subscribe, on a new subscription only, never. */
 const RETAIN_HANDLING = ['0', '1', '2'];
+/** Deliveries of a message to a flow that does not finish with it before it is quarantined (ack: complete). */
+const DEFAULT_MAX_DELIVERIES = 5;
 
 interface MqttInProperties {
   name: string;
@@ -30,6 +34,8 @@ interface MqttInProperties {
   ack: string;
   ackTimeout: string | number;
   unwrapEnvelope: boolean;
+  subscriberName: string;
+  maxDeliveries: string | number;
   nl: boolean;
   rap: boolean;
   rh: string | number;
@@ -89,6 +95,27 @@ registerType<MqttInProperties>(TYPE, {
       },
     },
     unwrapEnvelope: { value: false },
+    // The `by` of its receipts, which an out node's expect may list, separated by commas.
+    subscriberName: {
+      value: '',
+      validate(value, _options) {
+        const name = settingText(value);
+        return (
+          (name.length <= MAX_SUBSCRIBER_NAME_LENGTH && !name.includes(',')) ||
+          t('validation.subscriber-name')
+        );
+      },
+    },
+    maxDeliveries: {
+      value: DEFAULT_MAX_DELIVERIES,
+      validate(value, _options) {
+        return (
+          value === undefined ||
+          readsAsWholeNumber(value, 1, Number.MAX_SAFE_INTEGER) ||
+          t('validation.max-deliveries')
+        );
+      },
+    },
     // MQTT 5 subscription options: No Local, Retain As Published, Retain Handling.
     nl: {
       value: false,
@@ -113,7 +140,8 @@ registerType<MqttInProperties>(TYPE, {
     inputs: { value: 0 },
   },
   inputs: 0,
-  outputs: 1,
+  // The second: messages quarantined after maxDeliveries, which the flow no longer gets.
+  outputs: 2,
   // Acknowledging once the flow has finished shows as the icon's badge rather than in the label.
   icon() {
     return this?.ack === 'complete' ? 'mqtt-in-complete.svg' : 'mqtt-in.svg';
@@ -122,8 +150,8 @@ registerType<MqttInProperties>(TYPE, {
   inputLabels() {
     return t('canvas.input-control');
   },
-  outputLabels() {
-    return t('canvas.output-messages');
+  outputLabels(index) {
+    return t(index === 0 ? 'canvas.output-messages' : 'canvas.output-quarantined');
   },
   label() {
     if (this.name) return this.name;
@@ -140,6 +168,13 @@ registerType<MqttInProperties>(TYPE, {
     $('#node-input-qos').val(oneOf(String(this.qos), QOS, '1'));
     $('#node-input-datatype').val(oneOf(this.datatype, DATATYPES, 'auto-detect'));
     if (this.ackTimeout === undefined) $('#node-input-ackTimeout').val('60');
+    if (this.maxDeliveries === undefined) $('#node-input-maxDeliveries').val(String(DEFAULT_MAX_DELIVERIES));
+    // Receipts carry the node's name, else its id: what an empty field stands for, as its name changes.
+    const name = $('#node-input-name');
+    const showDefaultName = () =>
+      void $('#node-input-subscriberName').attr('placeholder', String(name.val() || this.id));
+    name.on('change keyup', showDefaultName);
+    showDefaultName();
     const ackSelect = $('#node-input-ack');
     ackSelect.val(this.ack === 'complete' ? 'complete' : 'receipt');
     showWhile('.durable-mqtt-in-ack-complete', ackSelect, () => ackSelect.val() === 'complete');

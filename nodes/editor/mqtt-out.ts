@@ -21,6 +21,17 @@ import {
   showMqtt5Rows,
   userPropertiesVerdict,
 } from './mqtt5-fields.js';
+import {
+  DEFAULT_RECEIPT_TIMEOUT,
+  UNTIL,
+  expectVerdict,
+  giveUpAfterVerdict,
+  receiptTimeoutVerdict,
+  receiptTopicVerdict,
+  showReceiptRows,
+} from './receipt-fields.js';
+import { defaultReceiptTopic } from '../lib/receipt-expectation.js';
+import type { NodeOf } from './editor-api.js';
 
 const TYPE = 'durable-mqtt-out';
 /** Persistence modes the runtime implements (it refuses others at deploy). */
@@ -47,6 +58,11 @@ interface MqttOutProperties {
   overflow: string;
   messageId: boolean;
   messageIdEnvelope: boolean;
+  until: string;
+  expect: string;
+  receiptTimeout: string | number;
+  giveUpAfter: string | number;
+  receiptTopic: string;
   contentType: string;
   respTopic: string;
   correl: string;
@@ -59,6 +75,17 @@ interface MqttOutProperties {
 const MQTT5_PROPERTIES = ['contentType', 'respTopic', 'correl', 'userProps', 'expiry'] as const;
 
 const dialog = new OpenDialog<MqttOutProperties>('node-input');
+
+/**
+ * Whether `node` waits for its subscribers' receipts: the runtime reads their settings only then
+ * (node-red/receipt-settings.ts), so the dialog checks them only then.
+ */
+function untilSubscriber(node: NodeOf<MqttOutProperties>): boolean {
+  return dialog.value(node, 'persistence') === 'acknowledged' && dialog.value(node, 'until') === 'subscriber';
+}
+
+/** The end-to-end handlers of the dialog open now. */
+let receiptRows: { restoreChosen(): void } | undefined;
 
 /** A setting as the dialog shows it: '' for one the flow lacks. */
 function choiceText(value: unknown): string {
@@ -130,6 +157,36 @@ registerType<MqttOutProperties>(TYPE, {
     overflow: { value: 'rejectNew' },
     messageId: { value: false },
     messageIdEnvelope: { value: false },
+    until: {
+      value: 'broker',
+      validate(value, _options) {
+        return value === undefined || isOneOf(value, UNTIL) || t('validation.until');
+      },
+    },
+    expect: {
+      value: '',
+      validate(value, _options) {
+        return !untilSubscriber(this) || expectVerdict(t, value);
+      },
+    },
+    receiptTimeout: {
+      value: DEFAULT_RECEIPT_TIMEOUT,
+      validate(value, _options) {
+        return !untilSubscriber(this) || receiptTimeoutVerdict(t, value);
+      },
+    },
+    giveUpAfter: {
+      value: 0,
+      validate(value, _options) {
+        return !untilSubscriber(this) || giveUpAfterVerdict(t, value);
+      },
+    },
+    receiptTopic: {
+      value: '',
+      validate(value, _options) {
+        return !untilSubscriber(this) || receiptTopicVerdict(t, value);
+      },
+    },
     contentType: {
       value: '',
       validate(value, _options) {
@@ -176,7 +233,7 @@ registerType<MqttOutProperties>(TYPE, {
     return t('canvas.input-publish');
   },
   outputLabels() {
-    return t('canvas.output-receipts');
+    return t(untilSubscriber(this) ? 'canvas.output-subscriber-receipts' : 'canvas.output-receipts');
   },
   label() {
     if (this.name) return this.name;
@@ -216,12 +273,29 @@ registerType<MqttOutProperties>(TYPE, {
       select,
       () => select.val() === 'queued' || select.val() === 'acknowledged',
     );
-    // One tip, which says what the chosen mode does.
+    const until = $('#node-input-until');
+    until.val(oneOf(this.until, UNTIL, 'broker'));
+    if (this.receiptTimeout === undefined)
+      $('#node-input-receiptTimeout').val(String(DEFAULT_RECEIPT_TIMEOUT));
+    $('#node-input-receiptTopic').attr('placeholder', defaultReceiptTopic(this.id));
+    // One tip, which says what the chosen mode does (with acknowledged, what it waits for).
+    const waitsForSubscribers = () => select.val() === 'acknowledged' && until.val() === 'subscriber';
     for (const name of PERSISTENCE)
-      showWhile(`.durable-mqtt-tip-${name}`, select, () => select.val() === name);
+      showWhile(
+        `.durable-mqtt-tip-${name}`,
+        select.add(until),
+        () => select.val() === name && !waitsForSubscribers(),
+      );
+    showWhile('.durable-mqtt-tip-subscriber', select.add(until), waitsForSubscribers);
     select.on('change', () => $('#node-input-qos').trigger('change')); // QoS 0 is refused with acknowledged
+    // The end-to-end settings are checked only while they apply: again on each change of that.
+    select.add(until).on('change', () => {
+      for (const name of ['expect', 'receiptTimeout', 'giveUpAfter', 'receiptTopic'])
+        $(`#node-input-${name}`).trigger('change');
+    });
     const messageId = $('#node-input-messageId');
     showWhile('.durable-mqtt-message-id', messageId, () => messageId.is(':checked'));
+    receiptRows = showReceiptRows();
     foldingSection('#durable-mqtt-out-advanced');
     showMqtt5Rows(MQTT5_PROPERTIES.some((name) => settingText(this[name]) !== ''));
   },
@@ -232,9 +306,12 @@ registerType<MqttOutProperties>(TYPE, {
     const megabytes = Number($('#durable-mqtt-max-megabytes').val());
     $('#node-input-maxBytes').val(megabytes > 0 ? String(Math.round(megabytes * MEGABYTE)) : '');
     $('#node-input-outputs').val($('#node-input-persistence').val() === 'acknowledged' ? '1' : '0');
+    receiptRows?.restoreChosen();
+    receiptRows = undefined;
   },
   oneditcancel() {
     dialog.close();
+    receiptRows = undefined;
   },
   oneditdelete() {
     dialog.close();

@@ -1,4 +1,5 @@
 import { isMessageId } from './end-to-end-id.js';
+import { MAX_SUBSCRIBER_NAME_LENGTH } from './receipt-expectation.js';
 
 /**
  * End-to-end receipts: a durable mqtt out node with `until: subscriber` asks the flows that
@@ -30,8 +31,6 @@ export interface SubscriberReceipt {
 
 /** Longest error text a receipt carries: a stack trace is not needed to know what went wrong. */
 const MAX_ERROR_LENGTH = 1000;
-/** Longest subscriber name taken from a receipt. */
-const MAX_NAME_LENGTH = 200;
 
 export function encodeReceipt(receipt: SubscriberReceipt): Buffer {
   const wire: Record<string, unknown> = {
@@ -55,41 +54,16 @@ export function decodeReceipt(bytes: Buffer): SubscriberReceipt | undefined {
   }
   if (!parsed || typeof parsed !== 'object') return undefined;
   const { receipt, by, ok, at, error, final } = parsed as Record<string, unknown>;
-  if (!isMessageId(receipt) || typeof by !== 'string' || by.length === 0 || by.length > MAX_NAME_LENGTH)
+  if (
+    !isMessageId(receipt) ||
+    typeof by !== 'string' ||
+    by.length === 0 ||
+    by.length > MAX_SUBSCRIBER_NAME_LENGTH
+  )
     return undefined;
   if (typeof ok !== 'boolean' || typeof at !== 'number' || !Number.isFinite(at)) return undefined;
   const decoded: SubscriberReceipt = { messageId: receipt, by, ok, at };
   if (typeof error === 'string') decoded.error = error.slice(0, MAX_ERROR_LENGTH);
   if (final === true) decoded.final = true;
   return decoded;
-}
-
-/** Which receipts make a message delivered: a number of subscribers, or these named ones. */
-export type Expectation = { count: number } | { names: string[] };
-
-/**
- * The `expect` setting: empty for one receipt, a whole number for that many (from different
- * subscribers), or a comma-separated list of subscriber names. Undefined when it is none of these.
- */
-export function parseExpectation(text: string): Expectation | undefined {
-  const trimmed = text.trim();
-  if (trimmed === '') return { count: 1 };
-  if (/^\d+$/.test(trimmed)) {
-    const count = Number(trimmed);
-    return count >= 1 && count <= 1000 ? { count } : undefined;
-  }
-  const names = [...new Set(trimmed.split(',').map((name) => name.trim()))];
-  if (names.some((name) => name === '' || name.length > MAX_NAME_LENGTH)) return undefined;
-  return { names };
-}
-
-/** Whether the positive receipts from `by` (distinct subscriber names) satisfy the expectation. */
-export function expectationMet(expectation: Expectation, by: ReadonlySet<string>): boolean {
-  if ('count' in expectation) return by.size >= expectation.count;
-  return expectation.names.every((name) => by.has(name));
-}
-
-/** The default receipt topic of an out node: its own, so receipts for other nodes never reach it. */
-export function defaultReceiptTopic(nodeId: string): string {
-  return `durable-mqtt/receipts/${nodeId}`;
 }

@@ -1,12 +1,8 @@
 import type { ReceiptOptions } from '../lib/outbox/receipt-waiter.js';
 import { readNumber, readString } from '../lib/config-values.js';
 import { publishTopicProblem } from '../lib/topic.js';
-import {
-  decodeReceipt,
-  defaultReceiptTopic,
-  parseExpectation,
-  type SubscriberReceipt,
-} from '../lib/receipt.js';
+import { decodeReceipt, type SubscriberReceipt } from '../lib/receipt.js';
+import { defaultReceiptTopic, parseExpectation } from '../lib/receipt-expectation.js';
 import type { BrokerConnection } from '../lib/connection/broker-connection.js';
 import type { Subscriber } from '../lib/connection/types.js';
 

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { expectationMet, type Expectation, type SubscriberReceipt } from '../receipt.js';
+import type { SubscriberReceipt } from '../receipt.js';
+import { expectationMet, type Expectation } from '../receipt-expectation.js';
 import type { Delivery, Outbox } from './outbox.js';
 import type { DeliveryPolicy } from './sender.js';
 import type { StoredRecord } from './store.js';
