@@ -11,6 +11,7 @@ import { linkedUserDirectory } from './support/user-directory.js';
 import { CommsObserver, NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { findBinary, skipUnlessInstalled } from './support/services.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * Every node type of the package, each of which the palette must offer. The
@@ -63,7 +64,7 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
   let browser: Browser | undefined;
   let editor: Editor;
   /** Nodes the tests build on the canvas through the palette and the dialogs. */
-  const built = { broker: '', inject: '', out: '', in: '', debug: '', config: '' };
+  const built = { broker: '', inject: '', out: '', in: '', debug: '', config: '', receipts: '' };
   /** Runs a test step; on a failure shows the page as it was, and on the first one Node-RED's output. */
   const showingOutput = showingNodeRedAndEditor(
     () => nodeRed,
@@ -226,6 +227,159 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
       await editor.screenshotTo(path.join(DOCS, 'flow.png'));
       const fromOurs = comms!.debugMessages().filter((m) => m.level !== undefined);
       assert.deepEqual(fromOurs, [], 'no warning or error was logged');
+    }));
+
+  it('sets end-to-end delivery in the out and in dialogs (until the subscribers, expect, timeouts, subscriber name, max deliveries), deploys it, and a receipt comes back', () =>
+    showingOutput(async () => {
+      const page = editor.page;
+      await editor.editNode(built.out);
+      const until = page.locator('#node-input-until');
+      assert.equal(await until.isVisible(), false, 'no "until" for queued persistence');
+      await page.selectOption('#node-input-persistence', 'acknowledged');
+      assert.equal(await until.inputValue(), 'broker', 'until the broker by default');
+      assert.equal(await page.locator('#node-input-expect').isVisible(), false);
+      await page.selectOption('#node-input-until', 'subscriber');
+      assert.equal(
+        (await page.locator('.form-tips:visible').first().innerText()).trim(),
+        englishCatalog.tip['until-subscriber'],
+      );
+      await editor.typeInto('#node-input-expect', 'editor-consumer,');
+      assert.equal(await editor.isMarkedInvalid('#node-input-expect'), true, 'a name list ending in a comma');
+      await editor.typeInto('#node-input-expect', 'editor-consumer');
+      assert.equal(await editor.isMarkedInvalid('#node-input-expect'), false);
+      await page.locator('#durable-mqtt-out-advanced .red-ui-palette-header').click();
+      await page.locator('#node-input-receiptTimeout').waitFor();
+      assert.equal(await page.locator('#node-input-receiptTimeout').inputValue(), '30');
+      assert.equal(
+        await page.locator('#node-input-receiptTopic').getAttribute('placeholder'),
+        `durable-mqtt/receipts/${built.out}`,
+        'the default receipt topic, with the node id',
+      );
+      // Every message needs an id for its receipts: the message id options show on, and cannot be unticked.
+      for (const box of ['#node-input-messageId', '#node-input-messageIdEnvelope']) {
+        assert.equal(await page.locator(box).isChecked(), true, `${box} implied`);
+        assert.equal(await page.locator(box).isDisabled(), true, `${box} fixed`);
+      }
+      assert.equal(await page.locator('.durable-mqtt-message-id-implied').isVisible(), true);
+      await editor.typeInto('#node-input-receiptTimeout', '0');
+      assert.equal(await editor.isMarkedInvalid('#node-input-receiptTimeout'), true, 'a timeout of 0 s');
+      await editor.typeInto('#node-input-receiptTimeout', '5');
+      await editor.typeInto('#node-input-giveUpAfter', '-1');
+      assert.equal(await editor.isMarkedInvalid('#node-input-giveUpAfter'), true, 'a negative give up');
+      await editor.typeInto('#node-input-giveUpAfter', '600');
+      await editor.typeInto('#node-input-receiptTopic', 'editor/receipts/#');
+      assert.equal(await editor.isMarkedInvalid('#node-input-receiptTopic'), true, 'a wildcard');
+      await editor.typeInto('#node-input-receiptTopic', 'editor/receipts');
+      for (const field of ['expect', 'receiptTimeout', 'giveUpAfter', 'receiptTopic'])
+        assert.equal(await editor.isMarkedInvalid(`#node-input-${field}`), false, field);
+      await editor.screenshot('out-dialog-until-subscriber');
+      await editor.closeDialog();
+      assert.deepEqual(await editor.outputLabels(built.out), [
+        englishCatalog.canvas['output-subscriber-receipts'],
+      ]);
+      built.receipts = await editor.dragFromPalette('debug', 780, 160);
+      await editor.setProperties(built.receipts, { complete: 'delivery', targetType: 'msg' });
+      await editor.wire(built.out, built.receipts);
+
+      await editor.editNode(built.in);
+      const maxDeliveries = page.locator('#node-input-maxDeliveries');
+      assert.equal(await maxDeliveries.isVisible(), false, 'max deliveries only with ack: complete');
+      await page.selectOption('#node-input-ack', 'complete');
+      assert.equal(await maxDeliveries.inputValue(), '5');
+      await editor.typeInto('#node-input-maxDeliveries', '0');
+      assert.equal(await editor.isMarkedInvalid('#node-input-maxDeliveries'), true, '0 deliveries');
+      await editor.typeInto('#node-input-maxDeliveries', '3');
+      await page.locator('#durable-mqtt-in-advanced .red-ui-palette-header').click();
+      const subscriberName = page.locator('#node-input-subscriberName');
+      await subscriberName.waitFor();
+      assert.equal(
+        await subscriberName.getAttribute('placeholder'),
+        built.in,
+        'the node id, as it has no name',
+      );
+      await editor.typeInto('#node-input-name', 'editor consumer');
+      assert.equal(await subscriberName.getAttribute('placeholder'), 'editor consumer', 'else its name');
+      await editor.typeInto('#node-input-name', '');
+      await editor.typeInto('#node-input-subscriberName', 'editor,consumer');
+      assert.equal(await editor.isMarkedInvalid('#node-input-subscriberName'), true, 'a comma');
+      await editor.typeInto('#node-input-subscriberName', 'editor-consumer');
+      // The out node sends its id and reply address in an envelope on MQTT 3.1.1.
+      await page.locator('#node-input-unwrapEnvelope').check();
+      await editor.screenshot('in-dialog-receipts');
+      await editor.closeDialog();
+      assert.deepEqual(await editor.outputLabels(built.in), [
+        englishCatalog.canvas['output-messages'],
+        englishCatalog.canvas['output-quarantined'],
+      ]);
+      assert.equal(
+        await editor.canvasNode(built.in).locator('.red-ui-flow-port-output').count(),
+        2,
+        'a second output, for quarantined messages',
+      );
+      assert.deepEqual(await editor.invalidNodes(), []);
+
+      await editor.deploy();
+      const saved: Record<string, unknown>[] = await (await fetch(`${nodeRed!.baseUrl}/flows`)).json();
+      const pick = (id: string, names: string[]) => {
+        const node = saved.find((n) => n.id === id)!;
+        return Object.fromEntries(names.map((name) => [name, node[name]]));
+      };
+      assert.deepEqual(
+        pick(built.out, [
+          'persistence',
+          'until',
+          'expect',
+          'receiptTimeout',
+          'giveUpAfter',
+          'receiptTopic',
+          'messageId',
+          'messageIdEnvelope',
+          'wires',
+        ]),
+        {
+          persistence: 'acknowledged',
+          until: 'subscriber',
+          expect: 'editor-consumer',
+          receiptTimeout: '5',
+          giveUpAfter: '600',
+          receiptTopic: 'editor/receipts',
+          // What the user chose stays, for when the node waits for the broker again.
+          messageId: false,
+          messageIdEnvelope: false,
+          wires: [[built.receipts]],
+        },
+      );
+      assert.deepEqual(
+        pick(built.in, ['ack', 'maxDeliveries', 'subscriberName', 'unwrapEnvelope', 'wires']),
+        {
+          ack: 'complete',
+          maxDeliveries: '3',
+          subscriberName: 'editor-consumer',
+          unwrapEnvelope: true,
+          wires: [[built.debug], []],
+        },
+      );
+      await editor.waitForStatus(built.out, (text) => text.startsWith(englishCatalog.status.connected));
+      const logged = comms!.debugMessages().length;
+      await editor.canvasNode(built.inject).locator('.red-ui-flow-node-button').click();
+      await waitFor(
+        () => comms!.debugMessages().some((m) => m.id === built.receipts),
+        'the receipt at the debug node',
+        20_000,
+      );
+      const delivery = JSON.parse(
+        comms!.debugMessages().find((m) => m.id === built.receipts)!.msg as string,
+      ) as { status: string; receipts: { by: string }[] };
+      assert.equal(delivery.status, 'delivered');
+      assert.deepEqual(
+        delivery.receipts.map((receipt) => receipt.by),
+        ['editor-consumer'],
+      );
+      const complaints = comms!
+        .debugMessages()
+        .slice(logged)
+        .filter((m) => m.level !== undefined);
+      assert.deepEqual(complaints, [], 'no warning or error was logged');
     }));
 
   it("tests the connection from the broker config dialog: success, then the network's refusal", () =>

@@ -219,10 +219,11 @@ export class Editor {
     return id;
   }
 
-  /** Drags a wire from the output port of `from` to the input port of `to`. */
-  async wire(from: string, to: string): Promise<void> {
+  /** Drags a wire from output `port` (0: the first) of `from` to the input port of `to`. */
+  async wire(from: string, to: string, port = 0): Promise<void> {
     const output = (await this.canvasNode(from)
       .locator('.red-ui-flow-port-output .red-ui-flow-port')
+      .nth(port)
       .boundingBox())!;
     const input = (await this.canvasNode(to)
       .locator('.red-ui-flow-port-input .red-ui-flow-port')
@@ -285,6 +286,17 @@ export class Editor {
   async chooseInputType(selector: string, type: string): Promise<void> {
     await this.page.click(`${selector} + .red-ui-typedInput-container button.red-ui-typedInput-type-select`);
     await this.page.click(`.red-ui-typedInput-options:visible a[value="${type}"]`);
+  }
+
+  /** The labels of a canvas node's output ports, as their tooltips show them. */
+  async outputLabels(id: string): Promise<string[]> {
+    return this.page.evaluate((node) => {
+      const found = RED.nodes.node(node) as unknown as {
+        outputs: number;
+        _def: { outputLabels(this: unknown, index: number): string };
+      };
+      return Array.from({ length: found.outputs }, (_, index) => found._def.outputLabels.call(found, index));
+    }, id);
   }
 
   /** Whether the editor shows the field as invalid (red border). */
