@@ -85,7 +85,7 @@ export class ReceiptWaiter<LiveMessage>
   constructor(
     private readonly outbox: Outbox<LiveMessage>,
     private readonly options: ReceiptOptions,
-    /** Asks the sender to send what is ready, after a message went back to the queue. */
+    /** Asks the sender to send what is ready: a message went back to the queue, or one left the window. */
     private readonly sendAgain: () => void,
   ) {
     super();
@@ -205,6 +205,8 @@ export class ReceiptWaiter<LiveMessage>
     this.tell(delivery, status, now, { ...detail, ackedAt: detail.ackedAt ?? awaited?.ackedAt });
     this.heard.delete(messageId);
     this.sentAt.delete(messageId);
+    // Room in the window of messages awaiting receipts: sending may go on.
+    if (awaited) this.sendAgain();
   }
 
   private tell(
