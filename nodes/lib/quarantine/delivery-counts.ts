@@ -16,7 +16,7 @@ export interface DeliveryCountOptions {
 /** A key the flow is not given any more, and why. */
 export interface QuarantineEntry {
   key: string;
-  /** Deliveries the flow got before the key was quarantined: `maxDeliveries`. */
+  /** Deliveries the flow got before the key was quarantined: `maxDeliveries` (more if it was lowered since). */
   attempts: number;
   /** Milliseconds since the epoch of the first counted delivery. */
   firstSeen: number;
