@@ -110,6 +110,8 @@ export class ReceiptWaiter<LiveMessage>
     }
     // Receipts may come before a send: those of a send made before a restart.
     if (this.decided(delivery, now)) return false;
+    // A message sent again later with the id of one settled before (msg.messageId) is answered anew.
+    this.settled.delete(messageId);
     this.sentAt.set(messageId, now);
     return true;
   }
