@@ -36,7 +36,7 @@ interface Delivery {
 function receiptFlow(
   protocolVersion: 4 | 5,
   out: Record<string, unknown>,
-  consumers: { name: string; code: string }[],
+  consumers: { name: string; code: string; maxDeliveries?: number }[],
 ) {
   const flow: Record<string, unknown>[] = [
     embeddedBrokerNode(0, { id: BROKER }),
@@ -56,7 +56,7 @@ function receiptFlow(
     helperNode('receipts'),
     ...completionObservers('out1'),
   ];
-  for (const { name, code } of consumers) {
+  for (const { name, code, maxDeliveries } of consumers) {
     flow.push(
       mqttInNode({
         id: `in-${name}`,
@@ -65,8 +65,11 @@ function receiptFlow(
         ack: 'complete',
         unwrapEnvelope: true,
         subscriberName: name,
-        wires: [[`fn-${name}`]],
+        maxDeliveries,
+        outputs: 2,
+        wires: [[`fn-${name}`], [`quarantined-${name}`]],
       }),
+      helperNode(`quarantined-${name}`),
       { id: `fn-${name}`, type: 'function', func: code, outputs: 1, wires: [[]] },
     );
   }
@@ -167,5 +170,53 @@ describe('end-to-end receipts (until: subscriber)', () => {
     );
     await delay(500);
     assert.equal(receipts.length, 1, 'nothing more once expired');
+  });
+
+  it('quarantines a message whose flow keeps failing: the second output, a final negative receipt, the rest flows', async () => {
+    const poisoned = "if (msg.payload === 'poison') throw new Error('cannot parse the recipe'); return msg;";
+    await helper.load(
+      nodes,
+      receiptFlow(5, { receiptTimeout: 0.2 }, [{ name: 'mixer', code: poisoned, maxDeliveries: 3 }]),
+    );
+    const receipts = collect(helper.getNode('receipts'));
+    const quarantined = collect(helper.getNode('quarantined-mixer'));
+    const caught = collect(helper.getNode('caught'));
+    const statuses = watchStatus(helper.getNode('in-mixer'));
+    await connected();
+    for (const payload of ['a', 'poison', 'b']) helper.getNode('out1').receive({ payload });
+    await waitFor(
+      () => receipts.filter((msg) => (msg.delivery as Delivery).status !== 'failed').length === 3,
+      'the three outcomes',
+      15_000,
+    );
+    const outcome = (payload: string) =>
+      receipts
+        .filter((msg) => msg.payload === payload)
+        .map((msg) => (msg.delivery as Delivery).status)
+        .join(' ');
+    assert.equal(outcome('a'), 'delivered');
+    assert.equal(outcome('b'), 'delivered');
+    assert.equal(outcome('poison'), 'failed failed failed rejected', 'three tries, then quarantined');
+    assert.equal(quarantined.length, 1);
+    const quarantine = quarantined[0].quarantine as {
+      attempts: number;
+      lastError: string;
+      firstSeen: number;
+    };
+    assert.equal(quarantine.attempts, 3);
+    assert.match(quarantine.lastError, /cannot parse the recipe/);
+    assert.equal(quarantined[0].payload, 'poison');
+    const rejected = receipts.find((msg) => (msg.delivery as Delivery).status === 'rejected')!;
+    assert.match(String((rejected.delivery as Delivery).error), /quarantined after 3 deliveries/);
+    await waitFor(() => caught.length === 1, 'the rejection at the Catch node');
+    assert.ok(
+      statuses.some((status) => /1 quarantined/.test(String(status.text))),
+      'the count in the status',
+    );
+    // Sent again now, it is answered at once and reaches neither output.
+    helper.getNode('out1').receive({ payload: 'poison', messageId: quarantined[0].messageId });
+    await waitFor(() => receipts.length === 7, 'the second rejection');
+    assert.equal((receipts[6].delivery as Delivery).status, 'rejected');
+    assert.equal(quarantined.length, 1, 'not to the quarantine output again');
   });
 });
