@@ -286,8 +286,10 @@ describe('the editor in Chromium: palette, dialogs, deploy, examples and French'
       assert.equal(await maxDeliveries.isVisible(), false, 'max deliveries only with ack: complete');
       await page.selectOption('#node-input-ack', 'complete');
       assert.equal(await maxDeliveries.inputValue(), '5');
+      await editor.typeInto('#node-input-maxDeliveries', '-1');
+      assert.equal(await editor.isMarkedInvalid('#node-input-maxDeliveries'), true, 'a negative count');
       await editor.typeInto('#node-input-maxDeliveries', '0');
-      assert.equal(await editor.isMarkedInvalid('#node-input-maxDeliveries'), true, '0 deliveries');
+      assert.equal(await editor.isMarkedInvalid('#node-input-maxDeliveries'), false, '0: no quarantine');
       await editor.typeInto('#node-input-maxDeliveries', '3');
       await page.locator('#durable-mqtt-in-advanced .red-ui-palette-header').click();
       const subscriberName = page.locator('#node-input-subscriberName');

@@ -343,10 +343,13 @@ describe('the npm pack tarball', () => {
         return flow;
       }
 
-      /** Debug and log entries of the package's nodes at warn or error level. */
-      function ourComplaints(flow: Record<string, unknown>[]) {
+      /** Debug and log entries of the package's nodes at warn or error level, from the `since`th entry on. */
+      function ourComplaints(flow: Record<string, unknown>[], since = 0) {
         const ours = new Set(flow.filter((n) => String(n.type).startsWith('durable-mqtt-')).map((n) => n.id));
-        return comms!.debugMessages().filter((m) => m.level !== undefined && ours.has(m.id));
+        return comms!
+          .debugMessages()
+          .slice(since)
+          .filter((m) => m.level !== undefined && ours.has(m.id));
       }
 
       it('runs the imported hello-world example from the installed package: every node starts and a message goes through', () =>
@@ -436,6 +439,95 @@ describe('the npm pack tarball', () => {
             10_000,
           );
           assert.deepEqual(ourComplaints(flow), []);
+        }));
+
+      it('runs the imported end-to-end example: a command is delivered once both consumers have finished with it; the one the logbook refuses is quarantined and rejected', () =>
+        showingOutput(async () => {
+          const id = (suffix: string) => `d0a1c0ffee0008${suffix}`;
+          const ids = {
+            broker: id('02'),
+            v12: id('04'),
+            v99: id('05'),
+            out: id('06'),
+            receipts: id('07'),
+            undelivered: id('09'),
+            controller: id('0a'),
+            actuator: id('0d'),
+            duplicates: id('0e'),
+            logbook: id('0f'),
+            quarantined: id('10'),
+          };
+          const loggedBefore = comms!.debugMessages().length;
+          const flow = await deployExample('08-end-to-end-receipts', ids.broker);
+          for (const node of [ids.out, ids.controller, ids.logbook])
+            await comms!.waitForStatus(node, isConnected, `node ${node} to connect`, 30_000);
+          const debugOf = (node: string) =>
+            comms!
+              .debugMessages()
+              .filter((m) => m.id === node && m.level === undefined)
+              .map((m) => JSON.parse(m.msg as string) as Record<string, unknown>);
+          type Delivery = { status: string; receipts: { by: string }[]; by?: string; error?: string };
+          const deliveries = () => debugOf(ids.receipts).map((msg) => msg.delivery as Delivery);
+          const inject = async (node: string) =>
+            assert.equal((await fetch(`${nodeRed!.baseUrl}/inject/${node}`, { method: 'POST' })).status, 200);
+
+          await inject(ids.v12);
+          await waitFor(() => deliveries().length === 1, 'the receipt of V12', 20_000);
+          assert.equal(deliveries()[0].status, 'delivered');
+          assert.deepEqual(
+            deliveries()[0]
+              .receipts.map((receipt) => receipt.by)
+              .sort(),
+            ['logbook', 'valve-controller'],
+          );
+
+          // Refused by the logbook at each of its 3 deliveries (resent after 1, 2 and 4 s), then quarantined.
+          await inject(ids.v99);
+          await waitFor(
+            () => deliveries().some((delivery) => delivery.status === 'rejected'),
+            'V99 rejected',
+            30_000,
+          );
+          const v99 = deliveries().slice(1);
+          assert.deepEqual(
+            v99.map((delivery) => delivery.status),
+            ['failed', 'failed', 'failed', 'rejected'],
+          );
+          assert.ok(
+            v99.every(
+              (delivery) => delivery.by === 'logbook' && /not in the register/.test(delivery.error ?? ''),
+            ),
+            JSON.stringify(v99),
+          );
+          await waitFor(() => debugOf(ids.quarantined).length === 1, 'V99 in quarantine', 10_000);
+          const quarantined = debugOf(ids.quarantined)[0];
+          assert.deepEqual(quarantined.payload, { valve: 'V99', open: true });
+          const quarantine = quarantined.quarantine as { attempts: number; lastError: string };
+          assert.equal(quarantine.attempts, 3);
+          assert.match(quarantine.lastError, /valve V99 is not in the register/);
+          await waitFor(
+            () => debugOf(ids.undelivered).length === 1,
+            "the out node's error at its Catch node",
+          );
+          // The valve controller acted on each command once; the copies sent for the logbook were dropped.
+          // The actuator debug node shows msg.payload.
+          assert.deepEqual(debugOf(ids.actuator), [
+            { valve: 'V12', open: true },
+            { valve: 'V99', open: true },
+          ]);
+          await waitFor(() => debugOf(ids.duplicates).length === 3, 'the 3 copies at the duplicates output');
+          await comms!.waitForStatus(
+            ids.logbook,
+            (s) => /1 quarantined/.test(s.text ?? ''),
+            'the count',
+            10_000,
+          );
+          await comms!.waitForStatus(ids.out, (s) => /1 rejected/.test(s.text ?? ''), 'the count', 10_000);
+          // What the node says of the quarantine in the log; the out node's error went to its Catch node.
+          assert.deepEqual(
+            ourComplaints(flow, loggedBefore).map((m) => [m.id, m.level]),
+            [[ids.logbook, 30]],
+          );
         }));
 
       it('runs the imported sleeping-sensor example: no reading until the sensor is started, then numbered readings arrive in order', () =>
@@ -544,6 +636,8 @@ describe('the npm pack tarball', () => {
             );
           }
           const errorsBefore = nodeRed!.logLines('error').length;
+          // The node ids are those of the single-example tests: what those logged is theirs.
+          const loggedBefore = comms!.debugMessages().length;
           const deployed = await fetch(`${nodeRed!.baseUrl}/flows`, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
@@ -572,7 +666,7 @@ describe('the npm pack tarball', () => {
           }
           // A moment for a connection failure or a warning to surface, had anything tried.
           await new Promise((resolve) => setTimeout(resolve, 2_000));
-          assert.deepEqual(ourComplaints(flow), []);
+          assert.deepEqual(ourComplaints(flow, loggedBefore), []);
           assert.deepEqual(nodeRed!.logLines('error').slice(errorsBefore), []);
           await fetch(`${nodeRed!.baseUrl}/flows`, {
             method: 'POST',

@@ -4,13 +4,8 @@ import { describe, it } from 'mocha';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { DurablePublisher } from '../nodes/lib/outbox/durable-publisher.js';
 import type { EndToEndReceipt, ReceiptOptions } from '../nodes/lib/outbox/receipt-waiter.js';
-import {
-  decodeReceipt,
-  encodeReceipt,
-  expectationMet,
-  parseExpectation,
-  type SubscriberReceipt,
-} from '../nodes/lib/receipt.js';
+import { decodeReceipt, encodeReceipt, type SubscriberReceipt } from '../nodes/lib/receipt.js';
+import { expectationMet, parseExpectation } from '../nodes/lib/receipt-expectation.js';
 import { newMessageId, unwrapEnvelope, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
 import { delay, waitFor } from './support/wait.js';
 

@@ -21,7 +21,7 @@ const DATATYPES = ['auto-detect', 'utf8', 'buffer', 'json', 'base64'];
 const QOS = ['0', '1', '2'];
 /** MQTT 5 Retain Handling: send retained messages on each subscribe, on a new subscription only, never. */
 const RETAIN_HANDLING = ['0', '1', '2'];
-/** Deliveries of a message to a flow that does not finish with it before it is quarantined (ack: complete). */
+/** Deliveries of a message to a flow that does not finish with it before it is quarantined (ack: complete); 0: never. */
 const DEFAULT_MAX_DELIVERIES = 5;
 
 interface MqttInProperties {
@@ -111,7 +111,7 @@ registerType<MqttInProperties>(TYPE, {
       validate(value, _options) {
         return (
           value === undefined ||
-          readsAsWholeNumber(value, 1, Number.MAX_SAFE_INTEGER) ||
+          readsAsWholeNumber(value, 0, Number.MAX_SAFE_INTEGER) ||
           t('validation.max-deliveries')
         );
       },
