@@ -108,7 +108,8 @@ export class Editor {
     const notifications = this.page.locator('#red-ui-notifications .red-ui-notification');
     for (let left = await notifications.count(); left > 0; left = await notifications.count()) {
       const first = notifications.first();
-      await first.click();
+      // One that closes by itself meanwhile (a deploy's, after a few seconds) leaves nothing to click.
+      await first.click({ timeout: 3_000 }).catch(() => undefined);
       const closed = await this.page
         .waitForFunction(
           (before) => document.querySelectorAll('#red-ui-notifications .red-ui-notification').length < before,
