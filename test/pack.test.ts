@@ -456,6 +456,7 @@ describe('the npm pack tarball', () => {
             duplicates: id('0e'),
             logbook: id('0f'),
             quarantined: id('10'),
+            refusals: id('13'),
           };
           const loggedBefore = comms!.debugMessages().length;
           const flow = await deployExample('08-end-to-end-receipts', ids.broker);
@@ -509,8 +510,10 @@ describe('the npm pack tarball', () => {
             () => debugOf(ids.undelivered).length === 1,
             "the out node's error at its Catch node",
           );
-          // The valve controller acted on each command once; the copies sent for the logbook were dropped.
-          // The actuator debug node shows msg.payload.
+          // The logbook's errors go to its Catch node, rather than to the log.
+          assert.equal(debugOf(ids.refusals).length, 3);
+          // The valve controller acted on each command once (its debug node shows msg.payload); the
+          // copies sent again for the logbook were dropped.
           assert.deepEqual(debugOf(ids.actuator), [
             { valve: 'V12', open: true },
             { valve: 'V99', open: true },
