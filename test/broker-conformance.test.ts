@@ -274,6 +274,32 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
     second.destroy();
   });
 
+  it('[MQTT-3.3.1-1] sets DUP on a message it sends again to a session, not on one queued while the client was away', async () => {
+    const session = { clientId: 'redelivered', clean: false, reconnectPeriod: 0 };
+    const first = await connectWhenListening(port, session);
+    await first.subscribeAsync('dup/t', { qos: 1 });
+    // No PUBACK: the message stays in flight, to be sent again to the next connection of the session.
+    let arrived = false;
+    first.handleMessage = (_packet, _callback) => {
+      arrived = true;
+    };
+    await honest.publishAsync('dup/t', 'sent before', { qos: 1 });
+    await waitFor(() => arrived, 'the first copy');
+    first.end(true);
+    await honest.publishAsync('dup/t', 'queued while away', { qos: 1 });
+    const second = await connectWhenListening(port, session);
+    const copies: { payload: string; dup: boolean }[] = [];
+    second.on('packetreceive', (received) => {
+      if (received.cmd === 'publish') copies.push({ payload: String(received.payload), dup: received.dup });
+    });
+    await waitFor(() => copies.length === 2, 'both messages');
+    assert.deepEqual(copies, [
+      { payload: 'sent before', dup: true },
+      { payload: 'queued while away', dup: false },
+    ]);
+    await second.endAsync();
+  });
+
   it('stays up for client ids and topic filters named like properties every object has (GHSA-52qw-whmv-87c5)', async () => {
     for (const clientId of ['constructor', '__proto__', 'toString']) {
       const session = await RawSession.open(port);
