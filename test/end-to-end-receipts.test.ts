@@ -123,6 +123,23 @@ describe('end-to-end receipts (until: subscriber)', () => {
     });
   }
 
+  it('an in node that acknowledges on arrival sends the receipt on arrival too', async () => {
+    const flow = receiptFlow(4, {}, [{ name: 'on-arrival', code: "throw new Error('not waited for');" }]);
+    const consumer = flow.find((node) => node.id === 'in-on-arrival')!;
+    consumer.ack = 'receipt';
+    await helper.load(nodes, flow);
+    const receipts = collect(helper.getNode('receipts'));
+    await connected();
+    helper.getNode('out1').receive({ payload: 'ping' });
+    await waitFor(() => receipts.length === 1, 'the receipt');
+    const delivery = receipts[0].delivery as Delivery;
+    assert.equal(delivery.status, 'delivered', 'the flow is not waited for, so its error does not count');
+    assert.deepEqual(
+      delivery.receipts.map(({ by }) => by),
+      ['on-arrival'],
+    );
+  });
+
   it('a flow that fails sends a negative receipt: told on the output, not delivered, sent again until the flow succeeds', async () => {
     // Fails the first time it sees a message, then succeeds: a flow that recovers.
     const flaky =
