@@ -150,6 +150,73 @@ describe('embedded broker: users, passwords and topic rules', () => {
     await Promise.all([watcher.endAsync(), visitor.endAsync()]);
   });
 
+  it('denies with !pattern in an ordered list: a SUBACK 0x80 for a filter wholly denied, the denied topics withheld from a wider one', async () => {
+    const port = await freePort();
+    const node = embeddedBrokerNode(port, {
+      accounts: [{ username: 'admin', publish: ['#'], subscribe: ['#'] }],
+      allowAnonymous: true,
+      anonymousPublish: ['!secret/#', '#'],
+      anonymousSubscribe: ['!secret/+', '+/+'],
+    });
+    const credentials = { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ admin: hashes.admin }) } };
+    await helper.load(allNodes, [node], credentials);
+    const visitor = await connectWhenListening(port, { clientId: 'visitor' });
+    assert.deepEqual(await subackCodes(visitor, { 'secret/+': { qos: 1 }, '+/+': { qos: 1 } }), [128, 1]);
+    assert.ok(visitor.connected, 'the connection stays open');
+    const received: string[] = [];
+    visitor.on('message', (topic) => received.push(topic));
+    const admin = await connectWhenListening(port, login('admin'));
+    await admin.publishAsync('secret/plans', 'x', { qos: 1 });
+    await admin.publishAsync('open/news', 'x', { qos: 1 });
+    await waitFor(() => received.includes('open/news'), 'the allowed topic');
+    await delay(200);
+    assert.deepEqual(received, ['open/news'], 'secret/plans withheld from +/+');
+    const adminReceived: string[] = [];
+    admin.on('message', (topic) => adminReceived.push(topic));
+    await admin.subscribeAsync('#', { qos: 1 });
+    await visitor.publishAsync('secret/leak', 'x', { qos: 1 });
+    await visitor.publishAsync('open/post', 'x', { qos: 1 });
+    await waitFor(() => adminReceived.includes('open/post'), 'the allowed publication');
+    await delay(200);
+    assert.ok(!adminReceived.includes('secret/leak'), 'the denied publication is dropped');
+    await Promise.all([visitor.endAsync(), admin.endAsync()]);
+  });
+
+  it('withholds the denied topics from an in-process clean session too', async () => {
+    const node = embeddedBrokerNode(0, {
+      accounts: [{ username: 'admin', publish: ['#'], subscribe: ['#'] }],
+      allowAnonymous: true,
+      anonymousPublish: ['#'],
+      anonymousSubscribe: ['!secret/+', '+/+'],
+    });
+    await helper.load(
+      allNodes,
+      [
+        node,
+        brokerConfigNode({ id: 'visitor-cfg', clientId: 'visitor' }),
+        mqttInNode({ id: 'visitor-in', broker: 'visitor-cfg', topic: '+/+', wires: [['visitor-sink']] }),
+        helperNode('visitor-sink'),
+        mqttOutNode({ id: 'out', broker: 'visitor-cfg', qos: '1' }),
+      ],
+      { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ admin: hashes.admin }) } },
+    );
+    const received = collect(helper.getNode('visitor-sink'));
+    await waitFor(
+      () =>
+        (helper.getNode('visitor-cfg') as unknown as { connection: { connected: boolean } }).connection
+          .connected,
+      'the in-process connection',
+    );
+    helper.getNode('out').receive({ topic: 'secret/plans', payload: 'x' });
+    helper.getNode('out').receive({ topic: 'open/news', payload: 'x' });
+    await waitFor(() => received.length === 1, 'the allowed topic');
+    await delay(200);
+    assert.deepEqual(
+      received.map((msg) => msg.topic),
+      ['open/news'],
+    );
+  });
+
   it('answers SUBACK 0x80 to a filter outside the rules, with %c and %u filled in, and keeps the connection', async () => {
     const port = await freePort();
     const { node, credentials } = securedBroker(port);

@@ -45,6 +45,7 @@ export class AccessControl {
   private readonly accepted = new Map<string, Buffer>();
   private readonly digestKey = randomBytes(32);
   private running = 0;
+  private readonly deliveriesChecked: boolean;
   private readonly waiting: (() => void)[] = [];
 
   constructor(config: AccessConfig) {
@@ -60,6 +61,8 @@ export class AccessControl {
       publish: new TopicAccess(config.anonymous.publish),
       subscribe: new TopicAccess(config.anonymous.subscribe),
     };
+    const accounts = [...this.accounts.values(), ...(this.anonymous ? [this.anonymous] : [])];
+    this.deliveriesChecked = accounts.some((account) => account.subscribe.denies);
   }
 
   /** Whether anyone may connect, whatever credentials they give. */
@@ -92,6 +95,19 @@ export class AccessControl {
 
   maySubscribe(identity: Identity, filter: string): boolean {
     return this.accountOf(identity)?.subscribe.allowsFilter(filter, identity) ?? false;
+  }
+
+  /**
+   * Whether a message on `topic` may reach this identity through a subscription it was allowed:
+   * false when a denial covers the topic (see TopicAccess.allowsFilter).
+   */
+  mayReceive(identity: Identity, topic: string): boolean {
+    return this.accountOf(identity)?.subscribe.allowsTopic(topic, identity) ?? false;
+  }
+
+  /** Whether some account's subscribe list denies: only then is each delivery checked (mayReceive). */
+  get checksDeliveries(): boolean {
+    return this.deliveriesChecked;
   }
 
   /** Whether every publication of this identity is allowed, so none needs a check. */
