@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
+import { networkInterfaces } from 'node:os';
 import mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { connectWhenListening } from './support/embedded-broker.js';
@@ -348,4 +349,88 @@ describe('embedded broker: users, passwords and topic rules', () => {
       assert.deepEqual(sensorReceived, [], 'the refused # subscription receives nothing');
     });
   }
+});
+
+/** An address of this machine other than loopback, to connect from as another machine would; undefined when there is none. */
+function networkAddress(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces()))
+    for (const address of addresses ?? [])
+      if (!address.internal && address.family === 'IPv4') return address.address;
+  return undefined;
+}
+
+describe('embedded broker: anonymous clients from other machines', () => {
+  let fromNetwork: string;
+  before(async function () {
+    const address = networkAddress();
+    if (!address) {
+      if (process.env.CI) throw new Error('no network interface other than loopback to connect from');
+      console.warn('\n!!! SKIPPED: this machine has no network interface other than loopback\n');
+      this.skip();
+    }
+    fromNetwork = address;
+    await helper.startServer();
+  });
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  /** The CONNACK code a client connecting to `host` gets (0: accepted), over MQTT 3.1.1 or 5. */
+  async function answer(host: string, port: number, options: mqtt.IClientOptions = {}): Promise<number> {
+    try {
+      const client = await mqtt.connectAsync({
+        host,
+        port,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        ...options,
+      });
+      await client.endAsync();
+      return 0;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'number') throw error;
+      return code;
+    }
+  }
+
+  it('lets them in from this machine only, unless ticked, and says so in the log (as Mosquitto 2 does)', async () => {
+    const port = await freePort();
+    await helper.load(allNodes, [embeddedBrokerNode(port, { bind: '0.0.0.0' })]);
+    const broker = helper.getNode(EMBEDDED_BROKER_ID);
+    const warnings = warningsOf(broker);
+    await connectWhenListening(port).then((client) => client.endAsync());
+    assert.equal(await answer('127.0.0.1', port), 0, 'from this machine');
+    assert.equal(await answer(fromNetwork, port), 5, `from ${fromNetwork}`);
+    assert.equal(await answer(fromNetwork, port, { protocolVersion: 5 }), 0x87, 'MQTT 5: Not authorized');
+    await waitFor(() => warnings.length === 1, 'the warning');
+    assert.match(warnings[0], /Also from the network/);
+    assert.ok(warnings[0].includes(fromNetwork), warnings[0]);
+  });
+
+  it('lets them in from the network when ticked, with the broker shown open to the network in yellow', async () => {
+    const port = await freePort();
+    const flowNode = embeddedBrokerNode(port, { bind: '0.0.0.0', allowAnonymousFromNetwork: true });
+    await helper.load(allNodes, [flowNode]);
+    const broker = helper.getNode(EMBEDDED_BROKER_ID);
+    const statuses = watchStatus(broker);
+    await connectWhenListening(port).then((client) => client.endAsync());
+    assert.equal(await answer(fromNetwork, port), 0);
+    await waitFor(
+      () =>
+        statuses.some(
+          (status) => status.fill === 'yellow' && /open to the network/.test(String(status.text)),
+        ),
+      'the yellow status',
+    );
+  });
+
+  it('still lets users in from the network, and holds anonymous ones to this machine', async () => {
+    const port = await freePort();
+    const { node, credentials } = securedBroker(port, { bind: '0.0.0.0', allowAnonymous: true });
+    await helper.load(allNodes, [node], credentials);
+    await connectWhenListening(port, login('admin')).then((client) => client.endAsync());
+    assert.equal(await answer(fromNetwork, port, login('admin')), 0, 'a user');
+    assert.equal(await answer(fromNetwork, port), 5, 'an anonymous client');
+    assert.equal(await answer('127.0.0.1', port), 0, 'an anonymous client of this machine');
+  });
 });

@@ -25,6 +25,7 @@ interface EmbeddedBrokerProperties {
   wssPort: string | number;
   accounts: BrokerAccount[];
   allowAnonymous: boolean | string;
+  allowAnonymousFromNetwork: boolean | string;
   anonymousPublish: string;
   anonymousSubscribe: string;
   maxConnections: string | number;
@@ -185,6 +186,7 @@ registerType<EmbeddedBrokerProperties>(TYPE, {
       },
     },
     allowAnonymous: { value: true },
+    allowAnonymousFromNetwork: { value: false },
     anonymousPublish: { value: '#' },
     anonymousSubscribe: { value: '#' },
     maxConnections: wholeNumberSetting(1000, 1, Number.MAX_SAFE_INTEGER, 'max-connections'),

@@ -46,6 +46,11 @@ export interface GateOptions {
    * unchecked. Off for the broker's own in-process clients, which cannot break them.
    */
   conformance: boolean;
+  /**
+   * For a client from another machine: whether the user name it gives (or none) would make it
+   * an anonymous client, which may connect from this machine only. Undefined for local clients.
+   */
+  refusesAnonymous?: (username: string | undefined) => boolean;
 }
 
 /** Where the gate's decisions go: the connection it guards. */
@@ -58,6 +63,8 @@ export interface GateOutput {
   publishRefused(identity: Identity, topic: string): void;
   /** The connection must close, after a CONNACK with `connackCode` when set: `reason` says why, for the log. */
   violation(reason: string, connackCode?: number): void;
+  /** An anonymous client from another machine: refused with CONNACK 5 (0x87 on MQTT 5). */
+  anonymousRefused(): void;
 }
 
 type Verdict = 'forward' | 'forward-last' | 'drop' | 'close';
@@ -206,6 +213,11 @@ export class PacketGate {
       username: connect.username?.toString('utf8'),
       clientId: connect.clientId.toString('utf8'),
     };
+    if (this.options.refusesAnonymous?.(identity.username)) {
+      this.state = 'closed';
+      this.output.anonymousRefused();
+      return 'close';
+    }
     this.identity = identity;
     const { access, conformance, maxPacketSize } = this.options;
     // The identity is fixed at CONNECT and the rules while the broker runs: asked once, not per PUBLISH.
