@@ -41,6 +41,8 @@ interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   maxTopicLevels?: string | number;
   /** Seconds a new connection has to send its CONNECT. */
   connectTimeout?: string | number;
+  /** Close connections whose topics, client id or user name hold control characters (as Mosquitto). */
+  refuseControlCharacters?: boolean | string;
   /** A tls-config node: its certificate and key serve MQTT over TLS and secure WebSocket. */
   tls?: string;
   /** MQTT over TLS; 0 or empty: none. */

@@ -32,6 +32,7 @@ interface EmbeddedBrokerProperties {
   maxPacketSize: string | number;
   maxTopicLevels: string | number;
   connectTimeout: string | number;
+  refuseControlCharacters: boolean | string;
   maxOfflineMessages: string | number;
 }
 type EmbeddedBrokerNode = NodeOf<EmbeddedBrokerProperties>;
@@ -193,6 +194,7 @@ registerType<EmbeddedBrokerProperties>(TYPE, {
     maxPacketSize: wholeNumberSetting(1048576, 128, 268435460, 'max-packet-size'),
     maxTopicLevels: wholeNumberSetting(100, 1, 100, 'max-topic-levels'),
     connectTimeout: wholeNumberSetting(10, 1, 3600, 'connect-timeout'),
+    refuseControlCharacters: { value: false },
     maxOfflineMessages: wholeNumberSetting(10000, 0, Number.MAX_SAFE_INTEGER, 'max-offline-messages'),
   },
   credentials: {
