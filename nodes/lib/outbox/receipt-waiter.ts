@@ -177,7 +177,7 @@ export class ReceiptWaiter<LiveMessage>
       this.settle(delivery, 'rejected', now, { receipt: heard.rejection, ackedAt });
       return true;
     }
-    if (!expectationMet(this.options.expectation, new Set(heard.positive.keys()))) return false;
+    if (!expectationMet(this.options.expectation, heard.positive)) return false;
     this.settle(delivery, 'delivered', now, { ackedAt });
     return true;
   }
