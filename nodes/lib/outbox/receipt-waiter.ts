@@ -80,6 +80,14 @@ export class ReceiptWaiter<LiveMessage>
   private readonly heard = new Map<string, Heard>();
   private readonly sentAt = new Map<string, number>();
   private readonly settled = new Set<string>();
+  /**
+   * The settled ids in the order they were settled, a ring of MAX_SETTLED: the oldest leaves the set
+   * when a new one comes. Not the set's own first entry: a Set deleted from the front keeps the
+   * deleted slots until it is rehashed, and finding its first entry walks over them, thousands per
+   * settled message.
+   */
+  private readonly settledOrder: (string | undefined)[] = new Array<string | undefined>(MAX_SETTLED);
+  private settledNext = 0;
   private closed = false;
 
   constructor(
@@ -171,7 +179,7 @@ export class ReceiptWaiter<LiveMessage>
       this.settle(delivery, 'rejected', now, { receipt: heard.rejection, ackedAt });
       return true;
     }
-    if (!expectationMet(this.options.expectation, new Set(heard.positive.keys()))) return false;
+    if (!expectationMet(this.options.expectation, heard.positive)) return false;
     this.settle(delivery, 'delivered', now, { ackedAt });
     return true;
   }
@@ -201,14 +209,22 @@ export class ReceiptWaiter<LiveMessage>
     const awaited = this.awaited.get(messageId);
     if (awaited) clearTimeout(awaited.timer);
     this.awaited.delete(messageId);
-    this.settled.add(messageId);
-    if (this.settled.size > MAX_SETTLED) this.settled.delete(this.settled.values().next().value as string);
+    this.remember(messageId);
     void this.outbox.acknowledge(delivery.record.seq);
     this.tell(delivery, status, now, { ...detail, ackedAt: detail.ackedAt ?? awaited?.ackedAt });
     this.heard.delete(messageId);
     this.sentAt.delete(messageId);
     // Room in the window of messages awaiting receipts: sending may go on.
     if (awaited) this.sendAgain();
+  }
+
+  /** Keeps `messageId` among the settled ones, forgetting the oldest of the last MAX_SETTLED. */
+  private remember(messageId: string) {
+    const oldest = this.settledOrder[this.settledNext];
+    if (oldest !== undefined) this.settled.delete(oldest);
+    this.settled.add(messageId);
+    this.settledOrder[this.settledNext] = messageId;
+    this.settledNext = (this.settledNext + 1) % MAX_SETTLED;
   }
 
   private tell(
