@@ -49,13 +49,17 @@ export interface WaiterEvents<LiveMessage> {
 const MAX_UNMATCHED = 10_000;
 /** Message ids settled lately: a receipt for one of them (a repeat) is ignored. */
 const MAX_SETTLED = 10_000;
+/** Bounds of the time between two looks for messages whose receipts are late. */
+const MIN_SWEEP_MS = 10;
+const MAX_SWEEP_MS = 1000;
 /** The wait for receipts doubles per attempt up to this many times the first. */
 const MAX_BACKOFF_FACTOR = 16;
 
 interface Awaited<LiveMessage> {
   delivery: Delivery<LiveMessage>;
   ackedAt: number;
-  timer: NodeJS.Timeout;
+  /** When it is sent again (or expires) if its receipts have not come. */
+  deadline: number;
 }
 
 /** What is known of one message id's receipts before it is settled. */
@@ -89,6 +93,10 @@ export class ReceiptWaiter<LiveMessage>
   private readonly settledOrder: (string | undefined)[] = new Array<string | undefined>(MAX_SETTLED);
   private settledNext = 0;
   private closed = false;
+  /** One timer for every message awaiting receipts, not one each: a timer per message cost more than its receipt. */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Milliseconds between sweeps: a tenth of the receipt timeout, so a resend comes at most that late. */
+  private readonly sweepEvery: number;
 
   constructor(
     private readonly outbox: Outbox<LiveMessage>,
@@ -97,6 +105,7 @@ export class ReceiptWaiter<LiveMessage>
     private readonly sendAgain: () => void,
   ) {
     super();
+    this.sweepEvery = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, options.timeoutMs / 10));
   }
 
   get maxAwaiting(): number {
@@ -133,8 +142,8 @@ export class ReceiptWaiter<LiveMessage>
     const giveUpIn = this.options.giveUpAfterMs
       ? delivery.record.queuedAt + this.options.giveUpAfterMs - ackedAt
       : Infinity;
-    const timer = setTimeout(() => this.timedOut(messageId), Math.max(0, Math.min(backoff, giveUpIn)));
-    this.awaited.set(messageId, { delivery, ackedAt, timer });
+    this.awaited.set(messageId, { delivery, ackedAt, deadline: ackedAt + Math.min(backoff, giveUpIn) });
+    this.sweepSoon();
     return true;
   }
 
@@ -156,7 +165,7 @@ export class ReceiptWaiter<LiveMessage>
 
   close(): void {
     this.closed = true;
-    for (const { timer } of this.awaited.values()) clearTimeout(timer);
+    clearTimeout(this.sweepTimer);
     this.awaited.clear();
   }
 
@@ -184,6 +193,19 @@ export class ReceiptWaiter<LiveMessage>
     return true;
   }
 
+  private sweepSoon() {
+    if (this.sweepTimer || this.closed) return;
+    this.sweepTimer = setTimeout(() => this.sweep(), this.sweepEvery);
+  }
+
+  /** Sends again, or expires, the messages whose deadline has passed. */
+  private sweep() {
+    this.sweepTimer = undefined;
+    const now = Date.now();
+    for (const [messageId, { deadline }] of this.awaited) if (deadline <= now) this.timedOut(messageId);
+    if (this.awaited.size > 0) this.sweepSoon();
+  }
+
   private timedOut(messageId: string) {
     const awaited = this.awaited.get(messageId);
     if (!awaited) return;
@@ -207,7 +229,6 @@ export class ReceiptWaiter<LiveMessage>
   ) {
     const messageId = delivery.record.messageId as string;
     const awaited = this.awaited.get(messageId);
-    if (awaited) clearTimeout(awaited.timer);
     this.awaited.delete(messageId);
     this.remember(messageId);
     void this.outbox.acknowledge(delivery.record.seq);
