@@ -38,6 +38,22 @@ export function stringViolation(bytes: Buffer, field: string): Violation | undef
   return undefined;
 }
 
+/**
+ * Control characters, U+0001 to U+001F and U+007F to U+009F, in a UTF-8 field: MQTT allows them
+ * (1.5.3), Mosquitto refuses them, and the broker does too when told to (BrokerLimits).
+ */
+export function controlCharacterViolation(bytes: Buffer, field: string): Violation | undefined {
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    // U+0080 to U+009F are encoded C2 80 to C2 9F; a lone 80 to 9F byte continues another character.
+    const control =
+      byte < 0x20 || byte === 0x7f || (byte === 0xc2 && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x9f);
+    if (control && byte !== 0)
+      return violation('option: refuse control characters', `${field} holds a control character`);
+  }
+  return undefined;
+}
+
 /** MQTT 5 properties: known identifiers, each once but User Property, within their block (2.2.2.2). */
 function propertiesViolation(blocks: Buffer[]): Violation | undefined {
   for (const block of blocks) {
@@ -65,6 +81,33 @@ export function packetTypeViolation(type: number): Violation | undefined {
   return CLIENT_PACKETS.has(type)
     ? undefined
     : violation('MQTT-4.8.0-1', `packet type ${type} is not one a client sends`);
+}
+
+/** The fixed-header flags each packet type must carry [MQTT-2.2.2-1]; PUBLISH's carry DUP, QoS and RETAIN. */
+const FIXED_FLAGS = new Map<number, number>([
+  [PacketType.PUBREL, 0x02],
+  [PacketType.SUBSCRIBE, 0x02],
+  [PacketType.UNSUBSCRIBE, 0x02],
+]);
+
+/**
+ * What a packet's first byte alone says is wrong: judged as soon as that byte arrives, so a
+ * client announcing a bad packet is closed at once instead of after sending the whole of it.
+ */
+export function firstByteViolation(firstByte: number): Violation | undefined {
+  const type = firstByte >> 4;
+  const flags = firstByte & 0x0f;
+  const typeProblem = packetTypeViolation(type);
+  if (typeProblem) return typeProblem;
+  if (type === PacketType.PUBLISH) {
+    const qos = (flags >> 1) & 0x03;
+    if (qos === 3) return violation('MQTT-3.3.1-4', 'a PUBLISH with QoS 3');
+    if (qos === 0 && flags & 0x08) return violation('MQTT-3.3.1-2', 'a QoS 0 PUBLISH with DUP set');
+    return undefined;
+  }
+  if (flags !== (FIXED_FLAGS.get(type) ?? 0))
+    return violation('MQTT-2.2.2-2', `packet type ${type} with flags ${flags.toString(2).padStart(4, '0')}`);
+  return undefined;
 }
 
 /**
@@ -102,6 +145,9 @@ export function connectViolation(connect: ConnectFields): Violation | undefined 
     const username = stringViolation(connect.username, 'the user name');
     if (username) return username;
   }
+  // MQTT 3.1 has no server-assigned id: its client id is 1 to 23 characters (MQTT 3.1, 3.1 CONNECT, Payload).
+  if (connect.level === 3 && connect.clientId.length === 0)
+    return violation('MQTT 3.1: 3.1', 'an empty client id on MQTT 3.1', 2);
   // MQTT 5 gives such a client an id of the server's choosing (3.1.3.1).
   if (connect.level !== MQTT5 && connect.clientId.length === 0 && !(flags & ConnectFlag.CLEAN_SESSION))
     return violation('MQTT-3.1.3-8', 'an empty client id with clean session 0', 2);
