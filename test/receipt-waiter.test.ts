@@ -229,5 +229,11 @@ describe('receipt wire format', () => {
       reply: 'durable-mqtt/receipts/n1',
     });
     assert.equal(unwrapEnvelope(Buffer.from(JSON.stringify({ id, payload: 'p', reply: 7 }))), undefined);
+    const withByteOrderMark = Buffer.from([0xef, 0xbb, 0xbf, 0x68, 0x69]);
+    assert.deepEqual(
+      unwrapEnvelope(wrapEnvelope(id, withByteOrderMark))?.payload,
+      withByteOrderMark,
+      'every byte',
+    );
   });
 });

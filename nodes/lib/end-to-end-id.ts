@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import { strictUtf8 } from './payload.js';
+import { isUtf8 } from 'node:buffer';
 
 /**
  * The message id (msg.messageId): a message's identity end to end, across the at-least-once
@@ -65,7 +65,8 @@ export function isMessageId(value: unknown): value is string {
  * the consuming flow's receipt goes to, when the publisher asks for one (receipt.ts).
  */
 export function wrapEnvelope(id: string, payload: Buffer | string, reply?: string): Buffer {
-  const text = typeof payload === 'string' ? payload : strictUtf8(payload);
+  // Not a decoder's text: a TextDecoder drops a leading byte order mark, and unwrapping must give back every byte.
+  const text = typeof payload === 'string' ? payload : isUtf8(payload) ? payload.toString('utf8') : undefined;
   const envelope: Record<string, string> =
     text === undefined
       ? { id, payload: (payload as Buffer).toString('base64'), encoding: 'base64' }

@@ -27,6 +27,7 @@ import {
 } from './prototype-keys.js';
 import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
+import { MQ_CONCURRENCY } from './message-bus.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
@@ -152,6 +153,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       id: startOrderedBrokerId(),
       connectTimeout: this.options.limits.connectTimeoutMs,
       maxTopicLevels: this.options.limits.maxTopicLevels,
+      concurrency: MQ_CONCURRENCY,
       // Told to MQTT 5 clients in the CONNACK; the packet gate holds network clients to it for QoS 2.
       receiveMaximum: MAX_QOS2_AWAITING_RELEASE,
       // Told to MQTT 5 clients; the packet gate reads the aliases too, to judge a PUBLISH by its topic.

@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis, type Command, type RedisOptions } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
+import { MQ_CONCURRENCY } from './message-bus.js';
 import { RedisPersistence } from './persistence-patches.js';
 
 export interface RedisBackendOptions {
@@ -37,8 +38,6 @@ interface MQEmitterRedisInternals {
 
 /** The longest wait between two attempts to reach Redis. */
 const MAX_RETRY_DELAY_MS = 2000;
-/** Aedes' own default: messages handed to subscribers at once, the rest wait in order. */
-const MQ_CONCURRENCY = 100;
 
 /**
  * An ioredis connection that can be stopped at any moment, and whose failures
