@@ -52,10 +52,10 @@ export class InNodeQuarantine {
   }
 
   /** The flow finished with a delivery `admit` passed: a success forgets its count, a failure keeps it. */
-  finished(key: string | undefined, outcome: FlowOutcome, timeoutText: string): void {
+  finished(key: string | undefined, outcome: FlowOutcome, timeoutText: () => string): void {
     if (key === undefined || !this.counts) return;
     if (outcome.error !== undefined) this.counts.failed(key, outcome.error);
-    else if (outcome.timedOut) this.counts.failed(key, timeoutText);
+    else if (outcome.timedOut) this.counts.failed(key, timeoutText());
     else this.counts.completed(key);
   }
 
