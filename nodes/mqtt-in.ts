@@ -12,7 +12,10 @@ import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion, type FlowOutcome } from './lib/completion-tracker.js';
+import { followFlowCompletion } from './node-red/completion-hooks.js';
 import { replyAddressOf, sendReceipt, type ReplyAddress } from './node-red/receipt-reply.js';
+import { DEFAULT_MAX_DELIVERIES, InNodeQuarantine, type Admission } from './node-red/quarantine.js';
+import { nodeDataDirectory } from './node-red/data-directory.js';
 import { connectionNodeStatus, failAllInput, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
@@ -38,6 +41,8 @@ interface MqttInDef extends NodeDef {
   ackTimeout?: string | number;
   /** The name receipts carry to a durable mqtt out with `until: subscriber`; empty: the node's name, or its id. */
   subscriberName?: string;
+  /** With ack 'complete': deliveries of one message the flow gets at most before it is quarantined; 0: no quarantine. */
+  maxDeliveries?: string | number;
   /** Unwrap the MQTT 3.1.1 message-id envelope of a durable mqtt out into msg.messageId and msg.payload. */
   unwrapEnvelope?: boolean | string;
   /** MQTT 5 No Local, Retain As Published, Retain Handling (absent in older flows: false, false, 0). */
@@ -46,10 +51,6 @@ interface MqttInDef extends NodeDef {
   rh?: number | string;
 }
 
-/** Node-RED hook labels; hooks are global to the runtime, so they are added once. */
-const DELIVER_HOOK = 'preDeliver.durable-mqtt-ack';
-const COMPLETE_HOOK = 'onComplete.durable-mqtt-ack';
-const CATCH_HOOK = 'onReceive.durable-mqtt-ack';
 const DEFAULT_ACK_TIMEOUT = 60;
 
 /** What a dynamic-subscription msg may carry in `msg.topic`. */
@@ -79,7 +80,15 @@ module.exports = function (RED: NodeAPI) {
     const ackTimeoutMs = readNumber(def.ackTimeout, DEFAULT_ACK_TIMEOUT) * 1000;
     const unwrap = readBoolean(def.unwrapEnvelope, false);
     const subscriberName = readString(def.subscriberName).trim() || def.name || node.id;
-    if (ackOnComplete) followFlowCompletion();
+    if (ackOnComplete) followFlowCompletion(RED);
+    const maxDeliveries = readNumber(def.maxDeliveries, DEFAULT_MAX_DELIVERIES);
+    const quarantineDirectory = nodeDataDirectory(RED, 'quarantine', node);
+    const quarantine =
+      ackOnComplete && maxDeliveries >= 1 && quarantineDirectory
+        ? new InNodeQuarantine(quarantineDirectory, Math.floor(maxDeliveries), (error) =>
+            node.error(t('errors.quarantine-unavailable', { reason: error.message })),
+          )
+        : undefined;
 
     if (!brokerNode?.connection) {
       node.status(failedStatus(t('status.no-broker')));
@@ -127,6 +136,8 @@ module.exports = function (RED: NodeAPI) {
           if (!(error instanceof PayloadError)) throw error;
           msg.payload = payload.toString('utf8');
           node.error(t('errors.invalid-json', { topic, reason: error.message }), msg);
+          // No flow can take it as it is: resending it would not help.
+          if (reply) answer(reply, msg.messageId as string, { timedOut: false, error: error.message }, true);
           return;
         }
         if (!ackOnComplete || (packet.qos === 0 && !reply)) {
@@ -135,16 +146,17 @@ module.exports = function (RED: NodeAPI) {
           if (reply) answer(reply, msg.messageId as string, { timedOut: false });
           return;
         }
-        const id = msg._msgid as string;
-        return new Promise<void>((resolve) => {
-          flowCompletion.track(id, ackTimeoutMs, (outcome) => {
-            if (outcome.timedOut) node.warn(t('errors.ack-timeout', { topic, seconds: ackTimeoutMs / 1000 }));
-            if (reply) answer(reply, msg.messageId as string, outcome);
-            resolve();
-          });
-          node.send(msg);
-          flowCompletion.sent(id);
-        });
+        if (!quarantine) return passToFlow(msg, reply, undefined);
+        const messageId = msg.messageId as string | undefined;
+        return quarantine.admit(packet, messageId, unwrapped?.payload ?? payload).then(
+          (admission) =>
+            admission.pass ? passToFlow(msg, reply, admission.key) : holdBack(msg, reply, admission),
+          (error: Error) => {
+            // Uncounted rather than held: the flow gets it, and the log says why it was not counted.
+            node.error(t('errors.quarantine-count-failed', { topic, reason: error.message }), msg);
+            return passToFlow(msg, reply, undefined);
+          },
+        );
       },
       holdsAcknowledgments: ackOnComplete,
       onSubscribeFailure(failure: SubscribeFailure) {
@@ -154,15 +166,60 @@ module.exports = function (RED: NodeAPI) {
 
     let envelopeWarned = false;
 
+    /** Sends the msg into the flow and resolves once the flow has finished with it (ack: complete). */
+    function passToFlow(msg: NodeMessage, reply: ReplyAddress | undefined, countKey: string | undefined) {
+      const id = msg._msgid as string;
+      const seconds = ackTimeoutMs / 1000;
+      return new Promise<void>((resolve) => {
+        flowCompletion.track(id, ackTimeoutMs, (outcome) => {
+          if (outcome.timedOut) node.warn(t('errors.ack-timeout', { topic: msg.topic as string, seconds }));
+          quarantine?.finished(countKey, outcome, t('errors.receipt-not-finished', { seconds }));
+          if (reply) answer(reply, msg.messageId as string, outcome);
+          resolve();
+        });
+        node.send([msg, null]);
+        flowCompletion.sent(id);
+      });
+    }
+
+    /**
+     * A message quarantined now goes to the second output, said in the log too (that output may be
+     * unwired); a copy of one quarantined before goes nowhere again. Both are acknowledged, and their
+     * publisher told for good.
+     */
+    function holdBack(
+      msg: NodeMessage,
+      reply: ReplyAddress | undefined,
+      admission: Admission & { pass: false },
+    ) {
+      const { kind, entry } = admission.verdict;
+      const reason = t('errors.quarantined-reason', {
+        attempts: entry.attempts,
+        error: entry.lastError ?? '-',
+      });
+      if (kind === 'quarantine') {
+        const quarantined = msg as NodeMessage & { quarantine?: object };
+        quarantined.quarantine = {
+          attempts: entry.attempts,
+          firstSeen: entry.firstSeen,
+          lastError: entry.lastError,
+        };
+        node.warn(t('errors.quarantined', { topic: msg.topic as string, reason }));
+        showStatus(connection.status);
+        node.send([null, quarantined]);
+      }
+      if (reply) answer(reply, msg.messageId as string, { timedOut: false, error: reason }, true);
+    }
+
     /** Sends the receipt a publisher with `until: subscriber` waits for: negative when the flow failed. */
-    function answer(reply: ReplyAddress, messageId: string, outcome: FlowOutcome) {
+    function answer(reply: ReplyAddress, messageId: string, outcome: FlowOutcome, final = false) {
       const error = outcome.timedOut
         ? t('errors.receipt-not-finished', { seconds: ackTimeoutMs / 1000 })
         : outcome.error;
       const receipt =
         error === undefined
           ? { messageId, by: subscriberName, ok: true, at: Date.now() }
-          : { messageId, by: subscriberName, ok: false, at: Date.now(), error };
+          : { messageId, by: subscriberName, ok: false, at: Date.now(), error, final };
       sendReceipt(connection, reply, receipt, (failure) =>
         node.debug(t('log.receipt-not-sent', { topic: reply.topic, reason: failure.message })),
       );
@@ -179,7 +236,16 @@ module.exports = function (RED: NodeAPI) {
       return t('errors.invalid-filter', { topic: String(filter), reason: t(`topic-problem.${problem}`) });
     }
 
-    const showStatus = (status: ConnectionStatus) => node.status(connectionNodeStatus(t, status));
+    const showStatus = (status: ConnectionStatus) =>
+      node.status(
+        connectionNodeStatus(
+          t,
+          status,
+          quarantine?.quarantinedCount
+            ? t('status.quarantined', { count: quarantine.quarantinedCount })
+            : undefined,
+        ),
+      );
     connection.on('status', showStatus);
     connection.register(node);
     showStatus(connection.status);
@@ -273,7 +339,8 @@ module.exports = function (RED: NodeAPI) {
       for (const { topic } of connection.subscriptionsOf(subscriber)) {
         connection.unsubscribe(topic, subscriber, keep && topic === staticFilter);
       }
-      connection.deregister(node).then(done, done);
+      const closing = quarantine?.close(removed).catch(() => undefined);
+      Promise.all([closing, connection.deregister(node)]).then(() => done(), done);
     });
   }
 
@@ -288,37 +355,6 @@ module.exports = function (RED: NodeAPI) {
       return undefined;
     }
     return list as TopicRequest[];
-  }
-
-  /** Counts each delivery and each completion of the messages an in node follows (ack: complete). */
-  function followFlowCompletion() {
-    const hooks = RED.hooks;
-    if (hooks.has(DELIVER_HOOK)) return;
-    hooks.add(DELIVER_HOOK, (event: { msg: NodeMessage }) =>
-      flowCompletion.delivered(event.msg._msgid as string),
-    );
-    hooks.add(COMPLETE_HOOK, (event: { msg: NodeMessage; error?: unknown }) => {
-      if (event.error !== undefined)
-        flowCompletion.failed(event.msg._msgid as string, errorText(event.error));
-      flowCompletion.completed(event.msg._msgid as string);
-    });
-    // A node that reports an error with node.error(err, msg) reaches the Catch nodes without a done(err).
-    hooks.add(
-      CATCH_HOOK,
-      (event: { msg: NodeMessage & { error?: { message?: unknown } }; destination: { node: Node } }) => {
-        if (event.destination.node.type === 'catch' && event.msg.error)
-          flowCompletion.failed(event.msg._msgid as string, String(event.msg.error.message));
-      },
-    );
-  }
-
-  /**
-   * An error as a node reported it: an Error (from the function node's sandbox too, another realm,
-   * so not `instanceof Error`), or the text some nodes pass to done().
-   */
-  function errorText(error: unknown): string {
-    const message = (error as { message?: unknown } | null)?.message;
-    return typeof message === 'string' ? message : typeof error === 'string' ? error : JSON.stringify(error);
   }
 
   RED.nodes.registerType('durable-mqtt-in', MqttIn);

@@ -6,6 +6,7 @@ import { publishTopicProblem } from './lib/topic.js';
 import { PayloadError, encodePayload, publishFits } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { DurablePublisher } from './lib/outbox/durable-publisher.js';
+import { LevelOutboxStore } from './lib/outbox/level-store.js';
 import { OutboxFullError } from './lib/outbox/limits.js';
 import { encodeProperties } from './lib/outbox/properties.js';
 import { LeftoverOutbox } from './lib/outbox/leftover-outbox.js';
@@ -146,7 +147,7 @@ module.exports = function (RED: NodeAPI) {
       persistence === 'none' || !outboxDirectory
         ? Promise.resolve(undefined)
         : DurablePublisher.open<LiveMessage>({
-            directory: outboxDirectory,
+            store: new LevelOutboxStore(outboxDirectory),
             limits,
             connection,
             receipts: receipts?.options,

@@ -71,15 +71,12 @@ const AFTER_CONNECT: [rule: string, what: string, bytes: Buffer][] = [
   ['MQTT-4.8.0-1', 'the reserved packet type 15', packet(0xf0)],
   ['MQTT-3.1.0-2', 'a second CONNECT', connect({ clientId: 'again' })],
   ['MQTT-2.2.3', 'a remaining length of five bytes', Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])],
-  ['MQTT-2.2.2-2 (parser)', 'a PUBREL with flags 0000', packet(0x60, uint16(1))],
-  [
-    'MQTT-2.2.2-2 (parser)',
-    'a SUBSCRIBE with flags 0000',
-    packet(0x80, uint16(1), field('t'), Buffer.from([0])),
-  ],
-  ['MQTT-2.2.2-2 (parser)', 'an UNSUBSCRIBE with flags 0000', packet(0xa0, uint16(1), field('t'))],
-  ['MQTT-2.2.2-2 (parser)', 'a PINGREQ with flags 0001', packet(0xc1)],
-  ['MQTT-3.3.1-4 (parser)', 'a PUBLISH with QoS 3', publish('t', { flags: 0x06, packetId: 1 })],
+  ['MQTT-2.2.2-2', 'a PUBREL with flags 0000', packet(0x60, uint16(1))],
+  ['MQTT-2.2.2-2', 'a SUBSCRIBE with flags 0000', packet(0x80, uint16(1), field('t'), Buffer.from([0]))],
+  ['MQTT-2.2.2-2', 'an UNSUBSCRIBE with flags 0000', packet(0xa0, uint16(1), field('t'))],
+  ['MQTT-2.2.2-2', 'a PINGREQ with flags 0001', packet(0xc1)],
+  ['MQTT-3.3.1-4', 'a PUBLISH with QoS 3', publish('t', { flags: 0x06, packetId: 1 })],
+  ['MQTT-3.3.1-2', 'a QoS 0 PUBLISH with DUP set', publish('t', { flags: 0x08 })],
   ['MQTT-3.8.3-4 (parser)', 'a SUBSCRIBE with a reserved option bit set', subscribe(1, [['t', 0x04]])],
   ['MQTT-3.8.3-4 (parser)', 'a SUBSCRIBE asking QoS 3', subscribe(1, [['t', 0x03]])],
   ['MQTT-3.3.2-2', 'a topic name with +', publish('a/+/b')],
@@ -93,6 +90,12 @@ const AFTER_CONNECT: [rule: string, what: string, bytes: Buffer][] = [
 /** CONNECT cases: the broker closes, after a CONNACK with this code when there is one. */
 const CONNECTS: [rule: string, what: string, bytes: Buffer, connackCode?: number][] = [
   ['MQTT-3.1.0-1', 'a first packet that is not a CONNECT', packet(0xc0)],
+  [
+    'MQTT 3.1: 3.1',
+    'an empty client id on MQTT 3.1',
+    connect({ clientId: '', protocolName: 'MQIsdp', level: 3 }),
+    2,
+  ],
   ['MQTT-1.5.3-1', 'a client id with an unpaired surrogate', connect({ clientId: SURROGATE })],
   ['MQTT-1.5.3-2', 'a client id with U+0000', connect({ clientId: WITH_NUL })],
   ['MQTT-1.5.3-1', 'a will topic that is not UTF-8', connect({ clientId: 'w', will: { topic: ILL_FORMED } })],
@@ -168,6 +171,24 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
       assert.deepEqual(session.received, expected);
     });
   }
+
+  it('judges a packet by its first byte as soon as it arrives, without waiting for the rest', async () => {
+    for (const [what, firstByte] of [
+      ['the reserved packet type 15', 0xf0],
+      ['a QoS 0 PUBLISH with DUP set', 0x38],
+      ['a SUBSCRIBE with flags 0000', 0x80],
+    ] as const) {
+      const session = await connected();
+      session.send(Buffer.from([firstByte]));
+      assert.ok(await session.closesWithin(CLOSE_WITHIN_MS), `still open after the first byte of ${what}`);
+    }
+    const unconnected = await RawSession.open(port);
+    unconnected.send(Buffer.from([0xc0]));
+    assert.ok(
+      await unconnected.closesWithin(CLOSE_WITHIN_MS),
+      'still open after a first byte that is no CONNECT',
+    );
+  });
 
   it('[MQTT-3.1.4-5] processes nothing sent after a CONNECT it refuses', async () => {
     const session = await RawSession.open(port);
@@ -272,6 +293,32 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
       "the second session's message",
     );
     second.destroy();
+  });
+
+  it('[MQTT-3.3.1-1] sets DUP on a message it sends again to a session, not on one queued while the client was away', async () => {
+    const session = { clientId: 'redelivered', clean: false, reconnectPeriod: 0 };
+    const first = await connectWhenListening(port, session);
+    await first.subscribeAsync('dup/t', { qos: 1 });
+    // No PUBACK: the message stays in flight, to be sent again to the next connection of the session.
+    let arrived = false;
+    first.handleMessage = (_packet, _callback) => {
+      arrived = true;
+    };
+    await honest.publishAsync('dup/t', 'sent before', { qos: 1 });
+    await waitFor(() => arrived, 'the first copy');
+    first.end(true);
+    await honest.publishAsync('dup/t', 'queued while away', { qos: 1 });
+    const second = await connectWhenListening(port, session);
+    const copies: { payload: string; dup: boolean }[] = [];
+    second.on('packetreceive', (received) => {
+      if (received.cmd === 'publish') copies.push({ payload: String(received.payload), dup: received.dup });
+    });
+    await waitFor(() => copies.length === 2, 'both messages');
+    assert.deepEqual(copies, [
+      { payload: 'sent before', dup: true },
+      { payload: 'queued while away', dup: false },
+    ]);
+    await second.endAsync();
   });
 
   it('stays up for client ids and topic filters named like properties every object has (GHSA-52qw-whmv-87c5)', async () => {

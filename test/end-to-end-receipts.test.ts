@@ -11,6 +11,9 @@ import {
   mqttInNode,
   mqttOutNode,
 } from './support/flows.js';
+import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
+import { skipUnlessInstalled } from './support/services.js';
+import { freePort } from './support/ports.js';
 
 /** Node-RED's function node: the consuming flows here finish (done) or fail (throw) as a user's would. */
 const functionNode = require('@node-red/nodes/core/function/10-function.js') as (RED: unknown) => void;
@@ -42,11 +45,15 @@ interface Delivery {
 function receiptFlow(
   protocolVersion: 4 | 5,
   out: Record<string, unknown>,
-  consumers: { name: string; code: string }[],
+  consumers: { name: string; code: string; maxDeliveries?: number }[],
+  /** The broker's TCP port (Mosquitto, or the embedded broker's listener); none: in process. */
+  port?: number,
 ) {
   const flow: Record<string, unknown>[] = [
-    embeddedBrokerNode(0, { id: BROKER }),
-    brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'durable-receipts', protocolVersion }),
+    embeddedBrokerNode(port ?? 0, { id: BROKER }),
+    port === undefined
+      ? brokerConfigNode({ id: CONFIG, embedded: BROKER, clientId: 'durable-receipts', protocolVersion })
+      : brokerConfigNode({ id: CONFIG, port, clientId: 'durable-receipts', protocolVersion }),
     mqttOutNode({
       id: 'out1',
       broker: CONFIG,
@@ -62,7 +69,7 @@ function receiptFlow(
     helperNode('receipts'),
     ...completionObservers('out1'),
   ];
-  for (const { name, code } of consumers) {
+  for (const { name, code, maxDeliveries } of consumers) {
     flow.push(
       mqttInNode({
         id: `in-${name}`,
@@ -71,8 +78,11 @@ function receiptFlow(
         ack: 'complete',
         unwrapEnvelope: true,
         subscriberName: name,
-        wires: [[`fn-${name}`]],
+        maxDeliveries,
+        outputs: 2,
+        wires: [[`fn-${name}`], [`quarantined-${name}`]],
       }),
+      helperNode(`quarantined-${name}`),
       { id: `fn-${name}`, type: 'function', func: code, outputs: 1, wires: [[]] },
     );
   }
@@ -118,6 +128,23 @@ describe('end-to-end receipts (until: subscriber)', () => {
       await waitFor(() => completed.length === 1, 'done() once the receipt came');
     });
   }
+
+  it('an in node that acknowledges on arrival sends the receipt on arrival too', async () => {
+    const flow = receiptFlow(4, {}, [{ name: 'on-arrival', code: "throw new Error('not waited for');" }]);
+    const consumer = flow.find((node) => node.id === 'in-on-arrival')!;
+    consumer.ack = 'receipt';
+    await helper.load(nodes, flow);
+    const receipts = collect(helper.getNode('receipts'));
+    await connected();
+    helper.getNode('out1').receive({ payload: 'ping' });
+    await waitFor(() => receipts.length === 1, 'the receipt');
+    const delivery = receipts[0].delivery as Delivery;
+    assert.equal(delivery.status, 'delivered', 'the flow is not waited for, so its error does not count');
+    assert.deepEqual(
+      delivery.receipts.map(({ by }) => by),
+      ['on-arrival'],
+    );
+  });
 
   it('a flow that fails sends a negative receipt: told on the output, not delivered, sent again until the flow succeeds', async () => {
     // Fails the first time it sees a message, then succeeds: a flow that recovers.
@@ -196,5 +223,128 @@ describe('end-to-end receipts (until: subscriber)', () => {
     );
     await delay(500);
     assert.equal(receipts.length, 1, 'nothing more once expired');
+  });
+
+  it('quarantines a message whose flow keeps failing: the second output, a final negative receipt, the rest flows', async () => {
+    const poisoned = "if (msg.payload === 'poison') throw new Error('cannot parse the recipe'); return msg;";
+    await helper.load(
+      nodes,
+      receiptFlow(5, { receiptTimeout: 0.2 }, [{ name: 'mixer', code: poisoned, maxDeliveries: 3 }]),
+    );
+    const receipts = collect(helper.getNode('receipts'));
+    const quarantined = collect(helper.getNode('quarantined-mixer'));
+    const caught = collect(helper.getNode('caught'));
+    const statuses = watchStatus(helper.getNode('in-mixer'));
+    await connected();
+    for (const payload of ['a', 'poison', 'b']) helper.getNode('out1').receive({ payload });
+    await waitFor(
+      () => receipts.filter((msg) => (msg.delivery as Delivery).status !== 'failed').length === 3,
+      'the three outcomes',
+      15_000,
+    );
+    const outcome = (payload: string) =>
+      receipts
+        .filter((msg) => msg.payload === payload)
+        .map((msg) => (msg.delivery as Delivery).status)
+        .join(' ');
+    assert.equal(outcome('a'), 'delivered');
+    assert.equal(outcome('b'), 'delivered');
+    assert.equal(outcome('poison'), 'failed failed failed rejected', 'three tries, then quarantined');
+    assert.equal(quarantined.length, 1);
+    const quarantine = quarantined[0].quarantine as {
+      attempts: number;
+      lastError: string;
+      firstSeen: number;
+    };
+    assert.equal(quarantine.attempts, 3);
+    assert.match(quarantine.lastError, /cannot parse the recipe/);
+    assert.equal(quarantined[0].payload, 'poison');
+    const rejected = receipts.find((msg) => (msg.delivery as Delivery).status === 'rejected')!;
+    assert.match(String((rejected.delivery as Delivery).error), /quarantined after 3 deliveries/);
+    await waitFor(() => caught.length === 1, 'the rejection at the Catch node');
+    assert.ok(
+      statuses.some((status) => /1 quarantined/.test(String(status.text))),
+      'the count in the status',
+    );
+    // Sent again now, it is answered at once and reaches neither output.
+    helper.getNode('out1').receive({ payload: 'poison', messageId: quarantined[0].messageId });
+    await waitFor(() => receipts.length === 7, 'the second rejection');
+    assert.equal((receipts[6].delivery as Delivery).status, 'rejected');
+    assert.equal(quarantined.length, 1, 'not to the quarantine output again');
+  });
+});
+
+describe('end-to-end receipts over TCP: Mosquitto and the embedded broker, MQTT 3.1.1 and 5', () => {
+  let mosquitto: Mosquitto;
+  before(async function () {
+    skipUnlessInstalled(this, 'mosquitto', mosquittoBinary);
+    mosquitto = new Mosquitto();
+    await mosquitto.start();
+    await helper.startServer();
+  });
+  beforeEach(() => helper.settings({ userDir: temporaryDirectory('durable-mqtt-receipts-') }));
+  after(async () => {
+    await helper.stopServer();
+    await mosquitto?.dispose();
+  });
+  afterEach(() => helper.unload());
+
+  for (const through of ['Mosquitto', 'the embedded broker over TCP'] as const) {
+    for (const protocolVersion of [4, 5] as const) {
+      it(`through ${through}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}: a receipt from the flow that finished, a negative one from the flow that failed`, async () => {
+        const port = through === 'Mosquitto' ? mosquitto.port : await freePort();
+        const flow = receiptFlow(
+          protocolVersion,
+          {},
+          [{ name: 'consumer', code: "if (msg.payload === 'bad') throw new Error('refused'); return msg;" }],
+          port,
+        );
+        // Through Mosquitto, the embedded broker node is left out: the config points at Mosquitto.
+        await helper.load(nodes, through === 'Mosquitto' ? flow.slice(1) : flow);
+        const receipts = collect(helper.getNode('receipts'));
+        await connected();
+        helper.getNode('out1').receive({ payload: 'good' });
+        helper.getNode('out1').receive({ payload: 'bad' });
+        await waitFor(() => receipts.length >= 2, 'both answers');
+        const status = (payload: string) =>
+          (receipts.find((msg) => msg.payload === payload)?.delivery as Delivery | undefined)?.status;
+        assert.equal(status('good'), 'delivered');
+        assert.equal(status('bad'), 'failed');
+      });
+    }
+  }
+});
+
+describe('end-to-end receipts across a restart of the publishing flow', () => {
+  before(() => helper.startServer());
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  it('keeps the messages awaiting receipts in the outbox, and delivers them after the restart with their stored msg', async () => {
+    helper.settings({ userDir: temporaryDirectory('durable-mqtt-receipts-') });
+    // No consumer yet: the messages wait for receipts that cannot come.
+    await helper.load(nodes, receiptFlow(4, { receiptTimeout: 60 }, []));
+    const statuses = watchStatus(helper.getNode('out1'));
+    await connected();
+    helper.getNode('out1').receive({ payload: 'first', note: 'kept' });
+    helper.getNode('out1').receive({ payload: 'second' });
+    await waitFor(
+      () => statuses.some((status) => /2 awaiting receipts/.test(String(status.text))),
+      'two messages awaiting receipts',
+    );
+    await helper.unload();
+    // The same flow with its consumer, as after a restart: the outbox sends both again.
+    await helper.load(nodes, receiptFlow(4, { receiptTimeout: 60 }, [{ name: 'late', code: 'return msg;' }]));
+    const receipts = collect(helper.getNode('receipts'));
+    await waitFor(() => receipts.length === 2, 'both receipts after the restart');
+    assert.deepEqual(
+      receipts.map((msg) => [msg.payload, (msg.delivery as Delivery).status]),
+      [
+        ['first', 'delivered'],
+        ['second', 'delivered'],
+      ],
+    );
+    assert.equal(receipts[0].note, 'kept', 'the msg stored with the message');
+    assert.ok((receipts[0].delivery as Delivery).attempts >= 2, 'counted as a resend');
   });
 });

@@ -3,9 +3,10 @@ import type { Node, NodeAPI } from 'node-red';
 
 /**
  * What a node keeps on disk: a broker's sessions, an out node's outbox, a dedupe node's seen-set,
- * the persistent session a broker config last had at its broker (see session-record.ts).
+ * the persistent session a broker config last had at its broker (see session-record.ts), an in
+ * node's delivery counts and quarantine.
  */
-export type NodeDataKind = 'broker' | 'outbox' | 'dedupe' | 'session';
+export type NodeDataKind = 'broker' | 'outbox' | 'dedupe' | 'session' | 'quarantine';
 
 /**
  * Where a node keeps its data, `<userDir>/durable-mqtt/<kind>/<node id>`, so that a redeploy

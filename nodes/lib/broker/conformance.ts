@@ -67,6 +67,33 @@ export function packetTypeViolation(type: number): Violation | undefined {
     : violation('MQTT-4.8.0-1', `packet type ${type} is not one a client sends`);
 }
 
+/** The fixed-header flags each packet type must carry [MQTT-2.2.2-1]; PUBLISH's carry DUP, QoS and RETAIN. */
+const FIXED_FLAGS = new Map<number, number>([
+  [PacketType.PUBREL, 0x02],
+  [PacketType.SUBSCRIBE, 0x02],
+  [PacketType.UNSUBSCRIBE, 0x02],
+]);
+
+/**
+ * What a packet's first byte alone says is wrong: judged as soon as that byte arrives, so a
+ * client announcing a bad packet is closed at once instead of after sending the whole of it.
+ */
+export function firstByteViolation(firstByte: number): Violation | undefined {
+  const type = firstByte >> 4;
+  const flags = firstByte & 0x0f;
+  const typeProblem = packetTypeViolation(type);
+  if (typeProblem) return typeProblem;
+  if (type === PacketType.PUBLISH) {
+    const qos = (flags >> 1) & 0x03;
+    if (qos === 3) return violation('MQTT-3.3.1-4', 'a PUBLISH with QoS 3');
+    if (qos === 0 && flags & 0x08) return violation('MQTT-3.3.1-2', 'a QoS 0 PUBLISH with DUP set');
+    return undefined;
+  }
+  if (flags !== (FIXED_FLAGS.get(type) ?? 0))
+    return violation('MQTT-2.2.2-2', `packet type ${type} with flags ${flags.toString(2).padStart(4, '0')}`);
+  return undefined;
+}
+
 /**
  * The protocol level, before anything else of a CONNECT: a level other than
  * 3 (MQTT 3.1), 4 (MQTT 3.1.1) or 5 gets CONNACK 1 [MQTT-3.1.2-2], which
@@ -102,6 +129,9 @@ export function connectViolation(connect: ConnectFields): Violation | undefined 
     const username = stringViolation(connect.username, 'the user name');
     if (username) return username;
   }
+  // MQTT 3.1 has no server-assigned id: its client id is 1 to 23 characters (MQTT 3.1, 3.1 CONNECT, Payload).
+  if (connect.level === 3 && connect.clientId.length === 0)
+    return violation('MQTT 3.1: 3.1', 'an empty client id on MQTT 3.1', 2);
   // MQTT 5 gives such a client an id of the server's choosing (3.1.3.1).
   if (connect.level !== MQTT5 && connect.clientId.length === 0 && !(flags & ConnectFlag.CLEAN_SESSION))
     return violation('MQTT-3.1.3-8', 'an empty client id with clean session 0', 2);

@@ -59,6 +59,11 @@ export class FrameSplitter {
     return this.pendingLength;
   }
 
+  /** The first byte of the packet not complete yet (its type and flags), when one has begun. */
+  get pendingFirstByte(): number | undefined {
+    return this.pendingLength > 0 ? this.pending[0][0] : undefined;
+  }
+
   /** Hands over the bytes held for an incomplete packet, for a caller that stops cutting the stream. */
   takeBuffered(): Buffer | undefined {
     if (this.pendingLength === 0) return undefined;

@@ -8,7 +8,7 @@ import {
   acknowledgmentViolation,
   connectViolation,
   emptyPacketViolation,
-  packetTypeViolation,
+  firstByteViolation,
   protocolLevelViolation,
   publishViolation,
   subscribeViolation,
@@ -122,7 +122,23 @@ export class PacketGate {
     if (this.inState('passing')) {
       const rest = this.splitter.takeBuffered();
       if (rest) this.output.forward(rest);
+    } else {
+      this.judgeBegun();
     }
+  }
+
+  /** A packet whose first byte is in but not the rest: closed now when that byte already breaks a rule. */
+  private judgeBegun() {
+    const firstByte = this.splitter.pendingFirstByte;
+    if (firstByte === undefined || !this.options.conformance) return;
+    if (this.inState('connecting')) {
+      if (firstByte >> 4 !== PacketType.CONNECT)
+        this.close('the first packet is not a CONNECT [MQTT-3.1.0-1]');
+      return;
+    }
+    if (!this.inState('checking')) return;
+    const problem = firstByteViolation(firstByte);
+    if (problem) this.refuse(problem);
   }
 
   /** The protocol level the client speaks: the form of what is answered to it. */
@@ -138,8 +154,8 @@ export class PacketGate {
   /** Whether the packet goes on to Aedes ('forward-last': and nothing after it). */
   private examine(frame: Frame): Verdict {
     const { conformance } = this.options;
-    const typeProblem = conformance ? packetTypeViolation(frame.type) : undefined;
-    if (typeProblem) return this.refuse(typeProblem);
+    const headerProblem = conformance ? firstByteViolation((frame.type << 4) | frame.flags) : undefined;
+    if (headerProblem) return this.refuse(headerProblem);
     if (this.state === 'connecting') return this.examineConnect(frame);
     switch (frame.type) {
       case PacketType.CONNECT:

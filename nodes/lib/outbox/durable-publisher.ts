@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionError, PublishingConnection } from '../connection/types.js';
-import { LevelOutboxStore } from './level-store.js';
 import { Outbox, type NewRecord } from './outbox.js';
 import type { OutboxLimits } from './limits.js';
 import { OutboxSender } from './sender.js';
 import { ReceiptWaiter, type EndToEndReceipt, type ReceiptOptions } from './receipt-waiter.js';
 import type { SubscriberReceipt } from '../receipt.js';
-import type { StoredRecord } from './store.js';
+import type { OutboxStore, StoredRecord } from './store.js';
 
 /** What the broker's acknowledgment of one message says, for delivery receipts. */
 export interface Receipt {
@@ -32,7 +31,8 @@ export interface PublisherEvents<LiveMessage> {
 }
 
 export interface PublisherOptions {
-  directory: string;
+  /** Where the messages are kept: a LevelOutboxStore in a node's directory. */
+  store: OutboxStore;
   limits: OutboxLimits;
   connection: PublishingConnection;
   window?: number;
@@ -78,7 +78,7 @@ export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<
   }
 
   static async open<LiveMessage>(options: PublisherOptions): Promise<DurablePublisher<LiveMessage>> {
-    const outbox = await Outbox.open<LiveMessage>(new LevelOutboxStore(options.directory), options.limits);
+    const outbox = await Outbox.open<LiveMessage>(options.store, options.limits);
     // The waiter sends a message again through the sender, which asks the waiter before each send.
     const sendAgain = () => sender.kick();
     const waiter = options.receipts && new ReceiptWaiter<LiveMessage>(outbox, options.receipts, sendAgain);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { PublishingConnection } from '../connection/types.js';
 import { DurablePublisher } from './durable-publisher.js';
+import { LevelOutboxStore } from './level-store.js';
 
 /**
  * What an out node left in its outbox in a persistent mode and finds there after it was switched
@@ -31,7 +32,7 @@ export class LeftoverOutbox {
     if (!existsSync(directory)) return undefined;
     // No live message (`never`): every message in it was accepted by an earlier run.
     const publisher = await DurablePublisher.open<never>({
-      directory,
+      store: new LevelOutboxStore(directory),
       // Nothing new is appended: the bounds only matter to appends.
       limits: { maxMessages: Infinity, maxBytes: Infinity, overflow: 'rejectNew' },
       connection,

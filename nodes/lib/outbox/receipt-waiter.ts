@@ -85,7 +85,7 @@ export class ReceiptWaiter<LiveMessage>
   constructor(
     private readonly outbox: Outbox<LiveMessage>,
     private readonly options: ReceiptOptions,
-    /** Asks the sender to send what is ready, after a message went back to the queue. */
+    /** Asks the sender to send what is ready: a message went back to the queue, or one left the window. */
     private readonly sendAgain: () => void,
   ) {
     super();
@@ -110,6 +110,8 @@ export class ReceiptWaiter<LiveMessage>
     }
     // Receipts may come before a send: those of a send made before a restart.
     if (this.decided(delivery, now)) return false;
+    // A message sent again later with the id of one settled before (msg.messageId) is answered anew.
+    this.settled.delete(messageId);
     this.sentAt.set(messageId, now);
     return true;
   }
@@ -205,6 +207,8 @@ export class ReceiptWaiter<LiveMessage>
     this.tell(delivery, status, now, { ...detail, ackedAt: detail.ackedAt ?? awaited?.ackedAt });
     this.heard.delete(messageId);
     this.sentAt.delete(messageId);
+    // Room in the window of messages awaiting receipts: sending may go on.
+    if (awaited) this.sendAgain();
   }
 
   private tell(

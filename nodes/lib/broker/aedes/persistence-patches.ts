@@ -30,9 +30,13 @@ export function withOverrides<P extends object>(persistence: P, overrides: Recor
 }
 
 /**
- * `persistence`, noting the queued messages sent to a client that is connecting, for the hold
- * of deliverAfterConnack (client-patches.ts): Aedes updates each in the persistence just before
- * it writes it to the client.
+ * `persistence`, for the messages a session's queue sends when its client connects:
+ * - noting them for the hold of deliverAfterConnack (client-patches.ts): Aedes updates each in
+ *   the persistence just before it writes it to the client;
+ * - marking DUP on those sent before [MQTT-3.3.1-1]: Aedes sends them again with DUP clear. A
+ *   queued message that has a packet identifier got it when it was written to the client, so it
+ *   may have arrived; one queued while the client was away has none. A subscriber that tells a
+ *   redelivery by DUP (the in node's quarantine, for a message without an id) depends on it.
  */
 export function noteQueueResends<P extends AedesPersistence>(persistence: P): P {
   const outgoingUpdate = (client: ClientRef, packet: DeliveredPacket) => {
@@ -40,7 +44,16 @@ export function noteQueueResends<P extends AedesPersistence>(persistence: P): P 
     if (!(client as AedesClient).connected) noteSentFromQueue(client, packet);
     return persistence.outgoingUpdate(client, packet);
   };
-  return withOverrides(persistence, { outgoingUpdate });
+  const outgoingStream = (client: ClientRef) =>
+    Readable.from(markSentBefore(persistence.outgoingStream(client)));
+  return withOverrides(persistence, { outgoingUpdate, outgoingStream });
+}
+
+async function* markSentBefore(queue: AsyncIterable<DeliveredPacket>): AsyncGenerator<DeliveredPacket> {
+  for await (const packet of queue) {
+    if (packet.messageId !== undefined && packet.messageId !== null) packet.dup = true;
+    yield packet;
+  }
 }
 
 /**

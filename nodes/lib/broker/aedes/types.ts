@@ -20,6 +20,8 @@ export interface DeliveredPacket {
   brokerCounter?: number;
   /** Given once the message is sent to the client (QoS 1/2). */
   messageId?: number;
+  /** Set on a message sent again [MQTT-3.3.1-1]. */
+  dup?: boolean;
 }
 
 /** One of a client's deliver functions; `callback` tells the message bus the client has taken the message. */

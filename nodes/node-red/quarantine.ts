@@ -1,0 +1,69 @@
+import type { IPublishPacket } from 'mqtt';
+import { DeliveryCounts, type DeliveryVerdict } from '../lib/quarantine/delivery-counts.js';
+import { LevelDeliveryStore } from '../lib/quarantine/level-delivery-store.js';
+import { messageKey } from '../lib/quarantine/message-key.js';
+import type { FlowOutcome } from '../lib/completion-tracker.js';
+
+export const DEFAULT_MAX_DELIVERIES = 5;
+
+/** What `admit` says of one delivery: pass it to the flow (and tell `finished`), or not. */
+export type Admission =
+  | { pass: true; key: string | undefined }
+  | { pass: false; verdict: Exclude<DeliveryVerdict, { kind: 'deliver' }> };
+
+/**
+ * The quarantine of an in node with `ack: complete`: each delivery is counted on disk before the
+ * flow gets it, so a message that makes the flow fail, or the process die, is held back after
+ * `maxDeliveries` attempts instead of coming back for ever (lib/quarantine/delivery-counts.ts).
+ * When its store cannot be opened or written, messages pass uncounted: the node says so, and
+ * nothing is held back that the flow could have had.
+ */
+export class InNodeQuarantine {
+  /** Messages quarantined since the node started, for its status. */
+  quarantinedCount = 0;
+  private counts: DeliveryCounts | undefined;
+  private readonly opening: Promise<void>;
+
+  constructor(directory: string, maxDeliveries: number, onUnavailable: (error: Error) => void) {
+    this.opening = DeliveryCounts.open(new LevelDeliveryStore(directory), { maxDeliveries }).then(
+      (counts) => {
+        this.counts = counts;
+      },
+      onUnavailable,
+    );
+  }
+
+  /** Counts the delivery; rejects only when the count could not be written (the message then passes uncounted). */
+  async admit(packet: IPublishPacket, messageId: string | undefined, payload: Buffer): Promise<Admission> {
+    if (!this.counts) await this.opening;
+    const counts = this.counts;
+    if (!counts) return { pass: true, key: undefined };
+    const { key, fresh } = messageKey({
+      messageId,
+      topic: packet.topic,
+      payload,
+      dup: packet.dup,
+      retain: packet.retain,
+    });
+    const verdict = await counts.begin(key, Date.now(), { fresh });
+    if (verdict.kind === 'deliver') return { pass: true, key };
+    if (verdict.kind === 'quarantine') this.quarantinedCount++;
+    return { pass: false, verdict };
+  }
+
+  /** The flow finished with a delivery `admit` passed: a success forgets its count, a failure keeps it. */
+  finished(key: string | undefined, outcome: FlowOutcome, timeoutText: string): void {
+    if (key === undefined || !this.counts) return;
+    if (outcome.error !== undefined) this.counts.failed(key, outcome.error);
+    else if (outcome.timedOut) this.counts.failed(key, timeoutText);
+    else this.counts.completed(key);
+  }
+
+  /** Closes the store; a deleted node's counts and quarantine go with it. */
+  async close(removed: boolean): Promise<void> {
+    await this.opening;
+    if (!this.counts) return;
+    if (removed) await this.counts.destroy();
+    else await this.counts.close();
+  }
+}
