@@ -69,25 +69,30 @@ function publisherFlow(
     appendingNode(
       'receiptsA',
       receiptsFile,
-      "JSON.stringify({ n: msg.payload.n, status: msg.delivery.status || 'acknowledged', attempts: msg.delivery.attempts })",
+      "JSON.stringify({ n: msg.payload.n, status: msg.delivery.status || 'acknowledged', attempts: msg.delivery.attempts, error: msg.delivery.error })",
     ),
   ];
 }
 
 /**
  * Runtime B: `topic` (ack: complete, envelope unwrapped) → durable dedupe (persisted) → a step that
- * appends `<n> <messageId>` to `files.processed`; the copies dedupe drops append to `files.dropped`.
- * It says it is up with a birth message on `e2e/up/<clientId>`. `inNode` changes the in node's
- * settings (its wires too); `extraNodes` are added to the flow.
+ * appends `<n> <messageId> <when B started>` to `ledger.processed`; the copies dedupe drops append to
+ * `ledger.dropped`. It says it is up with a birth message on `e2e/up/<clientId>`. With `poison`
+ * (a function body), a function node runs it between dedupe and the record, and the in node's
+ * quarantine output appends `<n> <msg.quarantine as JSON>` to `ledger.quarantined`.
  */
 function consumerFlow(
   brokerPort: number,
   topic: string,
-  files: { processed: string; dropped: string },
+  ledger: Ledger,
   session: { clientId: string; cleanSession: boolean },
-  inNode: Record<string, unknown> = {},
-  extraNodes: unknown[] = [],
+  poison?: { code: string; maxDeliveries: number },
 ): unknown[] {
+  const record = appendingNode(
+    'processB',
+    ledger.processed,
+    "msg.payload.n + ' ' + msg.messageId + ' ' + global.get('startedAt')",
+  );
   return [
     { id: 'tab1', type: 'tab', label: 'consumer' },
     brokerConfigNode({
@@ -108,23 +113,36 @@ function consumerFlow(
       ack: 'complete',
       unwrapEnvelope: true,
       subscriberName: 'consumer-b',
-      wires: [['dedupeB']],
-      ...inNode,
+      ...(poison
+        ? { maxDeliveries: poison.maxDeliveries, wires: [['dedupeB'], ['quarantinedB']] }
+        : { wires: [['dedupeB']] }),
     }),
     dedupeNode({
       id: 'dedupeB',
       z: 'tab1',
       maxEntries: 20_000,
       persist: true,
-      wires: [['processB'], ['droppedB']],
+      wires: [[poison ? 'poisonB' : 'processB'], ['droppedB']],
     }),
-    appendingNode(
-      'processB',
-      files.processed,
-      "msg.payload.n + ' ' + msg.messageId + ' ' + global.get('startedAt')",
-    ),
-    appendingNode('droppedB', files.dropped, "msg.payload.n + ' ' + msg.messageId"),
-    ...extraNodes,
+    record,
+    appendingNode('droppedB', ledger.dropped, "msg.payload.n + ' ' + msg.messageId"),
+    ...(poison
+      ? [
+          {
+            id: 'poisonB',
+            type: 'function',
+            z: 'tab1',
+            func: poison.code,
+            outputs: 1,
+            wires: [['processB']],
+          },
+          appendingNode(
+            'quarantinedB',
+            ledger.quarantined,
+            "msg.payload.n + ' ' + JSON.stringify(msg.quarantine)",
+          ),
+        ]
+      : []),
   ];
 }
 
@@ -142,6 +160,7 @@ interface ReceiptLine {
   n: number;
   status: string;
   attempts: number;
+  error?: string;
 }
 
 /** What A's receipt output said, and what B processed and dropped, counted per number. */
@@ -150,6 +169,7 @@ class Ledger {
   readonly receipts = path.join(this.dir, 'receipts-a.log');
   readonly processed = path.join(this.dir, 'processed-b.log');
   readonly dropped = path.join(this.dir, 'dropped-b.log');
+  readonly quarantined = path.join(this.dir, 'quarantined-b.log');
 
   receiptLines(): ReceiptLine[] {
     return linesOf(this.receipts).map((line) => JSON.parse(line) as ReceiptLine);
@@ -175,6 +195,14 @@ class Ledger {
       lives.set(n, [...(lives.get(n) ?? []), startedAt]);
     }
     return lives;
+  }
+
+  /** What B's quarantine output said of each number it got. */
+  quarantinedLines(): { n: number; quarantine: { attempts: number; lastError?: string } }[] {
+    return linesOf(this.quarantined).map((line) => {
+      const space = line.indexOf(' ');
+      return { n: Number(line.slice(0, space)), quarantine: JSON.parse(line.slice(space + 1)) };
+    });
   }
 
   droppedCount(): number {
@@ -419,5 +447,92 @@ describe('end-to-end acknowledgment with real processes (issue #16)', function (
     );
     assert.equal(acknowledged.size, TOTAL, 'the broker acknowledged every message');
     assert.ok(lost.length > 0, 'messages acknowledged by the broker and never processed');
+  });
+
+  it('poison messages: one that makes the flow throw and one that makes the consumer exit are quarantined after maxDeliveries, the other 999 processed', async () => {
+    const POISON_TOTAL = 1001;
+    const THROWS = 400;
+    const EXITS = 700;
+    const MAX_DELIVERIES = 3;
+    const ledger = new Ledger();
+    const topic = 'e2e/poison';
+    const publisher = new NodeRedRig(
+      publisherFlow(broker.port, topic, ledger.receipts, { until: 'subscriber', receiptTimeout: 2 }),
+      { settings: SETTINGS },
+    );
+    const session = { clientId: 'e2e-consumer-poison', cleanSession: false };
+    const poison = {
+      maxDeliveries: MAX_DELIVERIES,
+      code:
+        `if (msg.payload.n === ${THROWS}) throw new Error('cannot handle ${THROWS}');\n` +
+        `if (msg.payload.n === ${EXITS}) global.get('process').exit(1);\n` +
+        'return msg;',
+    };
+    const consumer = new NodeRedRig(consumerFlow(broker.port, topic, ledger, session, poison), {
+      settings: SETTINGS,
+    });
+    rigs = [publisher, consumer];
+    await Promise.all([publisher.start(), consumer.start()]);
+    await births!.after(session.clientId, 0);
+
+    // The rig's part: start the consumer again whenever it died.
+    let watching = true;
+    let exits = 0;
+    const restarter = (async () => {
+      while (watching) {
+        await delay(200);
+        if (watching && consumer.process && !consumer.process.running) {
+          exits++;
+          await consumer.start();
+        }
+      }
+    })();
+    try {
+      await publish(publisher, 1, POISON_TOTAL);
+      await waitFor(
+        () => ledger.withStatus('delivered').size + ledger.withStatus('rejected').size === POISON_TOTAL,
+        'a final receipt at A for every message',
+        120_000,
+      ).catch(() => undefined);
+    } finally {
+      watching = false;
+      await restarter;
+    }
+    await delay(500);
+
+    const delivered = ledger.withStatus('delivered');
+    const rejected = ledger.withStatus('rejected');
+    const lives = ledger.processedLives();
+    const quarantined = ledger.quarantinedLines();
+    const innocent = numbers(1, POISON_TOTAL).filter((n) => n !== THROWS && n !== EXITS);
+    const notDelivered = innocent.filter((n) => !delivered.has(n));
+    const missing = innocent.filter((n) => !lives.has(n));
+    const rejections = ledger.receiptLines().filter((receipt) => receipt.status === 'rejected');
+    console.log(
+      `\npoison: messages ${POISON_TOTAL}  consumer exits ${exits}  quarantined by B ${JSON.stringify(quarantined)}` +
+        `\n  rejected at A ${JSON.stringify(rejections)}` +
+        `\n  positive receipts at A ${delivered.size}  processed by B ${lives.size}  missing ${missing.length}` +
+        `  resends seen (attempts > 1) ${ledger.resent()}`,
+    );
+    assert.ok(exits >= MAX_DELIVERIES, `the consumer exited ${exits} times`);
+    assert.deepEqual(
+      quarantined.map(({ n }) => n).sort((a, b) => a - b),
+      [THROWS, EXITS],
+      'the two poison messages, once each, at the quarantine output',
+    );
+    for (const { n, quarantine } of quarantined)
+      assert.equal(quarantine.attempts, MAX_DELIVERIES, `${n}: quarantined after maxDeliveries`);
+    assert.match(
+      String(quarantined.find(({ n }) => n === THROWS)?.quarantine.lastError),
+      new RegExp(`cannot handle ${THROWS}`),
+    );
+    assert.deepEqual(
+      [...rejected].sort((a, b) => a - b),
+      [THROWS, EXITS],
+      'rejected (final) at A',
+    );
+    assert.ok(!lives.has(THROWS) && !lives.has(EXITS), 'no poison message was recorded as processed');
+    assert.equal(notDelivered.length, 0, `without a positive receipt at A: ${firstTen(notDelivered)}`);
+    assert.equal(missing.length, 0, `never processed by B: ${firstTen(missing)}`);
   });
 });
