@@ -4,8 +4,10 @@
  * what the harness gives it, an in node subscribed to the same topic feeds
  * the `bench-sink` node that counts. The floor variant (Node-RED alone) has a
  * junction where the out node is, wired straight to the sink, and no broker.
+ * The end-to-end flow (an out node with `until`) counts the out node's receipts
+ * instead: its in node feeds a junction that finishes at once.
  */
-import type { Persistence, QoS, Variant } from './types.js';
+import type { Persistence, ProtocolVersion, QoS, Until, Variant } from './types.js';
 
 export const TOPIC = 'bench/data';
 export const BROKER_ID = 'bench-broker';
@@ -14,6 +16,10 @@ export const OUT_ID = 'bench-out';
 export const IN_ID = 'bench-in';
 export const SINK_ID = 'bench-sink-node';
 export const SINK_TYPE = 'bench-sink';
+/** The end-to-end flow's consumer: a junction with no wires, so the in node's flow finishes at once. */
+export const CONSUMER_ID = 'bench-consumer';
+/** The in node's subscriber name, the `by` of its receipts. */
+export const SUBSCRIBER_NAME = 'bench-consumer';
 
 type FlowNode = Record<string, unknown>;
 
@@ -22,11 +28,21 @@ export interface OutSettings {
   persistence?: Persistence;
   maxMessages?: number;
   maxBytes?: number;
+  /** The end-to-end flow: persistence 'acknowledged' with this `until`, the receipts to the sink. */
+  until?: Until;
 }
 
-/** Our out node: with persistence 'acknowledged' it has one output (receipts), wired to nothing here. */
+/** What a flow of benchFlow is built with: our out node's settings and the broker config's MQTT version. */
+export interface FlowSettings extends OutSettings {
+  protocolVersion?: ProtocolVersion;
+}
+
+/**
+ * Our out node: with persistence 'acknowledged' it has one output (receipts), wired to nothing
+ * here, except in the end-to-end flow, where the receipts go to the sink.
+ */
 function oursOut(tab: string, qos: QoS, settings: OutSettings): FlowNode {
-  const persistence = settings.persistence ?? 'none';
+  const persistence = settings.until ? 'acknowledged' : (settings.persistence ?? 'none');
   return {
     id: OUT_ID,
     z: tab,
@@ -39,7 +55,10 @@ function oursOut(tab: string, qos: QoS, settings: OutSettings): FlowNode {
     ...(settings.maxMessages !== undefined ? { maxMessages: String(settings.maxMessages) } : {}),
     ...(settings.maxBytes !== undefined ? { maxBytes: String(settings.maxBytes) } : {}),
     overflow: 'rejectNew',
-    ...(persistence === 'acknowledged' ? { outputs: 1, wires: [[]] } : { wires: [] }),
+    ...(settings.until ? { until: settings.until } : {}),
+    ...(persistence === 'acknowledged'
+      ? { outputs: 1, wires: [settings.until ? [SINK_ID] : []] }
+      : { wires: [] }),
   };
 }
 
@@ -54,7 +73,7 @@ export function benchFlow(
   variant: Variant,
   qos: QoS,
   brokerPort: number,
-  settings: OutSettings = {},
+  settings: FlowSettings = {},
 ): FlowNode[] {
   const tab = 'bench-tab';
   const flow: FlowNode[] = [{ id: tab, type: 'tab', label: `bench ${variant}` }];
@@ -72,7 +91,7 @@ function mqttNodes(
   variant: Exclude<Variant, 'floor'>,
   qos: QoS,
   brokerPort: number,
-  settings: OutSettings,
+  settings: FlowSettings,
 ): FlowNode[] {
   const flow: FlowNode[] = [
     {
@@ -131,7 +150,7 @@ function mqttNodes(
         id: CONFIG_ID,
         type: 'durable-mqtt-broker-config',
         ...transport,
-        protocolVersion: '4',
+        protocolVersion: String(settings.protocolVersion ?? 4),
         clientId: `bench-ours-${variant}`,
         keepalive: '60',
         cleanSession: true,
@@ -145,9 +164,18 @@ function mqttNodes(
         topic: TOPIC,
         qos,
         datatype: 'buffer',
-        wires: [[SINK_ID]],
+        ...(settings.until
+          ? {
+              // Receipts once the flow has finished; on MQTT 3.1.1 the reply address is in the envelope.
+              ack: 'complete',
+              unwrapEnvelope: true,
+              subscriberName: SUBSCRIBER_NAME,
+              wires: [[CONSUMER_ID]],
+            }
+          : { wires: [[SINK_ID]] }),
       },
     );
+    if (settings.until) flow.push({ id: CONSUMER_ID, z: tab, type: 'junction', wires: [] });
   }
   return flow;
 }

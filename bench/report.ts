@@ -5,11 +5,13 @@ import type {
   LatencyResult,
   Persistence,
   Problems,
+  ProtocolVersion,
   SoakResult,
   ThroughputResult,
+  Until,
   Variant,
 } from './types.js';
-import { PERSISTENCE_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
+import { PERSISTENCE_MODES, UNTIL_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
 
 export interface Machine {
   cpu: string;
@@ -37,6 +39,8 @@ export interface Settings {
   soakRate: number;
   soakVariant: Variant;
   soakPersistence: Persistence;
+  /** MQTT versions of the end-to-end acknowledgment jobs. */
+  receiptsProtocols: ProtocolVersion[];
   /** Messages of the offline backlog; 0 when it did not run. */
   backlogMessages: number;
   backlogOutstanding: number;
@@ -98,6 +102,23 @@ export interface DurableSummary {
   ratios: Partial<Record<Persistence, number>>;
 }
 
+/**
+ * End-to-end acknowledgment over one MQTT version, ours embedded: our out node with persistence
+ * acknowledged until the broker's acknowledgment and until the subscriber's receipt, counted at
+ * its receipt output; and the receipt latency at a steady rate, until subscriber.
+ */
+export interface ReceiptsSummary {
+  protocolVersion: ProtocolVersion;
+  qos: number;
+  size: number;
+  messages: number;
+  modes: Partial<Record<Until, VariantThroughput>>;
+  /** until subscriber / until broker. */
+  ratio?: number;
+  /** Until subscriber at the latency rate: from the out node's input to its receipt output. */
+  latency?: LatencyResult;
+}
+
 export interface BacklogSummary {
   messages: number;
   outstanding: number;
@@ -145,6 +166,8 @@ export interface BenchReport {
   throughput: CaseSummary[];
   /** Our out node's persistence modes side by side. */
   durable: DurableSummary[];
+  /** End-to-end acknowledgment: until broker and until subscriber side by side, per MQTT version. */
+  receipts: ReceiptsSummary[];
   backlog?: BacklogSummary;
   /** The dedupe node, with and without its seen-set on disk. */
   dedupe: DedupeSummary[];
@@ -157,6 +180,10 @@ export interface BenchReport {
   problems: string[];
   /** Jobs that did not produce a result. */
   failures: string[];
+}
+
+export function protocolLabel(protocolVersion: ProtocolVersion | undefined): string {
+  return protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
 }
 
 export function caseLabel(qos: number, size: number): string {
@@ -292,6 +319,60 @@ function durableTable(report: BenchReport): Table {
 const DURABLE_NOTE =
   'A message the broker acknowledges before its group commit is left out of the write: through the ' +
   'embedded broker most are, so these rates show the outbox more than the disk. The offline backlog writes every message.';
+
+function receiptsTable(report: BenchReport): Table {
+  return {
+    headers: [
+      'MQTT',
+      'N',
+      'until broker msg/s',
+      'until subscriber msg/s',
+      'subscriber/broker',
+      'receipt p50 ms',
+      'receipt p99 ms',
+      'receipt max ms',
+      'peak RSS MB (broker / subscriber)',
+      'lost',
+    ],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    rows: report.receipts.map((c) => {
+      const lost = UNTIL_MODES.flatMap((until) => {
+        const v = c.modes[until];
+        if (!v) return [];
+        const flags = [v.lost ? `${v.lost} lost` : '', v.stalled ? 'stalled' : '', v.capped ? 'capped' : '']
+          .filter(Boolean)
+          .join(', ');
+        return flags ? [`${until}: ${flags}`] : [];
+      });
+      if (c.latency?.delivery.lost) lost.push(`latency run: ${c.latency.delivery.lost} lost`);
+      const latency = c.latency?.latency;
+      return [
+        protocolLabel(c.protocolVersion),
+        int(c.messages),
+        ...UNTIL_MODES.map((until) => int(c.modes[until]?.rate ?? NaN)),
+        percent(c.ratio),
+        latency ? ms(latency.p50) : '–',
+        latency ? ms(latency.p99) : '–',
+        latency ? ms(latency.max) : '–',
+        UNTIL_MODES.map((until) => c.modes[until]?.peakRssMB.toFixed(0) ?? '–').join(' / '),
+        lost.join('; ') || '0',
+      ];
+    }),
+  };
+}
+
+/** How the end-to-end figures are measured, printed with them. */
+function receiptsNote(settings: Settings): string {
+  return (
+    'Out node with persistence acknowledged, QoS 1, 64 B, ours embedded (clean session); the in node has ' +
+    'ack: complete and feeds a junction that finishes at once. Msg/s: receipts out of the out node ' +
+    '(msg.delivery) per second, the same N for both. Receipt latency, until subscriber, at ' +
+    `${int(settings.latencyRate)} msg/s for ${settings.latencySeconds} s: from the out node's input to its ` +
+    'receipt output, measured by the harness (not msg.delivery.latency, which starts at the latest send). ' +
+    'MQTT 3.1.1 goes through the broker core with the id and reply address in an envelope; MQTT 5 speaks ' +
+    'MQTT in process, with them in properties.'
+  );
+}
 
 function backlogTable(backlog: BacklogSummary): Table {
   const r = backlog.result;
@@ -483,6 +564,14 @@ export function renderText(report: BenchReport): string {
       '',
     );
   }
+  if (report.receipts.length) {
+    out.push(
+      'End-to-end acknowledgment: until broker vs until subscriber',
+      textTable(receiptsTable(report)),
+      receiptsNote(report.settings),
+      '',
+    );
+  }
   if (report.backlog) {
     out.push(
       'Offline backlog in a node-red process (persistence queued, broker unreachable)',
@@ -534,6 +623,16 @@ export function renderMarkdown(report: BenchReport): string {
       markdownTable(durableTable(report)),
       '',
       DURABLE_NOTE,
+      '',
+    );
+  }
+  if (report.receipts.length) {
+    out.push(
+      'End-to-end acknowledgment, until broker vs until subscriber:',
+      '',
+      markdownTable(receiptsTable(report)),
+      '',
+      receiptsNote(report.settings),
       '',
     );
   }

@@ -17,6 +17,7 @@ import { dedupe } from './jobs/dedupe.js';
 import { durable } from './jobs/durable.js';
 import { scaled, type JobKind, type RunPlan } from './jobs/kind.js';
 import { latency } from './jobs/latency.js';
+import { receipts } from './jobs/receipts.js';
 import { soak } from './jobs/soak.js';
 import { CASES, EMBEDDED_MESSAGES_FACTOR, FLOOR_MESSAGES, throughput } from './jobs/throughput.js';
 import { machine } from './machine.js';
@@ -28,6 +29,7 @@ import {
   type Job,
   type JobResult,
   type Persistence,
+  type ProtocolVersion,
   type Variant,
   type WorkerMessage,
 } from './types.js';
@@ -35,9 +37,9 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 
 /** The kinds of job, in the order they run. */
-const KINDS: JobKind[] = [throughput, durable, backlog, dedupe, latency, soak];
+const KINDS: JobKind[] = [throughput, durable, receipts, backlog, dedupe, latency, soak];
 /** The kinds with goals, in the order of the targets table. */
-const TARGET_KINDS: JobKind[] = [throughput, durable, latency, soak, backlog];
+const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, latency, soak, backlog];
 
 const HELP = `npm run bench -- [options]
 
@@ -52,8 +54,10 @@ const HELP = `npm run bench -- [options]
   --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)
-  --latency-seconds S   length of the latency run (5)
-  --latency-rate N      messages per second of the latency run (1000)
+  --latency-seconds S   length of the latency runs, receipts' included (5)
+  --latency-rate N      messages per second of the latency runs, receipts' included (1000)
+  --receipts-mqtt LIST  MQTT versions of the end-to-end acknowledgment jobs: 4 (3.1.1, through the
+                        embedded broker's core), 5 (MQTT over an in-process stream) (4)
   --profile             CPU profile of each measured phase into bench/results/profiles/
   --out DIR             where results go (bench/results)
 `;
@@ -74,6 +78,7 @@ function options() {
       scale: { type: 'string', default: '1' },
       'latency-seconds': { type: 'string', default: '5' },
       'latency-rate': { type: 'string', default: '1000' },
+      'receipts-mqtt': { type: 'string', default: '4' },
       profile: { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', default: false },
@@ -124,6 +129,9 @@ function options() {
     scale: number('scale', 0.001),
     latencySeconds: number('latency-seconds', 1),
     latencyRate: number('latency-rate', 1),
+    receiptsProtocols: list(values['receipts-mqtt'], ['4', '5'], 'receipts-mqtt').map(
+      Number,
+    ) as ProtocolVersion[],
     profile: values.profile,
     out: path.resolve(values.out),
   };
@@ -193,6 +201,7 @@ async function main() {
     soakRate: o.soakRate,
     soakVariant: o.soakVariant,
     soakPersistence: o.soakPersistence,
+    receiptsProtocols: o.receiptsProtocols,
     backlogMessages: o.skip.has('backlog') ? 0 : o.backlog,
     backlogOutstanding: BACKLOG_OUTSTANDING,
     floorMessages: scaled(FLOOR_MESSAGES, o.scale),
@@ -205,6 +214,7 @@ async function main() {
     settings,
     throughput: [],
     durable: [],
+    receipts: [],
     dedupe: [],
     latency: {},
     targets: [],

@@ -22,6 +22,13 @@ export type QoS = 0 | 1 | 2;
 export type Persistence = 'none' | 'queued' | 'acknowledged';
 export const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'acknowledged'];
 
+/** What our out node with persistence 'acknowledged' waits for before a message leaves its outbox. */
+export type Until = 'broker' | 'subscriber';
+export const UNTIL_MODES: readonly Until[] = ['broker', 'subscriber'];
+
+/** The broker configs' MQTT version: 4 is 3.1.1 (a core session through the embedded broker), 5 speaks MQTT. */
+export type ProtocolVersion = 4 | 5;
+
 interface JobBase {
   /** A name for logs and profiles, e.g. `throughput-qos1-64b-embedded`. */
   name: string;
@@ -37,6 +44,14 @@ interface JobBase {
   stallMs: number;
   /** Write a CPU profile of the measured phase into this directory. */
   profileDir?: string;
+  /** MQTT version of the broker configs; 4 (3.1.1) when unset. */
+  protocolVersion?: ProtocolVersion;
+  /**
+   * The end-to-end flow (bench/flows.ts): our out node with persistence 'acknowledged' and this
+   * `until`, the in node with `ack: complete` feeding a node that finishes at once, and the
+   * sink on the out node's receipt output, so a message counts once its receipt is out.
+   */
+  until?: Until;
 }
 
 export interface ThroughputJob extends JobBase {

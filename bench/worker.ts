@@ -219,7 +219,7 @@ async function main(job: Job): Promise<JobResult> {
     }
   }
   const port = await freePort();
-  const settings = { persistence: job.persistence };
+  const settings = { persistence: job.persistence, until: job.until, protocolVersion: job.protocolVersion };
   const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
   try {
     await ready(runtime, job, base);

@@ -13,7 +13,14 @@ import { readNumber, readString } from './lib/config-values.js';
 import { translator } from './node-red/i18n.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
 import { tlsConfigNode, type TlsConfigNode } from './node-red/tls-config.js';
-import { failedStatus, droppingStatus, throttledStatus, workingStatus } from './node-red/status.js';
+import {
+  exposedStatus,
+  failedStatus,
+  droppingStatus,
+  throttledStatus,
+  workingStatus,
+} from './node-red/status.js';
+import { isLoopback } from './lib/broker/listeners.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
@@ -34,6 +41,8 @@ interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   maxTopicLevels?: string | number;
   /** Seconds a new connection has to send its CONNECT. */
   connectTimeout?: string | number;
+  /** Close connections whose topics, client id or user name hold control characters (as Mosquitto). */
+  refuseControlCharacters?: boolean | string;
   /** A tls-config node: its certificate and key serve MQTT over TLS and secure WebSocket. */
   tls?: string;
   /** MQTT over TLS; 0 or empty: none. */
@@ -96,12 +105,19 @@ module.exports = function (RED: NodeAPI) {
         t('errors.broker-disk-unused', { mode: def.persistence ?? 'memory', directory: diskDirectory }),
       );
 
+    /** Anyone on the network may connect: no user, anonymous clients from the network allowed. */
+    let openToNetwork = false;
     const access = resolveAccess(def, node.credentials).then((resolved) => {
       if (resolved.credentialsToStore) void RED.nodes.addCredentials(node.id, resolved.credentialsToStore);
       for (const username of resolved.usersWithoutPassword)
         node.warn(t('errors.user-without-password', { username }));
-      if (resolved.config.users.length === 0 && !resolved.config.anonymous)
-        node.warn(t('errors.nobody-may-connect'));
+      const { users, anonymous, anonymousFromNetwork } = resolved.config;
+      if (users.length === 0 && !anonymous) node.warn(t('errors.nobody-may-connect'));
+      // Reachable from other machines (a listener not on loopback, or Node-RED's own server) by anyone.
+      const reachable = (port > 0 && !isLoopback(bind)) || wsPath !== '';
+      openToNetwork =
+        reachable && users.length === 0 && anonymous !== undefined && anonymousFromNetwork === true;
+      if (openToNetwork) node.warn(t('errors.open-to-network'));
       return resolved.config;
     });
     let tls: { options: TlsOptions; port: number; wssPort: number } | undefined;
@@ -152,8 +168,10 @@ module.exports = function (RED: NodeAPI) {
       ].filter(Boolean);
       const where = addresses.length ? addresses.join(' · ') : t('status.in-process-only');
       const dropped = offlineDropped ? ` · ${t('status.offline-dropped', { count: offlineDropped })}` : '';
-      const text = `${where} · ${clients}${dropped}`;
-      node.status(offlineDropped ? droppingStatus(text) : workingStatus(text));
+      const exposed = openToNetwork ? ` · ${t('status.open-to-network')}` : '';
+      const text = `${where} · ${clients}${exposed}${dropped}`;
+      if (offlineDropped) node.status(droppingStatus(text));
+      else node.status(openToNetwork ? exposedStatus(text) : workingStatus(text));
     };
     broker.on('clients', showStatus);
 
@@ -197,6 +215,9 @@ module.exports = function (RED: NodeAPI) {
       violation: new ThrottledReport<{ client: string; reason: string }>(LOG_INTERVAL_MS, (count, last) =>
         node.warn(t('errors.client-closed', { count, client: last.client, reason: last.reason })),
       ),
+      anonymousRefused: new ThrottledReport<{ client: string }>(LOG_INTERVAL_MS, (count, last) =>
+        node.warn(t('errors.anonymous-from-network', { count, client: last.client })),
+      ),
     };
     // Drops can come by the thousand: the status follows them at the pace of a busy node's.
     const statusThrottle = throttledStatus(showStatus);
@@ -208,6 +229,7 @@ module.exports = function (RED: NodeAPI) {
     broker.on('publish-refused', (identity, topic) => reports.publishRefused.add({ identity, topic }));
     broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
     broker.on('violation', (client, reason) => reports.violation.add({ client, reason }));
+    broker.on('anonymous-refused', (client) => reports.anonymousRefused.add({ client }));
     broker.on('redis-state', (reason) => {
       if (reason) {
         // Once per outage in the log; the status follows each new reason.

@@ -301,9 +301,12 @@ module.exports = function (RED: NodeAPI) {
       }
       let target: { topic: string; options: IClientPublishOptions };
       let payload: Buffer | string;
+      /** The payload's bytes before an envelope wraps them: a stored msg takes them back from it. */
+      let encoded: Buffer | string;
       try {
         target = publishTarget(msg);
         payload = encodePayload(msg.payload);
+        encoded = payload;
         // Made here, once: the outbox stores it with the message, so every resend carries the same id.
         if (stampIds) payload = stampMessageId(msg, target.options, payload);
         if (!publishFits(target.topic, payload))
@@ -326,7 +329,7 @@ module.exports = function (RED: NodeAPI) {
           retain: target.options.retain ?? false,
           properties: encodeProperties(target.options.properties),
           messageId: receipts ? (msg.messageId as string) : undefined,
-          msg: persistence === 'acknowledged' ? storableMessage(msg, bytes) : undefined,
+          msg: persistence === 'acknowledged' ? storableMessage(msg, bytes, encoded) : undefined,
         };
         // queued: done once safe (on disk, or acknowledged before its write), nothing kept in memory;
         // acknowledged: done when the broker acknowledges.

@@ -53,6 +53,28 @@ describe('access lists', () => {
     assert.ok(!access.allowsTopic('users//y', { username: undefined, clientId: 'c' }));
   });
 
+  it('reads an ordered list where the first match decides, and !pattern denies', () => {
+    const access = new TopicAccess(['!secret/+', '+/+']);
+    assert.ok(!access.unrestricted);
+    assert.ok(access.denies);
+    assert.ok(access.allowsTopic('open/x', alice));
+    assert.ok(!access.allowsTopic('secret/x', alice), 'the denial comes first');
+    assert.ok(!access.allowsFilter('secret/+', alice), 'a filter wholly denied');
+    assert.ok(!access.allowsFilter('secret/x', alice));
+    assert.ok(access.allowsFilter('+/+', alice), 'overlapping a denial: allowed, the denied topics withheld');
+    const allowedFirst = new TopicAccess(['+/+', '!secret/+']);
+    assert.ok(allowedFirst.allowsTopic('secret/x', alice), 'an allowance before it matches first');
+    const everythingButSecrets = new TopicAccess(['!secret/#', '#']);
+    assert.ok(!everythingButSecrets.unrestricted, '# after a denial is not everything');
+    assert.ok(everythingButSecrets.allowsTopic('a/b/c', alice));
+    assert.ok(!everythingButSecrets.allowsTopic('secret/a/b', alice));
+    assert.ok(new TopicAccess(['#', '!secret/#']).unrestricted, '# first: every first match allows');
+    const perUser = new TopicAccess(['!users/%u/private', 'users/%u/+']);
+    assert.ok(!perUser.allowsTopic('users/alice/private', alice));
+    assert.ok(perUser.allowsTopic('users/alice/public', alice));
+    assert.ok(!new TopicAccess(['!', '  ']).allowsTopic('a', alice), 'empty patterns are ignored');
+  });
+
   it('reads # alone as everything, $-topics included, and an empty list as nothing', () => {
     const all = new TopicAccess(['#']);
     assert.ok(all.unrestricted);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
+import { networkInterfaces } from 'node:os';
 import mqtt from 'mqtt';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { connectWhenListening } from './support/embedded-broker.js';
@@ -150,6 +151,73 @@ describe('embedded broker: users, passwords and topic rules', () => {
     await Promise.all([watcher.endAsync(), visitor.endAsync()]);
   });
 
+  it('denies with !pattern in an ordered list: a SUBACK 0x80 for a filter wholly denied, the denied topics withheld from a wider one', async () => {
+    const port = await freePort();
+    const node = embeddedBrokerNode(port, {
+      accounts: [{ username: 'admin', publish: ['#'], subscribe: ['#'] }],
+      allowAnonymous: true,
+      anonymousPublish: ['!secret/#', '#'],
+      anonymousSubscribe: ['!secret/+', '+/+'],
+    });
+    const credentials = { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ admin: hashes.admin }) } };
+    await helper.load(allNodes, [node], credentials);
+    const visitor = await connectWhenListening(port, { clientId: 'visitor' });
+    assert.deepEqual(await subackCodes(visitor, { 'secret/+': { qos: 1 }, '+/+': { qos: 1 } }), [128, 1]);
+    assert.ok(visitor.connected, 'the connection stays open');
+    const received: string[] = [];
+    visitor.on('message', (topic) => received.push(topic));
+    const admin = await connectWhenListening(port, login('admin'));
+    await admin.publishAsync('secret/plans', 'x', { qos: 1 });
+    await admin.publishAsync('open/news', 'x', { qos: 1 });
+    await waitFor(() => received.includes('open/news'), 'the allowed topic');
+    await delay(200);
+    assert.deepEqual(received, ['open/news'], 'secret/plans withheld from +/+');
+    const adminReceived: string[] = [];
+    admin.on('message', (topic) => adminReceived.push(topic));
+    await admin.subscribeAsync('#', { qos: 1 });
+    await visitor.publishAsync('secret/leak', 'x', { qos: 1 });
+    await visitor.publishAsync('open/post', 'x', { qos: 1 });
+    await waitFor(() => adminReceived.includes('open/post'), 'the allowed publication');
+    await delay(200);
+    assert.ok(!adminReceived.includes('secret/leak'), 'the denied publication is dropped');
+    await Promise.all([visitor.endAsync(), admin.endAsync()]);
+  });
+
+  it('withholds the denied topics from an in-process clean session too', async () => {
+    const node = embeddedBrokerNode(0, {
+      accounts: [{ username: 'admin', publish: ['#'], subscribe: ['#'] }],
+      allowAnonymous: true,
+      anonymousPublish: ['#'],
+      anonymousSubscribe: ['!secret/+', '+/+'],
+    });
+    await helper.load(
+      allNodes,
+      [
+        node,
+        brokerConfigNode({ id: 'visitor-cfg', clientId: 'visitor' }),
+        mqttInNode({ id: 'visitor-in', broker: 'visitor-cfg', topic: '+/+', wires: [['visitor-sink']] }),
+        helperNode('visitor-sink'),
+        mqttOutNode({ id: 'out', broker: 'visitor-cfg', qos: '1' }),
+      ],
+      { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ admin: hashes.admin }) } },
+    );
+    const received = collect(helper.getNode('visitor-sink'));
+    await waitFor(
+      () =>
+        (helper.getNode('visitor-cfg') as unknown as { connection: { connected: boolean } }).connection
+          .connected,
+      'the in-process connection',
+    );
+    helper.getNode('out').receive({ topic: 'secret/plans', payload: 'x' });
+    helper.getNode('out').receive({ topic: 'open/news', payload: 'x' });
+    await waitFor(() => received.length === 1, 'the allowed topic');
+    await delay(200);
+    assert.deepEqual(
+      received.map((msg) => msg.topic),
+      ['open/news'],
+    );
+  });
+
   it('answers SUBACK 0x80 to a filter outside the rules, with %c and %u filled in, and keeps the connection', async () => {
     const port = await freePort();
     const { node, credentials } = securedBroker(port);
@@ -281,4 +349,88 @@ describe('embedded broker: users, passwords and topic rules', () => {
       assert.deepEqual(sensorReceived, [], 'the refused # subscription receives nothing');
     });
   }
+});
+
+/** An address of this machine other than loopback, to connect from as another machine would; undefined when there is none. */
+function networkAddress(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces()))
+    for (const address of addresses ?? [])
+      if (!address.internal && address.family === 'IPv4') return address.address;
+  return undefined;
+}
+
+describe('embedded broker: anonymous clients from other machines', () => {
+  let fromNetwork: string;
+  before(async function () {
+    const address = networkAddress();
+    if (!address) {
+      if (process.env.CI) throw new Error('no network interface other than loopback to connect from');
+      console.warn('\n!!! SKIPPED: this machine has no network interface other than loopback\n');
+      this.skip();
+    }
+    fromNetwork = address;
+    await helper.startServer();
+  });
+  after(() => helper.stopServer());
+  afterEach(() => helper.unload());
+
+  /** The CONNACK code a client connecting to `host` gets (0: accepted), over MQTT 3.1.1 or 5. */
+  async function answer(host: string, port: number, options: mqtt.IClientOptions = {}): Promise<number> {
+    try {
+      const client = await mqtt.connectAsync({
+        host,
+        port,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        ...options,
+      });
+      await client.endAsync();
+      return 0;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'number') throw error;
+      return code;
+    }
+  }
+
+  it('lets them in from this machine only, unless ticked, and says so in the log (as Mosquitto 2 does)', async () => {
+    const port = await freePort();
+    await helper.load(allNodes, [embeddedBrokerNode(port, { bind: '0.0.0.0' })]);
+    const broker = helper.getNode(EMBEDDED_BROKER_ID);
+    const warnings = warningsOf(broker);
+    await connectWhenListening(port).then((client) => client.endAsync());
+    assert.equal(await answer('127.0.0.1', port), 0, 'from this machine');
+    assert.equal(await answer(fromNetwork, port), 5, `from ${fromNetwork}`);
+    assert.equal(await answer(fromNetwork, port, { protocolVersion: 5 }), 0x87, 'MQTT 5: Not authorized');
+    await waitFor(() => warnings.length === 1, 'the warning');
+    assert.match(warnings[0], /Also from the network/);
+    assert.ok(warnings[0].includes(fromNetwork), warnings[0]);
+  });
+
+  it('lets them in from the network when ticked, with the broker shown open to the network in yellow', async () => {
+    const port = await freePort();
+    const flowNode = embeddedBrokerNode(port, { bind: '0.0.0.0', allowAnonymousFromNetwork: true });
+    await helper.load(allNodes, [flowNode]);
+    const broker = helper.getNode(EMBEDDED_BROKER_ID);
+    const statuses = watchStatus(broker);
+    await connectWhenListening(port).then((client) => client.endAsync());
+    assert.equal(await answer(fromNetwork, port), 0);
+    await waitFor(
+      () =>
+        statuses.some(
+          (status) => status.fill === 'yellow' && /open to the network/.test(String(status.text)),
+        ),
+      'the yellow status',
+    );
+  });
+
+  it('still lets users in from the network, and holds anonymous ones to this machine', async () => {
+    const port = await freePort();
+    const { node, credentials } = securedBroker(port, { bind: '0.0.0.0', allowAnonymous: true });
+    await helper.load(allNodes, [node], credentials);
+    await connectWhenListening(port, login('admin')).then((client) => client.endAsync());
+    assert.equal(await answer(fromNetwork, port, login('admin')), 0, 'a user');
+    assert.equal(await answer(fromNetwork, port), 5, 'an anonymous client');
+    assert.equal(await answer('127.0.0.1', port), 0, 'an anonymous client of this machine');
+  });
 });

@@ -342,6 +342,16 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
     }
   });
 
+  it('[1.5.3] takes control characters other than U+0000 by default, as MQTT allows them', async () => {
+    const session = await RawSession.open(port);
+    session.send(connect({ clientId: Buffer.from('bell\u0007') }));
+    assert.deepEqual(await session.receive(4), CONNACK_ACCEPTED);
+    session.received = Buffer.alloc(0);
+    session.send(subscribe(1, [[Buffer.from('tab\u0009/+'), 0]]));
+    assert.deepEqual(await session.receive(5), Buffer.from([0x90, 0x03, 0x00, 0x01, 0x00]));
+    session.destroy();
+  });
+
   it('kept the honest client connected and served through every case above', async () => {
     assert.ok(honest.connected);
     await honest.publishAsync('honest/still-here', 'yes', { qos: 1 });
@@ -392,5 +402,56 @@ describe('embedded broker: a refused publication is acknowledged after the CONNA
     );
     assert.ok(await session.closesWithin(CLOSE_WITHIN_MS));
     assert.deepEqual(session.received, Buffer.from([0x20, 0x02, 0x00, 0x04]));
+  });
+});
+
+describe('embedded broker: control characters refused when asked (as Mosquitto)', () => {
+  let port: number;
+  before(async () => {
+    port = await freePort();
+    await helper.startServer();
+    await helper.load(allNodes, [embeddedBrokerNode(port, { refuseControlCharacters: true })]);
+    await connectWhenListening(port, { clientId: 'warm-up' }).then((client) => client.endAsync());
+  });
+  after(async () => {
+    await helper.unload();
+    await helper.stopServer();
+  });
+
+  const CONTROL = Buffer.from('a\u0007b');
+  const C1_CONTROL = Buffer.from('a\u0085b');
+  for (const [what, bytes] of [
+    ['a topic name with U+0007', publish(CONTROL)],
+    ['a topic name with U+0085', publish(C1_CONTROL)],
+    ['a subscription filter with U+001B', subscribe(1, [[Buffer.from('a/\u001b'), 0]])],
+    ['an unsubscription filter with U+007F', unsubscribe(1, [Buffer.from('a\u007f')])],
+  ] as const) {
+    it(`closes the connection on ${what}`, async () => {
+      const session = await RawSession.open(port);
+      session.send(connect({ clientId: 'controlled' }));
+      assert.deepEqual(await session.receive(4), CONNACK_ACCEPTED);
+      session.send(bytes);
+      assert.ok(await session.closesWithin(CLOSE_WITHIN_MS), 'the connection is still open');
+    });
+  }
+
+  for (const [what, spec] of [
+    ['a client id with U+0001', { clientId: Buffer.from('x\u0001') }],
+    ['a user name with U+009F', { clientId: 'u', username: Buffer.from('n\u009f') }],
+  ] as const) {
+    it(`closes the connection without a CONNACK on ${what}`, async () => {
+      const session = await RawSession.open(port);
+      session.send(connect(spec));
+      assert.ok(await session.closesWithin(CLOSE_WITHIN_MS), 'the connection is still open');
+      assert.equal(session.received.length, 0);
+    });
+  }
+
+  it('takes other characters, é and emoji included', async () => {
+    const client = await connectWhenListening(port, { clientId: 'café-☕' });
+    await client.subscribeAsync('menu/crème-brûlée/😀', { qos: 1 });
+    await client.publishAsync('menu/crème-brûlée/😀', 'ok', { qos: 1 });
+    assert.ok(client.connected);
+    await client.endAsync();
   });
 });

@@ -22,6 +22,7 @@ function gate(options: Partial<GateOptions> = {}): { gate: PacketGate; recorded:
       answer: (bytes) => recorded.answers.push(bytes),
       publishRefused: (_identity, topic) => recorded.refused.push(topic),
       violation: (reason) => recorded.violations.push(reason),
+      anonymousRefused: () => recorded.violations.push('anonymous client from the network'),
     },
   );
   return { gate: packetGate, recorded };

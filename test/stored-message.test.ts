@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import { parseStoredMessage, storableMessage } from '../nodes/node-red/stored-message.js';
+import { newMessageId, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
 
 describe('the msg kept with an acknowledged message', () => {
   it('takes a Buffer payload back from the record, which holds it already, and stores the rest', () => {
@@ -26,6 +27,14 @@ describe('the msg kept with an acknowledged message', () => {
         other: Buffer.from('b'),
       });
     }
+  });
+
+  it('takes a Buffer payload back from the message-id envelope that holds it, not from its own JSON', () => {
+    const payload = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
+    const envelope = wrapEnvelope(newMessageId(), payload, 'durable-mqtt/receipts/n1');
+    const stored = storableMessage({ _msgid: 'm4', payload, note: 'n' }, envelope, payload);
+    assert.ok(stored !== undefined && !stored.includes('222'), 'no byte of the payload in the JSON');
+    assert.deepEqual(parseStoredMessage(stored, envelope), { _msgid: 'm4', payload, note: 'n' });
   });
 
   it('keeps what JSON can hold of a msg it cannot, and nothing when none was stored', () => {

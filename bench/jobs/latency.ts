@@ -20,12 +20,13 @@ import {
   type PlannedJob,
   type RunPlan,
 } from './kind.js';
+import { outLabel } from './throughput.js';
 
 const P99_GOAL_MS = 5;
 
 /** What a paced job's result (latency or soak) shows. */
 export function readPaced(job: PacedJob, result: LatencyResult | SoakResult, stallMs: number): JobReading {
-  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}`;
+  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}${outLabel(job)}`;
   const problems = deliveryProblems(where, job.qos, result.delivery, stallMs);
   if (result.achievedRate < job.rate * 0.95)
     problems.push(

@@ -7,6 +7,7 @@ import { median } from '../measurement.js';
 import {
   caseLabel,
   problemLines,
+  protocolLabel,
   type BenchReport,
   type CaseSummary,
   type Ceiling,
@@ -99,7 +100,10 @@ export function repeatSuffix(repeat: number, repeats: number): string {
  */
 export function throughputJob(
   run: RunPlan,
-  fields: Pick<ThroughputJob, 'name' | 'variant' | 'persistence' | 'qos' | 'size' | 'messages'>,
+  fields: Pick<
+    ThroughputJob,
+    'name' | 'variant' | 'persistence' | 'until' | 'protocolVersion' | 'qos' | 'size' | 'messages'
+  >,
   record: (result: ThroughputResult) => void,
 ): PlannedJob {
   const job: ThroughputJob = {
@@ -109,15 +113,15 @@ export function throughputJob(
     warmupMessages: warmupFor(fields.messages),
     maxSeconds: MAX_SECONDS,
   };
-  const persistence = job.persistence ? `, persistence ${job.persistence}` : '';
-  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}${persistence}`;
+  const outSettings = outLabel(job);
+  const where = `${job.kind} ${caseLabel(job.qos, job.size)}, ${VARIANT_LABELS[job.variant]}${outSettings}`;
   return {
     job,
     timeoutMs: 150_000,
     label:
       `${caseLabel(job.qos, job.size)}, ${fmt(job.messages)} messages, ${VARIANT_LABELS[job.variant]}` +
       (job.variant === 'floor' ? ' (no MQTT: the QoS does not apply)' : '') +
-      persistence,
+      outSettings,
     read(jobResult) {
       const result = resultOf(jobResult, 'throughput');
       record(result);
@@ -130,6 +134,12 @@ export function throughputJob(
       };
     },
   };
+}
+
+/** What follows a job's variant in its label: our out node's persistence, `until`, the MQTT version. */
+export function outLabel(job: Pick<ThroughputJob, 'persistence' | 'until' | 'protocolVersion'>): string {
+  if (job.until) return `, acknowledged until ${job.until}, ${protocolLabel(job.protocolVersion)}`;
+  return job.persistence ? `, persistence ${job.persistence}` : '';
 }
 
 /** A variant's (or persistence mode's) figures with one more run: medians over the runs, the worst loss. */

@@ -25,12 +25,14 @@ interface EmbeddedBrokerProperties {
   wssPort: string | number;
   accounts: BrokerAccount[];
   allowAnonymous: boolean | string;
+  allowAnonymousFromNetwork: boolean | string;
   anonymousPublish: string;
   anonymousSubscribe: string;
   maxConnections: string | number;
   maxPacketSize: string | number;
   maxTopicLevels: string | number;
   connectTimeout: string | number;
+  refuseControlCharacters: boolean | string;
   maxOfflineMessages: string | number;
 }
 type EmbeddedBrokerNode = NodeOf<EmbeddedBrokerProperties>;
@@ -185,12 +187,14 @@ registerType<EmbeddedBrokerProperties>(TYPE, {
       },
     },
     allowAnonymous: { value: true },
+    allowAnonymousFromNetwork: { value: false },
     anonymousPublish: { value: '#' },
     anonymousSubscribe: { value: '#' },
     maxConnections: wholeNumberSetting(1000, 1, Number.MAX_SAFE_INTEGER, 'max-connections'),
     maxPacketSize: wholeNumberSetting(1048576, 128, 268435460, 'max-packet-size'),
     maxTopicLevels: wholeNumberSetting(100, 1, 100, 'max-topic-levels'),
     connectTimeout: wholeNumberSetting(10, 1, 3600, 'connect-timeout'),
+    refuseControlCharacters: { value: false },
     maxOfflineMessages: wholeNumberSetting(10000, 0, Number.MAX_SAFE_INTEGER, 'max-offline-messages'),
   },
   credentials: {

@@ -83,8 +83,14 @@ export function parseExpectation(text: string): Expectation | undefined {
   return { names };
 }
 
-/** Whether the positive receipts from `by` (distinct subscriber names) satisfy the expectation. */
-export function expectationMet(expectation: Expectation, by: ReadonlySet<string>): boolean {
+/**
+ * Whether the positive receipts from `by` (distinct subscriber names: a set, or a map keyed by them)
+ * satisfy the expectation.
+ */
+export function expectationMet(
+  expectation: Expectation,
+  by: { readonly size: number; has(name: string): boolean },
+): boolean {
   if ('count' in expectation) return by.size >= expectation.count;
   return expectation.names.every((name) => by.has(name));
 }

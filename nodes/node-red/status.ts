@@ -15,6 +15,11 @@ export function droppingStatus(text: string): NodeStatus {
   return { fill: 'yellow', shape: 'dot', text };
 }
 
+/** Works, but in a way the user should know is unsafe (a broker open to the network). */
+export function exposedStatus(text: string): NodeStatus {
+  return { fill: 'yellow', shape: 'dot', text };
+}
+
 /** On its way: connecting. */
 export function waitingStatus(text: string): NodeStatus {
   return { fill: 'yellow', shape: 'ring', text };

@@ -24,6 +24,11 @@ export interface AccessConfig {
   users: BrokerUser[];
   /** The rules for clients without a user name, or undefined when they are refused. */
   anonymous: TopicRules | undefined;
+  /**
+   * Whether anonymous clients may connect from other machines too; otherwise only from this one
+   * (a loopback address), as Mosquitto 2 is by default. Unset: not.
+   */
+  anonymousFromNetwork?: boolean;
 }
 
 /** CONNACK return codes of MQTT 3.1.1: 4 bad user name or password, 5 not authorised. */
@@ -45,6 +50,8 @@ export class AccessControl {
   private readonly accepted = new Map<string, Buffer>();
   private readonly digestKey = randomBytes(32);
   private running = 0;
+  private readonly deliveriesChecked: boolean;
+  private readonly anonymousFromNetwork: boolean;
   private readonly waiting: (() => void)[] = [];
 
   constructor(config: AccessConfig) {
@@ -60,6 +67,19 @@ export class AccessControl {
       publish: new TopicAccess(config.anonymous.publish),
       subscribe: new TopicAccess(config.anonymous.subscribe),
     };
+    this.anonymousFromNetwork = config.anonymousFromNetwork ?? false;
+    const accounts = [...this.accounts.values(), ...(this.anonymous ? [this.anonymous] : [])];
+    this.deliveriesChecked = accounts.some((account) => account.subscribe.denies);
+  }
+
+  /**
+   * Whether a client from another machine giving `username` (none, or any on a broker without
+   * users) would come in as anonymous, which only `anonymousFromNetwork` allows.
+   */
+  refusesFromNetwork(username: string | undefined): boolean {
+    return (
+      this.anonymous !== undefined && !this.anonymousFromNetwork && (username === undefined || this.open)
+    );
   }
 
   /** Whether anyone may connect, whatever credentials they give. */
@@ -92,6 +112,19 @@ export class AccessControl {
 
   maySubscribe(identity: Identity, filter: string): boolean {
     return this.accountOf(identity)?.subscribe.allowsFilter(filter, identity) ?? false;
+  }
+
+  /**
+   * Whether a message on `topic` may reach this identity through a subscription it was allowed:
+   * false when a denial covers the topic (see TopicAccess.allowsFilter).
+   */
+  mayReceive(identity: Identity, topic: string): boolean {
+    return this.accountOf(identity)?.subscribe.allowsTopic(topic, identity) ?? false;
+  }
+
+  /** Whether some account's subscribe list denies: only then is each delivery checked (mayReceive). */
+  get checksDeliveries(): boolean {
+    return this.deliveriesChecked;
   }
 
   /** Whether every publication of this identity is allowed, so none needs a check. */

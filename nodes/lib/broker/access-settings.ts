@@ -3,7 +3,7 @@
  * hold them, turned into an AccessConfig.
  *
  * In the flow: `accounts` ([{username, publish, subscribe}]; Node-RED keeps `users`
- * for itself), `allowAnonymous`,
+ * for itself), `allowAnonymous`, `allowAnonymousFromNetwork`,
  * `anonymousPublish`, `anonymousSubscribe`. In the credentials: `passwords`, a
  * JSON object of password hashes by user name. The editor hashes a new password
  * through the runtime before saving, so the plain text is never stored; a plain
@@ -18,6 +18,8 @@ import { readBoolean } from '../config-values.js';
 export interface AccessSettings {
   accounts?: unknown;
   allowAnonymous?: unknown;
+  /** Whether anonymous clients may connect from other machines too (default: from this one only). */
+  allowAnonymousFromNetwork?: unknown;
   anonymousPublish?: unknown;
   anonymousSubscribe?: unknown;
 }
@@ -114,6 +116,7 @@ export async function resolveAccess(
     anonymous: allowAnonymous
       ? readRules(settings as Record<string, unknown>, 'anonymousPublish', 'anonymousSubscribe')
       : undefined,
+    anonymousFromNetwork: readBoolean(settings.allowAnonymousFromNetwork, false),
   };
   let credentialsToStore: AccessCredentials | undefined;
   if (rewritten) {

@@ -53,43 +53,78 @@ export function filterWithin(filter: string, pattern: string): boolean {
   return filterLevels.length === patternLevels.length;
 }
 
-/** The topic patterns of one account for one direction (publish or subscribe). */
+/** One entry of an access list: a pattern that allows, or (written `!pattern`) denies. */
+interface Rule {
+  deny: boolean;
+  /** An MQTT filter, with `%u` and `%c` when it is a template. */
+  pattern: string;
+}
+
+/**
+ * The topic patterns of one account for one direction (publish or subscribe): an ordered list
+ * where the first pattern that matches decides, as Mosquitto's dynamic security does. A pattern
+ * written `!secret/+` denies, so `+/+` can be allowed after it without `secret/…`.
+ */
 export class TopicAccess {
-  private readonly fixed: string[];
-  private readonly templates: string[];
+  private readonly rules: Rule[];
+  private readonly templated: boolean;
   private readonly everything: boolean;
+  /** Whether a pattern denies: a subscription may then be allowed while some of what it matches is not. */
+  readonly denies: boolean;
 
   constructor(patterns: readonly string[]) {
-    const cleaned = patterns.map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
-    this.fixed = cleaned.filter((pattern) => !pattern.includes('%'));
-    this.templates = cleaned.filter((pattern) => pattern.includes('%'));
-    this.everything = this.fixed.includes('#');
+    this.rules = patterns
+      .map((text) => text.trim())
+      .map((text) =>
+        text.startsWith('!') ? { deny: true, pattern: text.slice(1).trim() } : { deny: false, pattern: text },
+      )
+      .filter(({ pattern }) => pattern !== '');
+    this.templated = this.rules.some(({ pattern }) => pattern.includes('%'));
+    this.denies = this.rules.some(({ deny }) => deny);
+    // `#` allowed before any denial: every topic's first match allows it.
+    const firstDenial = this.rules.findIndex(({ deny }) => deny);
+    const everything = this.rules.findIndex(({ deny, pattern }) => !deny && pattern === '#');
+    this.everything = everything >= 0 && (firstDenial < 0 || everything < firstDenial);
   }
 
-  /** Whether `topic` may be published to. */
+  /** Whether `topic` may be published to (or, for a subscribe list, delivered to the client). */
   allowsTopic(topic: string, identity: Identity): boolean {
     if (this.everything) return true;
-    return this.patternsFor(identity).some((pattern) => topicMatches(pattern, topic));
+    for (const { deny, pattern } of this.rulesFor(identity)) if (topicMatches(pattern, topic)) return !deny;
+    return false;
   }
 
-  /** Whether `filter` may be subscribed to; a shared subscription is judged by its inner filter. */
+  /**
+   * Whether `filter` may be subscribed to; a shared subscription is judged by its inner filter.
+   * A filter wholly within a denied pattern is refused; one a denied pattern only overlaps goes on
+   * to the next pattern, and the topics the denial covers are withheld at delivery (allowsTopic).
+   */
   allowsFilter(filter: string, identity: Identity): boolean {
     if (this.everything) return true;
     const inner = parseSharedFilter(filter)?.filter;
     if (inner === undefined) return false;
-    return this.patternsFor(identity).some((pattern) => filterWithin(inner, pattern));
+    for (const { deny, pattern } of this.rulesFor(identity)) {
+      if (filterWithin(inner, pattern)) return !deny;
+    }
+    return false;
   }
 
-  /** Whether the patterns include `#` alone, which an access list reads as everything, $-topics included. */
+  /** Whether the patterns allow everything, $-topics included: `#` alone, before any denial. */
   get unrestricted(): boolean {
     return this.everything;
   }
 
-  private patternsFor(identity: Identity): string[] {
-    if (this.templates.length === 0) return this.fixed;
-    const filled = this.templates
-      .map((template) => substitute(template, identity))
-      .filter((pattern): pattern is string => pattern !== undefined);
-    return [...this.fixed, ...filled];
+  private rulesFor(identity: Identity): Rule[] {
+    if (!this.templated) return this.rules;
+    const rules: Rule[] = [];
+    for (const { deny, pattern } of this.rules) {
+      if (!pattern.includes('%')) rules.push({ deny, pattern });
+      else {
+        const filled = substitute(pattern, identity);
+        if (filled !== undefined) rules.push({ deny, pattern: filled });
+        // A denial that cannot apply to this identity denies nothing; an allowance, nothing either.
+      }
+    }
+    return rules;
   }
 }

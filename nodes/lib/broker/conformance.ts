@@ -38,6 +38,22 @@ export function stringViolation(bytes: Buffer, field: string): Violation | undef
   return undefined;
 }
 
+/**
+ * Control characters, U+0001 to U+001F and U+007F to U+009F, in a UTF-8 field: MQTT allows them
+ * (1.5.3), Mosquitto refuses them, and the broker does too when told to (BrokerLimits).
+ */
+export function controlCharacterViolation(bytes: Buffer, field: string): Violation | undefined {
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    // U+0080 to U+009F are encoded C2 80 to C2 9F; a lone 80 to 9F byte continues another character.
+    const control =
+      byte < 0x20 || byte === 0x7f || (byte === 0xc2 && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x9f);
+    if (control && byte !== 0)
+      return violation('option: refuse control characters', `${field} holds a control character`);
+  }
+  return undefined;
+}
+
 /** MQTT 5 properties: known identifiers, each once but User Property, within their block (2.2.2.2). */
 function propertiesViolation(blocks: Buffer[]): Violation | undefined {
   for (const block of blocks) {

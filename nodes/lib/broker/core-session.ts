@@ -31,6 +31,10 @@ export interface BrokerCore {
 /** The access rules a core session is held to, as a network client is. */
 export interface CoreSessionAccess extends PublishAccess {
   maySubscribe(identity: Identity, filter: string): boolean;
+  /** Whether a topic a denial covers may reach the identity through a subscription it was allowed. */
+  mayReceive(identity: Identity, topic: string): boolean;
+  /** Whether some subscribe list denies, so deliveries are checked (mayReceive). */
+  readonly checksDeliveries: boolean;
 }
 
 export interface CoreSessionEvents {
@@ -111,6 +115,7 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
     // As on the network, every SUBSCRIBE brings the retained messages it matches.
     for await (const message of this.core.retained(filter)) {
       if (!this.open || this.handlers.get(filter) !== handler) break;
+      if (!this.mayReceive(message.topic)) continue;
       this.receiver(message.topic, message.payload, Math.min(message.qos, qos) as QoS, true);
     }
     return true;
@@ -133,12 +138,18 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
     this.emit('close');
   }
 
+  /** What a network client's authorizeForward says (aedes/access-hooks.ts): asked only when a list denies. */
+  private mayReceive(topic: string): boolean {
+    return !this.access.checksDeliveries || this.access.mayReceive(this.identity, topic);
+  }
+
   /** The receiver matches topics again with MQTT's rules ($ topics and leading wildcards included). */
   private handlerFor(): BrokerHandler {
     return (message, done) => {
       done();
       if (!this.open || message === this.lastDelivered) return;
       this.lastDelivered = message;
+      if (!this.mayReceive(message.topic)) return;
       this.receiver(message.topic, message.payload, message.qos, false);
     };
   }

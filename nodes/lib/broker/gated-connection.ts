@@ -8,8 +8,9 @@ import { PacketGate, type GateOptions } from './packet-gate.js';
 import { FrameSplitter, PacketType, connackRefusal, connectLevel } from './mqtt-frames.js';
 
 /**
- * Emits 'violation' (reason) when the gate closes the connection, and
- * 'publish-refused' (identity, topic) when it drops a publication.
+ * Emits 'violation' (reason) when the gate closes the connection, 'anonymous-refused' when it
+ * refuses an anonymous client from another machine, and 'publish-refused' (identity, topic)
+ * when it drops a publication.
  */
 export class GatedConnection extends Duplex {
   private readonly gate: PacketGate;
@@ -33,14 +34,22 @@ export class GatedConnection extends Duplex {
       violation: (reason, connackCode) => {
         this.emit('violation', reason);
         if (connackCode === undefined) return void this.destroy();
-        // Aedes never saw this CONNECT: the refusal goes out, then the connection closes [MQTT-3.2.2-5].
-        transport.end(connackRefusal(connackCode, this.gate.protocolLevel), () => this.destroy());
+        this.refuse(connackCode);
+      },
+      anonymousRefused: () => {
+        this.emit('anonymous-refused');
+        this.refuse(5);
       },
     });
     transport.on('data', (chunk: Buffer) => this.gate.accept(chunk));
     transport.once('end', () => this.push(null));
     transport.once('error', (error) => this.destroy(error));
     transport.once('close', () => this.destroy());
+  }
+
+  /** Aedes never saw this CONNECT: the refusal goes out, then the connection closes [MQTT-3.2.2-5]. */
+  private refuse(connackCode: number) {
+    this.transport.end(connackRefusal(connackCode, this.gate.protocolLevel), () => this.destroy());
   }
 
   /** Who the client said it is, once its CONNECT has passed. */

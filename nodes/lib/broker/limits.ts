@@ -1,5 +1,5 @@
 /** The embedded broker's limits on what network clients may take, and their defaults. */
-import { readNumber } from '../config-values.js';
+import { readBoolean, readNumber } from '../config-values.js';
 
 export interface BrokerLimits {
   /** Network connections (TCP, TLS, WebSocket) open at once; one more is answered CONNACK 3 and closed. */
@@ -10,6 +10,11 @@ export interface BrokerLimits {
   maxTopicLevels: number;
   /** How long a new connection has to send its CONNECT, in milliseconds. */
   connectTimeoutMs: number;
+  /**
+   * Close a connection whose topics, filters, client id or user name hold control characters
+   * (U+0001 to U+001F, U+007F to U+009F), as Mosquitto does; MQTT allows them [MQTT-1.5.3-2 only bars U+0000].
+   */
+  refuseControlCharacters: boolean;
 }
 
 export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
@@ -17,6 +22,7 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   maxPacketSize: 1024 * 1024,
   maxTopicLevels: 100,
   connectTimeoutMs: 10_000,
+  refuseControlCharacters: false,
 };
 
 /**
@@ -44,11 +50,13 @@ export function readLimits(settings: {
   maxPacketSize?: unknown;
   maxTopicLevels?: unknown;
   connectTimeout?: unknown;
+  refuseControlCharacters?: unknown;
 }): BrokerLimits {
   return {
     maxConnections: whole(settings.maxConnections, DEFAULT_LIMITS.maxConnections, 1, Number.MAX_SAFE_INTEGER),
     maxPacketSize: whole(settings.maxPacketSize, DEFAULT_LIMITS.maxPacketSize, 128, MAX_MQTT_PACKET),
     maxTopicLevels: whole(settings.maxTopicLevels, DEFAULT_LIMITS.maxTopicLevels, 1, MAX_TOPIC_LEVELS),
     connectTimeoutMs: whole(settings.connectTimeout, DEFAULT_LIMITS.connectTimeoutMs / 1000, 1, 3600) * 1000,
+    refuseControlCharacters: readBoolean(settings.refuseControlCharacters, false),
   };
 }

@@ -9,8 +9,16 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 
-/** A new client transport and a name for it in the log. */
-export type Admit = (transport: Duplex, address: string, req?: IncomingMessage) => void;
+/** Where a network client comes from. */
+export interface ClientOrigin {
+  /** Its address and port, and the kind of listener, for the log. */
+  description: string;
+  /** Whether it connects from this machine (a loopback address). */
+  local: boolean;
+}
+
+/** A new client transport and where it comes from. */
+export type Admit = (transport: Duplex, origin: ClientOrigin, req?: IncomingMessage) => void;
 
 /** The transports one listener hands over, and how to stop it. */
 export interface Listener {
@@ -18,8 +26,18 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-function describe(socket: net.Socket, kind: string): string {
-  return `${socket.remoteAddress}:${socket.remotePort}${kind ? ` (${kind})` : ''}`;
+function describe(socket: net.Socket, kind: string): ClientOrigin {
+  const address = socket.remoteAddress ?? '';
+  return {
+    description: `${address}:${socket.remotePort}${kind ? ` (${kind})` : ''}`,
+    local: isLoopback(address),
+  };
+}
+
+/** 127.0.0.0/8 and ::1, written as IPv4 or as IPv4 mapped into IPv6. */
+export function isLoopback(address: string): boolean {
+  const ipv4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return net.isIPv4(ipv4) ? ipv4.startsWith('127.') : address === '::1';
 }
 
 function listen(server: net.Server, port: number, bind: string): Promise<net.AddressInfo> {

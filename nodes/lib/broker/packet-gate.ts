@@ -7,6 +7,7 @@ import type { Identity } from './acl.js';
 import {
   acknowledgmentViolation,
   connectViolation,
+  controlCharacterViolation,
   emptyPacketViolation,
   firstByteViolation,
   protocolLevelViolation,
@@ -46,6 +47,13 @@ export interface GateOptions {
    * unchecked. Off for the broker's own in-process clients, which cannot break them.
    */
   conformance: boolean;
+  /** Close on control characters in topics, filters, client ids and user names (see BrokerLimits). */
+  refuseControlCharacters?: boolean;
+  /**
+   * For a client from another machine: whether the user name it gives (or none) would make it
+   * an anonymous client, which may connect from this machine only. Undefined for local clients.
+   */
+  refusesAnonymous?: (username: string | undefined) => boolean;
 }
 
 /** Where the gate's decisions go: the connection it guards. */
@@ -58,6 +66,8 @@ export interface GateOutput {
   publishRefused(identity: Identity, topic: string): void;
   /** The connection must close, after a CONNACK with `connackCode` when set: `reason` says why, for the log. */
   violation(reason: string, connackCode?: number): void;
+  /** An anonymous client from another machine: refused with CONNACK 5 (0x87 on MQTT 5). */
+  anonymousRefused(): void;
 }
 
 type Verdict = 'forward' | 'forward-last' | 'drop' | 'close';
@@ -165,12 +175,14 @@ export class PacketGate {
       case PacketType.SUBSCRIBE: {
         if (!conformance) return 'forward';
         const subscribe = readSubscribe(frame.body, this.level);
-        return this.verdict(subscribe ? subscribeViolation(subscribe) : 'malformed SUBSCRIBE');
+        if (!subscribe) return this.close('malformed SUBSCRIBE');
+        return this.verdict(subscribeViolation(subscribe) ?? this.controlCharacters(subscribe));
       }
       case PacketType.UNSUBSCRIBE: {
         if (!conformance) return 'forward';
         const unsubscribe = readUnsubscribe(frame.body, this.level);
-        return this.verdict(unsubscribe ? unsubscribeViolation(unsubscribe) : 'malformed UNSUBSCRIBE');
+        if (!unsubscribe) return this.close('malformed UNSUBSCRIBE');
+        return this.verdict(unsubscribeViolation(unsubscribe) ?? this.controlCharacters(unsubscribe));
       }
       default:
         if (!conformance) return 'forward';
@@ -199,13 +211,18 @@ export class PacketGate {
     const connect = readConnect(frame.body);
     if (!connect) return this.close('malformed CONNECT');
     if (this.options.conformance) {
-      const problem = connectViolation(connect);
+      const problem = connectViolation(connect) ?? this.controlCharacters(connect);
       if (problem) return this.refuse(problem);
     }
     const identity: Identity = {
       username: connect.username?.toString('utf8'),
       clientId: connect.clientId.toString('utf8'),
     };
+    if (this.options.refusesAnonymous?.(identity.username)) {
+      this.state = 'closed';
+      this.output.anonymousRefused();
+      return 'close';
+    }
     this.identity = identity;
     const { access, conformance, maxPacketSize } = this.options;
     // The identity is fixed at CONNECT and the rules while the broker runs: asked once, not per PUBLISH.
@@ -222,7 +239,7 @@ export class PacketGate {
     const publish = readPublish(frame.flags, frame.body, this.level);
     if (!publish) return this.close('malformed PUBLISH');
     if (conformance) {
-      const problem = publishViolation(publish);
+      const problem = publishViolation(publish) ?? this.controlCharacters(publish);
       if (problem) return this.refuse(problem);
       if (publish.qos === 2 && publish.packetId !== undefined) {
         const { awaitingRelease } = this;
@@ -247,6 +264,29 @@ export class PacketGate {
     }
     this.output.publishRefused(identity, topic);
     return 'drop';
+  }
+
+  /** With refuseControlCharacters: the first string field of the packet holding one. */
+  private controlCharacters(fields: {
+    clientId?: Buffer;
+    username?: Buffer;
+    willTopic?: Buffer;
+    topic?: Buffer;
+    filters?: Buffer[];
+  }): Violation | undefined {
+    if (!this.options.refuseControlCharacters) return undefined;
+    const named: [Buffer | undefined, string][] = [
+      [fields.clientId, 'the client id'],
+      [fields.username, 'the user name'],
+      [fields.willTopic, 'the will topic'],
+      [fields.topic, 'the topic name'],
+      ...(fields.filters ?? []).map((filter): [Buffer, string] => [filter, 'a topic filter']),
+    ];
+    for (const [bytes, field] of named) {
+      const problem = bytes && controlCharacterViolation(bytes, field);
+      if (problem) return problem;
+    }
+    return undefined;
   }
 
   /** 'forward' when there is no problem; otherwise the connection closes. A string is a malformed packet. */

@@ -49,13 +49,17 @@ export interface WaiterEvents<LiveMessage> {
 const MAX_UNMATCHED = 10_000;
 /** Message ids settled lately: a receipt for one of them (a repeat) is ignored. */
 const MAX_SETTLED = 10_000;
+/** Bounds of the time between two looks for messages whose receipts are late. */
+const MIN_SWEEP_MS = 10;
+const MAX_SWEEP_MS = 1000;
 /** The wait for receipts doubles per attempt up to this many times the first. */
 const MAX_BACKOFF_FACTOR = 16;
 
 interface Awaited<LiveMessage> {
   delivery: Delivery<LiveMessage>;
   ackedAt: number;
-  timer: NodeJS.Timeout;
+  /** When it is sent again (or expires) if its receipts have not come. */
+  deadline: number;
 }
 
 /** What is known of one message id's receipts before it is settled. */
@@ -80,7 +84,19 @@ export class ReceiptWaiter<LiveMessage>
   private readonly heard = new Map<string, Heard>();
   private readonly sentAt = new Map<string, number>();
   private readonly settled = new Set<string>();
+  /**
+   * The settled ids in the order they were settled, a ring of MAX_SETTLED: the oldest leaves the set
+   * when a new one comes. Not the set's own first entry: a Set deleted from the front keeps the
+   * deleted slots until it is rehashed, and finding its first entry walks over them, thousands per
+   * settled message.
+   */
+  private readonly settledOrder: (string | undefined)[] = new Array<string | undefined>(MAX_SETTLED);
+  private settledNext = 0;
   private closed = false;
+  /** One timer for every message awaiting receipts, not one each: a timer per message cost more than its receipt. */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Milliseconds between sweeps: a tenth of the receipt timeout, so a resend comes at most that late. */
+  private readonly sweepEvery: number;
 
   constructor(
     private readonly outbox: Outbox<LiveMessage>,
@@ -89,6 +105,7 @@ export class ReceiptWaiter<LiveMessage>
     private readonly sendAgain: () => void,
   ) {
     super();
+    this.sweepEvery = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, options.timeoutMs / 10));
   }
 
   get maxAwaiting(): number {
@@ -125,8 +142,8 @@ export class ReceiptWaiter<LiveMessage>
     const giveUpIn = this.options.giveUpAfterMs
       ? delivery.record.queuedAt + this.options.giveUpAfterMs - ackedAt
       : Infinity;
-    const timer = setTimeout(() => this.timedOut(messageId), Math.max(0, Math.min(backoff, giveUpIn)));
-    this.awaited.set(messageId, { delivery, ackedAt, timer });
+    this.awaited.set(messageId, { delivery, ackedAt, deadline: ackedAt + Math.min(backoff, giveUpIn) });
+    this.sweepSoon();
     return true;
   }
 
@@ -148,7 +165,7 @@ export class ReceiptWaiter<LiveMessage>
 
   close(): void {
     this.closed = true;
-    for (const { timer } of this.awaited.values()) clearTimeout(timer);
+    clearTimeout(this.sweepTimer);
     this.awaited.clear();
   }
 
@@ -171,9 +188,22 @@ export class ReceiptWaiter<LiveMessage>
       this.settle(delivery, 'rejected', now, { receipt: heard.rejection, ackedAt });
       return true;
     }
-    if (!expectationMet(this.options.expectation, new Set(heard.positive.keys()))) return false;
+    if (!expectationMet(this.options.expectation, heard.positive)) return false;
     this.settle(delivery, 'delivered', now, { ackedAt });
     return true;
+  }
+
+  private sweepSoon() {
+    if (this.sweepTimer || this.closed) return;
+    this.sweepTimer = setTimeout(() => this.sweep(), this.sweepEvery);
+  }
+
+  /** Sends again, or expires, the messages whose deadline has passed. */
+  private sweep() {
+    this.sweepTimer = undefined;
+    const now = Date.now();
+    for (const [messageId, { deadline }] of this.awaited) if (deadline <= now) this.timedOut(messageId);
+    if (this.awaited.size > 0) this.sweepSoon();
   }
 
   private timedOut(messageId: string) {
@@ -199,16 +229,23 @@ export class ReceiptWaiter<LiveMessage>
   ) {
     const messageId = delivery.record.messageId as string;
     const awaited = this.awaited.get(messageId);
-    if (awaited) clearTimeout(awaited.timer);
     this.awaited.delete(messageId);
-    this.settled.add(messageId);
-    if (this.settled.size > MAX_SETTLED) this.settled.delete(this.settled.values().next().value as string);
+    this.remember(messageId);
     void this.outbox.acknowledge(delivery.record.seq);
     this.tell(delivery, status, now, { ...detail, ackedAt: detail.ackedAt ?? awaited?.ackedAt });
     this.heard.delete(messageId);
     this.sentAt.delete(messageId);
     // Room in the window of messages awaiting receipts: sending may go on.
     if (awaited) this.sendAgain();
+  }
+
+  /** Keeps `messageId` among the settled ones, forgetting the oldest of the last MAX_SETTLED. */
+  private remember(messageId: string) {
+    const oldest = this.settledOrder[this.settledNext];
+    if (oldest !== undefined) this.settled.delete(oldest);
+    this.settled.add(messageId);
+    this.settledOrder[this.settledNext] = messageId;
+    this.settledNext = (this.settledNext + 1) % MAX_SETTLED;
   }
 
   private tell(

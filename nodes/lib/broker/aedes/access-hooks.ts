@@ -1,6 +1,7 @@
 /**
  * The access control (../access-control.ts) applied through Aedes' hooks: credentials at CONNECT,
- * each filter of a SUBSCRIBE, and wills (publications are checked by the packet gate before Aedes).
+ * each filter of a SUBSCRIBE, wills (publications are checked by the packet gate before Aedes), and
+ * deliveries when a subscribe list denies.
  */
 import type { AedesOptions, AuthenticateError, Client } from 'aedes' with { 'resolution-mode': 'import' };
 import type { AccessControl } from '../access-control.js';
@@ -38,7 +39,7 @@ export function accessHooks(
   access: AccessControl,
   subscribeRefused: (identity: Identity, filter: string) => void,
 ): Partial<AedesOptions> {
-  return {
+  const hooks: Partial<AedesOptions> = {
     authenticate: (_client, username, password, callback) => {
       void refusalOf(access, username, password).then((refusal) =>
         refusal ? callback(refusal, false) : callback(null, true),
@@ -60,4 +61,10 @@ export function accessHooks(
       callback(null);
     },
   };
+  // A subscription a denial only overlaps was allowed: the topics the denial covers are withheld here.
+  // Asked for every message a client gets, so only when some list denies.
+  if (access.checksDeliveries)
+    hooks.authorizeForward = (client, packet) =>
+      access.mayReceive(identityOf(client), packet.topic) ? packet : undefined;
+  return hooks;
 }

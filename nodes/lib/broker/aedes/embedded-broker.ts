@@ -37,6 +37,7 @@ import {
   listenTcp,
   listenTls,
   type Admit,
+  type ClientOrigin,
   type Listener,
 } from '../listeners.js';
 import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from '../registry.js';
@@ -85,6 +86,8 @@ export interface EmbeddedBrokerEvents {
   'subscribe-refused': [identity: Identity, filter: string];
   /** A connection was closed for breaking the protocol or a limit; `client` is its address. */
   violation: [client: string, reason: string];
+  /** An anonymous client from another machine was refused (see AccessConfig.anonymousFromNetwork). */
+  'anonymous-refused': [client: string];
 }
 
 /**
@@ -202,7 +205,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
 
   private async listen(): Promise<void> {
     const { port, bind, limits, tls, wsPath, httpServer } = this.options;
-    const admit: Admit = (transport, address, req) => this.admit(transport, address, true, req);
+    const admit: Admit = (transport, origin, req) => this.admit(transport, origin, req);
     if (wsPath && httpServer) this.detachWebSocket = attachWebSocket(httpServer, wsPath, admit);
     const secure = (listenerPort: number) => ({
       port: listenerPort,
@@ -231,7 +234,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   connectInProcess(): Duplex {
     if (!this.aedes || this.aedes.closed) throw embeddedBrokerMissing();
     const [clientEnd, brokerEnd] = createDuplexPair();
-    this.admit(brokerEnd, 'in-process', false);
+    this.admit(brokerEnd, undefined);
     return clientEnd;
   }
 
@@ -279,7 +282,9 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
    * Hands a client's transport to Aedes through a gate; `address` names it in the log. Network
    * clients are held to the limits; the in-process ones are this Node-RED's own broker configs.
    */
-  private admit(transport: Duplex, address: string, network: boolean, req?: IncomingMessage): void {
+  private admit(transport: Duplex, origin: ClientOrigin | undefined, req?: IncomingMessage): void {
+    const network = origin !== undefined;
+    const address = origin?.description ?? 'in-process';
     const aedes = this.aedes;
     if (!aedes || aedes.closed) return void transport.destroy();
     const { limits } = this.options;
@@ -287,10 +292,14 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       this.emit('violation', address, `more than ${limits.maxConnections} connections (CONNACK 3)`);
       return refuseConnection(transport, 3, limits.connectTimeoutMs);
     }
+    const access = this.access;
     const connection = new GatedConnection(transport, {
       maxPacketSize: network ? limits.maxPacketSize : Number.POSITIVE_INFINITY,
-      access: this.access,
+      access,
       conformance: network,
+      refuseControlCharacters: network && limits.refuseControlCharacters,
+      refusesAnonymous:
+        origin && !origin.local && access ? (username) => access.refusesFromNetwork(username) : undefined,
     });
     this.connections.add(connection);
     if (network) this.networkConnections++;
@@ -299,6 +308,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       if (network) this.networkConnections--;
     });
     connection.on('violation', (reason: string) => this.emit('violation', address, reason));
+    connection.on('anonymous-refused', () => this.emit('anonymous-refused', address));
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
