@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { MAX_QOS2_AWAITING_RELEASE } from '../nodes/lib/broker/limits.js';
+import { MAX_QOS2_AWAITING_RELEASE, TOPIC_ALIAS_MAXIMUM } from '../nodes/lib/broker/limits.js';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import { connectWhenListening } from './support/embedded-broker.js';
 import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
@@ -94,6 +94,49 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.match(String(answer.properties?.assignedClientIdentifier), /.+/);
     assert.equal(answer.properties?.sharedSubscriptionAvailable, false);
     assert.equal(answer.properties?.receiveMaximum, MAX_QOS2_AWAITING_RELEASE);
+    assert.equal(answer.properties?.topicAliasMaximum, TOPIC_ALIAS_MAXIMUM);
+  });
+
+  it('[MQTT-3.3.2-10] [MQTT-3.3.2-12] takes the topic aliases a client sets, and holds the aliased publications to the topic rules', async () => {
+    const hash = await hashPassword('pw');
+    port = await freePort();
+    await helper.load(
+      allNodes,
+      [
+        embeddedBrokerNode(port, {
+          accounts: [{ username: 'device', publish: ['alias/#'], subscribe: ['#'] }],
+          allowAnonymous: true,
+        }),
+      ],
+      { [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ device: hash }) } },
+    );
+    const watcher = await client({ clientId: 'watcher' });
+    const received = collectMessages(watcher);
+    await watcher.subscribeAsync('#', { qos: 1 });
+    const device = await client({ clientId: 'device-1', username: 'device', password: 'pw' });
+    await device.publishAsync('alias/temperature', '20', { qos: 1, properties: { topicAlias: 1 } });
+    await device.publishAsync('', '21', { qos: 1, properties: { topicAlias: 1 } });
+    // An alias set for a topic outside the rules: both publications refused, the second by what it stands for.
+    const refusals: number[] = [];
+    for (const topic of ['secret/key', '']) {
+      // MQTT.js fails a publication whose PUBACK has a reason code of 0x80 or above, with that code.
+      const code = await device.publishAsync(topic, 'x', { qos: 1, properties: { topicAlias: 2 } }).then(
+        () => 0,
+        (error: { code?: number }) => error.code ?? -1,
+      );
+      refusals.push(code);
+    }
+    await waitFor(() => received.length === 2, 'the two aliased publications');
+    await delay(200);
+    assert.deepEqual(
+      received.map((m) => [m.topic, m.payload]),
+      [
+        ['alias/temperature', '20'],
+        ['alias/temperature', '21'],
+      ],
+    );
+    assert.deepEqual(refusals, [0x87, 0x87]);
+    assert.ok(device.connected);
   });
 
   for (const persistence of ['memory', 'disk'] as const) {
@@ -260,8 +303,13 @@ describe('embedded broker: MQTT 5 clients', () => {
     ],
     [
       'MQTT-3.3.2-9',
-      'a PUBLISH with a topic alias above the Topic Alias Maximum (0: none)',
-      packet(0x30, field('t'), Buffer.from([3, 0x23]), uint16(1), Buffer.from('p')),
+      'a PUBLISH with a topic alias above the Topic Alias Maximum',
+      packet(0x30, field('t'), Buffer.from([3, 0x23]), uint16(TOPIC_ALIAS_MAXIMUM + 1), Buffer.from('p')),
+    ],
+    [
+      '3.3.2.3.4',
+      'a PUBLISH with an empty topic and a topic alias never set',
+      packet(0x30, field(''), Buffer.from([3, 0x23]), uint16(5), Buffer.from('p')),
     ],
     [
       '1.5.5',

@@ -34,6 +34,12 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
  */
 export const MAX_QOS2_AWAITING_RELEASE = 1000;
 
+/**
+ * The Topic Alias Maximum told to MQTT 5 clients in the CONNACK: the aliases a client may use for the
+ * topics it publishes to, per connection [MQTT-3.2.2-17]. Mosquitto's default is 10.
+ */
+export const TOPIC_ALIAS_MAXIMUM = 32;
+
 /** The ceiling of maxTopicLevels: the topic matchers under Aedes split at most 100 levels. */
 export const MAX_TOPIC_LEVELS = 100;
 /** The largest remaining length MQTT can encode, plus the five bytes of a fixed header. */

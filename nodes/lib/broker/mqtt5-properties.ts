@@ -63,6 +63,24 @@ function valueLength(kind: ValueKind, block: Buffer, offset: number): number | u
   }
 }
 
+const TOPIC_ALIAS = 0x23;
+
+/** The Topic Alias among well-formed property blocks (checked by propertiesProblem first), or undefined. */
+export function topicAliasOf(blocks: Buffer[]): number | undefined {
+  for (const block of blocks) {
+    let offset = 0;
+    while (offset < block.length) {
+      const id = block[offset++];
+      if (id === TOPIC_ALIAS) return block.readUInt16BE(offset);
+      const kind = VALUE_KINDS.get(id);
+      const length = kind && valueLength(kind, block, offset);
+      if (length === undefined) return undefined;
+      offset += length;
+    }
+  }
+  return undefined;
+}
+
 /** What is wrong with a block of properties (the bytes after its length), or undefined. */
 export function propertiesProblem(block: Buffer): string | undefined {
   const seen = new Set<number>();

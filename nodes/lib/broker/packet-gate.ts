@@ -16,7 +16,8 @@ import {
   unsubscribeViolation,
   type Violation,
 } from './conformance.js';
-import { MAX_QOS2_AWAITING_RELEASE } from './limits.js';
+import { MAX_QOS2_AWAITING_RELEASE, TOPIC_ALIAS_MAXIMUM } from './limits.js';
+import { topicAliasOf } from './mqtt5-properties.js';
 import {
   FrameSplitter,
   MQTT5,
@@ -94,6 +95,8 @@ export class PacketGate {
   private level = 4;
   /** The packet identifiers of the client's QoS 2 publications not released yet (checked clients only). */
   private readonly awaitingRelease = new Set<number>();
+  /** MQTT 5: the topic of each Topic Alias the client has set on this connection [MQTT-3.3.2-10]. */
+  private readonly topicAliases = new Map<number, Buffer>();
 
   constructor(
     private readonly options: GateOptions,
@@ -238,6 +241,11 @@ export class PacketGate {
     if (!conformance && !restricted) return 'forward';
     const publish = readPublish(frame.flags, frame.body, this.level);
     if (!publish) return this.close('malformed PUBLISH');
+    if (this.level === MQTT5) {
+      // Judged, and held to the rules, by the topic the alias stands for.
+      const aliasProblem = this.resolveTopicAlias(publish);
+      if (aliasProblem) return this.refuse(aliasProblem);
+    }
     if (conformance) {
       const problem = publishViolation(publish) ?? this.controlCharacters(publish);
       if (problem) return this.refuse(problem);
@@ -264,6 +272,30 @@ export class PacketGate {
     }
     this.output.publishRefused(identity, topic);
     return 'drop';
+  }
+
+  /**
+   * Sets or reads the Topic Alias of an MQTT 5 PUBLISH, as Aedes does after the gate: an alias with a
+   * topic sets it, one without stands for the topic set before; 0 or above the maximum is a Protocol Error.
+   */
+  private resolveTopicAlias(publish: { topic: Buffer; properties: Buffer[] }): Violation | undefined {
+    if (publish.properties.length === 0) return undefined;
+    const alias = topicAliasOf(publish.properties);
+    if (alias === undefined) return undefined;
+    if (alias === 0) return { rule: 'MQTT-3.3.2-8', reason: 'topic alias 0' };
+    if (alias > TOPIC_ALIAS_MAXIMUM)
+      return {
+        rule: 'MQTT-3.3.2-9',
+        reason: `topic alias ${alias} above the maximum, ${TOPIC_ALIAS_MAXIMUM}`,
+      };
+    if (publish.topic.length > 0) {
+      this.topicAliases.set(alias, Buffer.from(publish.topic));
+      return undefined;
+    }
+    const topic = this.topicAliases.get(alias);
+    if (!topic) return { rule: '3.3.2.3.4', reason: `topic alias ${alias} never set on this connection` };
+    publish.topic = topic;
+    return undefined;
   }
 
   /** With refuseControlCharacters: the first string field of the packet holding one. */

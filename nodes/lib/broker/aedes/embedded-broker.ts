@@ -30,7 +30,7 @@ import { accessHooks, refusalOf } from './access-hooks.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
-import { MAX_QOS2_AWAITING_RELEASE, type BrokerLimits } from '../limits.js';
+import { MAX_QOS2_AWAITING_RELEASE, TOPIC_ALIAS_MAXIMUM, type BrokerLimits } from '../limits.js';
 import {
   attachWebSocket,
   listenSecureWebSocket,
@@ -154,6 +154,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       maxTopicLevels: this.options.limits.maxTopicLevels,
       // Told to MQTT 5 clients in the CONNACK; the packet gate holds network clients to it for QoS 2.
       receiveMaximum: MAX_QOS2_AWAITING_RELEASE,
+      // Told to MQTT 5 clients; the packet gate reads the aliases too, to judge a PUBLISH by its topic.
+      topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
       ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
     };
     if (this.options.redis) {
