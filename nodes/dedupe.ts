@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { Deduplicator } from './lib/dedupe/deduplicator.js';
+import { flowCompletion } from './lib/completion-tracker.js';
 import { LevelSeenStore } from './lib/dedupe/level-seen-store.js';
 import {
   KEY_KINDS,
@@ -132,7 +133,13 @@ module.exports = function (RED: NodeAPI) {
             : t('errors.dedupe-no-key', { reason: (error as Error).message });
         return done(new Error(reason));
       }
-      const verdict = ready.check(key);
+      // Behind a durable mqtt in that acknowledges once the flow has finished, a first copy's key is
+      // written when the flow has finished with it, before the acknowledgment: a crash while the flow
+      // works on it lets the copy delivered again pass, never drops it unhandled. A flow that failed
+      // leaves no key, so the copy sent again is handled.
+      const msgId = (msg as NodeMessage)._msgid as string;
+      const untilFinished = ready.persistent && flowCompletion.follows(msgId);
+      const verdict = ready.check(key, Date.now(), untilFinished);
       statusThrottle.soon();
       if (verdict.duplicate) {
         dropped++;
@@ -141,6 +148,18 @@ module.exports = function (RED: NodeAPI) {
         return done();
       }
       passed++;
+      if (untilFinished) {
+        flowCompletion.beforeFinish(msgId, (outcome) => {
+          if (outcome.timedOut || outcome.error !== undefined) return Promise.resolve(ready.forget(key));
+          return ready.keep(key).catch((error: Error) => {
+            const reason = t('errors.seen-set-write-failed', { reason: error.message });
+            node.error(reason, msg as NodeMessage);
+            throw new Error(reason);
+          });
+        });
+        send([msg as NodeMessage, null]);
+        return done();
+      }
       send([msg as NodeMessage, null]);
       // A first copy is done once its key is on disk: an mqtt in with ack "complete" acknowledges it only then.
       if (!ready.persistent) return done();

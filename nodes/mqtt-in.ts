@@ -173,7 +173,7 @@ module.exports = function (RED: NodeAPI) {
       return new Promise<void>((resolve) => {
         flowCompletion.track(id, ackTimeoutMs, (outcome) => {
           if (outcome.timedOut) node.warn(t('errors.ack-timeout', { topic: msg.topic as string, seconds }));
-          quarantine?.finished(countKey, outcome, t('errors.receipt-not-finished', { seconds }));
+          quarantine?.finished(countKey, outcome, () => t('errors.receipt-not-finished', { seconds }));
           if (reply) answer(reply, msg.messageId as string, outcome);
           resolve();
         });

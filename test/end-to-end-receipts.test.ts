@@ -5,6 +5,7 @@ import { temporaryDirectory } from './support/node-red-process.js';
 import { delay, waitFor } from './support/wait.js';
 import {
   brokerConfigNode,
+  dedupeNode,
   embeddedBrokerNode,
   helperNode,
   mqttInNode,
@@ -19,6 +20,11 @@ const functionNode = require('@node-red/nodes/core/function/10-function.js') as 
 const nodes = [...allNodes, functionNode];
 
 const BROKER = 'b00000000000000e2';
+
+/** A node's view of the global context (Node-RED's types leave context() untyped). */
+interface GlobalContextOwner {
+  context(): { global: { get(key: string): unknown } };
+}
 const CONFIG = 'c00000000000000e2';
 
 interface Delivery {
@@ -156,6 +162,29 @@ describe('end-to-end receipts (until: subscriber)', () => {
     assert.match(String(failed.error), /valve jammed/);
     assert.equal(delivered.status, 'delivered');
     assert.equal(delivered.attempts, 2, 'sent again after the receipt timeout');
+  });
+
+  it('a persisted dedupe before a flow that fails forgets the key: the copy sent again is handled, not dropped as a duplicate', async () => {
+    const flaky =
+      "const seen = context.get('seen') || 0; context.set('seen', seen + 1);" +
+      "if (seen === 0) throw new Error('valve jammed');" +
+      "global.set('handled', (global.get('handled') || 0) + 1); return msg;";
+    const flow = receiptFlow(4, {}, [{ name: 'valve-controller', code: flaky }]);
+    // in → dedupe (on disk) → the flaky function.
+    const inNode = flow.find((node) => node.id === 'in-valve-controller') as Record<string, unknown>;
+    inNode.wires = [['dedupe1']];
+    flow.push(dedupeNode({ id: 'dedupe1', persist: true, wires: [['fn-valve-controller'], []] }));
+    await helper.load(nodes, flow);
+    const receipts = collect(helper.getNode('receipts'));
+    await connected();
+    helper.getNode('out1').receive({ payload: 'open' });
+    await waitFor(() => receipts.length === 2, 'a negative receipt, then the positive one', 15_000);
+    const [failed, delivered] = receipts.map((msg) => msg.delivery as Delivery);
+    assert.equal(failed.status, 'failed');
+    assert.equal(delivered.status, 'delivered');
+    assert.equal(delivered.attempts, 2);
+    const global = (helper.getNode('fn-valve-controller') as unknown as GlobalContextOwner).context().global;
+    assert.equal(global.get('handled'), 1, 'the copy sent again reached the function and was handled');
   });
 
   it('waits for every subscriber named in expect', async () => {

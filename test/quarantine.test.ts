@@ -6,6 +6,7 @@ import type { DeliveryStore } from '../nodes/lib/quarantine/delivery-store.js';
 import { LevelDeliveryStore } from '../nodes/lib/quarantine/level-delivery-store.js';
 import { MemoryDeliveryStore } from '../nodes/lib/quarantine/memory-delivery-store.js';
 import { messageKey } from '../nodes/lib/quarantine/message-key.js';
+import { SuspectGate } from '../nodes/lib/quarantine/suspect-gate.js';
 import { crashingDelivery, HeldStore, turns, WatchedStore } from './support/delivery-counts.js';
 import { deliveryStoreContract } from './support/delivery-store-contract.js';
 import { temporaryDirectory } from './support/node-red-process.js';
@@ -373,5 +374,40 @@ describe('delivery counts across SIGKILL', () => {
     assert.equal(entry.lastError, 'Error: first crash');
     assert.ok(entry.firstSeen >= before && entry.firstSeen <= afterFirst, 'firstSeen is the first delivery');
     assert.equal((await crashingDelivery(dir, 'id:poison', 3)).kind, 'quarantined-before');
+  });
+});
+
+describe('suspect gate: a message that may have crashed the flow enters it alone', () => {
+  /** Records the order in which deliveries got into the flow. */
+  function entering(gate: SuspectGate, order: string[], key: string, suspect: boolean) {
+    return gate.enter(key, suspect).then(() => order.push(key));
+  }
+
+  it('waits for the flow to empty, holds later deliveries until it leaves, and lets suspects take turns', async () => {
+    const gate = new SuspectGate();
+    const order: string[] = [];
+    await entering(gate, order, 'a', false);
+    await entering(gate, order, 'b', false);
+    const suspects = [entering(gate, order, 's1', true), entering(gate, order, 's2', true)];
+    const later = entering(gate, order, 'c', false);
+    await turns(3);
+    assert.deepEqual(order, ['a', 'b'], 'the suspect waits for a and b to leave; c waits for the suspects');
+    gate.leave('a');
+    gate.leave('b');
+    await turns(3);
+    assert.deepEqual(order, ['a', 'b', 's1'], 's1 alone in the flow');
+    gate.leave('s1');
+    await turns(3);
+    assert.deepEqual(order, ['a', 'b', 's1', 's2'], 's2 next, alone');
+    gate.leave('s2');
+    await Promise.all([...suspects, later]);
+    assert.deepEqual(order, ['a', 'b', 's1', 's2', 'c'], 'everyone else once no suspect is left');
+  });
+
+  it('lets deliveries through side by side while there is no suspect', async () => {
+    const gate = new SuspectGate();
+    const order: string[] = [];
+    await Promise.all(['a', 'b', 'c'].map((key) => entering(gate, order, key, false)));
+    assert.deepEqual(order.sort(), ['a', 'b', 'c']);
   });
 });

@@ -7,6 +7,12 @@ export interface FlowOutcome {
 }
 
 /**
+ * Work to finish before the outcome is told (the acknowledgment, the receipt): a dedupe node writes
+ * the key of a first copy once the flow has finished with it. A rejection makes the outcome an error.
+ */
+export type FinishingStep = (outcome: FlowOutcome) => Promise<void>;
+
+/**
  * Follows a message through a flow by its id: each delivery to a node counts
  * one, each completion (the node called done) counts one off; the message is
  * finished when the count is back to zero. Fed by Node-RED's preDeliver and
@@ -15,7 +21,13 @@ export interface FlowOutcome {
 export class CompletionTracker {
   private readonly tracked = new Map<
     string,
-    { pending: number; finish: (outcome: FlowOutcome) => void; timer: NodeJS.Timeout; error?: string }
+    {
+      pending: number;
+      finish: (outcome: FlowOutcome) => void;
+      timer: NodeJS.Timeout;
+      error?: string;
+      steps?: FinishingStep[];
+    }
   >();
 
   /** How many messages are being followed (for tests and diagnostics). */
@@ -53,6 +65,17 @@ export class CompletionTracker {
     if (entry && entry.error === undefined) entry.error = error;
   }
 
+  /** Whether `id` is followed: an in node with ack: complete sent it and waits for the flow. */
+  follows(id: string): boolean {
+    return this.tracked.has(id);
+  }
+
+  /** Runs `step` once the flow has finished with `id`, before its outcome is told. */
+  beforeFinish(id: string, step: FinishingStep): void {
+    const entry = this.tracked.get(id);
+    if (entry) (entry.steps ??= []).push(step);
+  }
+
   /** The sending node's send() returned: its deliveries are counted, its own share is done. */
   sent(id: string): void {
     this.completed(id);
@@ -63,7 +86,15 @@ export class CompletionTracker {
     if (!entry) return;
     this.tracked.delete(id);
     clearTimeout(entry.timer);
-    entry.finish(entry.error === undefined ? { timedOut } : { timedOut, error: entry.error });
+    const outcome: FlowOutcome = entry.error === undefined ? { timedOut } : { timedOut, error: entry.error };
+    const steps = entry.steps;
+    if (!steps) return entry.finish(outcome);
+    void Promise.allSettled(steps.map((step) => step(outcome))).then((results) => {
+      const failure = results.find((result) => result.status === 'rejected');
+      if (failure && outcome.error === undefined)
+        outcome.error = String((failure.reason as Error | undefined)?.message ?? failure.reason);
+      entry.finish(outcome);
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 import type { IPublishPacket } from 'mqtt';
 import { DeliveryCounts, type DeliveryVerdict } from '../lib/quarantine/delivery-counts.js';
+import { SuspectGate } from '../lib/quarantine/suspect-gate.js';
 import { LevelDeliveryStore } from '../lib/quarantine/level-delivery-store.js';
 import { messageKey } from '../lib/quarantine/message-key.js';
 import type { FlowOutcome } from '../lib/completion-tracker.js';
@@ -23,6 +24,7 @@ export class InNodeQuarantine {
   quarantinedCount = 0;
   private counts: DeliveryCounts | undefined;
   private readonly opening: Promise<void>;
+  private readonly flow = new SuspectGate();
 
   constructor(directory: string, maxDeliveries: number, onUnavailable: (error: Error) => void) {
     this.opening = DeliveryCounts.open(new LevelDeliveryStore(directory), { maxDeliveries }).then(
@@ -45,17 +47,26 @@ export class InNodeQuarantine {
       dup: packet.dup,
       retain: packet.retain,
     });
-    const verdict = await counts.begin(key, Date.now(), { fresh });
+    await this.flow.enter(key, counts.unfinished(key, fresh));
+    let verdict: DeliveryVerdict;
+    try {
+      verdict = await counts.begin(key, Date.now(), { fresh });
+    } catch (error) {
+      this.flow.leave(key);
+      throw error;
+    }
     if (verdict.kind === 'deliver') return { pass: true, key };
+    this.flow.leave(key);
     if (verdict.kind === 'quarantine') this.quarantinedCount++;
     return { pass: false, verdict };
   }
 
   /** The flow finished with a delivery `admit` passed: a success forgets its count, a failure keeps it. */
-  finished(key: string | undefined, outcome: FlowOutcome, timeoutText: string): void {
+  finished(key: string | undefined, outcome: FlowOutcome, timeoutText: () => string): void {
     if (key === undefined || !this.counts) return;
+    this.flow.leave(key);
     if (outcome.error !== undefined) this.counts.failed(key, outcome.error);
-    else if (outcome.timedOut) this.counts.failed(key, timeoutText);
+    else if (outcome.timedOut) this.counts.failed(key, timeoutText());
     else this.counts.completed(key);
   }
 

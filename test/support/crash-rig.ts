@@ -139,7 +139,7 @@ export class NumberedSubscriber {
 }
 
 /**
- * Posts numbers 1..total to `url` with `concurrency` requests at a time; a
+ * Posts numbers first..first + total - 1 to `url` with `concurrency` requests at a time; a
  * number counts as accepted when the flow answered 200. A refused or broken
  * request (Node-RED down) is retried, as a producer with its own buffer would.
  */
@@ -148,9 +148,10 @@ export async function postNumbers(
   total: number,
   concurrency: number,
   stop: () => boolean,
+  first = 1,
 ): Promise<Set<number>> {
   const accepted = new Set<number>();
-  const queue = Array.from({ length: total }, (_, i) => i + 1);
+  const queue = Array.from({ length: total }, (_, i) => i + first);
   const worker = async () => {
     while (queue.length > 0 && !stop()) {
       const n = queue.shift() as number;

@@ -33,6 +33,8 @@ export class Deduplicator {
   /** The batch being written, for a caller with nothing newer pending. */
   private inFlight: PendingWrite | undefined;
   private closed = false;
+  /** Keys of first copies whose flow has not finished yet: kept off the disk until keep(). */
+  private readonly unfinished = new Set<string>();
   readonly cache: SeenCache;
 
   private constructor(
@@ -65,11 +67,30 @@ export class Deduplicator {
     return this.store !== undefined;
   }
 
-  /** Counts a copy of `key` and says whether it is the first one the window and bound remember. */
-  check(key: string, now = Date.now()): Verdict {
+  /**
+   * Counts a copy of `key` and says whether it is the first one the window and bound remember.
+   * With `untilFinished`, a first copy's key reaches the disk only through keep() (or leaves
+   * through forget()), once the flow has finished with the message.
+   */
+  check(key: string, now = Date.now(), untilFinished = false): Verdict {
     const entry = this.cache.see(key, now);
-    if (this.store) this.pending.changes.set(key, entry);
+    if (untilFinished && entry.count === 1) this.unfinished.add(key);
+    else if (this.store && !this.unfinished.has(key)) this.pending.changes.set(key, entry);
     return { duplicate: entry.count > 1, firstSeenAt: entry.firstSeenAt, count: entry.count };
+  }
+
+  /** The flow finished with the first copy of `key`: resolves once its key is on disk. */
+  keep(key: string): Promise<void> {
+    this.unfinished.delete(key);
+    const entry = this.cache.peek(key, Date.now());
+    if (this.store && entry) this.pending.changes.set(key, entry);
+    return this.committed();
+  }
+
+  /** The flow failed with the first copy of `key`: forgotten, so the copy sent again passes. */
+  forget(key: string): void {
+    this.unfinished.delete(key);
+    this.cache.delete(key);
   }
 
   /** Resolves once everything `check` and `reset` did so far is on disk; at once without a store. */

@@ -86,6 +86,12 @@ export class SeenCache {
     this.insert(key, entry.firstSeenAt, entry.lastSeenAt, entry.count);
   }
 
+  /** Forgets `key`: its next copy is a first sighting again. */
+  delete(key: string): void {
+    const node = this.entries.get(key);
+    if (node) this.remove(node);
+  }
+
   clear(): void {
     this.entries.clear();
     this.oldest = this.newest = undefined;

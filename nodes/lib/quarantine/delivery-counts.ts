@@ -142,6 +142,14 @@ export class DeliveryCounts {
   }
 
   /**
+   * Whether `key` was passed to the flow before and has not completed since (counted, not
+   * quarantined): after a crash, that message may be the one that crashed it.
+   */
+  unfinished(key: string, fresh = false): boolean {
+    return !fresh && this.quarantine.get(key) === undefined && this.counting.get(key) !== undefined;
+  }
+
+  /**
    * Counts a delivery of `key` and says whether to pass it to the flow. Resolves
    * once the count is on disk; rejects when it could not be written, and the
    * delivery then does not count.
