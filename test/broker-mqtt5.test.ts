@@ -97,6 +97,66 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.equal(answer.properties?.topicAliasMaximum, TOPIC_ALIAS_MAXIMUM);
   });
 
+  it('[MQTT-3.2.2-3] [MQTT-3.14.4-3] disconnects the older connection of a client id with 0x8E, session taken over', async () => {
+    await openBroker();
+    const first = await client({ clientId: 'twin', reconnectPeriod: 0 });
+    const reasons: number[] = [];
+    first.on('disconnect', (packet) => reasons.push(packet.reasonCode ?? -1));
+    await client({ clientId: 'twin' });
+    await waitFor(() => reasons.length === 1, 'the DISCONNECT of the first connection');
+    assert.deepEqual(reasons, [0x8e]);
+  });
+
+  it('[MQTT-3.1.3-9] publishes a will after its Will Delay Interval, and [MQTT-3.14.4-3] at once on DISCONNECT 0x04', async () => {
+    await openBroker();
+    const watcher = await client({ clientId: 'will-watcher' });
+    const received = collectMessages(watcher);
+    await watcher.subscribeAsync('wills/#', { qos: 1 });
+    const will = (topic: string, delay: number) => ({
+      topic,
+      payload: Buffer.from('gone'),
+      qos: 1 as const,
+      retain: false,
+      properties: { willDelayInterval: delay },
+    });
+    // The will waits for the delay or the end of the session, whichever comes first: the session outlives it.
+    const delayed = await client({
+      clientId: 'delayed',
+      will: will('wills/delayed', 2),
+      reconnectPeriod: 0,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    const lostAt = Date.now();
+    delayed.stream.destroy();
+    await waitFor(() => received.length === 1, 'the delayed will', 10_000);
+    const waited = Date.now() - lostAt;
+    assert.ok(waited >= 1500, `published ${waited} ms after the connection was lost`);
+    const leaving = await client({ clientId: 'leaving', will: will('wills/leaving', 0), reconnectPeriod: 0 });
+    await leaving.endAsync(false, { reasonCode: 0x04 });
+    await waitFor(() => received.length === 2, 'the will sent with DISCONNECT 0x04');
+    assert.deepEqual(
+      received.map((m) => m.topic),
+      ['wills/delayed', 'wills/leaving'],
+    );
+  });
+
+  it('[MQTT-3.3.4-3] [MQTT-3.8.2-1] sends each message with the Subscription Identifier of the subscription it matched', async () => {
+    await openBroker();
+    const subscriber = await client({ clientId: 'identified' });
+    const received = collectMessages(subscriber);
+    await subscriber.subscribeAsync('ids/a/#', { qos: 1, properties: { subscriptionIdentifier: 7 } });
+    await subscriber.subscribeAsync('ids/b/#', { qos: 1, properties: { subscriptionIdentifier: 9 } });
+    const publisher = await client({ clientId: 'ids-publisher' });
+    await publisher.publishAsync('ids/a/x', 'a', { qos: 1 });
+    await publisher.publishAsync('ids/b/x', 'b', { qos: 1 });
+    await waitFor(() => received.length === 2, 'both messages');
+    const identifiers = received.map((m) => [m.topic, m.packet.properties?.subscriptionIdentifier]);
+    assert.deepEqual(identifiers, [
+      ['ids/a/x', 7],
+      ['ids/b/x', 9],
+    ]);
+  });
+
   it('[MQTT-3.3.2-10] [MQTT-3.3.2-12] takes the topic aliases a client sets, and holds the aliased publications to the topic rules', async () => {
     const hash = await hashPassword('pw');
     port = await freePort();
