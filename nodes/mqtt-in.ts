@@ -16,6 +16,7 @@ import { followFlowCompletion } from './node-red/completion-hooks.js';
 import { replyAddressOf, sendReceipt, type ReplyAddress } from './node-red/receipt-reply.js';
 import { DEFAULT_MAX_DELIVERIES, InNodeQuarantine, type Admission } from './node-red/quarantine.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
+import { MAX_SUBSCRIBER_NAME_LENGTH } from './lib/receipt-expectation.js';
 import { connectionNodeStatus, failAllInput, failedStatus } from './node-red/status.js';
 import { MESSAGE_ID_PROPERTY, isMessageId, unwrapEnvelope } from './lib/end-to-end-id.js';
 import { translator } from './node-red/i18n.js';
@@ -80,8 +81,13 @@ module.exports = function (RED: NodeAPI) {
     const ackTimeoutMs = readNumber(def.ackTimeout, DEFAULT_ACK_TIMEOUT) * 1000;
     const unwrap = readBoolean(def.unwrapEnvelope, false);
     const subscriberName = readString(def.subscriberName).trim() || def.name || node.id;
+    // Receipts carry it; a publisher refuses a longer one, and `expect` lists names separated by commas.
+    if (subscriberName.length > MAX_SUBSCRIBER_NAME_LENGTH || subscriberName.includes(','))
+      node.warn(t('errors.subscriber-name-unusable', { max: MAX_SUBSCRIBER_NAME_LENGTH }));
     if (ackOnComplete) followFlowCompletion(RED);
     const maxDeliveries = readNumber(def.maxDeliveries, DEFAULT_MAX_DELIVERIES);
+    if (ackOnComplete && !(maxDeliveries >= 0))
+      node.warn(t('errors.max-deliveries-invalid', { value: String(def.maxDeliveries) }));
     const quarantineDirectory = nodeDataDirectory(RED, 'quarantine', node);
     const quarantine =
       ackOnComplete && maxDeliveries >= 1 && quarantineDirectory

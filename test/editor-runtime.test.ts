@@ -378,9 +378,7 @@ describe('the editor in Chromium against the runtime', () => {
       ['receiptTopic', 'plant/+'],
       ['receiptTopic', 'plant/#'],
       ['receiptTopic', 'a\u0000b'],
-    ];
-    /** Text that is no number, which the runtime reads as the default and the dialog refuses. */
-    const REFUSED_BY_THE_DIALOG_ONLY: [ReceiptSetting, unknown][] = [
+      // Text that is no number: refused, not read as the default.
       ['receiptTimeout', 'soon'],
       ['giveUpAfter', 'never'],
     ];
@@ -425,20 +423,6 @@ describe('the editor in Chromium against the runtime', () => {
           return dialog === runtime ? [] : [`${shown}: the dialog ${dialog}, the runtime ${runtime}`];
         });
         assert.deepEqual(disagreements, []);
-        const refused = await dialogAnswers(REFUSED_BY_THE_DIALOG_ONLY, {
-          persistence: 'acknowledged',
-          until: 'subscriber',
-        });
-        assert.deepEqual(
-          refused.map((answer) => typeof answer === 'string'),
-          [true, true],
-        );
-        for (const [setting, value] of REFUSED_BY_THE_DIALOG_ONLY)
-          assert.equal(
-            runtimeAccepts(setting, value),
-            true,
-            `the runtime reads ${setting} ${value} as the default`,
-          );
       }));
 
     it('leaves them unchecked when the node waits for the broker, as the runtime does not read them then', () =>

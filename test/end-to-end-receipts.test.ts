@@ -146,6 +146,22 @@ describe('end-to-end receipts (until: subscriber)', () => {
     );
   });
 
+  it('warns at deploy of a subscriber name no publisher can expect, and of max deliveries that turn the quarantine off', async () => {
+    const flow = receiptFlow(4, {}, [{ name: 'left,right', code: 'return msg;', maxDeliveries: -1 }]);
+    await helper.load(nodes, flow);
+    // The test helper spies on every node method: warn's calls are kept.
+    const { warn } = helper.getNode('in-left,right') as unknown as { warn: { args: unknown[][] } };
+    const warnings = warn.args.map((args) => String(args[0]));
+    assert.ok(
+      warnings.some((text) => /holds a comma/.test(text)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((text) => /quarantine is off/.test(text)),
+      warnings.join('\n'),
+    );
+  });
+
   it('a flow that fails sends a negative receipt: told on the output, not delivered, sent again until the flow succeeds', async () => {
     // Fails the first time it sees a message, then succeeds: a flow that recovers.
     const flaky =

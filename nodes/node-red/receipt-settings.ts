@@ -38,14 +38,21 @@ export class InvalidReceiptSettingError extends Error {
   }
 }
 
+/** Seconds from a setting: its default when empty or absent, NaN when it is not a number. */
+function readSeconds(value: unknown, fallback: number): number {
+  if (value === undefined || value === null || readString(value).trim() === '') return fallback;
+  return readNumber(value, NaN);
+}
+
 /** The receipt settings of an out node, or undefined when it waits for the broker only. */
 export function readReceiptSettings(def: ReceiptSettingsDef, nodeId: string): ReceiptSettings | undefined {
   if (def.until !== 'subscriber') return undefined;
   const expectation = parseExpectation(readString(def.expect));
   if (!expectation) throw new InvalidReceiptSettingError('expect', readString(def.expect));
-  const timeout = readNumber(def.receiptTimeout, DEFAULT_RECEIPT_TIMEOUT);
+  // Empty takes the default; anything else must be a number (a typo is refused, not read as the default).
+  const timeout = readSeconds(def.receiptTimeout, DEFAULT_RECEIPT_TIMEOUT);
   if (!(timeout > 0)) throw new InvalidReceiptSettingError('receiptTimeout', String(def.receiptTimeout));
-  const giveUpAfter = readNumber(def.giveUpAfter, 0);
+  const giveUpAfter = readSeconds(def.giveUpAfter, 0);
   if (!(giveUpAfter >= 0)) throw new InvalidReceiptSettingError('giveUpAfter', String(def.giveUpAfter));
   const topic = readString(def.receiptTopic).trim() || defaultReceiptTopic(nodeId);
   if (publishTopicProblem(topic)) throw new InvalidReceiptSettingError('receiptTopic', topic);
