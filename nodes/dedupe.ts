@@ -118,6 +118,8 @@ module.exports = function (RED: NodeAPI) {
 
     type Send = (msg: Array<NodeMessage | null>) => void;
     type Done = (error?: Error) => void;
+    /** By key, the fate of each first copy still in its flow behind an in node with ack: complete: kept or not. */
+    const firstCopiesInFlow = new Map<string, Promise<boolean>>();
     function handle(ready: Deduplicator, msg: DedupeMessage, send: Send, done: Done) {
       if (msg.reset) {
         ready.reset().then(() => done(), done);
@@ -143,19 +145,42 @@ module.exports = function (RED: NodeAPI) {
       statusThrottle.soon();
       if (verdict.duplicate) {
         dropped++;
+        // Its first copy is still in the flow: this copy is answered as that one ends, so a first copy
+        // that fails is not answered "done" through its duplicate, and its publisher sends it again.
+        const firstCopy = firstCopiesInFlow.get(key);
+        if (firstCopy && flowCompletion.follows(msgId))
+          flowCompletion.beforeFinish(msgId, () =>
+            firstCopy.then((kept) => {
+              if (!kept) throw new Error(t('errors.dedupe-first-copy-failed'));
+            }),
+          );
         msg.duplicateOf = { firstSeenAt: verdict.firstSeenAt, count: verdict.count };
         send([null, msg as NodeMessage]);
         return done();
       }
       passed++;
       if (untilFinished) {
+        let settle!: (kept: boolean) => void;
+        firstCopiesInFlow.set(key, new Promise<boolean>((resolve) => (settle = resolve)));
+        const settled = (kept: boolean) => {
+          firstCopiesInFlow.delete(key);
+          settle(kept);
+        };
         flowCompletion.beforeFinish(msgId, (outcome) => {
-          if (outcome.timedOut || outcome.error !== undefined) return Promise.resolve(ready.forget(key));
-          return ready.keep(key).catch((error: Error) => {
-            const reason = t('errors.seen-set-write-failed', { reason: error.message });
-            node.error(reason, msg as NodeMessage);
-            throw new Error(reason);
-          });
+          if (outcome.timedOut || outcome.error !== undefined) {
+            ready.forget(key);
+            settled(false);
+            return Promise.resolve();
+          }
+          return ready.keep(key).then(
+            () => settled(true),
+            (error: Error) => {
+              settled(false);
+              const reason = t('errors.seen-set-write-failed', { reason: error.message });
+              node.error(reason, msg as NodeMessage);
+              throw new Error(reason);
+            },
+          );
         });
         send([msg as NodeMessage, null]);
         return done();

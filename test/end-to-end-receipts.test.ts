@@ -180,6 +180,34 @@ describe('end-to-end receipts (until: subscriber)', () => {
     assert.equal(delivered.attempts, 2, 'sent again after the receipt timeout');
   });
 
+  it('answers a copy that comes while its first copy is still in the flow by that copy\'s fate: a slow failure is not answered "delivered"', async () => {
+    // The first copy fails after the receipt timeout: the copy sent meanwhile must not settle the message.
+    const slowThenFine =
+      "const seen = context.get('seen') || 0; context.set('seen', seen + 1);" +
+      "if (seen === 0) { setTimeout(() => node.done(new Error('valve jammed, late')), 700); return null; }" +
+      "global.set('handled', (global.get('handled') || 0) + 1); node.done(); return msg;";
+    // No quarantine: it would hold the second copy back until the first has finished, as a suspect.
+    const flow = receiptFlow(4, { receiptTimeout: 0.2 }, [
+      { name: 'valve-controller', code: slowThenFine, maxDeliveries: 0 },
+    ]);
+    const inNode = flow.find((node) => node.id === 'in-valve-controller') as Record<string, unknown>;
+    inNode.wires = [['dedupe1']];
+    flow.push(dedupeNode({ id: 'dedupe1', persist: true, wires: [['fn-valve-controller'], []] }));
+    await helper.load(nodes, flow);
+    const receipts = collect(helper.getNode('receipts'));
+    await connected();
+    helper.getNode('out1').receive({ payload: 'open' });
+    await waitFor(
+      () => receipts.some((msg) => (msg.delivery as Delivery).status === 'delivered'),
+      'the delivery',
+      15_000,
+    );
+    const global = (helper.getNode('fn-valve-controller') as unknown as GlobalContextOwner).context().global;
+    assert.equal(global.get('handled'), 1, 'delivered only once the function has handled it');
+    const statuses = receipts.map((msg) => (msg.delivery as Delivery).status);
+    assert.ok(statuses.includes('failed'), statuses.join(' '));
+  });
+
   it('a persisted dedupe before a flow that fails forgets the key: the copy sent again is handled, not dropped as a duplicate', async () => {
     const flaky =
       "const seen = context.get('seen') || 0; context.set('seen', seen + 1);" +
