@@ -3,7 +3,8 @@ import { describe, it } from 'mocha';
 import { Deduplicator } from '../nodes/lib/dedupe/deduplicator.js';
 import { LevelSeenStore } from '../nodes/lib/dedupe/level-seen-store.js';
 import { keyFunction, MissingKeyError } from '../nodes/lib/dedupe/message-key.js';
-import { MemorySeenStore } from '../nodes/lib/dedupe/memory-seen-store.js';
+import { MemoryKeyedStore } from '../nodes/lib/keyed-store.js';
+import type { SeenEntry } from '../nodes/lib/dedupe/seen-cache.js';
 import { SeenCache, type ForgetReason } from '../nodes/lib/dedupe/seen-cache.js';
 import type { SeenStore } from '../nodes/lib/dedupe/seen-store.js';
 import { newMessageId, unwrapEnvelope, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
@@ -18,7 +19,7 @@ const levelStore = (dir: string) => {
 };
 
 seenStoreContract('memory', {
-  create: async () => new MemorySeenStore(),
+  create: async () => new MemoryKeyedStore<SeenEntry>(),
   reopen: async (previous) => previous,
 });
 seenStoreContract('LevelDB', {
@@ -201,7 +202,7 @@ describe('message ids and the MQTT 3.1.1 envelope', () => {
 
 describe('deduplicator', () => {
   it('writes a burst of first copies in a few batches, not one write per message', async () => {
-    const store = new MemorySeenStore();
+    const store = new MemoryKeyedStore<SeenEntry>();
     let writes = 0;
     const write = store.write.bind(store);
     store.write = async (change) => {
@@ -238,7 +239,7 @@ describe('deduplicator', () => {
   });
 
   it('drops on reopen the stored keys that expired or that a lowered bound leaves out, on disk too', async () => {
-    const store = new MemorySeenStore();
+    const store = new MemoryKeyedStore<SeenEntry>();
     const first = await Deduplicator.open({ maxEntries: 100, windowMs: 1000 }, store, T0);
     for (let i = 0; i < 10; i++) first.check(`k${i}`, T0 + i * 100);
     await first.committed();
@@ -252,7 +253,7 @@ describe('deduplicator', () => {
   });
 
   it('keeps the store within maxEntries while 1,000,000 distinct keys stream through (maxEntries 10,000)', async () => {
-    const store = new MemorySeenStore();
+    const store = new MemoryKeyedStore<SeenEntry>();
     const deduplicator = await Deduplicator.open({ maxEntries: 10_000, windowMs: 0 }, store);
     let largestStore = 0;
     for (let i = 0; i < 1_000_000; i++) {
@@ -269,7 +270,7 @@ describe('deduplicator', () => {
   });
 
   it('forgets every key on reset, on disk too', async () => {
-    const store = new MemorySeenStore();
+    const store = new MemoryKeyedStore<SeenEntry>();
     const deduplicator = await Deduplicator.open({ maxEntries: 100, windowMs: 0 }, store);
     deduplicator.check('a');
     await deduplicator.committed();
@@ -279,7 +280,7 @@ describe('deduplicator', () => {
   });
 
   it('rejects the waiters of a failed write and writes their keys with the next one', async () => {
-    const store = new MemorySeenStore();
+    const store = new MemoryKeyedStore<SeenEntry>();
     const write = store.write.bind(store);
     let fail = true;
     store.write = async (change) => {

@@ -4,7 +4,8 @@ import { describe, it } from 'mocha';
 import { DeliveryCounts, type DeliveryVerdict } from '../nodes/lib/quarantine/delivery-counts.js';
 import type { DeliveryStore } from '../nodes/lib/quarantine/delivery-store.js';
 import { LevelDeliveryStore } from '../nodes/lib/quarantine/level-delivery-store.js';
-import { MemoryDeliveryStore } from '../nodes/lib/quarantine/memory-delivery-store.js';
+import { MemoryKeyedStore } from '../nodes/lib/keyed-store.js';
+import type { DeliveryEntry } from '../nodes/lib/quarantine/delivery-store.js';
 import { messageKey } from '../nodes/lib/quarantine/message-key.js';
 import { SuspectGate } from '../nodes/lib/quarantine/suspect-gate.js';
 import { crashingDelivery, HeldStore, turns, WatchedStore } from './support/delivery-counts.js';
@@ -19,7 +20,7 @@ const levelStore = (dir: string) => {
 };
 
 deliveryStoreContract('memory', {
-  create: async () => new MemoryDeliveryStore(),
+  create: async () => new MemoryKeyedStore<DeliveryEntry>(),
   reopen: async (previous) => previous,
 });
 deliveryStoreContract('LevelDB', {
@@ -36,7 +37,7 @@ const deliver = (attempts: number): DeliveryVerdict => ({ kind: 'deliver', attem
 
 describe('delivery counts: the counting rules', () => {
   it('passes deliveries 1 to maxDeliveries to the flow and quarantines the next one, with its history', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxDeliveries: 3 }, T0);
     for (let attempt = 1; attempt <= 3; attempt++) {
       assert.deepEqual(await counts.begin('id:a', T0 + attempt), deliver(attempt), `delivery ${attempt}`);
@@ -65,7 +66,7 @@ describe('delivery counts: the counting rules', () => {
   });
 
   it('gives the flow 5 deliveries of a key by default', async () => {
-    const counts = await DeliveryCounts.open(new MemoryDeliveryStore());
+    const counts = await DeliveryCounts.open(new MemoryKeyedStore<DeliveryEntry>());
     for (let attempt = 1; attempt <= 5; attempt++)
       assert.deepEqual(await counts.begin('k'), deliver(attempt));
     const verdict = await counts.begin('k');
@@ -74,7 +75,7 @@ describe('delivery counts: the counting rules', () => {
   });
 
   it('forgets a completed key, so its next delivery is the first again, and leaves other keys counted', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxDeliveries: 2 }, T0);
     await counts.begin('a', T0);
     await counts.begin('b', T0);
@@ -87,7 +88,7 @@ describe('delivery counts: the counting rules', () => {
   });
 
   it('restarts the count of a fresh delivery at 1, with its own first time and no earlier error', async () => {
-    const counts = await DeliveryCounts.open(new MemoryDeliveryStore(), { maxDeliveries: 2 }, T0);
+    const counts = await DeliveryCounts.open(new MemoryKeyedStore<DeliveryEntry>(), { maxDeliveries: 2 }, T0);
     await counts.begin('hash:x', T0);
     counts.failed('hash:x', 'Error: old message');
     await counts.begin('hash:x', T0 + 1);
@@ -109,7 +110,7 @@ describe('delivery counts: the counting rules', () => {
   });
 
   it('lets a forgotten quarantined key reach the flow again as a first delivery, on disk too', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxDeliveries: 1 }, T0);
     await counts.begin('a', T0);
     assert.equal((await counts.begin('a', T0 + 1)).kind, 'quarantine');
@@ -123,7 +124,7 @@ describe('delivery counts: the counting rules', () => {
   });
 
   it('lists the quarantined keys, the most recently quarantined last', async () => {
-    const counts = await DeliveryCounts.open(new MemoryDeliveryStore(), { maxDeliveries: 1 }, T0);
+    const counts = await DeliveryCounts.open(new MemoryKeyedStore<DeliveryEntry>(), { maxDeliveries: 1 }, T0);
     for (const [i, key] of ['c', 'a', 'b'].entries()) {
       await counts.begin(key, T0 + i);
       await counts.begin(key, T0 + 10 + i);
@@ -168,7 +169,7 @@ describe('delivery counts: the counting rules', () => {
   });
 
   it('refuses bounds that are not whole numbers of 1 or more', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     await assert.rejects(DeliveryCounts.open(store, { maxDeliveries: 0 }), /maxDeliveries/);
     await assert.rejects(DeliveryCounts.open(store, { maxEntries: 1.5 }), /maxEntries/);
     await assert.rejects(DeliveryCounts.open(store, { quarantineKeep: -1 }), /quarantineKeep/);
@@ -178,7 +179,7 @@ describe('delivery counts: the counting rules', () => {
 
 describe('delivery counts: bounds and expiry', () => {
   it('forgets the least recently delivered key beyond maxEntries, on disk too', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxEntries: 2 }, T0);
     await counts.begin('a', T0);
     await counts.begin('b', T0 + 1);
@@ -191,7 +192,7 @@ describe('delivery counts: bounds and expiry', () => {
   });
 
   it('holds at most maxEntries counted keys, in memory and on disk, while 200,000 keys stream through', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxEntries: 10_000 }, T0);
     let largestStore = 0;
     for (let turn = 0; turn < 200; turn++) {
@@ -205,7 +206,7 @@ describe('delivery counts: bounds and expiry', () => {
   });
 
   it('keeps at most quarantineKeep quarantined keys, dropping the oldest quarantine first, on disk too', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxDeliveries: 1, quarantineKeep: 2 }, T0);
     for (const [i, key] of ['a', 'b', 'c'].entries()) {
       await counts.begin(key, T0 + i);
@@ -221,7 +222,7 @@ describe('delivery counts: bounds and expiry', () => {
   });
 
   it('forgets a counted key forgetAfterMs after its latest delivery, and keeps quarantined keys', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const counts = await DeliveryCounts.open(store, { maxDeliveries: 1, forgetAfterMs: 1000 }, T0);
     await counts.begin('quarantined', T0);
     await counts.begin('quarantined', T0 + 1);
@@ -235,7 +236,7 @@ describe('delivery counts: bounds and expiry', () => {
   });
 
   it('drops on reopen the stored keys that expired or that lowered bounds leave out, on disk too', async () => {
-    const store = new MemoryDeliveryStore();
+    const store = new MemoryKeyedStore<DeliveryEntry>();
     const first = await DeliveryCounts.open(store, { maxDeliveries: 1, forgetAfterMs: 1000 }, T0);
     for (let i = 0; i < 10; i++) await first.begin(`k${i}`, T0 + i * 100);
     for (const key of ['q1', 'q2', 'q3']) {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { DeliveryVerdict } from '../../nodes/lib/quarantine/delivery-counts.js';
-import type { DeliveryStoreWrite } from '../../nodes/lib/quarantine/delivery-store.js';
-import { MemoryDeliveryStore } from '../../nodes/lib/quarantine/memory-delivery-store.js';
+import type { DeliveryEntry, DeliveryStoreWrite } from '../../nodes/lib/quarantine/delivery-store.js';
+import { MemoryKeyedStore } from '../../nodes/lib/keyed-store.js';
 
 /** A memory store that keeps every write it is given and fails them while `failure` is set. */
-export class WatchedStore extends MemoryDeliveryStore {
+export class WatchedStore extends MemoryKeyedStore<DeliveryEntry> {
   readonly writes: DeliveryStoreWrite[] = [];
   failure: Error | undefined;
 
@@ -18,7 +18,7 @@ export class WatchedStore extends MemoryDeliveryStore {
 }
 
 /** A memory store whose writes wait until `release` is called. */
-export class HeldStore extends MemoryDeliveryStore {
+export class HeldStore extends MemoryKeyedStore<DeliveryEntry> {
   readonly release: () => void;
   private readonly held: Promise<void>;
 

@@ -1,42 +1,13 @@
-import { rm } from 'node:fs/promises';
-import { ClassicLevel } from 'classic-level';
+import { LevelKeyedStore } from '../keyed-store.js';
 import type { SeenEntry } from './seen-cache.js';
-import type { SeenRecord, SeenStore, SeenStoreWrite } from './seen-store.js';
 
 /**
- * A seen-set in LevelDB (classic-level, as the outbox). One record per key: the
- * key's UTF-8 bytes, and 20 bytes of value: first and last sighting (ms, as
- * doubles) and the count.
+ * A seen-set in LevelDB. One record per key: the key's UTF-8 bytes, and 20 bytes
+ * of value: first and last sighting (ms, as doubles) and the count.
  */
-export class LevelSeenStore implements SeenStore {
-  private readonly db: ClassicLevel<string, Buffer>;
-
-  constructor(private readonly directory: string) {
-    this.db = new ClassicLevel<string, Buffer>(directory, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  }
-
-  async open(): Promise<SeenRecord[]> {
-    await this.db.open();
-    const records: SeenRecord[] = [];
-    for await (const [key, value] of this.db.iterator()) records.push({ key, entry: decodeEntry(value) });
-    return records;
-  }
-
-  async write(change: SeenStoreWrite): Promise<void> {
-    if (change.clear) await this.db.clear();
-    const batch = this.db.batch();
-    for (const { key, entry } of change.put) batch.put(key, encodeEntry(entry));
-    for (const key of change.del) batch.del(key);
-    await batch.write({ sync: change.sync });
-  }
-
-  async close(): Promise<void> {
-    if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
-  }
-
-  async destroy(): Promise<void> {
-    await this.close();
-    await rm(this.directory, { recursive: true, force: true });
+export class LevelSeenStore extends LevelKeyedStore<SeenEntry> {
+  constructor(directory: string) {
+    super(directory, { encode: encodeEntry, decode: decodeEntry });
   }
 }
 

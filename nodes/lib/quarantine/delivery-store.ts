@@ -1,8 +1,9 @@
 /**
  * The storage contract of the delivery counts: one record per key, either a
- * key being counted or a quarantined one. Every implementation passes the same
- * contract test (test/support/delivery-store-contract.ts).
+ * key being counted or a quarantined one, in a keyed store (lib/keyed-store.ts).
+ * Every implementation passes the same contract test (test/support/delivery-store-contract.ts).
  */
+import type { KeyedRecord, KeyedStore, KeyedStoreWrite } from '../keyed-store.js';
 
 /** What is kept of one key. */
 export interface DeliveryEntry {
@@ -18,24 +19,6 @@ export interface DeliveryEntry {
   quarantinedAt?: number;
 }
 
-export interface DeliveryRecord {
-  key: string;
-  entry: DeliveryEntry;
-}
-
-export interface DeliveryStoreWrite {
-  put: DeliveryRecord[];
-  del: string[];
-  /** Whether the write must reach the disk before it resolves (fsync). */
-  sync: boolean;
-}
-
-export interface DeliveryStore {
-  /** Opens the store and returns every record it holds, in no particular order. */
-  open(): Promise<DeliveryRecord[]>;
-  /** Applies the change; puts and deletes are atomic together. */
-  write(change: DeliveryStoreWrite): Promise<void>;
-  close(): Promise<void>;
-  /** Closes and deletes everything the store holds. */
-  destroy(): Promise<void>;
-}
+export type DeliveryRecord = KeyedRecord<DeliveryEntry>;
+export type DeliveryStoreWrite = KeyedStoreWrite<DeliveryEntry>;
+export type DeliveryStore = KeyedStore<DeliveryEntry>;

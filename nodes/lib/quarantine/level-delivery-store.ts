@@ -1,41 +1,14 @@
-import { rm } from 'node:fs/promises';
-import { ClassicLevel } from 'classic-level';
-import type { DeliveryEntry, DeliveryRecord, DeliveryStore, DeliveryStoreWrite } from './delivery-store.js';
+import { LevelKeyedStore } from '../keyed-store.js';
+import type { DeliveryEntry } from './delivery-store.js';
 
 /**
- * Delivery counts in LevelDB (classic-level, as the outbox and the seen-set).
- * One record per key: the key's UTF-8 bytes, and a value of a flags byte, the
- * attempts (uint32), first and last delivery and quarantine time (ms, as
- * doubles), then the last error's UTF-8 bytes when there is one.
+ * Delivery counts in LevelDB. One record per key: the key's UTF-8 bytes, and a
+ * value of a flags byte, the attempts (uint32), first and last delivery and
+ * quarantine time (ms, as doubles), then the last error's UTF-8 bytes when there is one.
  */
-export class LevelDeliveryStore implements DeliveryStore {
-  private readonly db: ClassicLevel<string, Buffer>;
-
-  constructor(private readonly directory: string) {
-    this.db = new ClassicLevel<string, Buffer>(directory, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  }
-
-  async open(): Promise<DeliveryRecord[]> {
-    await this.db.open();
-    const records: DeliveryRecord[] = [];
-    for await (const [key, value] of this.db.iterator()) records.push({ key, entry: decodeEntry(value) });
-    return records;
-  }
-
-  async write(change: DeliveryStoreWrite): Promise<void> {
-    const batch = this.db.batch();
-    for (const { key, entry } of change.put) batch.put(key, encodeEntry(entry));
-    for (const key of change.del) batch.del(key);
-    await batch.write({ sync: change.sync });
-  }
-
-  async close(): Promise<void> {
-    if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
-  }
-
-  async destroy(): Promise<void> {
-    await this.close();
-    await rm(this.directory, { recursive: true, force: true });
+export class LevelDeliveryStore extends LevelKeyedStore<DeliveryEntry> {
+  constructor(directory: string) {
+    super(directory, { encode: encodeEntry, decode: decodeEntry });
   }
 }
 
