@@ -14,6 +14,7 @@ import {
 } from './support/flows.js';
 import { allNodes, collect, helper, translate, type RuntimeNode, watchStatus } from './support/node-red.js';
 import { freePort } from './support/ports.js';
+import { skipOutsideCi } from './support/services.js';
 import { delay, waitFor } from './support/wait.js';
 
 interface UserSpec {
@@ -364,9 +365,8 @@ describe('embedded broker: anonymous clients from other machines', () => {
   before(async function () {
     const address = networkAddress();
     if (!address) {
-      if (process.env.CI) throw new Error('no network interface other than loopback to connect from');
-      console.warn('\n!!! SKIPPED: this machine has no network interface other than loopback\n');
-      this.skip();
+      skipOutsideCi(this, 'this machine has no network interface other than loopback');
+      throw new Error('no network interface other than loopback to connect from');
     }
     fromNetwork = address;
     await helper.startServer();

@@ -25,10 +25,17 @@ export function skipUnlessInstalled(
   debianPackage: string,
   binary: string | undefined,
 ): void {
-  if (binary || process.env.CI) return;
-  console.warn(
-    `\n!!! SKIPPED: ${debianPackage} is not installed: run 'apt-get install -y ${debianPackage}' to run these tests\n`,
+  if (binary) return;
+  skipOutsideCi(
+    context,
+    `${debianPackage} is not installed: run 'apt-get install -y ${debianPackage}' to run these tests`,
   );
+}
+
+/** Skips what `context` runs with a loud message saying what is `missing`; under CI, nothing is skipped. */
+export function skipOutsideCi(context: Context, missing: string): void {
+  if (process.env.CI) return;
+  console.warn(`\n!!! SKIPPED: ${missing}\n`);
   context.skip();
 }
 
