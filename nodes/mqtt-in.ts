@@ -11,7 +11,7 @@ import type {
 import { filterProblem } from './lib/topic.js';
 import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/payload.js';
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
-import { flowCompletion, type FlowOutcome } from './lib/completion-tracker.js';
+import { flowCompletion } from './lib/completion-tracker.js';
 import { followFlowCompletion } from './node-red/completion-hooks.js';
 import { replyAddressOf, sendReceipt, type ReplyAddress } from './node-red/receipt-reply.js';
 import { DEFAULT_MAX_DELIVERIES, InNodeQuarantine, type Admission } from './node-red/quarantine.js';
@@ -143,13 +143,13 @@ module.exports = function (RED: NodeAPI) {
           msg.payload = payload.toString('utf8');
           node.error(t('errors.invalid-json', { topic, reason: error.message }), msg);
           // No flow can take it as it is: resending it would not help.
-          if (reply) answer(reply, msg.messageId as string, { timedOut: false, error: error.message }, true);
+          if (reply) answer(reply, msg.messageId as string, error.message, true);
           return;
         }
         if (!ackOnComplete || (packet.qos === 0 && !reply)) {
           node.send(msg);
           // Acknowledged on arrival: so is the receipt.
-          if (reply) answer(reply, msg.messageId as string, { timedOut: false });
+          if (reply) answer(reply, msg.messageId as string, undefined);
           return;
         }
         if (!quarantine) return passToFlow(msg, reply, undefined);
@@ -179,8 +179,11 @@ module.exports = function (RED: NodeAPI) {
       return new Promise<void>((resolve) => {
         flowCompletion.track(id, ackTimeoutMs, (outcome) => {
           if (outcome.timedOut) node.warn(t('errors.ack-timeout', { topic: msg.topic as string, seconds }));
-          quarantine?.finished(countKey, outcome, () => t('errors.receipt-not-finished', { seconds }));
-          if (reply) answer(reply, msg.messageId as string, outcome);
+          // Not finishing in time counts as a failure, told in the same words to the quarantine and the publisher.
+          const failure =
+            outcome.error ?? (outcome.timedOut ? t('errors.receipt-not-finished', { seconds }) : undefined);
+          quarantine?.finished(countKey, failure);
+          if (reply) answer(reply, msg.messageId as string, failure);
           resolve();
         });
         node.send([msg, null]);
@@ -214,14 +217,11 @@ module.exports = function (RED: NodeAPI) {
         showStatus(connection.status);
         node.send([null, quarantined]);
       }
-      if (reply) answer(reply, msg.messageId as string, { timedOut: false, error: reason }, true);
+      if (reply) answer(reply, msg.messageId as string, reason, true);
     }
 
-    /** Sends the receipt a publisher with `until: subscriber` waits for: negative when the flow failed. */
-    function answer(reply: ReplyAddress, messageId: string, outcome: FlowOutcome, final = false) {
-      const error = outcome.timedOut
-        ? t('errors.receipt-not-finished', { seconds: ackTimeoutMs / 1000 })
-        : outcome.error;
+    /** Sends the receipt a publisher with `until: subscriber` waits for: negative, with `error`, when the flow failed. */
+    function answer(reply: ReplyAddress, messageId: string, error: string | undefined, final = false) {
       const receipt =
         error === undefined
           ? { messageId, by: subscriberName, ok: true, at: Date.now() }

@@ -3,7 +3,6 @@ import { DeliveryCounts, type DeliveryVerdict } from '../lib/quarantine/delivery
 import { SuspectGate } from '../lib/quarantine/suspect-gate.js';
 import { LevelDeliveryStore } from '../lib/quarantine/level-delivery-store.js';
 import { messageKey } from '../lib/quarantine/message-key.js';
-import type { FlowOutcome } from '../lib/completion-tracker.js';
 
 export const DEFAULT_MAX_DELIVERIES = 5;
 
@@ -61,12 +60,14 @@ export class InNodeQuarantine {
     return { pass: false, verdict };
   }
 
-  /** The flow finished with a delivery `admit` passed: a success forgets its count, a failure keeps it. */
-  finished(key: string | undefined, outcome: FlowOutcome, timeoutText: () => string): void {
+  /**
+   * The flow finished with a delivery `admit` passed: a success forgets its count, a failure (the
+   * flow's error, or that it did not finish in time) keeps it.
+   */
+  finished(key: string | undefined, failure: string | undefined): void {
     if (key === undefined || !this.counts) return;
     this.flow.leave(key);
-    if (outcome.error !== undefined) this.counts.failed(key, outcome.error);
-    else if (outcome.timedOut) this.counts.failed(key, timeoutText());
+    if (failure !== undefined) this.counts.failed(key, failure);
     else this.counts.completed(key);
   }
 
