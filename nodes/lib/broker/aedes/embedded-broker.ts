@@ -18,6 +18,8 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
+import { ClusterState } from './cluster-state.js';
+import { boundClusterQueues, ClusterSessions } from './cluster-sessions.js';
 import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
 import { forgetIncomingOfCleanSessions, noteQueueResends } from './persistence-patches.js';
 import {
@@ -25,7 +27,7 @@ import {
   clientMapsWithoutPrototype,
   type BrokerKeyMaps,
 } from './prototype-keys.js';
-import type { AedesClient, AedesInternals } from './types.js';
+import type { AedesClient, AedesInternals, DeliveredPacket } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
@@ -109,6 +111,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private aedes: Aedes | undefined;
   private db: ClassicLevel | undefined;
   private redis: RedisBackend | undefined;
+  private clusterSessions: ClusterSessions | undefined;
   private readonly servers = new Map<ListenerKind, Listener>();
   private detachWebSocket: (() => void) | undefined;
   private readonly connections = new Set<GatedConnection>();
@@ -149,8 +152,9 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const { Aedes } = await import('aedes');
     const access = new AccessControl(await this.options.access);
     this.access = access;
+    const brokerId = startOrderedBrokerId();
     const aedesOptions: AedesOptions = {
-      id: startOrderedBrokerId(),
+      id: brokerId,
       connectTimeout: this.options.limits.connectTimeoutMs,
       maxTopicLevels: this.options.limits.maxTopicLevels,
       concurrency: MQ_CONCURRENCY,
@@ -177,20 +181,35 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const persistence =
       this.redis?.persistence ??
       (this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence());
-    const bounded = boundOfflineQueues(persistence, {
-      // Not in a cluster: whether a client is connected is known here only for this broker's own
-      // clients, and a broker that trimmed the queue of one connected to another dropped its messages
-      // in flight (seen in a test). Redis's memory is the bound there.
+    const onDrop = (clientId: string, packet: DeliveredPacket) =>
+      this.emit('offline-dropped', clientId, packet.topic ?? '');
+    let bounded = boundOfflineQueues(persistence, {
+      // In a cluster a broker knows only its own clients: the cluster's bound, below, does the trimming.
       maxMessages: this.redis ? 0 : this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
-      onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
+      onDrop,
     });
+    const cluster = this.redis ? new ClusterState(this.redis.storageConnection, brokerId) : undefined;
+    if (cluster) {
+      await cluster.start();
+      bounded = boundClusterQueues(bounded, cluster, {
+        maxMessages: this.options.maxOfflineMessages,
+        onDrop,
+      });
+    }
     const patchedPersistence = noteQueueResends(bounded);
     aedesOptions.persistence = patchedPersistence;
+    if (cluster) {
+      this.clusterSessions = new ClusterSessions(cluster, patchedPersistence, (error) =>
+        this.emit('client-error', '', error),
+      );
+      aedesOptions.preConnect = this.clusterSessions.preConnect;
+    }
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
     forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
+    this.clusterSessions?.attach(aedes);
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
@@ -335,6 +354,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const aedesClosed =
       aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
     await Promise.all([...listenersClosed, aedesClosed]);
+    this.clusterSessions?.close();
     await this.db?.close();
     this.db = undefined;
     await this.redis?.close();

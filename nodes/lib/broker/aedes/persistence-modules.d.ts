@@ -33,3 +33,8 @@ declare module 'aedes-persistence-redis-v12/asyncPersistence.js' {
   const AsyncRedisPersistence: new (options: RedisPersistenceOptions) => AsyncPersistence;
   export = AsyncRedisPersistence;
 }
+
+// The encoding aedes-persistence-redis stores packets in, read back by the cluster's queue bound.
+declare module 'msgpack-lite' {
+  export function decode(stored: Buffer): unknown;
+}

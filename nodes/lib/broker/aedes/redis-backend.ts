@@ -148,6 +148,11 @@ export class RedisBackend extends EventEmitter<RedisBackendEvents> {
     return this.mq as unknown as MQEmitterRedisInternals;
   }
 
+  /** The connection the persistence works on, for the cluster's own state (cluster-state.ts). */
+  get storageConnection(): Redis {
+    return this.storage;
+  }
+
   /** Whether every connection is up now. */
   get reachable(): boolean {
     return this.connections.every((connection) => connection.status === 'ready');

@@ -63,6 +63,8 @@ export interface AedesPersistence {
   ): Promise<DeliveredPacket | undefined>;
   /** A Readable (memory, level) or an async generator (redis). */
   outgoingStream(client: ClientRef): AsyncIterable<DeliveredPacket>;
+  /** Removes every subscription of the client (and, in Redis, its queue with the last of them). */
+  cleanSubscriptions(client: ClientRef): Promise<void>;
   /** Forgets the QoS 2 publications of the client stored until their PUBREL. */
   cleanIncoming(client: ClientRef): Promise<void>;
   /** The retained messages matching any of `filters`. */

@@ -1,0 +1,147 @@
+/**
+ * An embedded broker as one of a cluster on Redis (cluster-state.ts holds what they share):
+ * - the offline queue bound holds for every client of the cluster: a broker trims a queue only
+ *   when its client is connected to no broker, and counts it in Redis, where every broker enqueues;
+ * - an MQTT 5 session expires wherever its client comes back and whichever broker is running:
+ *   Aedes times the expiry in the broker the client left, so a session resumed on another broker
+ *   was still wiped by that timer, and one whose broker stopped first never expired.
+ */
+import type { Aedes, AedesOptions, Client } from 'aedes' with { 'resolution-mode': 'import' };
+import msgpack from 'msgpack-lite';
+import { withOverrides } from './persistence-patches.js';
+import type { ClusterState } from './cluster-state.js';
+import type { AedesPersistence, DeliveredPacket } from './types.js';
+
+/** MQTT 5's Session Expiry Interval meaning "never" [MQTT-3.1.2-11 ff.]: no deadline to record. */
+const SESSION_NEVER_EXPIRES = 0xffffffff;
+
+/** How often each broker looks for sessions past their expiry (those whose broker stopped). */
+const SWEEP_INTERVAL_MS = 1000;
+
+/** The deadline is on Redis' clock; the broker's timer waits this much more to be past it. */
+const CLOCK_MARGIN_MS = 50;
+
+/**
+ * `persistence` whose enqueues, once stored, trim the queues they grew to `maxMessages` (0: no
+ * bound) in Redis, for clients connected to no broker; `onDrop` hears of each message removed.
+ * A trim that fails drops nothing: the next message for that client tries again.
+ */
+export function boundClusterQueues<P extends AedesPersistence>(
+  persistence: P,
+  state: ClusterState,
+  options: { maxMessages: number; onDrop(clientId: string, packet: DeliveredPacket): void },
+): P {
+  const { maxMessages, onDrop } = options;
+  if (maxMessages <= 0) return persistence;
+  const outgoingEnqueueCombi = async (subs: { clientId: string }[], packet: DeliveredPacket) => {
+    await persistence.outgoingEnqueueCombi(subs, packet);
+    const clientIds = [...new Set(subs.map((sub) => sub.clientId))];
+    const dropped = await state.trimQueues(clientIds, maxMessages).catch(() => []);
+    for (const { clientId, stored } of dropped) onDrop(clientId, msgpack.decode(stored) as DeliveredPacket);
+  };
+  return withOverrides(persistence, {
+    outgoingEnqueue: (sub: { clientId: string }, packet: DeliveredPacket) =>
+      outgoingEnqueueCombi([sub], packet),
+    outgoingEnqueueCombi,
+  });
+}
+
+/** Aedes' hook of a disconnected session, which it calls once the client is unregistered. */
+interface SessionScheduling {
+  scheduleSessionExpiry(client: Client): void;
+}
+
+/** The session expiry of an embedded broker in a cluster: see the file's comment. */
+export class ClusterSessions {
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly persistence: AedesPersistence,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  /**
+   * Aedes' preConnect hook: a session past its expiry is ended before Aedes reads it, so the
+   * client starts afresh even if no broker has swept it yet (its broker stopped, say).
+   */
+  readonly preConnect: NonNullable<AedesOptions['preConnect']> = (_client, packet, callback) => {
+    const clientId = packet.clientId;
+    if (!clientId) return callback(null, true);
+    void this.state
+      .claimExpired(clientId)
+      .then((expired) => (expired ? this.endSession(clientId) : undefined))
+      .then(
+        () => callback(null, true),
+        (error: unknown) => {
+          // The session is left as it is: refusing the client for it would be worse.
+          this.onError(error as Error);
+          callback(null, true);
+        },
+      );
+  };
+
+  /** Joins `aedes` to the cluster's view of its clients and sessions. */
+  attach(aedes: Aedes): void {
+    const report = (promise: Promise<unknown>) => void promise.catch(this.onError);
+    // Sent as Aedes registers the client, before it reads the session (see clientConnected).
+    aedes.on('client', (client) => report(this.state.clientConnected(client.id)));
+    aedes.on('clientDisconnect', (client) => report(this.state.clientDisconnected(client.id)));
+    const scheduling = aedes as unknown as SessionScheduling;
+    const scheduleInBroker = scheduling.scheduleSessionExpiry.bind(aedes);
+    scheduling.scheduleSessionExpiry = (client) => {
+      const interval = client.sessionExpiryInterval;
+      // MQTT 3.1.1, a session that ends with its connection, one that never expires: Aedes' own way.
+      if (client.version !== 5 || interval === 0 || interval >= SESSION_NEVER_EXPIRES)
+        return scheduleInBroker(client);
+      // Recorded even as the broker closes: another broker ends the session when it is due.
+      report(
+        this.state.expireLater(client.id, interval).then((ms) => ms !== undefined && this.sweepAfter(ms)),
+      );
+    };
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  /** Stops sweeping; this broker's clients stop counting as connected. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.state.stop();
+  }
+
+  /** A sweep at a deadline this broker recorded, so that the session ends on time while it runs. */
+  private sweepAfter(ms: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.sweep();
+    }, ms + CLOCK_MARGIN_MS);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private sweep(): void {
+    if (this.closed) return;
+    // With Redis away a sweep waits for it: one at a time.
+    this.sweeping ??= (async () => {
+      for (const clientId of await this.state.takeExpired()) await this.endSession(clientId);
+    })()
+      .catch(this.onError)
+      .finally(() => (this.sweeping = undefined));
+  }
+
+  /**
+   * Ends an expired session as Aedes does: its subscriptions go, and with the last of them the
+   * persistence deletes the client's queue. A delayed will is Aedes' own: the broker the client
+   * left publishes it, or, if that broker stopped, the broker that sees it gone.
+   */
+  private async endSession(clientId: string): Promise<void> {
+    await this.persistence.cleanSubscriptions({ id: clientId });
+  }
+}
