@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
 import mqtt, { type MqttClient } from 'mqtt';
+import { Redis } from 'ioredis';
 import { NodeRedRig, NumberedSubscriber, waitFor } from './support/crash-rig.js';
 import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort, isListening } from './support/ports.js';
@@ -159,8 +160,21 @@ describe('two Node-RED instances with embedded brokers on one Redis form one bro
     await waitFor(() => seen.at(-1) === 'roam/a live', 'a live message after the resume');
   });
 
-  it("loses none of B's traffic when A is SIGKILLed, and A's persistent client carries on at B", async () => {
+  it("loses none of B's traffic when A is SIGKILLed, A's persistent client carries on at B, and B ends the MQTT 5 session A held", async () => {
     const TOTAL = 3000;
+    // Connected to A when A dies: nobody sees it disconnect, its session must still expire (2 s).
+    const expiring = await track(
+      a.connect({
+        clientId: 'kill-expiring',
+        protocolVersion: 5,
+        clean: false,
+        properties: { sessionExpiryInterval: 2 },
+      }),
+    );
+    await expiring.subscribeAsync('kill-expiring/#', { qos: 1 });
+    const inspector = new Redis(redis.port, '127.0.0.1', { password: REDIS_PASSWORD });
+    const sessionStored = async () => (await inspector.exists('client:kill-expiring')) === 1;
+    assert.equal(await sessionStored(), true);
     const subscriberOnB = new NumberedSubscriber();
     await subscriberOnB.connect(b.port, 'kill/#', { clientId: 'kill-watcher-b', clean: false });
     const subscriberOnA = new NumberedSubscriber();
@@ -204,5 +218,11 @@ describe('two Node-RED instances with embedded brokers on one Redis form one bro
     assert.deepEqual(onB().missing, [], 'messages missing at the subscriber on B');
     assert.equal(onB().duplicates, 0, 'duplicates at the subscriber on B');
     assert.deepEqual(onA().missing.slice(0, 10), [], "messages missing at A's client after its move");
+    // B takes A's clients for disconnected once A's heartbeat key lapses (15 s), then times their expiry.
+    try {
+      await waitFor(async () => !(await sessionStored()), 'the session of the client A held to end', 30_000);
+    } finally {
+      inspector.disconnect();
+    }
   });
 });

@@ -12,7 +12,7 @@ import { withOverrides } from './persistence-patches.js';
 import type { ClusterState } from './cluster-state.js';
 import type { AedesPersistence, DeliveredPacket } from './types.js';
 
-/** MQTT 5's Session Expiry Interval meaning "never" [MQTT-3.1.2-11 ff.]: no deadline to record. */
+/** The Session Expiry Interval meaning "never" (MQTT 5.0, 3.1.2.11.2): no deadline to record. */
 const SESSION_NEVER_EXPIRES = 0xffffffff;
 
 /** How often each broker looks for sessions past their expiry (those whose broker stopped). */
@@ -46,6 +46,12 @@ export function boundClusterQueues<P extends AedesPersistence>(
   });
 }
 
+/** The Session Expiry Interval (s) of `client`'s session when it is one to time: MQTT 5, neither 0 nor "never". */
+function timedExpiry(client: Client): number | undefined {
+  const interval = client.sessionExpiryInterval;
+  return client.version === 5 && interval > 0 && interval < SESSION_NEVER_EXPIRES ? interval : undefined;
+}
+
 /** Aedes' hook of a disconnected session, which it calls once the client is unregistered. */
 interface SessionScheduling {
   scheduleSessionExpiry(client: Client): void;
@@ -57,6 +63,8 @@ export class ClusterSessions {
   private sweeping: Promise<void> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Aedes' connected clients by id, once attached. */
+  private clients: Record<string, Client> = {};
 
   constructor(
     private readonly state: ClusterState,
@@ -86,24 +94,38 @@ export class ClusterSessions {
 
   /** Joins `aedes` to the cluster's view of its clients and sessions. */
   attach(aedes: Aedes): void {
-    const report = (promise: Promise<unknown>) => void promise.catch(this.onError);
+    this.clients = (aedes as unknown as { clients: Record<string, Client> }).clients;
     // Sent as Aedes registers the client, before it reads the session (see clientConnected).
-    aedes.on('client', (client) => report(this.state.clientConnected(client.id)));
-    aedes.on('clientDisconnect', (client) => report(this.state.clientDisconnected(client.id)));
+    aedes.on('client', (client) => this.announce(client));
+    aedes.on('clientDisconnect', (client) => this.report(this.state.clientDisconnected(client.id)));
     const scheduling = aedes as unknown as SessionScheduling;
     const scheduleInBroker = scheduling.scheduleSessionExpiry.bind(aedes);
     scheduling.scheduleSessionExpiry = (client) => {
-      const interval = client.sessionExpiryInterval;
+      const interval = timedExpiry(client);
       // MQTT 3.1.1, a session that ends with its connection, one that never expires: Aedes' own way.
-      if (client.version !== 5 || interval === 0 || interval >= SESSION_NEVER_EXPIRES)
-        return scheduleInBroker(client);
+      if (interval === undefined) return scheduleInBroker(client);
       // Recorded even as the broker closes: another broker ends the session when it is due.
-      report(
-        this.state.expireLater(client.id, interval).then((ms) => ms !== undefined && this.sweepAfter(ms)),
-      );
+      const recorded = this.state.expireLater(client.id, interval);
+      this.report(recorded.then((ms) => ms !== undefined && this.sweepAfter(ms)));
     };
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+  }
+
+  /**
+   * Tells the cluster again of every client connected here: the broker had counted as stopped
+   * (ClusterState.start), and another broker may have taken its clients for disconnected.
+   */
+  announceClients(): void {
+    for (const client of Object.values(this.clients)) this.announce(client);
+  }
+
+  private announce(client: Client): void {
+    this.report(this.state.clientConnected(client.id, timedExpiry(client)));
+  }
+
+  private report(promise: Promise<unknown>): void {
+    promise.catch(this.onError);
   }
 
   /** Stops sweeping; this broker's clients stop counting as connected. */

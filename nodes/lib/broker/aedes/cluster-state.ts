@@ -16,6 +16,12 @@ const CONNECTED_KEY = 'durable-mqtt:connected';
 const SESSION_EXPIRY_KEY = 'durable-mqtt:session-expiry';
 /** `<prefix><broker id>` exists while that broker runs: a crashed broker's clients stop counting as connected. */
 const ALIVE_PREFIX = 'durable-mqtt:broker-alive:';
+/** The ids of the brokers that announced themselves, until another finds them stopped. */
+const BROKERS_KEY = 'durable-mqtt:brokers';
+/** `<prefix><broker id>`: the client ids connected to that broker, for when it stops without saying so. */
+const BROKER_CLIENTS_PREFIX = 'durable-mqtt:broker-clients:';
+/** Client id → Session Expiry Interval (s) of a connected MQTT 5 client whose session expires. */
+const SESSION_INTERVAL_KEY = 'durable-mqtt:session-interval';
 /** aedes-persistence-redis' outgoing queue of a client: a list of packet keys, oldest first. */
 const OUTGOING_PREFIX = 'outgoing:';
 
@@ -41,12 +47,42 @@ end
 `;
 
 const SCRIPTS = {
-  /** ARGV: client id, broker id. The connection that ends is this broker's, not a newer one elsewhere. */
+  /**
+   * KEYS[2], KEYS[3]: SESSION_EXPIRY_KEY, SESSION_INTERVAL_KEY. ARGV: client id, broker id, the
+   * session's expiry interval (s) or '' when it has none to time. The session is live again.
+   */
+  clusterClientCame: {
+    numberOfKeys: 3,
+    lua: `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', '${BROKER_CLIENTS_PREFIX}' .. ARGV[2], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[3] == '' then redis.call('HDEL', KEYS[3], ARGV[1]) else redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end
+return 0`,
+  },
+  /**
+   * KEYS[2]: SESSION_INTERVAL_KEY. ARGV: client id, broker id. The connection that ends is this
+   * broker's, not a newer one to another broker.
+   */
   clusterClientGone: {
+    numberOfKeys: 2,
+    lua: `
+redis.call('SREM', '${BROKER_CLIENTS_PREFIX}' .. ARGV[2], ARGV[1])
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 0`,
+  },
+  /** KEYS[1]: BROKERS_KEY. ARGV: broker id, time to live (ms). 0 when the broker counted as stopped. */
+  clusterBeat: {
     numberOfKeys: 1,
     lua: `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0`,
+local alive = '${ALIVE_PREFIX}' .. ARGV[1]
+local was = redis.call('EXISTS', alive)
+redis.call('SET', alive, '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+return was`,
   },
   /**
    * KEYS[2]: SESSION_EXPIRY_KEY. ARGV: client id, interval (s). Records when the session expires,
@@ -72,13 +108,33 @@ if connectedTo(ARGV[1]) then return 0 end
 return 1`,
   },
   /**
-   * KEYS[2]: SESSION_EXPIRY_KEY. Takes every session past its expiry and returns the ids of those
-   * whose client is not connected (a connected one resumed its session: its entry was stale).
+   * KEYS[2], KEYS[3], KEYS[4]: SESSION_EXPIRY_KEY, BROKERS_KEY, SESSION_INTERVAL_KEY. The clients
+   * of a broker that stopped without saying so (crashed, or cut off from Redis) are disconnected:
+   * their sessions expire from now. Then takes every session past its expiry and returns the ids
+   * of those whose client is not connected (a connected one resumed its session: its entry was stale).
    */
   clusterTakeExpired: {
-    numberOfKeys: 2,
+    numberOfKeys: 4,
     lua: `${CONNECTED_TO}
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowMs(), 'LIMIT', 0, ${SWEEP_BATCH})
+local now = nowMs()
+for _, broker in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if redis.call('EXISTS', '${ALIVE_PREFIX}' .. broker) == 0 then
+    local clients = '${BROKER_CLIENTS_PREFIX}' .. broker
+    for _, clientId in ipairs(redis.call('SMEMBERS', clients)) do
+      if redis.call('HGET', KEYS[1], clientId) == broker then
+        redis.call('HDEL', KEYS[1], clientId)
+        local interval = redis.call('HGET', KEYS[4], clientId)
+        if interval then
+          redis.call('ZADD', KEYS[2], now + tonumber(interval) * 1000, clientId)
+          redis.call('HDEL', KEYS[4], clientId)
+        end
+      end
+    end
+    redis.call('DEL', clients)
+    redis.call('SREM', KEYS[3], broker)
+  end
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${SWEEP_BATCH})
 local expired = {}
 for _, clientId in ipairs(due) do
   redis.call('ZREM', KEYS[2], clientId)
@@ -129,10 +185,29 @@ return dropped`,
 
 /** The connection with the scripts above defined on it (ioredis adds a method per script, and a *Buffer one). */
 interface ScriptedRedis {
-  clusterClientGone(connected: string, clientId: string, brokerId: string): Promise<number>;
+  clusterClientCame(
+    connected: string,
+    expiry: string,
+    intervals: string,
+    clientId: string,
+    brokerId: string,
+    seconds: number | '',
+  ): Promise<number>;
+  clusterClientGone(
+    connected: string,
+    intervals: string,
+    clientId: string,
+    brokerId: string,
+  ): Promise<number>;
+  clusterBeat(brokers: string, brokerId: string, ttlMs: number): Promise<number>;
   clusterExpireLater(connected: string, expiry: string, clientId: string, seconds: number): Promise<number>;
   clusterClaimExpired(connected: string, expiry: string, clientId: string): Promise<number>;
-  clusterTakeExpired(connected: string, expiry: string): Promise<string[]>;
+  clusterTakeExpired(
+    connected: string,
+    expiry: string,
+    brokers: string,
+    intervals: string,
+  ): Promise<string[]>;
   clusterTrimQueuesBuffer(connected: string, bound: number, ...clientsAndQueues: string[]): Promise<Buffer[]>;
 }
 
@@ -149,17 +224,29 @@ export class ClusterState {
     this.redis = redis as Redis & ScriptedRedis;
   }
 
-  /** Announces this broker as running, and keeps announcing it until stop(). */
-  async start(): Promise<void> {
-    const beat = () => this.redis.set(`${ALIVE_PREFIX}${this.brokerId}`, '1', 'PX', ALIVE_TTL_MS);
+  /**
+   * Announces this broker as running, and keeps announcing it until stop(). `lapsed` is called when
+   * the broker had counted as stopped (Redis was out of reach, or restarted, for too long): what it
+   * said of its clients may be gone, and must be said again.
+   */
+  async start(lapsed: () => void): Promise<void> {
+    const beat = () => this.redis.clusterBeat(BROKERS_KEY, this.brokerId, ALIVE_TTL_MS);
     await beat();
-    this.heartbeat = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_INTERVAL_MS);
+    this.heartbeat = setInterval(
+      () =>
+        void beat().then(
+          (was) => was || lapsed(),
+          () => undefined,
+        ),
+      HEARTBEAT_INTERVAL_MS,
+    );
     this.heartbeat.unref();
   }
 
   /**
-   * Stops the heartbeat; this broker's clients stop counting as connected. Sent, not awaited:
-   * with Redis away a command waits for it, and a broker closes at once.
+   * Stops the heartbeat; this broker's clients stop counting as connected (they have disconnected
+   * by now; another broker forgets the broker). Sent, not awaited: with Redis away a command waits
+   * for it, and a broker closes at once.
    */
   stop(): void {
     clearInterval(this.heartbeat);
@@ -167,21 +254,25 @@ export class ClusterState {
   }
 
   /**
-   * `clientId` connected to this broker: its session is live, whatever deadline it had. Sent
-   * without awaiting, before anything else this broker asks about the client: Redis answers one
-   * connection's commands in order, so the persistence reads the client's session after this.
+   * `clientId` connected to this broker: its session is live, whatever deadline it had; with
+   * `expirySeconds`, it expires that long after the client leaves, even if this broker stops first.
+   * Sent without awaiting, before anything else this broker asks about the client: Redis answers
+   * one connection's commands in order, so the persistence reads the client's session after this.
    */
-  clientConnected(clientId: string): Promise<unknown> {
-    return this.redis
-      .multi()
-      .hset(CONNECTED_KEY, clientId, this.brokerId)
-      .zrem(SESSION_EXPIRY_KEY, clientId)
-      .exec();
+  clientConnected(clientId: string, expirySeconds: number | undefined): Promise<unknown> {
+    return this.redis.clusterClientCame(
+      CONNECTED_KEY,
+      SESSION_EXPIRY_KEY,
+      SESSION_INTERVAL_KEY,
+      clientId,
+      this.brokerId,
+      expirySeconds ?? '',
+    );
   }
 
   /** `clientId`'s connection to this broker ended (a newer one to another broker stays recorded). */
   clientDisconnected(clientId: string): Promise<unknown> {
-    return this.redis.clusterClientGone(CONNECTED_KEY, clientId, this.brokerId);
+    return this.redis.clusterClientGone(CONNECTED_KEY, SESSION_INTERVAL_KEY, clientId, this.brokerId);
   }
 
   /**
@@ -200,7 +291,12 @@ export class ClusterState {
 
   /** The clients whose sessions have expired (up to a batch), each handed to one broker only. */
   takeExpired(): Promise<string[]> {
-    return this.redis.clusterTakeExpired(CONNECTED_KEY, SESSION_EXPIRY_KEY);
+    return this.redis.clusterTakeExpired(
+      CONNECTED_KEY,
+      SESSION_EXPIRY_KEY,
+      BROKERS_KEY,
+      SESSION_INTERVAL_KEY,
+    );
   }
 
   /**

@@ -191,7 +191,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     });
     const cluster = this.redis ? new ClusterState(this.redis.storageConnection, brokerId) : undefined;
     if (cluster) {
-      await cluster.start();
+      await cluster.start(() => this.clusterSessions?.announceClients());
       bounded = boundClusterQueues(bounded, cluster, {
         maxMessages: this.options.maxOfflineMessages,
         onDrop,
