@@ -220,6 +220,10 @@ module.exports = function (RED: NodeAPI) {
       anonymousRefused: new ThrottledReport<{ client: string }>(LOG_INTERVAL_MS, (count, last) =>
         node.warn(t('errors.anonymous-from-network', { count, client: last.client })),
       ),
+      quotaDisconnected: new ThrottledReport<{ clientId: string; max: number }>(
+        LOG_INTERVAL_MS,
+        (count, last) => node.warn(t('errors.quota-disconnected', { count, ...last })),
+      ),
       tooLargeDiscarded: new ThrottledReport<{
         clientId: string;
         topic: string;
@@ -238,6 +242,7 @@ module.exports = function (RED: NodeAPI) {
     broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
     broker.on('violation', (client, reason) => reports.violation.add({ client, reason }));
     broker.on('anonymous-refused', (client) => reports.anonymousRefused.add({ client }));
+    broker.on('quota-disconnected', (clientId, max) => reports.quotaDisconnected.add({ clientId, max }));
     broker.on('too-large-discarded', (clientId, topic, size, maximum) =>
       reports.tooLargeDiscarded.add({ clientId, topic, size, maximum }),
     );

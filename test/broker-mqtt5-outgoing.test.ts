@@ -235,4 +235,51 @@ describe('embedded broker: the limits MQTT 5 clients are told and held to', () =
       );
     });
   }
+
+  it('[MQTT-3.14.2.1 0x97] disconnects with Quota exceeded a connected client over the offline queue bound that acknowledges nothing, and bounds its queue as for a client away', async () => {
+    await openBroker({ maxOfflineMessages: 3 });
+    const session = {
+      clientId: 'stalled',
+      clean: false,
+      keepalive: 1,
+      properties: { sessionExpiryInterval: 60 },
+    };
+    // Takes every message and acknowledges none; pings, so that its keep-alive alone does not close it.
+    const stalled = await raw(session);
+    const pinging = setInterval(() => stalled.send({ cmd: 'pingreq' }), 400);
+    pinging.unref();
+    await stalled.subscribe('quota/#', 1);
+    // Acknowledges as it reads: over the bound in a burst, never disconnected.
+    const healthy = await client({ ...session, clientId: 'healthy' });
+    let healthyReceived = 0;
+    healthy.on('message', () => healthyReceived++);
+    await healthy.subscribeAsync('quota/#', { qos: 1 });
+    const publisher = await client({ clientId: 'quota-publisher' });
+    const burst = Array.from({ length: 50 }, (_, i) => publisher.publishAsync(`quota/${i}`, 'x', { qos: 1 }));
+    await Promise.all(burst);
+    const disconnects = () =>
+      stalled.packets.filter((p): p is mqttPacket.IDisconnectPacket => p.cmd === 'disconnect');
+    assert.deepEqual(disconnects(), [], 'disconnected while within its keep-alive');
+    // Quiet for longer than one and a half keep-alives: the next message tells it.
+    await delay(1800);
+    await publisher.publishAsync('quota/late', 'x', { qos: 1 });
+    await waitFor(() => disconnects().length === 1 && stalled.closed, 'the DISCONNECT, then the close');
+    clearInterval(pinging);
+    assert.equal(disconnects()[0].reasonCode, 0x97);
+    assert.match(String(disconnects()[0].properties?.reasonString), /more than 3 messages/);
+    await waitFor(
+      () => loggedLines('warn').some((line) => /stalled.*more than 3 messages.*0x97/.test(line)),
+      'the warning',
+    );
+    for (let i = 0; i < 5; i++) await publisher.publishAsync('quota/away', String(i), { qos: 1 });
+    await waitFor(() => healthyReceived === 56, 'every message to the healthy client');
+    assert.ok(healthy.connected);
+    // Away: its queue is trimmed to the bound, the newest kept.
+    const back = await client({ ...session, keepalive: 60, clean: false });
+    const payloads: string[] = [];
+    back.on('message', (_topic, payload) => payloads.push(payload.toString()));
+    await waitFor(() => payloads.length >= 3, 'the queued messages');
+    await delay(300);
+    assert.deepEqual(payloads, ['2', '3', '4']);
+  });
 });

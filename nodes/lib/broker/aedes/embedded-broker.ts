@@ -10,7 +10,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import type { Aedes, AedesOptions, ConnectPacket } from 'aedes' with { 'resolution-mode': 'import' };
+import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 // The async persistence Aedes requires since 1.0 (the package's main export is the callback one).
@@ -28,7 +28,9 @@ import {
 import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
-import { OutgoingPackets, outgoingOf, shapeOutgoing, type OutgoingPacket } from './outgoing-packets.js';
+import { QuotaDisconnect } from './quota-disconnect.js';
+import { OutgoingPackets, shapeOutgoing } from './outgoing-packets.js';
+import { applyConnectTerms, limitKeepAlive, takeAsSent } from './connect-terms.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
@@ -92,6 +94,8 @@ export interface EmbeddedBrokerEvents {
   'anonymous-refused': [client: string];
   /** A message was not sent to a client whose Maximum Packet Size it exceeds, and taken as sent. */
   'too-large-discarded': [clientId: string, topic: string, size: number, maximum: number];
+  /** A connected MQTT 5 client was sent DISCONNECT 0x97: over `maxOfflineMessages` queued, and none acknowledged. */
+  'quota-disconnected': [clientId: string, maxMessages: number];
 }
 
 /**
@@ -121,8 +125,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private readonly connectedClientIds = new Set<string>();
   /** This Node-RED's broker configs connected through the broker's core (clean sessions). */
   private readonly coreSessions = new Set<CoreSession>();
-  /** The connections from the network (held to the limits), by the stream Aedes reads. */
-  private readonly fromNetwork = new WeakSet<object>();
+  /** Tells DISCONNECT 0x97 to connected MQTT 5 clients over the offline queue bound (quota-disconnect.ts). */
+  private quota: QuotaDisconnect | undefined;
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -164,7 +168,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       // Told to MQTT 5 clients; the packet gate reads the aliases too, to judge a PUBLISH by its topic.
       topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
       preConnect: (client, packet, callback) => {
-        this.connecting(client as AedesClient, packet);
+        applyConnectTerms(client as AedesClient, packet);
         callback(null, true);
       },
       ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
@@ -193,12 +197,16 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       maxMessages: this.redis ? 0 : this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
+      onOverWhileConnected: (clientId, maxMessages) => this.quota?.overBound(clientId, maxMessages),
     });
     const patchedPersistence = noteQueueResends(bounded);
     aedesOptions.persistence = patchedPersistence;
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
+    this.quota = new QuotaDisconnect(aedes, (clientId, max) =>
+      this.emit('quota-disconnected', clientId, max),
+    );
     forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
@@ -330,42 +338,18 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     clientMapsWithoutPrototype(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
-    if (network) this.fromNetwork.add(connection);
+    if (network) limitKeepAlive(connection, limits.maxKeepAlive);
     const outgoing = new OutgoingPackets({
       connackMaximumPacketSize: network ? limits.maxPacketSize : undefined,
-      discarded: (packet, size, maximum) => this.discarded(client, packet, size, maximum),
+      discarded: (packet, size, maximum) => {
+        this.emit('too-large-discarded', client.id, String(packet.topic), size, maximum);
+        const { persistence } = aedes as unknown as AedesInternals;
+        takeAsSent(persistence, client, packet).catch((error: Error) =>
+          this.emit('client-error', client.id, error),
+        );
+      },
     });
     shapeOutgoing(connection, outgoing);
-  }
-
-  /**
-   * A client's CONNECT, before Aedes handles it: what it accepts (its Maximum Packet Size and
-   * Topic Alias Maximum, on MQTT 5) and the keep-alive the broker holds it to.
-   */
-  private connecting(client: AedesClient, packet: ConnectPacket): void {
-    outgoingOf(client.conn)?.connecting(packet.properties);
-    const { maxKeepAlive } = this.options.limits;
-    const keepalive = packet.keepalive ?? 0;
-    // MQTT 5 tells the client the keep-alive it must use [MQTT-3.2.2-21]; MQTT 3.1.1 has no way to, and
-    // keeps its own, as with Mosquitto's max_keepalive (Aedes' keepaliveLimit would refuse it instead).
-    if (
-      packet.protocolVersion === 5 &&
-      maxKeepAlive > 0 &&
-      this.fromNetwork.has(client.conn) &&
-      (keepalive === 0 || keepalive > maxKeepAlive)
-    )
-      client._serverKeepAlive = maxKeepAlive;
-  }
-
-  /** Not sent, as if sent [MQTT-3.1.2-25]: a QoS 1/2 message leaves the session as its acknowledgment would take it. */
-  private discarded(client: AedesClient, packet: OutgoingPacket, size: number, maximum: number): void {
-    this.emit('too-large-discarded', client.id, String(packet.topic), size, maximum);
-    const { messageId } = packet;
-    const persistence = (this.aedes as unknown as AedesInternals | undefined)?.persistence;
-    if (!packet.qos || messageId === undefined || client.clean || !persistence) return;
-    persistence
-      .outgoingClearMessageId(client, { messageId })
-      .catch((error: Error) => this.emit('client-error', client.id, error));
   }
 
   /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
