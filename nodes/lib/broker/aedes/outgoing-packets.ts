@@ -91,7 +91,7 @@ export class OutgoingPackets {
       alias = this.aliases.size + 1;
     const outgoing =
       alias === undefined
-        ? packet
+        ? withoutAlias(packet)
         : {
             ...packet,
             // Known: the alias alone stands for the topic [MQTT-3.3.2-12]; new: the topic sets it.
@@ -112,6 +112,15 @@ export class OutgoingPackets {
     if (alias !== undefined && !known) this.aliases.set(topic as string, alias);
     return stream.write(bytes);
   }
+}
+
+/**
+ * `packet` with no Topic Alias: one that came with it would be the publisher's, which this client never
+ * set. Aedes clears it once it has resolved it; this keeps the rule whatever path a message took.
+ */
+function withoutAlias(packet: OutgoingPacket): OutgoingPacket {
+  if (packet.properties?.topicAlias === undefined) return packet;
+  return { ...packet, properties: { ...packet.properties, topicAlias: undefined } };
 }
 
 /** The shaping of each connection's stream; a stream with none is written as mqtt-packet writes it. */
