@@ -41,6 +41,8 @@ interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   maxTopicLevels?: string | number;
   /** Seconds a new connection has to send its CONNECT. */
   connectTimeout?: string | number;
+  /** The longest keep-alive of an MQTT 5 client, in seconds (Server Keep Alive); 0 or empty: the client's own. */
+  maxKeepAlive?: string | number;
   /** Close connections whose topics, client id or user name hold control characters (as Mosquitto). */
   refuseControlCharacters?: boolean | string;
   /** A tls-config node: its certificate and key serve MQTT over TLS and secure WebSocket. */
@@ -218,6 +220,16 @@ module.exports = function (RED: NodeAPI) {
       anonymousRefused: new ThrottledReport<{ client: string }>(LOG_INTERVAL_MS, (count, last) =>
         node.warn(t('errors.anonymous-from-network', { count, client: last.client })),
       ),
+      quotaDisconnected: new ThrottledReport<{ clientId: string; max: number }>(
+        LOG_INTERVAL_MS,
+        (count, last) => node.warn(t('errors.quota-disconnected', { count, ...last })),
+      ),
+      tooLargeDiscarded: new ThrottledReport<{
+        clientId: string;
+        topic: string;
+        size: number;
+        maximum: number;
+      }>(LOG_INTERVAL_MS, (count, last) => node.warn(t('errors.too-large-for-client', { count, ...last }))),
     };
     // Drops can come by the thousand: the status follows them at the pace of a busy node's.
     const statusThrottle = throttledStatus(showStatus);
@@ -230,6 +242,10 @@ module.exports = function (RED: NodeAPI) {
     broker.on('subscribe-refused', (identity, filter) => reports.subscribeRefused.add({ identity, filter }));
     broker.on('violation', (client, reason) => reports.violation.add({ client, reason }));
     broker.on('anonymous-refused', (client) => reports.anonymousRefused.add({ client }));
+    broker.on('quota-disconnected', (clientId, max) => reports.quotaDisconnected.add({ clientId, max }));
+    broker.on('too-large-discarded', (clientId, topic, size, maximum) =>
+      reports.tooLargeDiscarded.add({ clientId, topic, size, maximum }),
+    );
     broker.on('redis-state', (reason) => {
       if (reason) {
         // Once per outage in the log; the status follows each new reason.

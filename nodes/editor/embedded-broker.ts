@@ -32,6 +32,7 @@ interface EmbeddedBrokerProperties {
   maxPacketSize: string | number;
   maxTopicLevels: string | number;
   connectTimeout: string | number;
+  maxKeepAlive: string | number;
   refuseControlCharacters: boolean | string;
   maxOfflineMessages: string | number;
 }
@@ -88,6 +89,7 @@ const SHOWN_WITH_DEFAULTS = [
   'maxPacketSize',
   'maxTopicLevels',
   'connectTimeout',
+  'maxKeepAlive',
   'maxOfflineMessages',
 ] as const;
 
@@ -194,6 +196,7 @@ registerType<EmbeddedBrokerProperties>(TYPE, {
     maxPacketSize: wholeNumberSetting(1048576, 128, 268435460, 'max-packet-size'),
     maxTopicLevels: wholeNumberSetting(100, 1, 100, 'max-topic-levels'),
     connectTimeout: wholeNumberSetting(10, 1, 3600, 'connect-timeout'),
+    maxKeepAlive: wholeNumberSetting(0, 0, 65535, 'max-keepalive'),
     refuseControlCharacters: { value: false },
     maxOfflineMessages: wholeNumberSetting(10000, 0, Number.MAX_SAFE_INTEGER, 'max-offline-messages'),
   },

@@ -15,6 +15,11 @@ export interface BrokerLimits {
    * (U+0001 to U+001F, U+007F to U+009F), as Mosquitto does; MQTT allows them [MQTT-1.5.3-2 only bars U+0000].
    */
   refuseControlCharacters: boolean;
+  /**
+   * The longest keep-alive an MQTT 5 client may use, in seconds; one asking more, or none (0), is told
+   * this one as the CONNACK's Server Keep Alive and held to it [MQTT-3.2.2-21]. 0: the client's own.
+   */
+  maxKeepAlive: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
@@ -23,6 +28,7 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   maxTopicLevels: 100,
   connectTimeoutMs: 10_000,
   refuseControlCharacters: false,
+  maxKeepAlive: 0,
 };
 
 /**
@@ -57,6 +63,7 @@ export function readLimits(settings: {
   maxTopicLevels?: unknown;
   connectTimeout?: unknown;
   refuseControlCharacters?: unknown;
+  maxKeepAlive?: unknown;
 }): BrokerLimits {
   return {
     maxConnections: whole(settings.maxConnections, DEFAULT_LIMITS.maxConnections, 1, Number.MAX_SAFE_INTEGER),
@@ -64,5 +71,6 @@ export function readLimits(settings: {
     maxTopicLevels: whole(settings.maxTopicLevels, DEFAULT_LIMITS.maxTopicLevels, 1, MAX_TOPIC_LEVELS),
     connectTimeoutMs: whole(settings.connectTimeout, DEFAULT_LIMITS.connectTimeoutMs / 1000, 1, 3600) * 1000,
     refuseControlCharacters: readBoolean(settings.refuseControlCharacters, false),
+    maxKeepAlive: whole(settings.maxKeepAlive, DEFAULT_LIMITS.maxKeepAlive, 0, 65_535),
   };
 }

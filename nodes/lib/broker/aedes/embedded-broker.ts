@@ -30,6 +30,9 @@ import {
 import type { AedesClient, AedesInternals, DeliveredPacket } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
+import { QuotaDisconnect } from './quota-disconnect.js';
+import { OutgoingPackets, shapeOutgoing } from './outgoing-packets.js';
+import { applyConnectTerms, limitKeepAlive, takeAsSent } from './connect-terms.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection, refuseConnection } from '../gated-connection.js';
@@ -91,6 +94,10 @@ export interface EmbeddedBrokerEvents {
   violation: [client: string, reason: string];
   /** An anonymous client from another machine was refused (see AccessConfig.anonymousFromNetwork). */
   'anonymous-refused': [client: string];
+  /** A message was not sent to a client whose Maximum Packet Size it exceeds, and taken as sent. */
+  'too-large-discarded': [clientId: string, topic: string, size: number, maximum: number];
+  /** A connected MQTT 5 client was sent DISCONNECT 0x97: over `maxOfflineMessages` queued, and none acknowledged. */
+  'quota-disconnected': [clientId: string, maxMessages: number];
 }
 
 /**
@@ -121,6 +128,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private readonly connectedClientIds = new Set<string>();
   /** This Node-RED's broker configs connected through the broker's core (clean sessions). */
   private readonly coreSessions = new Set<CoreSession>();
+  /** Tells DISCONNECT 0x97 to connected MQTT 5 clients over the offline queue bound (quota-disconnect.ts). */
+  private quota: QuotaDisconnect | undefined;
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -162,6 +171,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       receiveMaximum: MAX_QOS2_AWAITING_RELEASE,
       // Told to MQTT 5 clients; the packet gate reads the aliases too, to judge a PUBLISH by its topic.
       topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
+      preConnect: (client, packet, callback) => {
+        applyConnectTerms(client as AedesClient, packet);
+        // In a cluster, a session past its expiry is ended before Aedes reads it.
+        if (this.clusterSessions) this.clusterSessions.preConnect(client, packet, callback);
+        else callback(null, true);
+      },
       ...accessHooks(access, (identity, filter) => this.emit('subscribe-refused', identity, filter)),
     };
     if (this.options.redis) {
@@ -188,6 +203,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       maxMessages: this.redis ? 0 : this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop,
+      onOverWhileConnected: (clientId, maxMessages) => this.quota?.overBound(clientId, maxMessages),
     });
     const cluster = this.redis ? new ClusterState(this.redis.storageConnection, brokerId) : undefined;
     if (cluster) {
@@ -203,11 +219,13 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       this.clusterSessions = new ClusterSessions(cluster, patchedPersistence, (error) =>
         this.emit('client-error', '', error),
       );
-      aedesOptions.preConnect = this.clusterSessions.preConnect;
     }
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
+    this.quota = new QuotaDisconnect(aedes, (clientId, max) =>
+      this.emit('quota-disconnected', clientId, max),
+    );
     forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
     this.clusterSessions?.attach(aedes);
     this.aedes = aedes;
@@ -340,6 +358,18 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     clientMapsWithoutPrototype(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
+    if (network) limitKeepAlive(connection, limits.maxKeepAlive);
+    const outgoing = new OutgoingPackets({
+      connackMaximumPacketSize: network ? limits.maxPacketSize : undefined,
+      discarded: (packet, size, maximum) => {
+        this.emit('too-large-discarded', client.id, String(packet.topic), size, maximum);
+        const { persistence } = aedes as unknown as AedesInternals;
+        takeAsSent(persistence, client, packet).catch((error: Error) =>
+          this.emit('client-error', client.id, error),
+        );
+      },
+    });
+    shapeOutgoing(connection, outgoing);
   }
 
   /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */

@@ -19,6 +19,8 @@ export interface OfflineQueueBoundOptions {
   isConnected(clientId: string): boolean;
   /** Called once per message removed to make room. */
   onDrop(clientId: string, packet: DeliveredPacket): void;
+  /** Called when a message is queued for a connected client whose queue is over the bound (nothing is trimmed). */
+  onOverWhileConnected?(clientId: string, maxMessages: number): void;
 }
 
 /**
@@ -59,9 +61,10 @@ class OfflineQueueBound {
     for (let i = 0; i < subs.length; i++) {
       const state = states[i];
       state.length++;
-      if (state.length > this.options.maxMessages && !this.options.isConnected(subs[i].clientId)) {
+      if (state.length <= this.options.maxMessages) continue;
+      if (!this.options.isConnected(subs[i].clientId))
         (trims ??= []).push(this.trim(subs[i].clientId, state));
-      }
+      else this.options.onOverWhileConnected?.(subs[i].clientId, this.options.maxMessages);
     }
     if (trims) await Promise.all(trims);
   }

@@ -40,6 +40,13 @@ export interface AedesClient extends Client {
   subscriptions: Record<string, unknown>;
   /** Aedes' own dedupe: the highest broker counter delivered to this client, per broker id. */
   duplicates: Record<string, number>;
+  /**
+   * MQTT 5: the keep-alive the broker holds the client to, told in the CONNACK as Server Keep Alive;
+   * set from Aedes' keepaliveLimit, or before Aedes reads the CONNECT (a connection's own limit).
+   */
+  _serverKeepAlive?: number;
+  /** How long Aedes waits for a packet from the client before it closes the connection, in ms; -1: no keep-alive. */
+  _keepaliveInterval?: number;
   /** Writes a message at QoS 0. */
   deliver0: DeliverFunction;
   /** Writes a message at its QoS (after the persistence has it, for a persistent session); QoS 0 goes to deliver0. */
