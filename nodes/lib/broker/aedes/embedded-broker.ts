@@ -27,6 +27,7 @@ import {
 } from './prototype-keys.js';
 import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
+import { SharedSubscriptions, announceSharedSubscriptions } from './shared-subscriptions.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
@@ -107,6 +108,7 @@ function startOrderedBrokerId(): string {
  */
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
+  private shared: SharedSubscriptions | undefined;
   private db: ClassicLevel | undefined;
   private redis: RedisBackend | undefined;
   private readonly servers = new Map<ListenerKind, Listener>();
@@ -191,6 +193,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
     forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
+    this.shared = new SharedSubscriptions(aedes);
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
@@ -258,7 +261,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     }
     if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
-    const session = new CoreSession(this.coreOf(aedes), identity, access);
+    const session = new CoreSession(this.coreOf(aedes, identity.clientId), identity, access);
     session.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
     session.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
     this.coreSessions.add(session);
@@ -270,13 +273,19 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     return session;
   }
 
-  /** Aedes' own publish and subscribe, which its client sessions use once packets are read. */
-  private coreOf(aedes: Aedes): BrokerCore {
+  /** Aedes' own publish and subscribe, which its client sessions use once packets are read; `$share/` joins a group. */
+  private coreOf(aedes: Aedes, clientId: string): BrokerCore {
     type Deliver = Parameters<Aedes['subscribe']>[1];
+    const shared = this.shared;
     return {
       publish: (message, done) => aedes.publish(message as never, done),
-      subscribe: (filter, handler, done) => aedes.subscribe(filter, handler as unknown as Deliver, done),
-      unsubscribe: (filter, handler) => aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
+      subscribe: (filter, handler, done) =>
+        shared?.subscribeCore(clientId, filter, handler)
+          ? done()
+          : aedes.subscribe(filter, handler as unknown as Deliver, done),
+      unsubscribe: (filter, handler) =>
+        shared?.unsubscribeCore(filter, handler) ||
+        aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
       retained: (filter) =>
         (aedes as unknown as AedesInternals).persistence.createRetainedStreamCombi([filter]),
     };
@@ -305,6 +314,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       refusesAnonymous:
         origin && !origin.local && access ? (username) => access.refusesFromNetwork(username) : undefined,
     });
+    connection.editConnack(announceSharedSubscriptions);
     this.connections.add(connection);
     if (network) this.networkConnections++;
     connection.once('close', () => {
@@ -316,9 +326,10 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once, and none before the CONNACK (client-patches.ts).
+    // Every message delivered once, and none before the CONNACK (client-patches.ts); `$share/` in groups.
     const client = aedes.handle(connection, req) as AedesClient;
     clientMapsWithoutPrototype(client);
+    this.shared?.applyTo(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
   }

@@ -4,6 +4,7 @@
  * aedes/lib/client.js, of a message as aedes-packet makes it and of the persistence contract
  * (aedes-persistence/abstract.js) that this folder reads or replaces.
  */
+import type { EventEmitter } from 'node:events';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import type { BrokerMessage } from '../core-session.js';
 
@@ -40,6 +41,8 @@ export interface AedesClient extends Client {
   subscriptions: Record<string, unknown>;
   /** Aedes' own dedupe: the highest broker counter delivered to this client, per broker id. */
   duplicates: Record<string, number>;
+  /** mqtt-packet's parser of the client's bytes: Aedes handles each packet it emits as 'packet'. */
+  _parser: EventEmitter;
   /** Writes a message at QoS 0. */
   deliver0: DeliverFunction;
   /** Writes a message at its QoS (after the persistence has it, for a persistent session); QoS 0 goes to deliver0. */
