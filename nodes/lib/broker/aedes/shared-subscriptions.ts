@@ -257,7 +257,8 @@ export class SharedSubscriptions {
     // A persistent session leaving with its connection keeps its subscription: messages wait in its queue.
     if (member.client.closed && member.persistent) return;
     this.leave(shared.group, shared.filter, member);
-    this.reroute(shared.group, shared.filter, member);
+    // After an UNSUBSCRIBE the client may still acknowledge what it has: only a closed session's messages move.
+    if (member.client.closed) this.reroute(shared.group, shared.filter, member);
   }
 
   private join(group: string, filter: string, member: Member): void {
