@@ -3,12 +3,14 @@
  * MQTT.js clients over real TCP behind the packet gate. Each case names the statement it checks.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'mocha';
+import { after, afterEach, before, describe, it } from 'mocha';
 import mqtt from 'mqtt';
 import { EmbeddedBroker } from '../nodes/lib/broker/aedes/embedded-broker.js';
 import mqttPacket from 'mqtt-packet';
 import { connectWhenListening, OPEN_BROKER } from './support/embedded-broker.js';
 import { RawSession } from './support/raw-mqtt.js';
+import { RedisServer, redisBinary } from './support/redis.js';
+import { skipUnlessInstalled } from './support/services.js';
 import { freePort } from './support/ports.js';
 import { delay, waitFor } from './support/wait.js';
 
@@ -245,4 +247,71 @@ describe('embedded broker: shared subscriptions', () => {
       assert.ok(await session.closesWithin(3000), 'the connection is still open');
     });
   }
+});
+
+describe('embedded brokers on one Redis: shared subscriptions across the cluster', () => {
+  before(function () {
+    skipUnlessInstalled(this, 'redis-server', redisBinary);
+  });
+  const redis = new RedisServer();
+  const brokers: EmbeddedBroker[] = [];
+  const clients: mqtt.MqttClient[] = [];
+  before(() => redis.start());
+  after(() => redis.dispose());
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
+    await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+  });
+
+  async function startBroker(): Promise<number> {
+    const port = await freePort();
+    const broker = new EmbeddedBroker({
+      ...OPEN_BROKER,
+      port,
+      bind: '127.0.0.1',
+      maxOfflineMessages: 0,
+      redis: { url: redis.url },
+    });
+    await broker.start();
+    brokers.push(broker);
+    return port;
+  }
+
+  async function member(
+    port: number,
+    clientId: string,
+    received: Map<string, string[]>,
+  ): Promise<mqtt.MqttClient> {
+    const client = await connectWhenListening(port, { protocolVersion: 5, clientId });
+    clients.push(client);
+    received.set(clientId, []);
+    client.on('message', (_topic, payload) => received.get(clientId)?.push(payload.toString()));
+    await client.subscribeAsync('$share/g/jobs/#', { qos: 1 });
+    return client;
+  }
+
+  it('gives each message to one member of the group across the brokers, from whichever broker it was published on', async () => {
+    const [a, b] = [await startBroker(), await startBroker()];
+    const received = new Map<string, string[]>();
+    await member(a, 'on-a-1', received);
+    await member(a, 'on-a-2', received);
+    await member(b, 'on-b', received);
+    // The brokers tell each other at once which groups they have members of; a moment for that to cross Redis.
+    await delay(500);
+    const publishers = [a, b].map((port) => connectWhenListening(port, { protocolVersion: 5 }));
+    const [onA, onB] = await Promise.all(publishers);
+    clients.push(onA, onB);
+    const TOTAL = 60;
+    for (let n = 0; n < TOTAL; n++) await (n % 2 ? onB : onA).publishAsync('jobs/x', String(n), { qos: 1 });
+    const all = () => [...received.values()].flat();
+    await waitFor(() => all().length >= TOTAL, `the ${TOTAL} messages`);
+    await delay(300); // a copy too many would come now
+    assert.deepEqual(
+      all().sort((x, y) => Number(x) - Number(y)),
+      Array.from({ length: TOTAL }, (_, n) => String(n)),
+      'every message once in the whole group',
+    );
+    assert.ok((received.get('on-b') ?? []).length > 0, 'the member on the other broker takes part');
+    assert.ok((received.get('on-a-1') ?? []).length + (received.get('on-a-2') ?? []).length > 0);
+  });
 });

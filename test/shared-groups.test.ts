@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
+import { ClusterShares } from '../nodes/lib/broker/shared-cluster.js';
 import { SharedGroups, type ShareMember } from '../nodes/lib/broker/shared-groups.js';
 
 class Member implements ShareMember {
@@ -80,5 +81,48 @@ describe('shared subscription groups', () => {
     assert.equal(groups.leave('g', 'jobs/#', 'b')?.filter, 'jobs/#');
     assert.equal(groups.get('g', 'jobs/#'), undefined);
     assert.deepEqual(groups.all(), []);
+  });
+});
+
+describe('shared subscriptions across the brokers on one Redis', () => {
+  const messages = Array.from({ length: 300 }, (_, n) => `origin:${n}`);
+
+  it('makes exactly one broker owner of each message, the same seen from each, and spreads them', () => {
+    const views = ['b1', 'b2', 'b3'].map((id) => new ClusterShares(id, 6000));
+    for (const view of views)
+      for (const other of ['b1', 'b2', 'b3'])
+        view.heard(other, { connected: other === 'b3' ? [] : ['g/jobs/#'], persistent: [] });
+    const owners = messages.map((message) =>
+      views
+        .filter((view) =>
+          view.owns('g/jobs/#', { connected: view.brokerId !== 'b3', persistent: false }, message),
+        )
+        .map((view) => view.brokerId),
+    );
+    assert.ok(
+      owners.every((owner) => owner.length === 1 && owner[0] !== 'b3'),
+      'one owner, with a member connected',
+    );
+    const b1 = owners.filter(([owner]) => owner === 'b1').length;
+    assert.ok(b1 > 100 && b1 < 200, `b1 owns ${b1} of 300`);
+  });
+
+  it('draws among the brokers with a persistent member only when none has one connected, and forgets a silent broker', () => {
+    let now = 0;
+    const view = new ClusterShares('here', 6000, () => now);
+    assert.equal(
+      view.heard('there', { connected: [], persistent: ['g/jobs/#'] }),
+      true,
+      'a broker heard of first',
+    );
+    assert.equal(view.heard('there', { connected: [], persistent: ['g/jobs/#'] }), false);
+    assert.ok(messages.every((m) => view.owns('g/jobs/#', { connected: true, persistent: false }, m)));
+    const persistentHere = messages.filter((m) =>
+      view.owns('g/jobs/#', { connected: false, persistent: true }, m),
+    );
+    assert.ok(persistentHere.length > 0 && persistentHere.length < messages.length);
+    now = 7000;
+    assert.ok(messages.every((m) => view.owns('g/jobs/#', { connected: false, persistent: true }, m)));
+    assert.ok(!view.owns('g/jobs/#', { connected: false, persistent: false }, messages[0]));
   });
 });

@@ -28,6 +28,7 @@ import {
 import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
 import { SharedSubscriptions, announceSharedSubscriptions } from './shared-subscriptions.js';
+import { SharedAnnouncements } from './shared-announcements.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
 import type { Identity } from '../acl.js';
@@ -109,6 +110,7 @@ function startOrderedBrokerId(): string {
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
   private shared: SharedSubscriptions | undefined;
+  private announcements: SharedAnnouncements | undefined;
   private db: ClassicLevel | undefined;
   private redis: RedisBackend | undefined;
   private readonly servers = new Map<ListenerKind, Listener>();
@@ -193,7 +195,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
     forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
-    this.shared = new SharedSubscriptions(aedes);
+    // With Redis the brokers agree on which of them gives each message to a group.
+    const cluster = this.redis ? new SharedAnnouncements(aedes) : undefined;
+    this.announcements = cluster;
+    const shared = new SharedSubscriptions(aedes, cluster);
+    this.shared = shared;
+    cluster?.start(() => shared.sharesHeld());
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
@@ -339,6 +346,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.detachWebSocket?.();
     this.detachWebSocket = undefined;
     for (const session of this.coreSessions) session.close();
+    this.announcements?.close();
     const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
     this.servers.clear();
     for (const connection of this.connections) connection.destroy();

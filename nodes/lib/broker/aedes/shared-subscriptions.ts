@@ -18,6 +18,7 @@ import { parseSharedFilter } from '../../topic.js';
 import { connackProperties } from '../mqtt-frames.js';
 import { SHARED_SUBSCRIPTION_AVAILABLE, propertyValueOffset } from '../mqtt5-properties.js';
 import { SharedGroups, type ShareMember, type SharedSubscription } from '../shared-groups.js';
+import type { BrokerShares } from '../shared-cluster.js';
 import type { BrokerHandler, BrokerMessage } from '../core-session.js';
 import type { AedesClient, AedesInternals, DeliveredPacket, DeliverFunction } from './types.js';
 
@@ -146,7 +147,17 @@ interface BrokerMethods {
   subscribe(topic: string, func: DeliverFunction, done?: (error?: Error | null) => void): void;
   unsubscribe(topic: string, func: DeliverFunction, done?: (error?: Error | null) => void): void;
   authorizeForward(client: AedesClient, packet: DeliveredPacket): DeliveredPacket | null | undefined;
-  on(event: 'client' | 'sessionExpired', listener: (client: AedesClient) => void): unknown;
+  on(
+    event: 'client' | 'sessionExpired' | 'clientReady' | 'clientDisconnect',
+    listener: (client: AedesClient) => void,
+  ): unknown;
+}
+
+/** How the brokers on one Redis agree on which of them gives a message to a group (shared-announcements.ts). */
+export interface SharedClusterLink {
+  owns(key: string, local: { connected: boolean; persistent: boolean }, messageKey: string): boolean;
+  /** The shared subscriptions held here, or whether a member of one is connected, changed. */
+  changed(): void;
 }
 
 /** The parts of a parsed packet this module reads or renames. */
@@ -171,7 +182,10 @@ export class SharedSubscriptions {
   private readonly busUnsubscribe: BrokerMethods['unsubscribe'];
   private readonly broker: BrokerMethods;
 
-  constructor(aedes: Aedes) {
+  constructor(
+    aedes: Aedes,
+    private readonly cluster?: SharedClusterLink,
+  ) {
     const broker = aedes as unknown as BrokerMethods;
     this.broker = broker;
     this.busSubscribe = broker.subscribe.bind(broker);
@@ -192,6 +206,24 @@ export class SharedSubscriptions {
     // one's shared subscriptions; one resuming its session has them restored before it is registered.
     broker.on('client', (client) => this.forgetOtherSessions(client.id, client));
     broker.on('sessionExpired', (client) => this.forgetOtherSessions(client.id, undefined));
+    // A member connecting or leaving changes what the other brokers must be told.
+    for (const event of ['clientReady', 'clientDisconnect'] as const)
+      broker.on(event, (client) => {
+        if (this.membershipsOf.has(client) || this.groups.all().some((s) => s.get(client.id)))
+          this.cluster?.changed();
+      });
+  }
+
+  /** The shared subscriptions this broker has a member of, for the other brokers on the Redis. */
+  sharesHeld(): BrokerShares {
+    const shares: BrokerShares = { connected: [], persistent: [] };
+    for (const subscription of this.groups.all()) {
+      const members = subscription.all();
+      const key = `${subscription.group}/${subscription.filter}`;
+      if (members.some((member) => member.connected)) shares.connected.push(key);
+      else if (members.some((member) => member.persistent)) shares.persistent.push(key);
+    }
+    return shares;
   }
 
   private readonly queue: (clientId: string, message: DeliveredPacket) => Promise<void>;
@@ -255,7 +287,7 @@ export class SharedSubscriptions {
     memberships?.delete(member);
     if (memberships?.size === 0) this.membershipsOf.delete(member.client);
     // A persistent session leaving with its connection keeps its subscription: messages wait in its queue.
-    if (member.client.closed && member.persistent) return;
+    if (member.client.closed && member.persistent) return this.cluster?.changed();
     this.leave(shared.group, shared.filter, member);
     // After an UNSUBSCRIBE the client may still acknowledge what it has: only a closed session's messages move.
     if (member.client.closed) this.reroute(shared.group, shared.filter, member);
@@ -263,6 +295,7 @@ export class SharedSubscriptions {
 
   private join(group: string, filter: string, member: Member): void {
     const { subscription, created } = this.groups.join(group, filter, member);
+    this.cluster?.changed();
     if (!created) return;
     const handler = this.busHandlerFor(subscription);
     this.handlers.set(subscription, handler);
@@ -271,6 +304,7 @@ export class SharedSubscriptions {
 
   private leave(group: string, filter: string, member: Member): void {
     const emptied = this.groups.leave(group, filter, member.clientId, member);
+    this.cluster?.changed();
     const handler = emptied && this.handlers.get(emptied);
     if (!emptied || !handler) return;
     this.handlers.delete(emptied);
@@ -284,12 +318,25 @@ export class SharedSubscriptions {
     // Each group's copy is a message of its own to a client's dedupe (client-patches.ts), which
     // would otherwise drop it when the client also has a plain subscription, or another group's copy [MQTT-4.8.2-3].
     const copyOf = `/${PUBLIC_PREFIX}${subscription.group}/${subscription.filter}`;
+    const key = `${subscription.group}/${subscription.filter}`;
     return (packet, done) => {
       const message = packet as DeliveredPacket & BrokerMessage;
       if (skipsDollarTopics && message.topic.startsWith('$')) return done();
+      // On a Redis cluster every broker sees the message: one of those with members delivers it.
+      if (this.cluster && !this.ownedHere(subscription, key, `${message.brokerId}:${message.brokerCounter}`))
+        return done();
       const copy = { ...message, brokerId: `${message.brokerId ?? ''}${copyOf}`, dup: false };
       this.send(subscription, copy, done);
     };
+  }
+
+  private ownedHere(subscription: SharedSubscription<Member>, key: string, messageKey: string): boolean {
+    const members = subscription.all();
+    const local = {
+      connected: members.some((member) => member.connected),
+      persistent: members.some((member) => member.persistent),
+    };
+    return !!this.cluster?.owns(key, local, messageKey);
   }
 
   private send(
