@@ -269,9 +269,6 @@ module.exports = function (RED: NodeAPI) {
     node.connection.on('shared-overlap', (filter, other) => {
       node.warn(t('errors.shared-overlap', { topic: filter, other }));
     });
-    node.connection.on('shared-unsupported', (filter) => {
-      node.warn(t('errors.shared-unsupported', { topic: filter }));
-    });
     node.connection.on('subscription-given-up', (filter, released) => {
       node.warn(t('errors.subscription-given-up', { topic: filter, count: released }));
     });

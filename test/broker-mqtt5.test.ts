@@ -86,13 +86,13 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.deepEqual(received.map((m) => m.payload).sort(), ['from 3.1', 'from 3.1.1']);
   });
 
-  it('[MQTT-3.2.2-16] [MQTT-3.2.2-13] answers CONNACK with the assigned client id, its Receive Maximum, and that shared subscriptions are not available', async () => {
+  it('[MQTT-3.2.2-16] [MQTT-3.2.2-13] answers CONNACK with the assigned client id, its Receive Maximum, and that shared subscriptions are available', async () => {
     await openBroker();
     const answer = await connack(port, { clientId: '' });
     assert.ok(typeof answer !== 'number');
     assert.equal(answer.reasonCode, 0);
     assert.match(String(answer.properties?.assignedClientIdentifier), /.+/);
-    assert.equal(answer.properties?.sharedSubscriptionAvailable, false);
+    assert.equal(answer.properties?.sharedSubscriptionAvailable, true);
     assert.equal(answer.properties?.receiveMaximum, MAX_QOS2_AWAITING_RELEASE);
     assert.equal(answer.properties?.topicAliasMaximum, TOPIC_ALIAS_MAXIMUM);
   });

@@ -28,9 +28,6 @@ const COMMAND_IN = idOf('durable-mqtt-in');
 const DISCOVERY_OUT = idOf('durable-mqtt-out', 'homeassistant/switch/node_red_pump/config');
 const AVAILABILITY = 'node-red/pump/availability';
 
-/** MQTT 5 SUBACK reason code: Shared Subscriptions not supported. */
-const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e;
-
 describe('Eclipse Paho (Python, MQTT 5) against the embedded broker of a Node-RED process running example 07', () => {
   let rig: NodeRedRig;
   let port: number;
@@ -77,7 +74,7 @@ describe('Eclipse Paho (Python, MQTT 5) against the embedded broker of a Node-RE
     await rig?.stop();
   });
 
-  it('connects with MQTT 5 and a session expiry: CONNACK Success, no session present, shared subscriptions said unavailable', () =>
+  it('connects with MQTT 5 and a session expiry: CONNACK Success, no session present, shared subscriptions said available', () =>
     showingOutput(async () => {
       const client = paho();
       const connack = await client.connect({
@@ -88,7 +85,7 @@ describe('Eclipse Paho (Python, MQTT 5) against the embedded broker of a Node-RE
       assert.equal(connack.reasonCode, 0);
       assert.equal(connack.reason, 'Success');
       assert.equal(connack.sessionPresent, false);
-      assert.equal((connack.properties as Record<string, unknown>).SharedSubscriptionAvailable, 0);
+      assert.equal((connack.properties as Record<string, unknown>).SharedSubscriptionAvailable, 1);
     }));
 
   it('subscribes with options: No Local, Retain As Published and Retain Handling as paho sets them', () =>
@@ -281,23 +278,30 @@ describe('Eclipse Paho (Python, MQTT 5) against the embedded broker of a Node-RE
       assert.equal((await second.message('paho/resume/4')).payload, '4');
     }));
 
-  it('refuses $share between two clients with SUBACK 0x9E, "Shared subscription not supported" as paho names it (the embedded broker has no shared subscriptions)', () =>
+  it('$share between two clients: each paho worker receives some of the jobs, and together exactly all of them', () =>
     showingOutput(async () => {
+      const JOBS = 20;
       const workers = [paho(), paho()];
       for (const [index, worker] of workers.entries()) {
         await worker.connect({ clientId: `paho-worker-${index + 1}` });
-        const [refusal] = await worker.subscribe({ topic: '$share/workers/paho/jobs', qos: 1 });
-        assert.equal(refusal.value, SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
-        assert.equal(refusal.reason, 'Shared subscription not supported');
+        const [grant] = await worker.subscribe({ topic: '$share/workers/paho/jobs', qos: 1 });
+        assert.equal(grant.value, 1);
       }
       const producer = paho();
       await producer.connect({ clientId: 'paho-producer' });
-      await producer.publish('paho/jobs', 'job 1', { qos: 1 });
-      await delay(500);
-      // Refused, not taken as a plain filter: neither worker gets the job.
+      for (let n = 1; n <= JOBS; n++) await producer.publish('paho/jobs', `job ${n}`, { qos: 1 });
+      const all = () => workers.flatMap((worker) => worker.messages('paho/jobs'));
+      await waitFor(() => all().length >= JOBS, `the ${JOBS} jobs`, 10_000);
+      await delay(300); // a copy too many would come now
+      const jobs = all().map((message) => Number(message.payload.replace('job ', '')));
       assert.deepEqual(
-        workers.flatMap((worker) => worker.messages()),
-        [],
+        jobs.sort((a, b) => a - b),
+        Array.from({ length: JOBS }, (_, i) => i + 1),
+        'every job once',
+      );
+      assert.ok(
+        workers.every((worker) => worker.messages('paho/jobs').length > 0),
+        'both workers take part',
       );
     }));
 });

@@ -168,6 +168,12 @@ export function filterSyntaxViolation(filter: string): Violation | undefined {
   const problem = filterProblem(filter);
   if (problem === undefined) return undefined;
   if (problem === 'empty') return violation('MQTT-4.7.3-1', 'an empty topic filter');
+  // A group name of one character at least [MQTT-4.8.2-1], without `+` or `#`, and a filter after it [MQTT-4.8.2-2].
+  if (problem === 'bad-shared-subscription')
+    return violation(
+      filter.startsWith('$share//') ? 'MQTT-4.8.2-1' : 'MQTT-4.8.2-2',
+      'a shared subscription not of the form $share/<group>/<filter>',
+    );
   const hashMisplaced = filter
     .split('/')
     .some((level, i, levels) => level.includes('#') && (level !== '#' || i < levels.length - 1));
@@ -194,8 +200,17 @@ function filtersViolation(
   return undefined;
 }
 
+/** The No Local option of a subscription (MQTT 5; a reserved bit, 0, before) [MQTT-3.8.3-3]. */
+const NO_LOCAL = 0x04;
+
 export function subscribeViolation(subscribe: SubscribeFields): Violation | undefined {
-  return filtersViolation('SUBSCRIBE', subscribe, 'MQTT-3.8.3-3');
+  const problem = filtersViolation('SUBSCRIBE', subscribe, 'MQTT-3.8.3-3');
+  if (problem) return problem;
+  for (const [i, filter] of subscribe.filters.entries()) {
+    if (subscribe.options[i] & NO_LOCAL && filter.toString('utf8').startsWith('$share/'))
+      return violation('MQTT-3.8.3-4', 'No Local on a shared subscription');
+  }
+  return undefined;
 }
 
 export function unsubscribeViolation(unsubscribe: UnsubscribeFields): Violation | undefined {

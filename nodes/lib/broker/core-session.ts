@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { QoS } from 'mqtt-packet';
 import type { Identity } from './acl.js';
 import type { PublishAccess } from './packet-gate.js';
+import { parseSharedFilter } from '../topic.js';
 
 /** A message as the broker hands it around: what a core session publishes and what it is given. */
 export interface BrokerMessage {
@@ -22,6 +23,7 @@ export type BrokerHandler = (message: BrokerMessage, done: () => void) => void;
 export interface BrokerCore {
   /** Stores it if retained, queues it for offline persistent sessions (QoS 1/2), hands it to every subscription; then `done`. */
   publish(message: BrokerMessage, done: (error?: Error | null) => void): void;
+  /** A `$share/group/filter` makes the handler a member of the group, which gets one copy of each message. */
   subscribe(filter: string, handler: BrokerHandler, done: (error?: Error | null) => void): void;
   unsubscribe(filter: string, handler: BrokerHandler): void;
   /** The retained messages matching `filter`. */
@@ -112,7 +114,9 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
         this.core.subscribe(filter, added, (error) => (error ? reject(error) : resolve())),
       );
     }
-    // As on the network, every SUBSCRIBE brings the retained messages it matches.
+    // As on the network, every SUBSCRIBE brings the retained messages it matches; a shared one brings none
+    // (MQTT 5 section 4.8.2).
+    if (parseSharedFilter(filter)?.group !== undefined) return true;
     for await (const message of this.core.retained(filter)) {
       if (!this.open || this.handlers.get(filter) !== handler) break;
       if (!this.mayReceive(message.topic)) continue;

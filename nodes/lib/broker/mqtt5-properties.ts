@@ -65,21 +65,30 @@ function valueLength(kind: ValueKind, block: Buffer, offset: number): number | u
 
 const TOPIC_ALIAS = 0x23;
 
-/** The Topic Alias among well-formed property blocks (checked by propertiesProblem first), or undefined. */
-export function topicAliasOf(blocks: Buffer[]): number | undefined {
-  for (const block of blocks) {
-    let offset = 0;
-    while (offset < block.length) {
-      const id = block[offset++];
-      if (id === TOPIC_ALIAS) return block.readUInt16BE(offset);
-      const kind = VALUE_KINDS.get(id);
-      const length = kind && valueLength(kind, block, offset);
-      if (length === undefined) return undefined;
-      offset += length;
-    }
+/** Where the value of property `id` starts in a well-formed block (see propertiesProblem), or undefined. */
+export function propertyValueOffset(block: Buffer, id: number): number | undefined {
+  let offset = 0;
+  while (offset < block.length) {
+    const current = block[offset++];
+    if (current === id) return offset;
+    const kind = VALUE_KINDS.get(current);
+    const length = kind && valueLength(kind, block, offset);
+    if (length === undefined) return undefined;
+    offset += length;
   }
   return undefined;
 }
+
+/** The Topic Alias among well-formed property blocks (checked by propertiesProblem first), or undefined. */
+export function topicAliasOf(blocks: Buffer[]): number | undefined {
+  for (const block of blocks) {
+    const offset = propertyValueOffset(block, TOPIC_ALIAS);
+    if (offset !== undefined) return block.readUInt16BE(offset);
+  }
+  return undefined;
+}
+
+export const SHARED_SUBSCRIPTION_AVAILABLE = 0x2a;
 
 /** What is wrong with a block of properties (the bytes after its length), or undefined. */
 export function propertiesProblem(block: Buffer): string | undefined {

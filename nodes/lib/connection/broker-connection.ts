@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { parseSharedFilter } from '../topic.js';
 import { nextReconnectDelay } from './backoff.js';
 import {
   CoreSessionTransport,
@@ -185,8 +184,6 @@ export class BrokerConnection
     if (!this.table.has(filter)) {
       const overlapping = this.options.protocolVersion !== 5 ? this.table.sharedOverlap(filter) : undefined;
       if (overlapping) this.emit('shared-overlap', filter, overlapping);
-      if (this.options.endpoint.transport === 'embedded' && parseSharedFilter(filter)?.group !== undefined)
-        this.emit('shared-unsupported', filter);
     }
     const conflict = this.table.add(filter, qos, subscriber, durable, options);
     // Options exist on MQTT 5 only: elsewhere none is sent, so none conflicts.

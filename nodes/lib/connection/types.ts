@@ -125,8 +125,6 @@ export interface ConnectionEvents {
    * subscription, so the shared one's subscribers also get the copies meant for the other.
    */
   'shared-overlap': [filter: string, other: string];
-  /** A shared subscription to the embedded broker, which takes `$share/…` as a plain filter (Aedes 1.2). */
-  'shared-unsupported': [filter: string];
   /**
    * MQTT 5: a subscriber asked `asked` for a filter the connection holds with other options; a session
    * has one subscription per filter, so it gets `inForce` (see SubscriptionTable.add).

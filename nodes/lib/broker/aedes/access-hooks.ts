@@ -7,6 +7,7 @@ import type { AedesOptions, AuthenticateError, Client } from 'aedes' with { 'res
 import type { AccessControl } from '../access-control.js';
 import type { Identity } from '../acl.js';
 import { GatedConnection } from '../gated-connection.js';
+import { publicFilter } from './shared-subscriptions.js';
 
 /**
  * What the access control says of a client's credentials: nothing when they are accepted, else the
@@ -47,8 +48,10 @@ export function accessHooks(
     },
     authorizeSubscribe: (client, subscription, callback) => {
       const identity = identityOf(client);
-      if (access.maySubscribe(identity, subscription.topic)) return callback(null, subscription);
-      subscribeRefused(identity, subscription.topic);
+      // A shared subscription comes under the name Aedes knows it by; the rules judge its filter.
+      const filter = publicFilter(subscription.topic);
+      if (access.maySubscribe(identity, filter)) return callback(null, subscription);
+      subscribeRefused(identity, filter);
       // No subscription: Aedes answers 0x80 in the SUBACK for this filter and keeps the connection.
       callback(null, null);
     },

@@ -13,22 +13,20 @@ import { randomUUID } from 'node:crypto';
 import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
-// The async persistence Aedes requires since 1.0 (the package's main export is the callback one).
-import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
-import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
-import { boundOfflineQueues } from './offline-queue-bound.js';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
-import { ClusterState } from './cluster-state.js';
-import { boundClusterQueues, ClusterSessions } from './cluster-sessions.js';
+import type { ClusterSessions } from './cluster-sessions.js';
+import { queuePersistence } from './queue-persistence.js';
 import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
-import { forgetIncomingOfCleanSessions, noteQueueResends } from './persistence-patches.js';
+import { forgetIncomingOfCleanSessions } from './persistence-patches.js';
 import {
   brokerMapsWithoutPrototype,
   clientMapsWithoutPrototype,
   type BrokerKeyMaps,
 } from './prototype-keys.js';
-import type { AedesClient, AedesInternals, DeliveredPacket } from './types.js';
+import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
+import { SharedSubscriptions, announceSharedSubscriptions } from './shared-subscriptions.js';
+import { SharedAnnouncements } from './shared-announcements.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
 import { QuotaDisconnect } from './quota-disconnect.js';
 import { OutgoingPackets, shapeOutgoing } from './outgoing-packets.js';
@@ -116,6 +114,8 @@ function startOrderedBrokerId(): string {
  */
 export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implements InProcessBroker {
   private aedes: Aedes | undefined;
+  private shared: SharedSubscriptions | undefined;
+  private announcements: SharedAnnouncements | undefined;
   private db: ClassicLevel | undefined;
   private redis: RedisBackend | undefined;
   private clusterSessions: ClusterSessions | undefined;
@@ -193,41 +193,32 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       await db.open();
       this.db = db;
     }
-    const persistence =
-      this.redis?.persistence ??
-      (this.db ? new AsyncLevelPersistence(this.db) : new AsyncMemoryPersistence());
-    const onDrop = (clientId: string, packet: DeliveredPacket) =>
-      this.emit('offline-dropped', clientId, packet.topic ?? '');
-    let bounded = boundOfflineQueues(persistence, {
-      // In a cluster a broker knows only its own clients: the cluster's bound, below, does the trimming.
-      maxMessages: this.redis ? 0 : this.options.maxOfflineMessages,
+    const { persistence, clusterSessions } = await queuePersistence({
+      redis: this.redis,
+      db: this.db,
+      brokerId,
+      maxOfflineMessages: this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
-      onDrop,
+      onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
       onOverWhileConnected: (clientId, maxMessages) => this.quota?.overBound(clientId, maxMessages),
+      onError: (error) => this.emit('client-error', '', error),
     });
-    const cluster = this.redis ? new ClusterState(this.redis.storageConnection, brokerId) : undefined;
-    if (cluster) {
-      await cluster.start(() => this.clusterSessions?.announceClients());
-      bounded = boundClusterQueues(bounded, cluster, {
-        maxMessages: this.options.maxOfflineMessages,
-        onDrop,
-      });
-    }
-    const patchedPersistence = noteQueueResends(bounded);
-    aedesOptions.persistence = patchedPersistence;
-    if (cluster) {
-      this.clusterSessions = new ClusterSessions(cluster, patchedPersistence, (error) =>
-        this.emit('client-error', '', error),
-      );
-    }
+    this.clusterSessions = clusterSessions;
+    aedesOptions.persistence = persistence;
     // With Redis away this waits for it (the persistence reads the stored sessions first).
     const aedes = await Aedes.createBroker(aedesOptions);
     brokerMapsWithoutPrototype(aedes as unknown as BrokerKeyMaps);
     this.quota = new QuotaDisconnect(aedes, (clientId, max) =>
       this.emit('quota-disconnected', clientId, max),
     );
-    forgetIncomingOfCleanSessions(aedes, patchedPersistence, (error) => this.emit('client-error', '', error));
+    forgetIncomingOfCleanSessions(aedes, persistence, (error) => this.emit('client-error', '', error));
     this.clusterSessions?.attach(aedes);
+    // With Redis the brokers agree on which of them gives each message to a group.
+    const announcements = this.redis ? new SharedAnnouncements(aedes) : undefined;
+    this.announcements = announcements;
+    const shared = new SharedSubscriptions(aedes, announcements);
+    this.shared = shared;
+    announcements?.start(() => shared.sharesHeld());
     this.aedes = aedes;
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
@@ -295,7 +286,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     }
     if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
-    const session = new CoreSession(this.coreOf(aedes), identity, access);
+    const session = new CoreSession(this.coreOf(aedes, identity.clientId), identity, access);
     session.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
     session.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
     this.coreSessions.add(session);
@@ -307,13 +298,19 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     return session;
   }
 
-  /** Aedes' own publish and subscribe, which its client sessions use once packets are read. */
-  private coreOf(aedes: Aedes): BrokerCore {
+  /** Aedes' own publish and subscribe, which its client sessions use once packets are read; `$share/` joins a group. */
+  private coreOf(aedes: Aedes, clientId: string): BrokerCore {
     type Deliver = Parameters<Aedes['subscribe']>[1];
+    const shared = this.shared;
     return {
       publish: (message, done) => aedes.publish(message as never, done),
-      subscribe: (filter, handler, done) => aedes.subscribe(filter, handler as unknown as Deliver, done),
-      unsubscribe: (filter, handler) => aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
+      subscribe: (filter, handler, done) =>
+        shared?.subscribeCore(clientId, filter, handler)
+          ? done()
+          : aedes.subscribe(filter, handler as unknown as Deliver, done),
+      unsubscribe: (filter, handler) =>
+        shared?.unsubscribeCore(filter, handler) ||
+        aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
       retained: (filter) =>
         (aedes as unknown as AedesInternals).persistence.createRetainedStreamCombi([filter]),
     };
@@ -342,6 +339,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       refusesAnonymous:
         origin && !origin.local && access ? (username) => access.refusesFromNetwork(username) : undefined,
     });
+    connection.editConnack(announceSharedSubscriptions);
     this.connections.add(connection);
     if (network) this.networkConnections++;
     connection.once('close', () => {
@@ -353,9 +351,10 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once, and none before the CONNACK (client-patches.ts).
+    // Every message delivered once, and none before the CONNACK (client-patches.ts); `$share/` in groups.
     const client = aedes.handle(connection, req) as AedesClient;
     clientMapsWithoutPrototype(client);
+    this.shared?.applyTo(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
     if (network) limitKeepAlive(connection, limits.maxKeepAlive);
@@ -377,6 +376,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.detachWebSocket?.();
     this.detachWebSocket = undefined;
     for (const session of this.coreSessions) session.close();
+    this.announcements?.close();
     const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
     this.servers.clear();
     for (const connection of this.connections) connection.destroy();

@@ -4,6 +4,7 @@
  * aedes/lib/client.js, of a message as aedes-packet makes it and of the persistence contract
  * (aedes-persistence/abstract.js) that this folder reads or replaces.
  */
+import type { EventEmitter } from 'node:events';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import type { BrokerMessage } from '../core-session.js';
 
@@ -47,6 +48,8 @@ export interface AedesClient extends Client {
   _serverKeepAlive?: number;
   /** How long Aedes waits for a packet from the client before it closes the connection, in ms; -1: no keep-alive. */
   _keepaliveInterval?: number;
+  /** mqtt-packet's parser of the client's bytes: Aedes handles each packet it emits as 'packet'. */
+  _parser: EventEmitter;
   /** Writes a message at QoS 0. */
   deliver0: DeliverFunction;
   /** Writes a message at its QoS (after the persistence has it, for a persistent session); QoS 0 goes to deliver0. */

@@ -1,0 +1,57 @@
+/**
+ * The persistence the embedded broker hands Aedes: the store (memory, LevelDB or Redis) wrapped in
+ * the offline queue bound (on one broker, or across the brokers sharing one Redis) and in the
+ * note of queued messages sent again (DUP).
+ */
+import type { ClassicLevel } from 'classic-level';
+// The async persistence Aedes requires since 1.0 (the package's main export is the callback one).
+import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
+import { boundOfflineQueues } from './offline-queue-bound.js';
+import type { RedisBackend } from './redis-backend.js';
+import { ClusterState } from './cluster-state.js';
+import { boundClusterQueues, ClusterSessions } from './cluster-sessions.js';
+import { noteQueueResends } from './persistence-patches.js';
+import type { AedesPersistence, DeliveredPacket } from './types.js';
+
+export interface QueuePersistenceOptions {
+  /** Where the broker keeps its state: Redis, a LevelDB, or (neither) memory. */
+  redis?: RedisBackend;
+  db?: ClassicLevel;
+  brokerId: string;
+  /** The most messages kept for one client while it is away; 0 keeps them all. */
+  maxOfflineMessages: number;
+  /** Whether a client is connected to this broker. */
+  isConnected(clientId: string): boolean;
+  onDrop(clientId: string, packet: DeliveredPacket): void;
+  /** A connected client has more than the bound queued (see QuotaDisconnect). */
+  onOverWhileConnected(clientId: string, maxMessages: number): void;
+  onError(error: Error): void;
+}
+
+export interface QueuePersistence {
+  persistence: AedesPersistence;
+  /** With Redis: the cluster's view of clients and session expiry, to attach to Aedes once it runs. */
+  clusterSessions: ClusterSessions | undefined;
+}
+
+export async function queuePersistence(options: QueuePersistenceOptions): Promise<QueuePersistence> {
+  const { redis, db, maxOfflineMessages, onDrop } = options;
+  const store = redis?.persistence ?? (db ? new AsyncLevelPersistence(db) : new AsyncMemoryPersistence());
+  let bounded = boundOfflineQueues(store, {
+    // In a cluster a broker knows only its own clients: the cluster's bound, below, does the trimming.
+    maxMessages: redis ? 0 : maxOfflineMessages,
+    isConnected: options.isConnected,
+    onDrop,
+    onOverWhileConnected: options.onOverWhileConnected,
+  });
+  let clusterSessions: ClusterSessions | undefined;
+  const cluster = redis ? new ClusterState(redis.storageConnection, options.brokerId) : undefined;
+  if (cluster) {
+    await cluster.start(() => clusterSessions?.announceClients());
+    bounded = boundClusterQueues(bounded, cluster, { maxMessages: maxOfflineMessages, onDrop });
+  }
+  const persistence = noteQueueResends(bounded);
+  if (cluster) clusterSessions = new ClusterSessions(cluster, persistence, options.onError);
+  return { persistence, clusterSessions };
+}
