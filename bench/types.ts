@@ -99,7 +99,20 @@ export interface DedupeJob extends JobBase {
   persist: boolean;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob;
+/**
+ * The embedded broker node in Node-RED serving two MQTT.js clients of another process
+ * (bench/clients.ts) over TCP loopback: one publisher, one subscriber, this MQTT version.
+ * Measured by the throughput method; the result is a throughput result.
+ */
+export interface ClientsJob extends JobBase {
+  kind: 'clients';
+  protocolVersion: ProtocolVersion;
+  messages: number;
+  warmupMessages: number;
+  maxSeconds: number;
+}
+
+export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -258,5 +271,14 @@ export interface DedupeResult {
 }
 
 export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult;
+
+/** What the client process (bench/clients.ts) and the worker holding the broker exchange. */
+export type ClientsMessage =
+  /** Client process → worker: warmed up, the measured phase starts on `go` (the worker starts its profiler). */
+  | { type: 'measuring' }
+  /** Worker → client process. */
+  | { type: 'go' }
+  | { type: 'delivery'; delivery: Delivery; capped: boolean }
+  | { type: 'failed'; error: string };
 
 export type WorkerMessage = { type: 'result'; result: JobResult } | { type: 'failed'; error: string };
