@@ -89,19 +89,21 @@ async function main(job: ClientsJob, port: number) {
     await session.post('Profiler.setSamplingInterval', { interval: 200 });
     await session.post('Profiler.start');
   }
+  const cpu = process.cpuUsage();
   const { delivery, capped } = await runWindowed(pipe, {
     ...common,
     messages: job.messages,
     phase: MEASURED,
     maxSeconds: job.maxSeconds,
   });
+  const { user, system } = process.cpuUsage(cpu);
   if (session && job.profileDir) {
     const { profile } = await session.post('Profiler.stop');
     mkdirSync(job.profileDir, { recursive: true });
     writeFileSync(path.join(job.profileDir, `${job.name}-clients.cpuprofile`), JSON.stringify(profile));
     session.disconnect();
   }
-  await send({ type: 'delivery', delivery, capped });
+  await send({ type: 'delivery', delivery, capped, cpuMicroseconds: user + system });
   await Promise.all([publisher.endAsync(), subscriber.endAsync()]);
 }
 

@@ -12,6 +12,7 @@ import type {
   Until,
   Variant,
 } from './types.js';
+import { median } from './measurement.js';
 import { PERSISTENCE_MODES, UNTIL_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
 
 export interface Machine {
@@ -390,6 +391,16 @@ function receiptsNote(settings: Settings): string {
   );
 }
 
+/** The median CPU time per message of one side, MQTT 3.1.1 / MQTT 5. */
+function cpuCell(c: ClientsSummary, side: 'brokerMicroseconds' | 'clientsMicroseconds'): string {
+  return ([4, 5] as const)
+    .map((version) => {
+      const runs = c.versions[version]?.runs.flatMap((r) => (r.cpuPerMessage ? [r.cpuPerMessage[side]] : []));
+      return runs?.length ? median(runs).toFixed(1) : '–';
+    })
+    .join(' / ');
+}
+
 function clientsTable(report: BenchReport): Table {
   const versions = [4, 5] as const;
   return {
@@ -399,10 +410,12 @@ function clientsTable(report: BenchReport): Table {
       'MQTT 3.1.1 msg/s',
       'MQTT 5 msg/s',
       'MQTT 5 / 3.1.1',
+      'broker CPU µs/msg (3.1.1 / 5)',
+      'clients CPU µs/msg (3.1.1 / 5)',
       'peak RSS MB (3.1.1 / 5)',
       'lost',
     ],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'l'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
     rows: report.clients.map((c) => {
       const lost = versions.flatMap((version) => {
         const v = c.versions[version];
@@ -417,6 +430,8 @@ function clientsTable(report: BenchReport): Table {
         int(c.messages),
         ...versions.map((version) => int(c.versions[version]?.rate ?? NaN)),
         percent(c.ratio),
+        cpuCell(c, 'brokerMicroseconds'),
+        cpuCell(c, 'clientsMicroseconds'),
         versions.map((version) => c.versions[version]?.peakRssMB.toFixed(0) ?? '–').join(' / '),
         lost.join('; ') || '0',
       ];
@@ -428,7 +443,9 @@ function clientsTable(report: BenchReport): Table {
 const CLIENTS_NOTE =
   'The embedded broker node in Node-RED and nothing else in the flow; two plain MQTT.js clients in ' +
   'another process, a publisher and a subscriber, over TCP loopback, clean sessions. Msg/s: messages ' +
-  'the subscriber received per second. Peak RSS: the Node-RED process holding the broker.';
+  'the subscriber received per second. CPU µs/msg: user + system time of the Node-RED process holding the ' +
+  "broker, and of the clients' process, per message received (steadier than msg/s on a shared machine). " +
+  'Peak RSS: the Node-RED process holding the broker.';
 
 function backlogTable(backlog: BacklogSummary): Table {
   const r = backlog.result;

@@ -156,6 +156,12 @@ export interface ThroughputResult {
   rate: number;
   /** The measured phase hit `maxSeconds` before sending every message. */
   capped: boolean;
+  /**
+   * External clients (the `clients` job): CPU time (user + system) per message received, of the
+   * process holding the broker and of the clients' process. Unlike msg/s, it hardly moves when
+   * others share the machine.
+   */
+  cpuPerMessage?: { brokerMicroseconds: number; clientsMicroseconds: number };
   memory: Memory;
   problems: Problems;
 }
@@ -278,7 +284,7 @@ export type ClientsMessage =
   | { type: 'measuring' }
   /** Worker → client process. */
   | { type: 'go' }
-  | { type: 'delivery'; delivery: Delivery; capped: boolean }
+  | { type: 'delivery'; delivery: Delivery; capped: boolean; cpuMicroseconds: number }
   | { type: 'failed'; error: string };
 
 export type WorkerMessage = { type: 'result'; result: JobResult } | { type: 'failed'; error: string };

@@ -223,39 +223,45 @@ async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: num
   });
   let idleRss = 0;
   let peakRss = 0;
+  let cpu = process.cpuUsage();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 250);
   try {
-    const { delivery, capped } = await new Promise<Extract<ClientsMessage, { type: 'delivery' }>>(
-      (resolve, reject) => {
-        let measured: ((message: Extract<ClientsMessage, { type: 'delivery' }>) => void) | undefined;
-        child.on('message', (message: ClientsMessage) => {
-          if (message.type === 'measuring') {
-            idleRss = process.memoryUsage().rss;
-            peakRss = 0;
-            problems.counting = true;
-            profiled(
-              job,
-              () =>
-                new Promise<Extract<ClientsMessage, { type: 'delivery' }>>((done) => {
-                  measured = done;
-                  child.send({ type: 'go' } satisfies ClientsMessage);
-                }),
-            ).then(resolve, reject);
-          } else if (message.type === 'delivery') measured?.(message);
-          else if (message.type === 'failed') reject(new Error(`client process: ${message.error}`));
-        });
-        child.on('exit', (code) =>
-          reject(new Error(`the client process exited (${code}) before its result`)),
-        );
-      },
-    );
+    const { delivery, capped, cpuMicroseconds } = await new Promise<
+      Extract<ClientsMessage, { type: 'delivery' }>
+    >((resolve, reject) => {
+      let measured: ((message: Extract<ClientsMessage, { type: 'delivery' }>) => void) | undefined;
+      child.on('message', (message: ClientsMessage) => {
+        if (message.type === 'measuring') {
+          idleRss = process.memoryUsage().rss;
+          peakRss = 0;
+          problems.counting = true;
+          cpu = process.cpuUsage();
+          profiled(
+            job,
+            () =>
+              new Promise<Extract<ClientsMessage, { type: 'delivery' }>>((done) => {
+                measured = done;
+                child.send({ type: 'go' } satisfies ClientsMessage);
+              }),
+          ).then(resolve, reject);
+        } else if (message.type === 'delivery') {
+          cpu = process.cpuUsage(cpu);
+          measured?.(message);
+        } else if (message.type === 'failed') reject(new Error(`client process: ${message.error}`));
+      });
+      child.on('exit', (code) => reject(new Error(`the client process exited (${code}) before its result`)));
+    });
     return {
       kind: 'throughput',
       delivery,
       rate: delivery.seconds > 0 ? delivery.received / delivery.seconds : 0,
       capped,
+      cpuPerMessage: {
+        brokerMicroseconds: (cpu.user + cpu.system) / Math.max(1, delivery.received),
+        clientsMicroseconds: cpuMicroseconds / Math.max(1, delivery.received),
+      },
       memory: memory(idleRss, peakRss),
       problems: problems.snapshot(),
     };
