@@ -85,6 +85,31 @@ export function benchFlow(
   return place(flow);
 }
 
+/** This package's embedded broker node, on loopback, without WebSocket. */
+function embeddedBroker(tab: string, brokerPort: number): FlowNode {
+  return {
+    id: BROKER_ID,
+    z: tab,
+    type: 'durable-mqtt-embedded-broker',
+    port: brokerPort,
+    bind: '127.0.0.1',
+    wsPath: '',
+  };
+}
+
+/**
+ * The embedded broker node alone, for clients of another process (bench/clients.ts);
+ * the sink is there because the runtime waits for it, and gets nothing.
+ */
+export function brokerFlow(brokerPort: number): FlowNode[] {
+  const tab = 'bench-tab';
+  return place([
+    { id: tab, type: 'tab', label: 'bench external clients' },
+    embeddedBroker(tab, brokerPort),
+    { id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] },
+  ]);
+}
+
 /** The embedded broker, a broker config, an out node and an in node wired to the sink. */
 function mqttNodes(
   tab: string,
@@ -93,16 +118,7 @@ function mqttNodes(
   brokerPort: number,
   settings: FlowSettings,
 ): FlowNode[] {
-  const flow: FlowNode[] = [
-    {
-      id: BROKER_ID,
-      z: tab,
-      type: 'durable-mqtt-embedded-broker',
-      port: brokerPort,
-      bind: '127.0.0.1',
-      wsPath: '',
-    },
-  ];
+  const flow: FlowNode[] = [embeddedBroker(tab, brokerPort)];
   if (variant === 'core') {
     flow.push(
       {

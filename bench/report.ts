@@ -6,11 +6,13 @@ import type {
   Persistence,
   Problems,
   ProtocolVersion,
+  QoS,
   SoakResult,
   ThroughputResult,
   Until,
   Variant,
 } from './types.js';
+import { median } from './measurement.js';
 import { PERSISTENCE_MODES, UNTIL_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
 
 export interface Machine {
@@ -119,6 +121,19 @@ export interface ReceiptsSummary {
   latency?: LatencyResult;
 }
 
+/**
+ * The embedded broker node serving two MQTT.js clients of another process over TCP, at one QoS,
+ * on MQTT 3.1.1 (4) and MQTT 5 side by side.
+ */
+export interface ClientsSummary {
+  qos: QoS;
+  size: number;
+  messages: number;
+  versions: Partial<Record<ProtocolVersion, VariantThroughput>>;
+  /** MQTT 5 / MQTT 3.1.1. */
+  ratio?: number;
+}
+
 export interface BacklogSummary {
   messages: number;
   outstanding: number;
@@ -168,6 +183,8 @@ export interface BenchReport {
   durable: DurableSummary[];
   /** End-to-end acknowledgment: until broker and until subscriber side by side, per MQTT version. */
   receipts: ReceiptsSummary[];
+  /** The embedded broker serving MQTT.js clients of another process: MQTT 3.1.1 and MQTT 5 side by side. */
+  clients: ClientsSummary[];
   backlog?: BacklogSummary;
   /** The dedupe node, with and without its seen-set on disk. */
   dedupe: DedupeSummary[];
@@ -374,6 +391,62 @@ function receiptsNote(settings: Settings): string {
   );
 }
 
+/** The median CPU time per message of one side, MQTT 3.1.1 / MQTT 5. */
+function cpuCell(c: ClientsSummary, side: 'brokerMicroseconds' | 'clientsMicroseconds'): string {
+  return ([4, 5] as const)
+    .map((version) => {
+      const runs = c.versions[version]?.runs.flatMap((r) => (r.cpuPerMessage ? [r.cpuPerMessage[side]] : []));
+      return runs?.length ? median(runs).toFixed(1) : '–';
+    })
+    .join(' / ');
+}
+
+function clientsTable(report: BenchReport): Table {
+  const versions = [4, 5] as const;
+  return {
+    headers: [
+      'case',
+      'N',
+      'MQTT 3.1.1 msg/s',
+      'MQTT 5 msg/s',
+      'MQTT 5 / 3.1.1',
+      'broker CPU µs/msg (3.1.1 / 5)',
+      'clients CPU µs/msg (3.1.1 / 5)',
+      'peak RSS MB (3.1.1 / 5)',
+      'lost',
+    ],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    rows: report.clients.map((c) => {
+      const lost = versions.flatMap((version) => {
+        const v = c.versions[version];
+        if (!v) return [];
+        const flags = [v.lost ? `${v.lost} lost` : '', v.stalled ? 'stalled' : '', v.capped ? 'capped' : '']
+          .filter(Boolean)
+          .join(', ');
+        return flags ? [`${protocolLabel(version)}: ${flags}`] : [];
+      });
+      return [
+        caseLabel(c.qos, c.size),
+        int(c.messages),
+        ...versions.map((version) => int(c.versions[version]?.rate ?? NaN)),
+        percent(c.ratio),
+        cpuCell(c, 'brokerMicroseconds'),
+        cpuCell(c, 'clientsMicroseconds'),
+        versions.map((version) => c.versions[version]?.peakRssMB.toFixed(0) ?? '–').join(' / '),
+        lost.join('; ') || '0',
+      ];
+    }),
+  };
+}
+
+/** How the external-client figures are measured, printed with them. */
+const CLIENTS_NOTE =
+  'The embedded broker node in Node-RED and nothing else in the flow; two plain MQTT.js clients in ' +
+  'another process, a publisher and a subscriber, over TCP loopback, clean sessions. Msg/s: messages ' +
+  'the subscriber received per second. CPU µs/msg: user + system time of the Node-RED process holding the ' +
+  "broker, and of the clients' process, per message received (steadier than msg/s on a shared machine). " +
+  'Peak RSS: the Node-RED process holding the broker.';
+
 function backlogTable(backlog: BacklogSummary): Table {
   const r = backlog.result;
   const m = r.memory;
@@ -572,6 +645,14 @@ export function renderText(report: BenchReport): string {
       '',
     );
   }
+  if (report.clients.length) {
+    out.push(
+      'Embedded broker serving MQTT.js clients over TCP: MQTT 3.1.1 vs MQTT 5',
+      textTable(clientsTable(report)),
+      CLIENTS_NOTE,
+      '',
+    );
+  }
   if (report.backlog) {
     out.push(
       'Offline backlog in a node-red process (persistence queued, broker unreachable)',
@@ -633,6 +714,16 @@ export function renderMarkdown(report: BenchReport): string {
       markdownTable(receiptsTable(report)),
       '',
       receiptsNote(report.settings),
+      '',
+    );
+  }
+  if (report.clients.length) {
+    out.push(
+      'Embedded broker serving MQTT.js clients over TCP, MQTT 3.1.1 vs MQTT 5, messages per second received:',
+      '',
+      markdownTable(clientsTable(report)),
+      '',
+      CLIENTS_NOTE,
       '',
     );
   }

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BACKLOG_MESSAGES, BACKLOG_OUTSTANDING, backlog } from './jobs/backlog.js';
+import { clients } from './jobs/clients.js';
 import { dedupe } from './jobs/dedupe.js';
 import { durable } from './jobs/durable.js';
 import { scaled, type JobKind, type RunPlan } from './jobs/kind.js';
@@ -37,9 +38,9 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 
 /** The kinds of job, in the order they run. */
-const KINDS: JobKind[] = [throughput, durable, receipts, backlog, dedupe, latency, soak];
+const KINDS: JobKind[] = [throughput, durable, receipts, clients, backlog, dedupe, latency, soak];
 /** The kinds with goals, in the order of the targets table. */
-const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, latency, soak, backlog];
+const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, clients, latency, soak, backlog];
 
 const HELP = `npm run bench -- [options]
 
@@ -51,6 +52,8 @@ const HELP = `npm run bench -- [options]
   --cases LIST          throughput cases, comma-separated: ${CASES.map((c) => c.name).join(',')}
   --variants LIST       embedded,tcp,core,floor (all); floor is Node-RED alone, no MQTT (throughput only)
   --skip LIST           ${KINDS.map((k) => k.name).join(', ')}
+                        (clients: the embedded broker serving two MQTT.js clients of another process
+                        over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side)
   --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)
@@ -215,6 +218,7 @@ async function main() {
     throughput: [],
     durable: [],
     receipts: [],
+    clients: [],
     dedupe: [],
     latency: {},
     targets: [],

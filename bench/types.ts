@@ -99,7 +99,20 @@ export interface DedupeJob extends JobBase {
   persist: boolean;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob;
+/**
+ * The embedded broker node in Node-RED serving two MQTT.js clients of another process
+ * (bench/clients.ts) over TCP loopback: one publisher, one subscriber, this MQTT version.
+ * Measured by the throughput method; the result is a throughput result.
+ */
+export interface ClientsJob extends JobBase {
+  kind: 'clients';
+  protocolVersion: ProtocolVersion;
+  messages: number;
+  warmupMessages: number;
+  maxSeconds: number;
+}
+
+export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -143,6 +156,12 @@ export interface ThroughputResult {
   rate: number;
   /** The measured phase hit `maxSeconds` before sending every message. */
   capped: boolean;
+  /**
+   * External clients (the `clients` job): CPU time (user + system) per message received, of the
+   * process holding the broker and of the clients' process. Unlike msg/s, it hardly moves when
+   * others share the machine.
+   */
+  cpuPerMessage?: { brokerMicroseconds: number; clientsMicroseconds: number };
   memory: Memory;
   problems: Problems;
 }
@@ -258,5 +277,14 @@ export interface DedupeResult {
 }
 
 export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult;
+
+/** What the client process (bench/clients.ts) and the worker holding the broker exchange. */
+export type ClientsMessage =
+  /** Client process → worker: warmed up, the measured phase starts on `go` (the worker starts its profiler). */
+  | { type: 'measuring' }
+  /** Worker → client process. */
+  | { type: 'go' }
+  | { type: 'delivery'; delivery: Delivery; capped: boolean; cpuMicroseconds: number }
+  | { type: 'failed'; error: string };
 
 export type WorkerMessage = { type: 'result'; result: JobResult } | { type: 'failed'; error: string };

@@ -7,15 +7,18 @@
  * starts (bench/backlog.ts).
  */
 import path from 'node:path';
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { freePort } from '../test/support/ports.js';
 import { delay } from '../test/support/wait.js';
 import { offlineBacklog } from './backlog.js';
-import { CONFIG_ID, DEDUPE_ID, benchFlow, dedupeFlow, isConnected } from './flows.js';
+import { BROKER_ID, CONFIG_ID, DEDUPE_ID, benchFlow, brokerFlow, dedupeFlow, isConnected } from './flows.js';
 import { LatencyHistogram, mb, runPaced, runWindowed, stamp } from './measurement.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
 import type {
+  ClientsJob,
+  ClientsMessage,
   DedupeJob,
   DedupeResult,
   Job,
@@ -207,8 +210,78 @@ async function dedupe(runtime: BenchRuntime, job: DedupeJob, base: Buffer): Prom
   };
 }
 
+/**
+ * The embedded broker node serving the MQTT.js clients of another process (bench/clients.ts),
+ * which sends and counts: this process holds Node-RED and the broker, whose RSS, problems and
+ * (with --profile) CPU profile are the job's.
+ */
+async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: number): Promise<JobResult> {
+  const { problems } = runtime;
+  const child = fork(path.join(__dirname, 'clients.ts'), [JSON.stringify(job), String(port)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let idleRss = 0;
+  let peakRss = 0;
+  let cpu = process.cpuUsage();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 250);
+  try {
+    const { delivery, capped, cpuMicroseconds } = await new Promise<
+      Extract<ClientsMessage, { type: 'delivery' }>
+    >((resolve, reject) => {
+      let measured: ((message: Extract<ClientsMessage, { type: 'delivery' }>) => void) | undefined;
+      child.on('message', (message: ClientsMessage) => {
+        if (message.type === 'measuring') {
+          idleRss = process.memoryUsage().rss;
+          peakRss = 0;
+          problems.counting = true;
+          cpu = process.cpuUsage();
+          profiled(
+            job,
+            () =>
+              new Promise<Extract<ClientsMessage, { type: 'delivery' }>>((done) => {
+                measured = done;
+                child.send({ type: 'go' } satisfies ClientsMessage);
+              }),
+          ).then(resolve, reject);
+        } else if (message.type === 'delivery') {
+          cpu = process.cpuUsage(cpu);
+          measured?.(message);
+        } else if (message.type === 'failed') reject(new Error(`client process: ${message.error}`));
+      });
+      child.on('exit', (code) => reject(new Error(`the client process exited (${code}) before its result`)));
+    });
+    return {
+      kind: 'throughput',
+      delivery,
+      rate: delivery.seconds > 0 ? delivery.received / delivery.seconds : 0,
+      capped,
+      cpuPerMessage: {
+        brokerMicroseconds: (cpu.user + cpu.system) / Math.max(1, delivery.received),
+        clientsMicroseconds: cpuMicroseconds / Math.max(1, delivery.received),
+      },
+      memory: memory(idleRss, peakRss),
+      problems: problems.snapshot(),
+    };
+  } finally {
+    clearInterval(sampler);
+    if (child.exitCode === null) child.kill();
+  }
+}
+
 async function main(job: Job): Promise<JobResult> {
   if (job.kind === 'backlog') return offlineBacklog(job);
+  if (job.kind === 'clients') {
+    const port = await freePort();
+    const runtime = await startNodeRed(brokerFlow(port), BROKER_ID);
+    try {
+      return await externalClients(runtime, job, port);
+    } finally {
+      await runtime.stop();
+    }
+  }
   const base = Buffer.from(job.payloadHex, 'hex');
   if (job.kind === 'dedupe') {
     const runtime = await startNodeRed(dedupeFlow(job.maxEntries, job.persist), DEDUPE_ID);

@@ -67,7 +67,7 @@ export function messagesOf(variant: Variant, caseMessages: number): number {
 }
 
 /** Messages sent before measuring: a tenth of the run, within 1,000 to 5,000. */
-function warmupFor(messages: number): number {
+export function warmupFor(messages: number): number {
   return Math.min(5000, Math.max(1000, Math.round(messages / 10)));
 }
 
@@ -161,7 +161,7 @@ export function withRun(
 }
 
 /** Each key's rate over the reference key's, for the keys that have one. */
-export function ratiosTo<K extends string>(
+export function ratiosTo<K extends PropertyKey>(
   figures: Partial<Record<K, VariantThroughput>>,
   reference: K,
   keys: readonly K[],
