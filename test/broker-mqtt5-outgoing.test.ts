@@ -21,11 +21,16 @@ const V5 = { protocolVersion: 5 } as const;
 /** A raw MQTT 5 connection that records every packet the broker sends, as sent. */
 class RawV5 {
   readonly packets: mqttPacket.Packet[] = [];
+  /** The bytes the broker sent, as they came. */
+  received = Buffer.alloc(0);
   closed = false;
   private constructor(private readonly socket: net.Socket) {
     const parser = mqttPacket.parser({ protocolVersion: 5 });
     parser.on('packet', (packet) => this.packets.push(packet));
-    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+      parser.parse(chunk);
+    });
     socket.on('error', () => undefined);
     socket.once('close', () => (this.closed = true));
   }
@@ -187,6 +192,38 @@ describe('embedded broker: the limits MQTT 5 clients are told and held to', () =
       await publisher.publishAsync(topic, topic, { qos: 1 });
     await waitFor(() => topics.length === 3, 'the three messages');
     assert.deepEqual(topics, ['alias/x', 'alias/x', 'alias/y']);
+  });
+
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] acknowledges a publication in the short form, without Reason Code and Property Length, when it succeeded', async () => {
+    await openBroker();
+    const session = await raw({ clientId: 'short-acks' });
+    session.send({
+      cmd: 'publish',
+      topic: 'acks/one',
+      payload: 'x',
+      qos: 1,
+      messageId: 7,
+      retain: false,
+      dup: false,
+    });
+    session.send({
+      cmd: 'publish',
+      topic: 'acks/two',
+      payload: 'x',
+      qos: 2,
+      messageId: 8,
+      retain: false,
+      dup: false,
+    });
+    await waitFor(() => session.packets.some((p) => p.cmd === 'pubrec'), 'the PUBREC');
+    await waitFor(() => session.packets.some((p) => p.cmd === 'puback'), 'the PUBACK');
+    const bytes = [...session.received];
+    const puback = [0x40, 0x02, 0x00, 0x07];
+    const pubrec = [0x50, 0x02, 0x00, 0x08];
+    const at = (sequence: number[]) =>
+      bytes.findIndex((_, i) => sequence.every((byte, j) => bytes[i + j] === byte));
+    assert.ok(at(puback) >= 0, `PUBACK of 4 bytes in ${session.received.toString('hex')}`);
+    assert.ok(at(pubrec) >= 0, `PUBREC of 4 bytes in ${session.received.toString('hex')}`);
   });
 
   it('[MQTT-3.1.2-27] sends no alias to a client that gave no Topic Alias Maximum', async () => {

@@ -70,6 +70,8 @@ export class OutgoingPackets {
   ): boolean {
     if (packet.cmd === 'publish') return this.writePublish(packet, stream, opts, module);
     if (packet.cmd === 'connack') return module.writeToStream(this.connack(packet), stream, opts);
+    if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.reasonCode === undefined)
+      return module.writeToStream(succeeded(packet), stream, opts);
     return module.writeToStream(packet, stream, opts);
   }
 
@@ -109,6 +111,16 @@ export class OutgoingPackets {
     if (alias !== undefined && !known) this.aliases.set(topic as string, alias);
     return stream.write(bytes);
   }
+}
+
+/**
+ * A PUBACK or PUBREC with no reason code, which Aedes 2.0.0-beta.1 sends for a publication it took:
+ * told Success, mqtt-packet writes it on MQTT 5 in the short form [MQTT-3.4.2-1] (4 bytes, as on
+ * MQTT 3.1.1) instead of adding a Success code and an empty Property Length, two more writes for
+ * every QoS 1 and 2 publication.
+ */
+function succeeded(packet: OutgoingPacket): OutgoingPacket {
+  return { cmd: packet.cmd, messageId: packet.messageId, reasonCode: 0, properties: packet.properties };
 }
 
 /**
