@@ -46,7 +46,8 @@ export class InNodeQuarantine {
       dup: packet.dup,
       retain: packet.retain,
     });
-    await this.flow.enter(key, counts.unfinished(key, fresh));
+    // Asked at the gate, once earlier copies of the message have left the flow: their outcome counts.
+    await this.flow.enter(key, () => counts.unfinished(key, fresh));
     let verdict: DeliveryVerdict;
     try {
       verdict = await counts.begin(key, Date.now(), { fresh });
