@@ -6,7 +6,7 @@ import { DeliveryCounts, type DeliveryVerdict } from '../nodes/lib/quarantine/de
 import type { DeliveryStore } from '../nodes/lib/quarantine/delivery-store.js';
 import { LevelDeliveryStore } from '../nodes/lib/quarantine/level-delivery-store.js';
 import { MemoryKeyedStore } from '../nodes/lib/keyed-store.js';
-import type { DeliveryEntry } from '../nodes/lib/quarantine/delivery-store.js';
+import type { DeliveryEntry, DeliveryStoreWrite } from '../nodes/lib/quarantine/delivery-store.js';
 import { messageKey } from '../nodes/lib/quarantine/message-key.js';
 import { SuspectGate } from '../nodes/lib/quarantine/suspect-gate.js';
 import { crashingDelivery, HeldStore, turns, WatchedStore } from './support/delivery-counts.js';
@@ -316,6 +316,30 @@ describe('delivery counts: durability', () => {
     counts.completed('a');
     await counts.committed();
     assert.deepEqual(store.writes[1], { put: [], del: ['a'], sync: false });
+  });
+
+  it('resolves completed once its delete is written, so the message is acknowledged only then', async () => {
+    /** A memory store whose writes wait while `gate` is pending. */
+    class GatedStore extends MemoryKeyedStore<DeliveryEntry> {
+      gate = Promise.resolve();
+      override async write(change: DeliveryStoreWrite): Promise<void> {
+        await this.gate;
+        return super.write(change);
+      }
+    }
+    const store = new GatedStore();
+    const counts = await DeliveryCounts.open(store);
+    await counts.begin('a');
+    let open!: () => void;
+    store.gate = new Promise((resolve) => (open = resolve));
+    let written = false;
+    const completion = counts.completed('a').then(() => (written = true));
+    await turns(10);
+    assert.equal(written, false, 'completed resolved before its delete was written');
+    open();
+    await completion;
+    assert.deepEqual(await store.open(), [], 'the delete is in the store');
+    await counts.completed('not counted');
   });
 
   it('resolves begin only once its count is written', async () => {
