@@ -182,9 +182,11 @@ module.exports = function (RED: NodeAPI) {
           // Not finishing in time counts as a failure, told in the same words to the quarantine and the publisher.
           const failure =
             outcome.error ?? (outcome.timedOut ? t('errors.receipt-not-finished', { seconds }) : undefined);
-          quarantine?.finished(countKey, failure);
-          if (reply) answer(reply, msg.messageId as string, failure);
-          resolve();
+          const acknowledgeable = quarantine?.finished(countKey, failure) ?? Promise.resolve();
+          void acknowledgeable.then(() => {
+            if (reply) answer(reply, msg.messageId as string, failure);
+            resolve();
+          });
         });
         node.send([msg, null]);
         flowCompletion.sent(id);

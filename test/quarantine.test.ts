@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, it } from 'mocha';
+import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
+import mqtt from 'mqtt';
 import { DeliveryCounts, type DeliveryVerdict } from '../nodes/lib/quarantine/delivery-counts.js';
 import type { DeliveryStore } from '../nodes/lib/quarantine/delivery-store.js';
 import { LevelDeliveryStore } from '../nodes/lib/quarantine/level-delivery-store.js';
 import { MemoryKeyedStore } from '../nodes/lib/keyed-store.js';
-import type { DeliveryEntry } from '../nodes/lib/quarantine/delivery-store.js';
+import type { DeliveryEntry, DeliveryStoreWrite } from '../nodes/lib/quarantine/delivery-store.js';
 import { messageKey } from '../nodes/lib/quarantine/message-key.js';
 import { SuspectGate } from '../nodes/lib/quarantine/suspect-gate.js';
 import { crashingDelivery, HeldStore, turns, WatchedStore } from './support/delivery-counts.js';
 import { deliveryStoreContract } from './support/delivery-store-contract.js';
 import { temporaryDirectory } from './support/node-red-process.js';
+import { allNodes, collect, helper } from './support/node-red.js';
+import { brokerConfigNode, embeddedBrokerNode, helperNode, mqttInNode } from './support/flows.js';
+import { freePort } from './support/ports.js';
+import { delay, waitFor } from './support/wait.js';
+import { MESSAGE_ID_PROPERTY } from '../nodes/lib/end-to-end-id.js';
 
 const levelDirs = new WeakMap<DeliveryStore, string>();
 const levelStore = (dir: string) => {
@@ -312,6 +318,30 @@ describe('delivery counts: durability', () => {
     assert.deepEqual(store.writes[1], { put: [], del: ['a'], sync: false });
   });
 
+  it('resolves completed once its delete is written, so the message is acknowledged only then', async () => {
+    /** A memory store whose writes wait while `gate` is pending. */
+    class GatedStore extends MemoryKeyedStore<DeliveryEntry> {
+      gate = Promise.resolve();
+      override async write(change: DeliveryStoreWrite): Promise<void> {
+        await this.gate;
+        return super.write(change);
+      }
+    }
+    const store = new GatedStore();
+    const counts = await DeliveryCounts.open(store);
+    await counts.begin('a');
+    let open!: () => void;
+    store.gate = new Promise((resolve) => (open = resolve));
+    let written = false;
+    const completion = counts.completed('a').then(() => (written = true));
+    await turns(10);
+    assert.equal(written, false, 'completed resolved before its delete was written');
+    open();
+    await completion;
+    assert.deepEqual(await store.open(), [], 'the delete is in the store');
+    await counts.completed('not counted');
+  });
+
   it('resolves begin only once its count is written', async () => {
     const store = new HeldStore();
     const counts = await DeliveryCounts.open(store);
@@ -381,7 +411,7 @@ describe('delivery counts across SIGKILL', () => {
 describe('suspect gate: a message that may have crashed the flow enters it alone', () => {
   /** Records the order in which deliveries got into the flow. */
   function entering(gate: SuspectGate, order: string[], key: string, suspect: boolean) {
-    return gate.enter(key, suspect).then(() => order.push(key));
+    return gate.enter(key, () => suspect).then(() => order.push(key));
   }
 
   it('waits for the flow to empty, holds later deliveries until it leaves, and lets suspects take turns', async () => {
@@ -410,5 +440,115 @@ describe('suspect gate: a message that may have crashed the flow enters it alone
     const order: string[] = [];
     await Promise.all(['a', 'b', 'c'].map((key) => entering(gate, order, key, false)));
     assert.deepEqual(order.sort(), ['a', 'b', 'c']);
+  });
+
+  it('lets copies of one key in one after the other, asking whether each is a suspect once the one before has left', async () => {
+    const gate = new SuspectGate();
+    const order: string[] = [];
+    const asked: string[] = [];
+    const copy = (name: string, suspect: boolean) =>
+      gate
+        .enter('k', () => {
+          asked.push(name);
+          return suspect;
+        })
+        .then(() => order.push(name));
+    const copies = [copy('k1', false), copy('k2', false), copy('k3', true)];
+    await entering(gate, order, 'other', false);
+    await turns(3);
+    assert.deepEqual(order, ['k1', 'other'], 'k2 and k3 wait for k1; another key does not');
+    assert.deepEqual(asked, ['k1'], 'k2 is asked nothing while k1 is in the flow');
+    gate.leave('k');
+    await turns(3);
+    assert.deepEqual(order, ['k1', 'other', 'k2']);
+    assert.deepEqual(asked, ['k1', 'k2']);
+    gate.leave('k');
+    await turns(3);
+    assert.deepEqual(asked, ['k1', 'k2', 'k3'], 'k3 is asked once k2 has left');
+    assert.deepEqual(order, ['k1', 'other', 'k2'], 'k3, a suspect, waits for the flow to empty');
+    gate.leave('other');
+    await Promise.all(copies);
+    assert.deepEqual(order, ['k1', 'other', 'k2', 'k3']);
+  });
+});
+
+/** Node-RED's function node, for flows that fail (throw) or hold a message as a user's would. */
+const functionNode = require('@node-red/nodes/core/function/10-function.js') as (RED: unknown) => void;
+
+describe('quarantine in a flow: an in node with ack: complete and max deliveries', () => {
+  before(() => helper.startServer());
+  after(() => helper.stopServer());
+  beforeEach(() => helper.settings({ userDir: temporaryDirectory('durable-mqtt-quarantine-') }));
+  afterEach(() => helper.unload());
+
+  it('never quarantines a message for its copies: copies that came together, while a suspect held the flow, each count after the one before', async () => {
+    const port = await freePort();
+    const suspectId = 'stuck-valve';
+    const innocentId = 'open-door';
+    // The suspect fails once, then holds the flow (alone) until the test releases it; the rest passes.
+    // What the flow handled is listed in the global context (a helper node would never call done).
+    const code =
+      "const handled = () => global.set('handled', [...(global.get('handled') || []), msg.messageId]);" +
+      'const seen = (context.get(msg.messageId) || 0) + 1; context.set(msg.messageId, seen);' +
+      `if (msg.messageId === '${suspectId}') {` +
+      "  if (seen === 1) throw new Error('valve stuck');" +
+      "  global.set('release', () => { handled(); node.done(); }); return null; }" +
+      'handled(); node.done();';
+    await helper.load(
+      [...allNodes, functionNode],
+      [
+        embeddedBrokerNode(port),
+        brokerConfigNode({ id: 'cfg-gate', clientId: 'quarantine-gate', protocolVersion: 5 }),
+        mqttInNode({
+          id: 'in-gate',
+          broker: 'cfg-gate',
+          topic: 'door/#',
+          ack: 'complete',
+          maxDeliveries: 3,
+          wires: [['fn-gate'], ['quarantined']],
+        }),
+        { id: 'fn-gate', type: 'function', func: code, outputs: 1, wires: [[]] },
+        helperNode('quarantined'),
+      ],
+    );
+    const quarantined = collect(helper.getNode('quarantined'));
+    const fn = helper.getNode('fn-gate') as unknown as {
+      context(): { get(key: string): unknown; global: { get(key: string): unknown } };
+    };
+    const global = fn.context().global;
+    // A copy: the function's array is of its own sandbox.
+    const handled = () => [...((global.get('handled') as string[] | undefined) ?? [])];
+    await waitFor(
+      () =>
+        (helper.getNode('cfg-gate') as unknown as { connection: { connected: boolean } }).connection
+          .connected,
+      'the connection',
+    );
+    const publisher = await mqtt.connectAsync({ host: '127.0.0.1', port, protocolVersion: 5 });
+    try {
+      const publish = (messageId: string, payload: string) =>
+        publisher.publishAsync('door/cmd', payload, {
+          qos: 1,
+          properties: { userProperties: { [MESSAGE_ID_PROPERTY]: messageId } },
+        });
+      await publish(suspectId, 'close');
+      await waitFor(() => fn.context().get(suspectId) === 1, 'the first delivery, which fails');
+      await publish(suspectId, 'close');
+      await waitFor(() => typeof global.get('release') === 'function', 'the suspect alone in the flow');
+      // A publisher sending again what it has no receipt for: four copies queue up behind the suspect.
+      for (let copy = 0; copy < 4; copy++) await publish(innocentId, 'open');
+      await delay(300);
+      assert.equal(handled().length, 0, 'the copies wait for the suspect to leave');
+      (global.get('release') as () => void)();
+      await waitFor(
+        () => handled().length + quarantined.length === 5,
+        'the suspect, then the four copies',
+        10_000,
+      );
+    } finally {
+      await publisher.endAsync();
+    }
+    assert.deepEqual(handled(), [suspectId, innocentId, innocentId, innocentId, innocentId]);
+    assert.deepEqual(quarantined, [], 'nothing quarantined: no copy of the door command ever failed');
   });
 });

@@ -46,7 +46,8 @@ export class InNodeQuarantine {
       dup: packet.dup,
       retain: packet.retain,
     });
-    await this.flow.enter(key, counts.unfinished(key, fresh));
+    // Asked at the gate, once earlier copies of the message have left the flow: their outcome counts.
+    await this.flow.enter(key, () => counts.unfinished(key, fresh));
     let verdict: DeliveryVerdict;
     try {
       verdict = await counts.begin(key, Date.now(), { fresh });
@@ -62,13 +63,16 @@ export class InNodeQuarantine {
 
   /**
    * The flow finished with a delivery `admit` passed: a success forgets its count, a failure (the
-   * flow's error, or that it did not finish in time) keeps it.
+   * flow's error, or that it did not finish in time) keeps it. Resolves when the message may be
+   * acknowledged: once a forgotten count is written, so that a crash after the acknowledgment (the
+   * broker then never sends the message again) cannot leave it counted for its next copy.
    */
-  finished(key: string | undefined, failure: string | undefined): void {
-    if (key === undefined || !this.counts) return;
+  finished(key: string | undefined, failure: string | undefined): Promise<void> {
+    if (key === undefined || !this.counts) return Promise.resolve();
     this.flow.leave(key);
-    if (failure !== undefined) this.counts.failed(key, failure);
-    else this.counts.completed(key);
+    if (failure === undefined) return this.counts.completed(key);
+    this.counts.failed(key, failure);
+    return Promise.resolve();
   }
 
   /** Closes the store; a deleted node's counts and quarantine go with it. */

@@ -84,9 +84,11 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * flow may kill the process synchronously right after: each crash then still
  * counts. A quarantine too is on disk before `begin` says so, so the message can be
  * acknowledged without being lost from view. `completed`, `failed` and the resends
- * of quarantined keys are written without an fsync: a forget lost in a crash (or
- * power cut) only means one extra count if the key is delivered again, a lost
- * error or time only a less complete quarantine entry.
+ * of quarantined keys are written without an fsync. `completed` resolves once its
+ * delete is written, so the caller acknowledges the message only then: a process
+ * that dies after the acknowledgment does not leave the key counted (a power cut
+ * may, which only means one extra count if the key is delivered again). A lost
+ * error or time only means a less complete quarantine entry.
  *
  * Writes are group committed: the begins of one event-loop turn, and of every turn
  * while a write is on its way to the disk, share one batch write and one fsync,
@@ -190,11 +192,16 @@ export class DeliveryCounts {
     return verdict;
   }
 
-  /** The flow finished with a delivery of `key`: its count is forgotten. */
-  completed(key: string): void {
-    if (this.closing || !this.counting.delete(key)) return;
-    // Written without an fsync: if a crash loses the delete, a resend of the key counts one more.
+  /**
+   * The flow finished with a delivery of `key`: its count is forgotten. Resolves once that was
+   * written, or the write failed (the delete then goes with the next write).
+   */
+  completed(key: string): Promise<void> {
+    if (this.closing || !this.counting.delete(key)) return Promise.resolve();
+    // Written without an fsync: the delete survives the process, a power cut may lose it.
+    const batch = this.pending;
     this.markChanged(key);
+    return batch.settled;
   }
 
   /** The flow ended a delivery of `key` with an error: the count stays, and the error is kept. */

@@ -5,6 +5,12 @@
  * quarantined with it. So a suspect (a message passed before and not completed since) enters alone:
  * it waits for the messages in the flow to finish, later ones wait for it, and suspects take turns
  * in their order of arrival. Only the message that really crashes the flow then counts the crash.
+ *
+ * Copies of one message (a publisher sending it again while the first copy is still on its way)
+ * take turns too, and whether a copy is a suspect is asked only once the copy before it has left:
+ * copies let in side by side would each count one delivery, and a message whose flow never failed
+ * would reach maxDeliveries on its own copies. After a copy that completed, the next one is a first
+ * delivery again; after one that failed, a suspect.
  */
 export class SuspectGate {
   /** Deliveries entered and not left. */
@@ -19,10 +25,21 @@ export class SuspectGate {
   /** Resolves when the turn of the latest suspect to arrive is over. */
   private turns: Promise<void> = Promise.resolve();
   private emptied: (() => void)[] = [];
+  /**
+   * The keys with a delivery between `enter` and `leave`, each with the later copies of that key
+   * waiting for it to leave, in their order of arrival.
+   */
+  private readonly copiesWaiting = new Map<string, (() => void)[]>();
 
-  /** Resolves when delivery `key` may go into the flow; `suspect` ones enter alone. */
-  async enter(key: string, suspect: boolean): Promise<void> {
-    if (!suspect) {
+  /**
+   * Resolves when delivery `key` may go into the flow. `isSuspect` is asked once the copies of `key`
+   * that came before have left, so it sees what they left behind; suspects enter alone.
+   */
+  async enter(key: string, isSuspect: () => boolean): Promise<void> {
+    const waiting = this.copiesWaiting.get(key);
+    if (waiting) await new Promise<void>((resolve) => waiting.push(resolve));
+    else this.copiesWaiting.set(key, []);
+    if (!isSuspect()) {
       while (this.suspects > 0) await this.noSuspects;
       this.inFlow++;
       return;
@@ -44,10 +61,13 @@ export class SuspectGate {
     };
   }
 
-  /** Delivery `key` left the flow (finished, or never went in). */
+  /** Delivery `key` left the flow (finished, or never went in): the next copy of `key` may enter. */
   leave(key: string): void {
     this.inFlow--;
     if (this.alone?.key === key) this.alone.leave();
+    const next = this.copiesWaiting.get(key)?.shift();
+    if (next) next();
+    else this.copiesWaiting.delete(key);
     if (this.inFlow === 0) for (const resolve of this.emptied.splice(0)) resolve();
   }
 }
