@@ -16,7 +16,7 @@ import { ClassicLevel } from 'classic-level';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
 import type { ClusterSessions } from './cluster-sessions.js';
 import { queuePersistence } from './queue-persistence.js';
-import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
+import { capDeliveredQoS, dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
 import { forgetIncomingOfCleanSessions } from './persistence-patches.js';
 import {
   brokerMapsWithoutPrototype,
@@ -351,10 +351,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once, and none before the CONNACK (client-patches.ts); `$share/` in groups.
+    // Each message once, at its capped QoS, none before the CONNACK (client-patches.ts); `$share/` in groups.
     const client = aedes.handle(connection, req) as AedesClient;
     clientMapsWithoutPrototype(client);
     this.shared?.applyTo(client);
+    capDeliveredQoS(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
     if (network) limitKeepAlive(connection, limits.maxKeepAlive);
