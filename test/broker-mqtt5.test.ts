@@ -465,5 +465,56 @@ describe('embedded broker: MQTT 5 clients', () => {
       assert.ok(!seen.some((m) => m.topic === 'commands/x'));
       assert.ok(sensor.connected);
     });
+
+    /** The packets a sensor gets for refusals: publications at QoS 1 and 2, one to `$SYS/`, a subscription, an unsubscription. */
+    async function refusalsSeen(requestProblemInformation: boolean): Promise<mqtt.Packet[]> {
+      const sensor = await client({
+        clientId: 'sensor-problems',
+        ...SENSOR,
+        properties: { requestProblemInformation },
+      });
+      const packets: mqtt.Packet[] = [];
+      sensor.on('packetreceive', (packet) => packets.push(packet));
+      const settle = (promise: Promise<unknown>) =>
+        promise.then(
+          () => undefined,
+          () => undefined,
+        );
+      await settle(sensor.publishAsync('commands/x', 'refused', { qos: 1 }));
+      await settle(sensor.publishAsync('commands/y', 'refused', { qos: 2 }));
+      await settle(sensor.publishAsync('$SYS/x', 'reserved', { qos: 1 }));
+      await settle(sensor.subscribeAsync('private/#', { qos: 1 }));
+      await settle(sensor.unsubscribeAsync('never/subscribed'));
+      await sensor.endAsync();
+      return packets;
+    }
+
+    it('[MQTT-3.1.2-29] sends no Reason String or User Property but on PUBLISH, CONNACK and DISCONNECT to a client with Request Problem Information 0', async () => {
+      await securedBroker();
+      const packets = await refusalsSeen(false);
+      const acknowledgments = packets.filter((p) =>
+        ['puback', 'pubrec', 'suback', 'unsuback'].includes(p.cmd),
+      );
+      // Each refused, with its reason code and, as the broker sends to any client, no Reason String.
+      assert.deepEqual(
+        acknowledgments.map((p) => [
+          p.cmd,
+          (p as { reasonCode?: number }).reasonCode ?? (p as { granted?: number[] }).granted,
+        ]),
+        [
+          ['puback', 0x87],
+          ['pubrec', 0x87],
+          ['puback', 0x87],
+          ['suback', [0x87]],
+          ['unsuback', [0x11]],
+        ],
+      );
+      for (const packet of packets) {
+        if (['publish', 'connack', 'disconnect'].includes(packet.cmd)) continue;
+        const properties = (packet as { properties?: Record<string, unknown> }).properties ?? {};
+        assert.equal(properties.reasonString, undefined, `${packet.cmd}: ${JSON.stringify(properties)}`);
+        assert.equal(properties.userProperties, undefined, `${packet.cmd}: ${JSON.stringify(properties)}`);
+      }
+    });
   });
 });
