@@ -107,6 +107,25 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.deepEqual(reasons, [0x8e]);
   });
 
+  it('[MQTT-3.14.4-3] disconnects MQTT 5 network clients with 0x8B, server shutting down, when the node closes', async () => {
+    await openBroker();
+    const connected = await client({ clientId: 'to-be-shut-out' });
+    // Aedes tells only a client it counts as connected, once its session is set up after the CONNACK: a
+    // message delivered to it shows it is (none is delivered before, client-patches.ts).
+    const received = collectMessages(connected);
+    await connected.subscribeAsync('shutdown/ping', { qos: 1 });
+    await connected.publishAsync('shutdown/ping', 'ready', { qos: 1 });
+    await waitFor(() => received.length === 1, 'the message to itself');
+    const reasons: number[] = [];
+    connected.on('disconnect', (packet) => reasons.push(packet.reasonCode ?? -1));
+    let socketClosed = false;
+    connected.stream.once('close', () => (socketClosed = true));
+    // The deploy stops the node: a redeploy or a stop of the flow does the same.
+    await helper.unload();
+    await waitFor(() => socketClosed, 'the connection to close');
+    assert.deepEqual(reasons, [0x8b]);
+  });
+
   it('[MQTT-3.1.3-9] publishes a will after its Will Delay Interval, and [MQTT-3.14.4-3] at once on DISCONNECT 0x04', async () => {
     await openBroker();
     const watcher = await client({ clientId: 'will-watcher' });
