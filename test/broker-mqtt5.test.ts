@@ -97,6 +97,26 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.equal(answer.properties?.topicAliasMaximum, TOPIC_ALIAS_MAXIMUM);
   });
 
+  it('[3.1.2.11.6] [3.2.2.3.15] answers a client asking Request Response Information with a plain CONNACK, no Response Information, and serves it', async () => {
+    await openBroker();
+    const answer = await connack(port, {
+      clientId: 'asks-response',
+      properties: { requestResponseInformation: true },
+    });
+    assert.ok(typeof answer !== 'number');
+    assert.equal(answer.reasonCode, 0);
+    assert.equal(answer.properties?.responseInformation, undefined);
+    const asking = await client({
+      clientId: 'asks-response',
+      properties: { requestResponseInformation: true },
+    });
+    const received = collectMessages(asking);
+    await asking.subscribeAsync('responses/#', { qos: 1 });
+    await asking.publishAsync('responses/1', 'served', { qos: 1 });
+    await waitFor(() => received.length === 1, 'its own message');
+    assert.equal(received[0].payload, 'served');
+  });
+
   it('[MQTT-3.2.2-3] [MQTT-3.14.4-3] disconnects the older connection of a client id with 0x8E, session taken over', async () => {
     await openBroker();
     const first = await client({ clientId: 'twin', reconnectPeriod: 0 });
