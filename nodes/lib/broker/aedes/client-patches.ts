@@ -4,6 +4,7 @@
  * is changed; the adapter applies them to every client before it reads a packet.
  */
 import { topicMatches } from '../../topic.js';
+import { publicFilter } from './shared-subscriptions.js';
 import type { AedesClient, ClientRef, DeliveredPacket, DeliverFunction } from './types.js';
 
 /*
@@ -15,8 +16,8 @@ import type { AedesClient, ClientRef, DeliveredPacket, DeliverFunction } from '.
  * highest QoS granted among its matching filters, as MQTT 5 allows [MQTT-3.3.4-2] (the `a/#` QoS 0
  * and `a/b` QoS 2 subscriber gets a QoS 2 publication to `a/b` at QoS 2, whichever filter the bus
  * hands it through first). Aedes' deliver functions do not know which filter matched: the
- * highest granted QoS is read from the client's subscriptions. Shared subscriptions (kept under an
- * internal name no topic matches) cap their message before it comes here (shared-subscriptions.ts).
+ * highest granted QoS is read from the client's subscriptions, shared ones by their public name
+ * (they cap their message before it comes here, shared-subscriptions.ts, so it passes as it is).
  */
 
 /** The highest QoS granted among the client's filters that match `topic`; 0 when none does. */
@@ -24,7 +25,7 @@ function highestGrantedQoS(client: AedesClient, topic: string): number {
   let highest = 0;
   for (const [filter, subscription] of Object.entries(client.subscriptions)) {
     const granted = (subscription as { qos?: number } | undefined)?.qos ?? 0;
-    if (granted > highest && topicMatches(filter, topic)) highest = granted;
+    if (granted > highest && topicMatches(publicFilter(filter), topic)) highest = granted;
   }
   return highest;
 }
