@@ -97,6 +97,26 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.equal(answer.properties?.topicAliasMaximum, TOPIC_ALIAS_MAXIMUM);
   });
 
+  it('[3.1.2.11.6] [3.2.2.3.15] answers a client asking Request Response Information with a plain CONNACK, no Response Information, and serves it', async () => {
+    await openBroker();
+    const answer = await connack(port, {
+      clientId: 'asks-response',
+      properties: { requestResponseInformation: true },
+    });
+    assert.ok(typeof answer !== 'number');
+    assert.equal(answer.reasonCode, 0);
+    assert.equal(answer.properties?.responseInformation, undefined);
+    const asking = await client({
+      clientId: 'asks-response',
+      properties: { requestResponseInformation: true },
+    });
+    const received = collectMessages(asking);
+    await asking.subscribeAsync('responses/#', { qos: 1 });
+    await asking.publishAsync('responses/1', 'served', { qos: 1 });
+    await waitFor(() => received.length === 1, 'its own message');
+    assert.equal(received[0].payload, 'served');
+  });
+
   it('[MQTT-3.2.2-3] [MQTT-3.14.4-3] disconnects the older connection of a client id with 0x8E, session taken over', async () => {
     await openBroker();
     const first = await client({ clientId: 'twin', reconnectPeriod: 0 });
@@ -105,6 +125,25 @@ describe('embedded broker: MQTT 5 clients', () => {
     await client({ clientId: 'twin' });
     await waitFor(() => reasons.length === 1, 'the DISCONNECT of the first connection');
     assert.deepEqual(reasons, [0x8e]);
+  });
+
+  it('[MQTT-3.14.4-3] disconnects MQTT 5 network clients with 0x8B, server shutting down, when the node closes', async () => {
+    await openBroker();
+    const connected = await client({ clientId: 'to-be-shut-out' });
+    // Aedes tells only a client it counts as connected, once its session is set up after the CONNACK: a
+    // message delivered to it shows it is (none is delivered before, client-patches.ts).
+    const received = collectMessages(connected);
+    await connected.subscribeAsync('shutdown/ping', { qos: 1 });
+    await connected.publishAsync('shutdown/ping', 'ready', { qos: 1 });
+    await waitFor(() => received.length === 1, 'the message to itself');
+    const reasons: number[] = [];
+    connected.on('disconnect', (packet) => reasons.push(packet.reasonCode ?? -1));
+    let socketClosed = false;
+    connected.stream.once('close', () => (socketClosed = true));
+    // The deploy stops the node: a redeploy or a stop of the flow does the same.
+    await helper.unload();
+    await waitFor(() => socketClosed, 'the connection to close');
+    assert.deepEqual(reasons, [0x8b]);
   });
 
   it('[MQTT-3.1.3-9] publishes a will after its Will Delay Interval, and [MQTT-3.14.4-3] at once on DISCONNECT 0x04', async () => {
@@ -464,6 +503,57 @@ describe('embedded broker: MQTT 5 clients', () => {
       await waitFor(() => seen.some((m) => m.topic === 'sensors/t'), 'the allowed publication');
       assert.ok(!seen.some((m) => m.topic === 'commands/x'));
       assert.ok(sensor.connected);
+    });
+
+    /** The packets a sensor gets for refusals: publications at QoS 1 and 2, one to `$SYS/`, a subscription, an unsubscription. */
+    async function refusalsSeen(requestProblemInformation: boolean): Promise<mqtt.Packet[]> {
+      const sensor = await client({
+        clientId: 'sensor-problems',
+        ...SENSOR,
+        properties: { requestProblemInformation },
+      });
+      const packets: mqtt.Packet[] = [];
+      sensor.on('packetreceive', (packet) => packets.push(packet));
+      const settle = (promise: Promise<unknown>) =>
+        promise.then(
+          () => undefined,
+          () => undefined,
+        );
+      await settle(sensor.publishAsync('commands/x', 'refused', { qos: 1 }));
+      await settle(sensor.publishAsync('commands/y', 'refused', { qos: 2 }));
+      await settle(sensor.publishAsync('$SYS/x', 'reserved', { qos: 1 }));
+      await settle(sensor.subscribeAsync('private/#', { qos: 1 }));
+      await settle(sensor.unsubscribeAsync('never/subscribed'));
+      await sensor.endAsync();
+      return packets;
+    }
+
+    it('[MQTT-3.1.2-29] sends no Reason String or User Property but on PUBLISH, CONNACK and DISCONNECT to a client with Request Problem Information 0', async () => {
+      await securedBroker();
+      const packets = await refusalsSeen(false);
+      const acknowledgments = packets.filter((p) =>
+        ['puback', 'pubrec', 'suback', 'unsuback'].includes(p.cmd),
+      );
+      // Each refused, with its reason code and, as the broker sends to any client, no Reason String.
+      assert.deepEqual(
+        acknowledgments.map((p) => [
+          p.cmd,
+          (p as { reasonCode?: number }).reasonCode ?? (p as { granted?: number[] }).granted,
+        ]),
+        [
+          ['puback', 0x87],
+          ['pubrec', 0x87],
+          ['puback', 0x87],
+          ['suback', [0x87]],
+          ['unsuback', [0x11]],
+        ],
+      );
+      for (const packet of packets) {
+        if (['publish', 'connack', 'disconnect'].includes(packet.cmd)) continue;
+        const properties = (packet as { properties?: Record<string, unknown> }).properties ?? {};
+        assert.equal(properties.reasonString, undefined, `${packet.cmd}: ${JSON.stringify(properties)}`);
+        assert.equal(properties.userProperties, undefined, `${packet.cmd}: ${JSON.stringify(properties)}`);
+      }
     });
   });
 });

@@ -79,6 +79,22 @@ describe('durable mqtt nodes with the embedded broker', () => {
     });
   }
 
+  it('[MQTT-3.8.4-8] delivers at min(publication QoS, granted QoS) through a wildcard filter (core session, MQTT 3.1.1)', async () => {
+    const flow = [
+      brokerNode(),
+      configNode(),
+      outNode('out1', { topic: 'wild/b', qos: '2' }),
+      inNode('in1', 'wild/#', { qos: 1 }),
+      sink('in1'),
+    ];
+    await helper.load(allNodes, flow);
+    const received = collect(helper.getNode('in1-sink'));
+    await connected();
+    helper.getNode('out1').receive({ payload: 'at 2' });
+    await waitFor(() => received.length === 1, 'the message');
+    assert.equal(received[0].qos, 1);
+  });
+
   it('gives each in node exactly one copy when filters overlap, and subscribes each filter once at the broker', async () => {
     const flow = [
       brokerNode(),

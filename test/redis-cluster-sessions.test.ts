@@ -170,6 +170,39 @@ describe('embedded brokers on one Redis: offline bound and session expiry across
     assert.deepEqual(onB.received, [1, 2, 3, 4]);
   });
 
+  it('[MQTT-3.1.3-9] does not publish the delayed will of an MQTT 5 client that dropped from A and came back on B within the delay; publishes one that did not come back', async () => {
+    const a = await startedBroker();
+    const b = await startedBroker();
+    const watcher = await connect(b.port, { clientId: 'will-watcher' });
+    await watcher.client.subscribeAsync('wills/#', { qos: 1 });
+    const withWill = (clientId: string, payload: string) => ({
+      ...session(clientId, 5, 60),
+      will: {
+        topic: `wills/${clientId}`,
+        payload: Buffer.from(payload),
+        qos: 1 as const,
+        retain: false,
+        properties: { willDelayInterval: 2 },
+      },
+    });
+    const back = await connect(a.port, withWill('will-back', '1'));
+    // A subscription, so that the session is one to resume.
+    await back.client.subscribeAsync('back/#', { qos: 1 });
+    const gone = await connect(a.port, withWill('will-gone', '2'));
+    // Dropped, not disconnected: each will waits for its delay in A.
+    back.client.stream.destroy();
+    gone.client.stream.destroy();
+    const left = async () => !(await inspector.hexists('durable-mqtt:connected', 'will-back'));
+    for (let tries = 0; !(await left()) && tries < 100; tries++) await delay(10);
+    assert.ok(await left(), 'A sees the client gone');
+    const onB = await connect(b.port, withWill('will-back', '1'));
+    assert.equal(onB.sessionPresent, true);
+    await waitFor(() => watcher.received.includes(2), 'the will of the client that did not come back');
+    // Both wills were timed together: the other one would have come by now.
+    await delay(1000);
+    assert.deepEqual(watcher.received, [2]);
+  });
+
   it('does not end the session of a client taken over by another broker when the first one times it', async () => {
     const a = await startedBroker();
     const b = await startedBroker();

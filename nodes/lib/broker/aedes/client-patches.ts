@@ -3,7 +3,62 @@
  * `deliver0` and `deliverQoS`, which Aedes looks up on the client at each call, so no Aedes file
  * is changed; the adapter applies them to every client before it reads a packet.
  */
+import { topicMatches } from '../../topic.js';
+import { publicFilter } from './shared-subscriptions.js';
 import type { AedesClient, ClientRef, DeliveredPacket, DeliverFunction } from './types.js';
+
+/*
+ * The QoS of a delivered message: the lower of its publication's and the subscription's granted
+ * QoS [MQTT-3.8.4-8] (MQTT 5: 3.8.4). Aedes lowers it only when a filter equals the topic, so a
+ * QoS 1 subscriber to `a/#` got a QoS 2 publication to `a/b` at QoS 2.
+ *
+ * A client whose filters overlap gets one copy of each message (dedupeDeliveriesExactly), at the
+ * highest QoS granted among its matching filters, as MQTT 5 allows [MQTT-3.3.4-2] (the `a/#` QoS 0
+ * and `a/b` QoS 2 subscriber gets a QoS 2 publication to `a/b` at QoS 2, whichever filter the bus
+ * hands it through first). Aedes' deliver functions do not know which filter matched: the
+ * highest granted QoS is read from the client's subscriptions, shared ones by their public name
+ * (they cap their message before it comes here, shared-subscriptions.ts, so it passes as it is).
+ */
+
+/** The highest QoS granted among the client's filters that match `topic`; 0 when none does. */
+function highestGrantedQoS(client: AedesClient, topic: string): number {
+  let highest = 0;
+  for (const [filter, subscription] of Object.entries(client.subscriptions)) {
+    const granted = (subscription as { qos?: number } | undefined)?.qos ?? 0;
+    if (granted > highest && topicMatches(publicFilter(filter), topic)) highest = granted;
+  }
+  return highest;
+}
+
+/**
+ * Lowers a message of `client`'s stored queue, about to be sent as the session resumes, as
+ * capDeliveredQoS lowers a live one: Aedes writes those straight from the queue. Never below 1:
+ * only a filter granted QoS 1 or 2 queued it, and a QoS 0 copy would never be acknowledged out of the queue.
+ */
+export function capQueuedQoS(client: AedesClient, packet: DeliveredPacket): void {
+  if (packet.cmd !== 'publish' || packet.topic === undefined || (packet.qos ?? 0) < 2) return;
+  packet.qos = Math.max(1, Math.min(packet.qos ?? 0, highestGrantedQoS(client, packet.topic)));
+}
+
+/** Delivers each message at min(its QoS, the highest granted QoS of the client's matching filters); call before the client reads a packet. */
+export function capDeliveredQoS(client: AedesClient): void {
+  const deliver0 = client.deliver0;
+  const deliverQoS = client.deliverQoS;
+  const capped: DeliverFunction = (packet, callback) => {
+    const published = packet.qos ?? 0;
+    if (published === 0 || packet.topic === undefined) return deliverQoS(packet, callback);
+    const qos = Math.min(published, highestGrantedQoS(client, packet.topic));
+    if (qos === published) return deliverQoS(packet, callback);
+    // A copy: the message object may be the one the bus hands every subscription.
+    deliverQoS({ ...packet, qos }, callback);
+  };
+  client.deliverQoS = capped;
+  // Called by a QoS 0 filter, which forces QoS 0: the message goes at the client's highest granted QoS instead.
+  client.deliver0 = (packet, callback) =>
+    (packet.qos ?? 0) > 0 && packet.topic !== undefined && highestGrantedQoS(client, packet.topic) > 0
+      ? capped(packet, callback)
+      : deliver0(packet, callback);
+}
 
 /*
  * Exact duplicate detection for the messages Aedes delivers to one client.

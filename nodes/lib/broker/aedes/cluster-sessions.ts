@@ -4,7 +4,10 @@
  *   when its client is connected to no broker, and counts it in Redis, where every broker enqueues;
  * - an MQTT 5 session expires wherever its client comes back and whichever broker is running:
  *   Aedes times the expiry in the broker the client left, so a session resumed on another broker
- *   was still wiped by that timer, and one whose broker stopped first never expired.
+ *   was still wiped by that timer, and one whose broker stopped first never expired;
+ * - an MQTT 5 will with a delay is not published when its client came back on another broker
+ *   within the delay: Aedes times it in the broker the client left, and cancels it only for a
+ *   client that comes back there.
  */
 import type { Aedes, AedesOptions, Client } from 'aedes' with { 'resolution-mode': 'import' };
 import msgpack from 'msgpack-lite';
@@ -55,6 +58,22 @@ function timedExpiry(client: Client): number | undefined {
 /** Aedes' hook of a disconnected session, which it calls once the client is unregistered. */
 interface SessionScheduling {
   scheduleSessionExpiry(client: Client): void;
+}
+
+/** Where Aedes keeps a will: one per client and broker. */
+interface WillPersistence {
+  delWill(client: { id: string; brokerId: string }): Promise<unknown>;
+}
+
+/** Aedes' delayed wills: its timers by client id, what a timer calls, how it is cancelled; its bus. */
+interface WillScheduling {
+  id: string;
+  delayedWills: Map<string, unknown>;
+  publishWill(client: Client, will: { properties?: { willDelayInterval?: number } }): void;
+  clearDelayedWill(clientId: string): void;
+  mq: {
+    on(topic: string, handler: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void;
+  };
 }
 
 /** The session expiry of an embedded broker in a cluster: see the file's comment. */
@@ -108,8 +127,40 @@ export class ClusterSessions {
       const recorded = this.state.expireLater(client.id, interval);
       this.report(recorded.then((ms) => ms !== undefined && this.sweepAfter(ms)));
     };
+    this.cancelWillsOfClientsBack(aedes as unknown as WillScheduling);
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+  }
+
+  /**
+   * A client registered on another broker (its `$SYS/<broker>/new/clients`, which crosses the cluster
+   * as Aedes' heartbeats do) cancels the will this broker was delaying for it, as a client back here
+   * does. A delayed will due while its client is connected to another broker (one that came back
+   * as this broker timed the will, before the message arrived) is not published either.
+   */
+  private cancelWillsOfClientsBack(wills: WillScheduling): void {
+    const forget = (clientId: string) => {
+      wills.clearDelayedWill(clientId);
+      // Else a broker would publish it once this one stopped (Aedes publishes the wills of stopped brokers).
+      const persistence = this.persistence as AedesPersistence & WillPersistence;
+      this.report(persistence.delWill({ id: clientId, brokerId: wills.id }));
+    };
+    wills.mq.on('$SYS/+/new/clients', (packet, done) => {
+      const clientId = packet.payload.toString();
+      if (packet.topic.split('/')[1] !== wills.id && wills.delayedWills.has(clientId)) forget(clientId);
+      done();
+    });
+    const publishWill = wills.publishWill.bind(wills);
+    wills.publishWill = (client, will) => {
+      if (!will.properties?.willDelayInterval) return publishWill(client, will);
+      void this.state.connectedElsewhere(client.id).then(
+        (back) => (back ? forget(client.id) : publishWill(client, will)),
+        (error: unknown) => {
+          this.onError(error as Error);
+          publishWill(client, will);
+        },
+      );
+    };
   }
 
   /**

@@ -97,6 +97,12 @@ local interval = tonumber(ARGV[2]) * 1000
 redis.call('ZADD', KEYS[2], nowMs() + interval, ARGV[1])
 return interval`,
   },
+  /** ARGV: client id. The id of the running broker it is connected to, or ''. */
+  clusterConnectedTo: {
+    numberOfKeys: 1,
+    lua: `${CONNECTED_TO}
+return connectedTo(ARGV[1]) or ''`,
+  },
   /** KEYS[2]: SESSION_EXPIRY_KEY. ARGV: client id. 1 when its session had expired (the entry is taken). */
   clusterClaimExpired: {
     numberOfKeys: 2,
@@ -202,6 +208,7 @@ interface ScriptedRedis {
   clusterBeat(brokers: string, brokerId: string, ttlMs: number): Promise<number>;
   clusterExpireLater(connected: string, expiry: string, clientId: string, seconds: number): Promise<number>;
   clusterClaimExpired(connected: string, expiry: string, clientId: string): Promise<number>;
+  clusterConnectedTo(connected: string, clientId: string): Promise<string>;
   clusterTakeExpired(
     connected: string,
     expiry: string,
@@ -282,6 +289,12 @@ export class ClusterState {
   async expireLater(clientId: string, seconds: number): Promise<number | undefined> {
     const ms = await this.redis.clusterExpireLater(CONNECTED_KEY, SESSION_EXPIRY_KEY, clientId, seconds);
     return ms < 0 ? undefined : ms;
+  }
+
+  /** Whether `clientId` is connected to another running broker of the cluster. */
+  async connectedElsewhere(clientId: string): Promise<boolean> {
+    const broker = await this.redis.clusterConnectedTo(CONNECTED_KEY, clientId);
+    return broker !== '' && broker !== this.brokerId;
   }
 
   /** Whether `clientId`'s session has expired; if so, the caller is the one broker to end it. */

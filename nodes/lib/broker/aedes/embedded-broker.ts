@@ -16,7 +16,7 @@ import { ClassicLevel } from 'classic-level';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
 import type { ClusterSessions } from './cluster-sessions.js';
 import { queuePersistence } from './queue-persistence.js';
-import { dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
+import { capDeliveredQoS, dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
 import { forgetIncomingOfCleanSessions } from './persistence-patches.js';
 import {
   brokerMapsWithoutPrototype,
@@ -29,6 +29,7 @@ import { SharedSubscriptions, announceSharedSubscriptions } from './shared-subsc
 import { SharedAnnouncements } from './shared-announcements.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
 import { QuotaDisconnect } from './quota-disconnect.js';
+import { shutDown } from './server-shutdown.js';
 import { OutgoingPackets, shapeOutgoing } from './outgoing-packets.js';
 import { applyConnectTerms, limitKeepAlive, takeAsSent } from './connect-terms.js';
 import { AccessControl, type AccessConfig } from '../access-control.js';
@@ -351,10 +352,11 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     connection.on('publish-refused', (identity: Identity, topic: string) =>
       this.emit('publish-refused', identity, topic),
     );
-    // Every message delivered once, and none before the CONNACK (client-patches.ts); `$share/` in groups.
+    // Each message once, at its capped QoS, none before the CONNACK (client-patches.ts); `$share/` in groups.
     const client = aedes.handle(connection, req) as AedesClient;
     clientMapsWithoutPrototype(client);
     this.shared?.applyTo(client);
+    capDeliveredQoS(client);
     dedupeDeliveriesExactly(client);
     deliverAfterConnack(client);
     if (network) limitKeepAlive(connection, limits.maxKeepAlive);
@@ -373,17 +375,17 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
 
   /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
   async close(): Promise<void> {
-    this.detachWebSocket?.();
-    this.detachWebSocket = undefined;
     for (const session of this.coreSessions) session.close();
     this.announcements?.close();
+    // Aedes first: it tells MQTT 5 clients DISCONNECT 0x8B (server-shutdown.ts).
+    const shutdown = shutDown(this.aedes);
+    await shutdown.told;
+    this.detachWebSocket?.();
+    this.detachWebSocket = undefined;
     const listenersClosed = [...this.servers.values()].map((listener) => listener.close());
     this.servers.clear();
     for (const connection of this.connections) connection.destroy();
-    const aedes = this.aedes;
-    const aedesClosed =
-      aedes && !aedes.closed ? new Promise<void>((resolve) => aedes.close(() => resolve())) : undefined;
-    await Promise.all([...listenersClosed, aedesClosed]);
+    await Promise.all([...listenersClosed, shutdown.closed]);
     this.clusterSessions?.close();
     await this.db?.close();
     this.db = undefined;

@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import AsyncRedisPersistence from 'aedes-persistence-redis-v12/asyncPersistence.js';
-import { noteSentFromQueue } from './client-patches.js';
+import { capQueuedQoS, noteSentFromQueue } from './client-patches.js';
 import type { EventEmitter } from 'node:events';
 import type { AedesClient, AedesPersistence, ClientRef, DeliveredPacket } from './types.js';
 
@@ -31,6 +31,7 @@ export function withOverrides<P extends object>(persistence: P, overrides: Recor
 
 /**
  * `persistence`, for the messages a session's queue sends when its client connects:
+ * - capping their QoS at the client's granted QoS (capQueuedQoS in client-patches.ts);
  * - noting them for the hold of deliverAfterConnack (client-patches.ts): Aedes updates each in
  *   the persistence just before it writes it to the client;
  * - marking DUP on those sent before [MQTT-3.3.1-1]: Aedes sends them again with DUP clear. A
@@ -40,8 +41,11 @@ export function withOverrides<P extends object>(persistence: P, overrides: Recor
  */
 export function noteQueueResends<P extends AedesPersistence>(persistence: P): P {
   const outgoingUpdate = (client: ClientRef, packet: DeliveredPacket) => {
-    // Asked first: once the client is connected (nearly always), nothing is noted.
-    if (!(client as AedesClient).connected) noteSentFromQueue(client, packet);
+    // Asked first: once the client is connected (nearly always), nothing is noted and the QoS is capped already.
+    if (!(client as AedesClient).connected) {
+      noteSentFromQueue(client, packet);
+      capQueuedQoS(client as AedesClient, packet);
+    }
     return persistence.outgoingUpdate(client, packet);
   };
   const outgoingStream = (client: ClientRef) =>
