@@ -86,7 +86,7 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.deepEqual(received.map((m) => m.payload).sort(), ['from 3.1', 'from 3.1.1']);
   });
 
-  it('[MQTT-3.2.2-16] [MQTT-3.2.2-13] answers CONNACK with the assigned client id, its Receive Maximum, and that shared subscriptions are available', async () => {
+  it('[MQTT-3.2.2-16] [MQTT-3.2.2-13] answers CONNACK with the assigned client id, its Receive Maximum, that shared subscriptions are available, and no refusal of QoS 2, retain, wildcards or subscription identifiers', async () => {
     await openBroker();
     const answer = await connack(port, { clientId: '' });
     assert.ok(typeof answer !== 'number');
@@ -95,6 +95,14 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.equal(answer.properties?.sharedSubscriptionAvailable, true);
     assert.equal(answer.properties?.receiveMaximum, MAX_QOS2_AWAITING_RELEASE);
     assert.equal(answer.properties?.topicAliasMaximum, TOPIC_ALIAS_MAXIMUM);
+    // What the broker has in full goes unsaid, which MQTT 5 reads as available [MQTT-3.2.2-9]
+    // (Maximum QoS), 3.2.2.3.5 (Retain Available), 3.2.2.3.12 and 3.2.2.3.13 (wildcards, identifiers).
+    const { maximumQoS, retainAvailable, wildcardSubscriptionAvailable, subscriptionIdentifiersAvailable } =
+      answer.properties ?? {};
+    assert.ok(maximumQoS === undefined || maximumQoS === 2, `Maximum QoS ${maximumQoS}`);
+    assert.notEqual(retainAvailable, false, 'Retain Available');
+    assert.notEqual(wildcardSubscriptionAvailable, false, 'Wildcard Subscription Available');
+    assert.notEqual(subscriptionIdentifiersAvailable, false, 'Subscription Identifier Available');
   });
 
   it('[3.1.2.11.6] [3.2.2.3.15] answers a client asking Request Response Information with a plain CONNACK, no Response Information, and serves it', async () => {

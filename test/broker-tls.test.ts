@@ -68,6 +68,42 @@ describe('embedded broker over TLS and secure WebSocket', () => {
     assert.match(statuses.at(-1)!.text!, new RegExp(`:${port} · TLS :${tlsPort} · WSS :${wssPort}`));
   });
 
+  it('takes MQTT 3.1, 3.1.1 and 5 clients on TCP, TLS, WebSocket and secure WebSocket alike', async () => {
+    const [port, tlsPort, wssPort] = [await freePort(), await freePort(), await freePort()];
+    await helper.load(
+      [...allNodes, tlsConfigNode],
+      [
+        tlsConfig({ cert: certificates.certFile, key: certificates.keyFile }),
+        embeddedBrokerNode(port, { tls: 'tls1', tlsPort, wssPort, wsPath: '/mqtt-ws' }),
+      ],
+    );
+    const ca = readFileSync(certificates.caFile);
+    const nodeRed = new URL((helper as unknown as { url(): string }).url());
+    const transports: [string, string | number][] = [
+      ['TCP', port],
+      ['TLS', `mqtts://localhost:${tlsPort}`],
+      ['WebSocket', `ws://${nodeRed.host}/mqtt-ws`],
+      ['secure WebSocket', `wss://localhost:${wssPort}/mqtt`],
+    ];
+    const versions: [string, mqtt.IClientOptions][] = [
+      ['MQTT 3.1', { protocolVersion: 3, protocolId: 'MQIsdp' }],
+      ['MQTT 3.1.1', { protocolVersion: 4 }],
+      ['MQTT 5', { protocolVersion: 5 }],
+    ];
+    const served: string[] = [];
+    for (const [transport, address] of transports)
+      for (const [version, options] of versions) {
+        const client = await connectWhenListening(address, { ca, ...options });
+        try {
+          await roundTrip(client, `versions/${transport}/${version}`);
+          served.push(`${version} over ${transport}`);
+        } finally {
+          await client.endAsync();
+        }
+      }
+    assert.equal(served.length, transports.length * versions.length, served.join(', '));
+  });
+
   it('is refused by a client that verifies certificates and does not trust its CA', async () => {
     const tlsPort = await freePort();
     await helper.load(
