@@ -149,7 +149,10 @@ module.exports = function (RED: NodeAPI) {
         };
     }
     const sysTopics = readBoolean(def.sysTopics, false);
-    const sysIntervalSeconds = Math.max(1, readNumber(def.sysInterval, DEFAULT_SYS_INTERVAL_SECONDS));
+    const sysIntervalSeconds = Math.min(
+      86_400,
+      Math.max(1, readNumber(def.sysInterval, DEFAULT_SYS_INTERVAL_SECONDS)),
+    );
     const broker = new EmbeddedBroker({
       port,
       bind,
