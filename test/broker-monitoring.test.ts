@@ -6,7 +6,7 @@ import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
 import type { Socket } from 'node:net';
 import { connectWhenListening } from './support/embedded-broker.js';
-import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
+import { EMBEDDED_BROKER_ID, embeddedBrokerNode, outboxFlow } from './support/flows.js';
 import { allNodes, helper } from './support/node-red.js';
 import { NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
@@ -212,6 +212,47 @@ describe('embedded broker monitoring: the metrics endpoint', () => {
     assert.equal(value('retained_messages'), 1);
     assert.ok(value('uptime_seconds') >= 0);
     assert.equal(value('info'), 1);
+  });
+});
+
+describe('out node monitoring: the outbox in the metrics endpoint', () => {
+  afterEach(() => helper.unload());
+  after(() => helper.stopServer());
+
+  it("serves an out node's outbox depth, bytes and delivered count", async () => {
+    helper.settings({ durableMqtt: { metrics: true }, userDir: temporaryDirectory('durable-mqtt-metrics-') });
+    await helper.startServer();
+    const { broker, config, out, inNode, sinks } = outboxFlow('broker1', 'config1', 'metrics-out');
+    // No broker yet: the three messages stay in the outbox.
+    const outage = [config, out({ name: 'to "q"' }), inNode, ...sinks];
+    await helper.load(allNodes, outage);
+    const request = helper.request() as unknown as {
+      get(p: string): Promise<{ status: number; text: string }>;
+    };
+    const scrape = async () => {
+      const metrics = parseExposition((await request.get('/durable-mqtt/metrics')).text);
+      const value = (name: string) => {
+        const samples = metrics.get(`durable_mqtt_outbox_${name}`)?.samples ?? [];
+        assert.deepEqual(
+          samples.map((sample) => sample.labels),
+          [{ node: 'out1', name: 'to "q"' }],
+        );
+        return samples[0].value;
+      };
+      return { messages: value('messages'), bytes: value('bytes'), delivered: value('delivered_total') };
+    };
+    await waitFor(
+      async () => (await request.get('/durable-mqtt/metrics')).text.includes('outbox'),
+      'the outbox',
+    );
+    for (const payload of ['m1', 'm2', 'm3']) helper.getNode('out1').receive({ payload });
+    await waitFor(async () => (await scrape()).messages === 3, 'three messages held');
+    const held = await scrape();
+    assert.ok(held.bytes > 0);
+    assert.equal(held.delivered, 0);
+    await helper.setFlows([...outage, broker], 'nodes');
+    await waitFor(async () => (await scrape()).delivered === 3, 'three delivered');
+    assert.deepEqual({ ...(await scrape()), bytes: 0 }, { messages: 0, bytes: 0, delivered: 3 });
   });
 });
 

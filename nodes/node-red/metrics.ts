@@ -6,6 +6,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { BrokerStatistics } from '../lib/broker/traffic.js';
+import type { DurablePublisher } from '../lib/outbox/durable-publisher.js';
 import { PROMETHEUS_CONTENT_TYPE, formatMetrics, type Metric } from '../lib/prometheus-text.js';
 
 /** A node the endpoint reports on: its id, its name, and its numbers now (undefined: not running). */
@@ -17,10 +18,61 @@ interface BrokerSource {
 
 const brokers = new Map<string, BrokerSource>();
 
+/** An out node with an outbox, and what became of its messages since its start. */
+interface OutboxSource {
+  id: string;
+  name: string;
+  publisher: DurablePublisher<unknown>;
+  fates: { delivered: number; dropped: number; refused: number };
+}
+
+const outboxes = new Map<string, OutboxSource>();
+
 /** Whether settings.js turned the endpoint on. */
 export function metricsEnabled(RED: NodeAPI): boolean {
   const settings = RED.settings as unknown as { durableMqtt?: { metrics?: unknown } };
   return settings.durableMqtt?.metrics === true;
+}
+
+/**
+ * Reports on an out node's outbox until the returned function is called; nothing when the metrics
+ * are off, so an outbox then has no listener more than its node's own.
+ */
+export function reportOutbox(
+  RED: NodeAPI,
+  node: { id: string; name: string; publisher: DurablePublisher<unknown> },
+): () => void {
+  if (!metricsEnabled(RED)) return () => undefined;
+  const source: OutboxSource = { ...node, fates: { delivered: 0, dropped: 0, refused: 0 } };
+  node.publisher.on('delivered', () => source.fates.delivered++);
+  node.publisher.on('dropped', () => source.fates.dropped++);
+  node.publisher.on('refused', () => source.fates.refused++);
+  outboxes.set(node.id, source);
+  return () => {
+    if (outboxes.get(node.id) === source) outboxes.delete(node.id);
+  };
+}
+
+type OutboxMetric = [name: string, type: Metric['type'], help: string, value: (s: OutboxSource) => number];
+
+const OUTBOX_METRICS: OutboxMetric[] = [
+  ['messages', 'gauge', 'Messages held, waiting or in flight.', (s) => s.publisher.outbox.count],
+  ['bytes', 'gauge', 'Bytes of the messages held.', (s) => s.publisher.outbox.bytes],
+  ['delivered_total', 'counter', 'Messages the broker acknowledged.', (s) => s.fates.delivered],
+  ['dropped_total', 'counter', 'Messages dropped to respect a bound.', (s) => s.fates.dropped],
+  ['refused_total', 'counter', 'Messages the broker refused.', (s) => s.fates.refused],
+];
+
+function outboxMetrics(): Metric[] {
+  return OUTBOX_METRICS.map(([name, type, help, value]) => ({
+    name: `durable_mqtt_outbox_${name}`,
+    type,
+    help: `Out node's outbox: ${help}`,
+    samples: [...outboxes.values()].map((source) => ({
+      labels: { node: source.id, name: source.name },
+      value: value(source),
+    })),
+  }));
 }
 
 /** Reports on an embedded broker until the returned function is called. */
@@ -92,7 +144,8 @@ export function serveMetrics(RED: NodeAPI): void {
   served.add(RED.httpAdmin);
   RED.httpAdmin.get('/durable-mqtt/metrics', RED.auth.needsPermission('durable-mqtt.read'), (_req, res) => {
     brokerMetrics().then(
-      (metrics) => {
+      (broker) => {
+        const metrics = [...broker, ...outboxMetrics()];
         // Set as is: Express' res.type() and res.send() would move the charset before the version.
         res.setHeader('Content-Type', PROMETHEUS_CONTENT_TYPE);
         res.end(formatMetrics(metrics));
