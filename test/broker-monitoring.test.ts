@@ -6,8 +6,14 @@ import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
 import type { Socket } from 'node:net';
 import { connectWhenListening } from './support/embedded-broker.js';
-import { EMBEDDED_BROKER_ID, embeddedBrokerNode, outboxFlow } from './support/flows.js';
-import { allNodes, helper } from './support/node-red.js';
+import {
+  EMBEDDED_BROKER_ID,
+  dedupeNode,
+  embeddedBrokerNode,
+  helperNode,
+  outboxFlow,
+} from './support/flows.js';
+import { allNodes, collect, helper } from './support/node-red.js';
 import { NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
 import { linkedUserDirectory } from './support/user-directory.js';
@@ -253,6 +259,36 @@ describe('out node monitoring: the outbox in the metrics endpoint', () => {
     await helper.setFlows([...outage, broker], 'nodes');
     await waitFor(async () => (await scrape()).delivered === 3, 'three delivered');
     assert.deepEqual({ ...(await scrape()), bytes: 0 }, { messages: 0, bytes: 0, delivered: 3 });
+  });
+});
+
+describe('dedupe node monitoring: the seen-set in the metrics endpoint', () => {
+  afterEach(() => helper.unload());
+  after(() => helper.stopServer());
+
+  it('serves the keys a dedupe node holds, the copies it let pass and the duplicates it caught', async () => {
+    helper.settings({ durableMqtt: { metrics: true } });
+    await helper.startServer();
+    await helper.load(allNodes, [
+      dedupeNode({ id: 'dedupe1', name: 'once', wires: [['passed'], ['caught']] }),
+      helperNode('passed'),
+      helperNode('caught'),
+    ]);
+    const caught = collect(helper.getNode('caught'));
+    const dedupe = helper.getNode('dedupe1');
+    for (const payload of ['x', 'x', 'y', 'x']) dedupe.receive({ topic: 'a', payload });
+    await waitFor(() => caught.length === 2, 'two duplicates caught');
+    const request = helper.request() as unknown as { get(p: string): Promise<{ text: string }> };
+    const metrics = parseExposition((await request.get('/durable-mqtt/metrics')).text);
+    const values = ['keys', 'passed_total', 'duplicates_total'].map((name) => {
+      const samples = metrics.get(`durable_mqtt_dedupe_${name}`)?.samples ?? [];
+      assert.deepEqual(
+        samples.map((sample) => sample.labels),
+        [{ node: 'dedupe1', name: 'once' }],
+      );
+      return samples[0].value;
+    });
+    assert.deepEqual(values, [2, 2, 2]);
   });
 });
 

@@ -28,6 +28,15 @@ interface OutboxSource {
 
 const outboxes = new Map<string, OutboxSource>();
 
+/** A dedupe node's keys held and the copies it let pass and caught since its start. */
+interface DedupeSource {
+  id: string;
+  name: string;
+  read(): { keys: number; passed: number; duplicates: number };
+}
+
+const dedupes = new Map<string, DedupeSource>();
+
 /** Whether settings.js turned the endpoint on. */
 export function metricsEnabled(RED: NodeAPI): boolean {
   const settings = RED.settings as unknown as { durableMqtt?: { metrics?: unknown } };
@@ -73,6 +82,38 @@ function outboxMetrics(): Metric[] {
       value: value(source),
     })),
   }));
+}
+
+/** Reports on a dedupe node until the returned function is called; nothing when the metrics are off. */
+export function reportDedupe(RED: NodeAPI, source: DedupeSource): () => void {
+  if (!metricsEnabled(RED)) return () => undefined;
+  dedupes.set(source.id, source);
+  return () => {
+    if (dedupes.get(source.id) === source) dedupes.delete(source.id);
+  };
+}
+
+function dedupeMetrics(): Metric[] {
+  const read = [...dedupes.values()].map((source) => ({
+    labels: { node: source.id, name: source.name },
+    values: source.read(),
+  }));
+  const metric = (
+    name: string,
+    type: Metric['type'],
+    help: string,
+    value: keyof ReturnType<DedupeSource['read']>,
+  ): Metric => ({
+    name: `durable_mqtt_dedupe_${name}`,
+    type,
+    help: `Dedupe node: ${help}`,
+    samples: read.map(({ labels, values }) => ({ labels, value: values[value] })),
+  });
+  return [
+    metric('keys', 'gauge', 'Keys held in its seen-set.', 'keys'),
+    metric('passed_total', 'counter', 'First copies let through.', 'passed'),
+    metric('duplicates_total', 'counter', 'Duplicates caught.', 'duplicates'),
+  ];
 }
 
 /** Reports on an embedded broker until the returned function is called. */
@@ -145,7 +186,7 @@ export function serveMetrics(RED: NodeAPI): void {
   RED.httpAdmin.get('/durable-mqtt/metrics', RED.auth.needsPermission('durable-mqtt.read'), (_req, res) => {
     brokerMetrics().then(
       (broker) => {
-        const metrics = [...broker, ...outboxMetrics()];
+        const metrics = [...broker, ...outboxMetrics(), ...dedupeMetrics()];
         // Set as is: Express' res.type() and res.send() would move the charset before the version.
         res.setHeader('Content-Type', PROMETHEUS_CONTENT_TYPE);
         res.end(formatMetrics(metrics));
