@@ -225,7 +225,7 @@ describe('out node monitoring: the outbox in the metrics endpoint', () => {
   afterEach(() => helper.unload());
   after(() => helper.stopServer());
 
-  it("serves an out node's outbox depth, bytes and delivered count", async () => {
+  it("serves an out node's outbox depth, bytes, oldest message's age and delivered count", async () => {
     helper.settings({ durableMqtt: { metrics: true }, userDir: temporaryDirectory('durable-mqtt-metrics-') });
     await helper.startServer();
     const { broker, config, out, inNode, sinks } = outboxFlow('broker1', 'config1', 'metrics-out');
@@ -245,7 +245,12 @@ describe('out node monitoring: the outbox in the metrics endpoint', () => {
         );
         return samples[0].value;
       };
-      return { messages: value('messages'), bytes: value('bytes'), delivered: value('delivered_total') };
+      return {
+        messages: value('messages'),
+        bytes: value('bytes'),
+        oldestAge: value('oldest_age_seconds'),
+        delivered: value('delivered_total'),
+      };
     };
     await waitFor(
       async () => (await request.get('/durable-mqtt/metrics')).text.includes('outbox'),
@@ -255,10 +260,12 @@ describe('out node monitoring: the outbox in the metrics endpoint', () => {
     await waitFor(async () => (await scrape()).messages === 3, 'three messages held');
     const held = await scrape();
     assert.ok(held.bytes > 0);
+    // Queued at least one poll of waitFor ago.
+    assert.ok(held.oldestAge > 0);
     assert.equal(held.delivered, 0);
     await helper.setFlows([...outage, broker], 'nodes');
     await waitFor(async () => (await scrape()).delivered === 3, 'three delivered');
-    assert.deepEqual({ ...(await scrape()), bytes: 0 }, { messages: 0, bytes: 0, delivered: 3 });
+    assert.deepEqual(await scrape(), { messages: 0, bytes: 0, oldestAge: 0, delivered: 3 });
   });
 });
 

@@ -67,10 +67,16 @@ type OutboxMetric = [name: string, type: Metric['type'], help: string, value: (s
 const OUTBOX_METRICS: OutboxMetric[] = [
   ['messages', 'gauge', 'Messages held, waiting or in flight.', (s) => s.publisher.outbox.count],
   ['bytes', 'gauge', 'Bytes of the messages held.', (s) => s.publisher.outbox.bytes],
+  ['oldest_age_seconds', 'gauge', 'Age of the oldest message held; 0 when empty.', (s) => oldestAge(s)],
   ['delivered_total', 'counter', 'Messages the broker acknowledged.', (s) => s.fates.delivered],
   ['dropped_total', 'counter', 'Messages dropped to respect a bound.', (s) => s.fates.dropped],
   ['refused_total', 'counter', 'Messages the broker refused.', (s) => s.fates.refused],
 ];
+
+function oldestAge(source: OutboxSource): number {
+  const queuedAt = source.publisher.outbox.oldestQueuedAt;
+  return queuedAt === undefined ? 0 : Math.max(0, (Date.now() - queuedAt) / 1000);
+}
 
 function outboxMetrics(): Metric[] {
   return OUTBOX_METRICS.map(([name, type, help, value]) => ({
