@@ -16,6 +16,7 @@ import { readBoolean, readNumber, readString } from './lib/config-values.js';
 import { failAllInput, failedStatus, throttledStatus, workingStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
+import { reportDedupe, serveMetrics } from './node-red/metrics.js';
 
 interface DedupeDef extends NodeDef {
   key: KeyKind;
@@ -115,6 +116,11 @@ module.exports = function (RED: NodeAPI) {
     );
     // Reported above; messages and close() each handle the failure on their own.
     opened.catch(() => undefined);
+    const stopReporting = reportDedupe(RED, {
+      id: node.id,
+      name: node.name || '',
+      read: () => ({ keys: deduplicator?.size ?? 0, passed, duplicates: dropped }),
+    });
 
     type Send = (msg: Array<NodeMessage | null>) => void;
     type Done = (error?: Error) => void;
@@ -205,6 +211,7 @@ module.exports = function (RED: NodeAPI) {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
+      stopReporting();
       statusThrottle.cancel();
       // A deleted node takes its seen-set with it; a redeploy or a restart keeps it.
       opened
@@ -215,4 +222,5 @@ module.exports = function (RED: NodeAPI) {
   }
 
   RED.nodes.registerType('durable-mqtt-dedupe', Dedupe);
+  serveMetrics(RED);
 };

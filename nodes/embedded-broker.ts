@@ -1,7 +1,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Server as HttpServer } from 'node:http';
 import type { TlsOptions } from 'node:tls';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_MAX_OFFLINE_MESSAGES, EmbeddedBroker } from './lib/broker/aedes/embedded-broker.js';
 import type { Identity } from './lib/broker/acl.js';
 import { resolveAccess, type AccessCredentials, type AccessSettings } from './lib/broker/access-settings.js';
@@ -9,7 +10,7 @@ import { readLimits } from './lib/broker/limits.js';
 import { hashPassword } from './lib/broker/passwords.js';
 import { ThrottledReport } from './lib/broker/throttled-report.js';
 import { embeddedBrokers } from './lib/broker/registry.js';
-import { readNumber, readString } from './lib/config-values.js';
+import { readBoolean, readNumber, readString } from './lib/config-values.js';
 import { translator } from './node-red/i18n.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
 import { tlsConfigNode, type TlsConfigNode } from './node-red/tls-config.js';
@@ -21,6 +22,7 @@ import {
   workingStatus,
 } from './node-red/status.js';
 import { isLoopback } from './lib/broker/listeners.js';
+import { metricsEnabled, reportBroker, serveMetrics } from './node-red/metrics.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
@@ -51,9 +53,20 @@ interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   tlsPort?: string | number;
   /** Secure WebSocket on a port of the broker's own; 0 or empty: none. */
   wssPort?: string | number;
+  /** Publish Mosquitto's `$SYS/broker/…` topics. */
+  sysTopics?: boolean | string;
+  /** Seconds between two publications of the `$SYS` topics. */
+  sysInterval?: string | number;
 }
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Mosquitto's sys_interval. */
+const DEFAULT_SYS_INTERVAL_SECONDS = 10;
+
+/** This package's version, shown in `$SYS/broker/version` (the node file runs from dist/nodes/). */
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+).version;
 
 type EmbeddedBrokerCredentials = AccessCredentials & { redisPassword?: string };
 
@@ -88,6 +101,7 @@ function describeClient(identity: Identity): string {
 
 module.exports = function (RED: NodeAPI) {
   const t = translator(RED);
+  const metrics = metricsEnabled(RED);
 
   function EmbeddedBrokerNode(this: Node<EmbeddedBrokerCredentials>, def: EmbeddedBrokerDef) {
     RED.nodes.createNode(this, def);
@@ -134,6 +148,11 @@ module.exports = function (RED: NodeAPI) {
           wssPort: readNumber(def.wssPort, 0),
         };
     }
+    const sysTopics = readBoolean(def.sysTopics, false);
+    const sysIntervalSeconds = Math.min(
+      86_400,
+      Math.max(1, readNumber(def.sysInterval, DEFAULT_SYS_INTERVAL_SECONDS)),
+    );
     const broker = new EmbeddedBroker({
       port,
       bind,
@@ -151,7 +170,15 @@ module.exports = function (RED: NodeAPI) {
       maxOfflineMessages: Math.max(0, readNumber(def.maxOfflineMessages, DEFAULT_MAX_OFFLINE_MESSAGES)),
       limits: readLimits(def),
       tls,
+      // Counted only for the $SYS topics or the metrics endpoint: otherwise no connection carries a counter.
+      statistics:
+        sysTopics || metrics
+          ? { version: PACKAGE_VERSION, sysIntervalMs: sysTopics ? sysIntervalSeconds * 1000 : 0 }
+          : undefined,
     });
+    const stopReporting = metrics
+      ? reportBroker({ id: node.id, name: node.name || '', statistics: () => broker.statistics() })
+      : () => undefined;
     let listenError: string | undefined;
     let redisUnreachable: string | undefined;
     let closing = false;
@@ -295,6 +322,7 @@ module.exports = function (RED: NodeAPI) {
       closing = true;
       broker.abandonStart();
       embeddedBrokers.unregister(node.id, broker);
+      stopReporting();
       broker.removeAllListeners();
       statusThrottle.cancel();
       for (const report of Object.values(reports)) report.close();
@@ -322,6 +350,8 @@ module.exports = function (RED: NodeAPI) {
       redisPassword: { type: 'password' },
     },
   });
+
+  serveMetrics(RED);
 
   // The editor sends a new password here once and saves only the hash it gets back.
   RED.httpAdmin.post(

@@ -22,6 +22,7 @@ import { storableMessage } from './node-red/stored-message.js';
 import { reportFates, type FateReporting } from './node-red/outbox-fates.js';
 import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
+import { reportOutbox, serveMetrics } from './node-red/metrics.js';
 import {
   InvalidPropertyError,
   InvalidPropertySettingError,
@@ -109,6 +110,7 @@ module.exports = function (RED: NodeAPI) {
       stampIds && !isV5() && (receipts !== undefined || readBoolean(def.messageIdEnvelope, false));
     if (stampIds && !isV5() && !envelope) node.warn(t('errors.message-id-no-carrier'));
     let publisher: DurablePublisher<LiveMessage> | undefined;
+    let stopReporting = () => {};
     /** The outbox a persistent mode left, delivered and then removed now that the mode is none. */
     let leftover: LeftoverOutbox | undefined;
 
@@ -155,6 +157,7 @@ module.exports = function (RED: NodeAPI) {
             (opened) => {
               publisher = opened;
               reportFates(opened, fates);
+              stopReporting = reportOutbox(RED, { id: node.id, name: node.name || '', publisher: opened });
               for (const note of opened.outbox.recoveryNotes)
                 node.warn(t('errors.outbox-recovered', { note }));
               if (opened.outbox.overBound)
@@ -370,6 +373,7 @@ module.exports = function (RED: NodeAPI) {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
+      stopReporting();
       connection.off('status', showStatus);
       receiptListener?.close(removed);
       statusThrottle.cancel();
@@ -387,4 +391,5 @@ module.exports = function (RED: NodeAPI) {
   }
 
   RED.nodes.registerType('durable-mqtt-out', MqttOut);
+  serveMetrics(RED);
 };

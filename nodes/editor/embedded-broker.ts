@@ -34,6 +34,8 @@ interface EmbeddedBrokerProperties {
   connectTimeout: string | number;
   maxKeepAlive: string | number;
   refuseControlCharacters: boolean | string;
+  sysTopics: boolean | string;
+  sysInterval: string | number;
   maxOfflineMessages: string | number;
 }
 type EmbeddedBrokerNode = NodeOf<EmbeddedBrokerProperties>;
@@ -91,6 +93,7 @@ const SHOWN_WITH_DEFAULTS = [
   'connectTimeout',
   'maxKeepAlive',
   'maxOfflineMessages',
+  'sysInterval',
 ] as const;
 
 /** The tips under the listener settings, which follow what is typed. */
@@ -198,6 +201,8 @@ registerType<EmbeddedBrokerProperties>(TYPE, {
     connectTimeout: wholeNumberSetting(10, 1, 3600, 'connect-timeout'),
     maxKeepAlive: wholeNumberSetting(0, 0, 65535, 'max-keepalive'),
     refuseControlCharacters: { value: false },
+    sysTopics: { value: false },
+    sysInterval: wholeNumberSetting(10, 1, 86400, 'sys-interval'),
     maxOfflineMessages: wholeNumberSetting(10000, 0, Number.MAX_SAFE_INTEGER, 'max-offline-messages'),
   },
   credentials: {

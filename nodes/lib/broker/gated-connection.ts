@@ -6,6 +6,7 @@ import { Duplex } from 'node:stream';
 import type { Identity } from './acl.js';
 import { PacketGate, type GateOptions } from './packet-gate.js';
 import { FrameSplitter, PacketType, connackRefusal, connectLevel } from './mqtt-frames.js';
+import type { TrafficCounters } from './traffic.js';
 
 /**
  * Emits 'violation' (reason) when the gate closes the connection, 'anonymous-refused' when it
@@ -18,6 +19,8 @@ export class GatedConnection extends Duplex {
   private heldAnswers: Buffer[] | undefined = [];
   /** Until the broker's first packet (its CONNACK) is whole and edited: its bytes so far, and the edit. */
   private connackEdit: { splitter: FrameSplitter; edit: (body: Buffer) => void } | undefined;
+  /** Where the bytes both ways are counted, when the broker counts them. */
+  traffic: TrafficCounters | undefined;
 
   constructor(
     private readonly transport: Duplex,
@@ -43,7 +46,10 @@ export class GatedConnection extends Duplex {
         this.refuse(5);
       },
     });
-    transport.on('data', (chunk: Buffer) => this.gate.accept(chunk));
+    transport.on('data', (chunk: Buffer) => {
+      if (this.traffic) this.traffic.bytesReceived += chunk.length;
+      this.gate.accept(chunk);
+    });
     transport.once('end', () => this.push(null));
     transport.once('error', (error) => this.destroy(error));
     transport.once('close', () => this.destroy());
@@ -93,6 +99,7 @@ export class GatedConnection extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const bytes = this.outgoing(chunk);
+    if (bytes && this.traffic) this.traffic.bytesSent += bytes.length;
     if (!bytes || this.transport.write(bytes)) callback();
     else this.transport.once('drain', () => callback());
   }
@@ -105,6 +112,7 @@ export class GatedConnection extends Duplex {
     let flowing = true;
     for (const { chunk } of chunks) {
       const bytes = this.outgoing(chunk);
+      if (bytes && this.traffic) this.traffic.bytesSent += bytes.length;
       if (bytes) flowing = this.transport.write(bytes);
     }
     this.transport.uncork();

@@ -129,6 +129,12 @@ export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<Liv
     return this.awaiting.size;
   }
 
+  /** When the oldest message held was queued: the lowest seq, which is in memory (read in seq order). */
+  get oldestQueuedAt(): number | undefined {
+    const held = [this.ready.at(0), ...this.inFlight.values(), ...this.awaiting.values()];
+    return held.reduce((first, next) => (next && (!first || next.seq < first.seq) ? next : first))?.queuedAt;
+  }
+
   /**
    * Resolves once the record is safe: on disk, or acknowledged before its write (which then
    * leaves it out). Rejects with OutboxFullError under `rejectNew` when full.

@@ -9,13 +9,14 @@ import { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
-import { randomUUID } from 'node:crypto';
 import type { Aedes, AedesOptions } from 'aedes' with { 'resolution-mode': 'import' };
 import { createDuplexPair } from '../../duplex-pair.js';
 import { ClassicLevel } from 'classic-level';
 import { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
 import type { ClusterSessions } from './cluster-sessions.js';
-import { queuePersistence } from './queue-persistence.js';
+import { queuePersistence, startOrderedBrokerId } from './queue-persistence.js';
+import { BrokerCounting, type StatisticsOptions } from './broker-statistics.js';
+import type { BrokerStatistics } from '../traffic.js';
 import { capDeliveredQoS, dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
 import { forgetIncomingOfCleanSessions } from './persistence-patches.js';
 import {
@@ -71,6 +72,8 @@ export interface EmbeddedBrokerOptions {
   limits: BrokerLimits;
   /** MQTT over TLS on `port`, and over secure WebSocket on `wssPort`; 0 for either means none. */
   tls?: { options: TlsOptions; port: number; wssPort: number };
+  /** Counts traffic for the `$SYS` topics and the metrics; undefined: nothing counted. */
+  statistics?: StatisticsOptions;
 }
 
 type ListenerKind = 'tcp' | 'tls' | 'wss';
@@ -100,16 +103,6 @@ export interface EmbeddedBrokerEvents {
 }
 
 /**
- * A broker id that sorts by start time. aedes-persistence-level orders each
- * outgoing queue by broker id, then by a counter that restarts at every start:
- * with Aedes' random id, messages queued before a restart could come after
- * those queued since, and the oldest dropped would be a random one.
- */
-function startOrderedBrokerId(): string {
-  return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
-}
-
-/**
  * An Aedes broker with optional TCP, TLS and secure WebSocket listeners, an optional WebSocket
  * endpoint on Node-RED's own server, and in-process connections (MQTT streams and core sessions).
  */
@@ -131,6 +124,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   private readonly coreSessions = new Set<CoreSession>();
   /** Tells DISCONNECT 0x97 to connected MQTT 5 clients over the offline queue bound (quota-disconnect.ts). */
   private quota: QuotaDisconnect | undefined;
+  private counting: BrokerCounting | undefined;
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -215,12 +209,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     forgetIncomingOfCleanSessions(aedes, persistence, (error) => this.emit('client-error', '', error));
     this.clusterSessions?.attach(aedes);
     // With Redis the brokers agree on which of them gives each message to a group.
-    const announcements = this.redis ? new SharedAnnouncements(aedes) : undefined;
-    this.announcements = announcements;
-    const shared = new SharedSubscriptions(aedes, announcements);
+    this.announcements = this.redis ? new SharedAnnouncements(aedes) : undefined;
+    const shared = new SharedSubscriptions(aedes, this.announcements);
     this.shared = shared;
-    announcements?.start(() => shared.sharesHeld());
+    this.announcements?.start(() => shared.sharesHeld());
     this.aedes = aedes;
+    if (this.options.statistics) this.counting = new BrokerCounting(aedes, this.options.statistics, this);
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
     aedes.on('client', (client) => this.connectedClientIds.add(client.id));
@@ -371,12 +365,19 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       },
     });
     shapeOutgoing(connection, outgoing);
+    this.counting?.watch(client, connection, outgoing);
+  }
+
+  /** The numbers of the `$SYS` topics and the metrics now; undefined when not counted or not running. */
+  statistics(): Promise<BrokerStatistics> | undefined {
+    return this.aedes?.closed === false ? this.counting?.read() : undefined;
   }
 
   /** Closes listeners, every connection and the broker, so the ports are free when this resolves. */
   async close(): Promise<void> {
     for (const session of this.coreSessions) session.close();
     this.announcements?.close();
+    this.counting?.close();
     // Aedes first: it tells MQTT 5 clients DISCONNECT 0x8B (server-shutdown.ts).
     const shutdown = shutDown(this.aedes);
     await shutdown.told;

@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
+import type { TrafficCounters } from '../traffic.js';
 
 /** The fields of an outgoing packet read here (mqtt-packet's own types make `properties` a union per command). */
 export interface OutgoingPacket {
@@ -51,6 +52,8 @@ export class OutgoingPackets {
   private maximumPacketSize = Number.POSITIVE_INFINITY;
   /** The alias of each topic sent on this connection: the first topics, up to the client's maximum. */
   private readonly aliases = new Map<string, number>();
+  /** Where the packets sent are counted, when the broker counts them. */
+  traffic: TrafficCounters | undefined;
 
   constructor(private readonly terms: OutgoingTerms) {}
 
@@ -68,6 +71,10 @@ export class OutgoingPackets {
     opts: object | undefined,
     module: MqttPacketModule,
   ): boolean {
+    if (this.traffic) {
+      this.traffic.packetsSent++;
+      if (packet.cmd === 'publish') this.traffic.publishSent++;
+    }
     if (packet.cmd === 'publish') return this.writePublish(packet, stream, opts, module);
     if (packet.cmd === 'connack') return module.writeToStream(this.connack(packet), stream, opts);
     if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.reasonCode === undefined)

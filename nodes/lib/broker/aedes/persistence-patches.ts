@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import AsyncRedisPersistence from 'aedes-persistence-redis-v12/asyncPersistence.js';
 import { capQueuedQoS, noteSentFromQueue } from './client-patches.js';
+import { topicMatches } from '../../topic.js';
+import type { BrokerMessage } from '../core-session.js';
 import type { EventEmitter } from 'node:events';
 import type { AedesClient, AedesPersistence, ClientRef, DeliveredPacket } from './types.js';
 
@@ -58,6 +60,23 @@ async function* markSentBefore(queue: AsyncIterable<DeliveredPacket>): AsyncGene
     if (packet.messageId !== undefined && packet.messageId !== null) packet.dup = true;
     yield packet;
   }
+}
+
+/**
+ * [MQTT-4.7.2-1] for retained messages too: a filter starting with a wildcard gets no `$` topic.
+ * Aedes holds its live deliveries to the rule, but the stores' retained streams, which Aedes sends
+ * on SUBSCRIBE, match `#` and `+` to the broker's own retained `$SYS/broker/…` topics.
+ */
+export function retainedDollarRule<P extends AedesPersistence>(persistence: P): P {
+  const createRetainedStreamCombi = (filters: string[]) =>
+    Readable.from(withDollarRule(persistence.createRetainedStreamCombi(filters), filters));
+  return withOverrides(persistence, { createRetainedStreamCombi });
+}
+
+async function* withDollarRule(retained: AsyncIterable<BrokerMessage>, filters: string[]) {
+  for await (const message of retained)
+    if (!message.topic.startsWith('$') || filters.some((filter) => topicMatches(filter, message.topic)))
+      yield message;
 }
 
 /**

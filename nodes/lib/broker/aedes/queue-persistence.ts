@@ -3,6 +3,7 @@
  * the offline queue bound (on one broker, or across the brokers sharing one Redis) and in the
  * note of queued messages sent again (DUP).
  */
+import { randomUUID } from 'node:crypto';
 import type { ClassicLevel } from 'classic-level';
 // The async persistence Aedes requires since 1.0 (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
@@ -11,7 +12,7 @@ import { boundOfflineQueues } from './offline-queue-bound.js';
 import type { RedisBackend } from './redis-backend.js';
 import { ClusterState } from './cluster-state.js';
 import { boundClusterQueues, ClusterSessions } from './cluster-sessions.js';
-import { noteQueueResends } from './persistence-patches.js';
+import { noteQueueResends, retainedDollarRule } from './persistence-patches.js';
 import type { AedesPersistence, DeliveredPacket } from './types.js';
 
 export interface QueuePersistenceOptions {
@@ -51,7 +52,17 @@ export async function queuePersistence(options: QueuePersistenceOptions): Promis
     await cluster.start(() => clusterSessions?.announceClients());
     bounded = boundClusterQueues(bounded, cluster, { maxMessages: maxOfflineMessages, onDrop });
   }
-  const persistence = noteQueueResends(bounded);
+  const persistence = retainedDollarRule(noteQueueResends(bounded));
   if (cluster) clusterSessions = new ClusterSessions(cluster, persistence, options.onError);
   return { persistence, clusterSessions };
+}
+
+/**
+ * A broker id that sorts by start time. aedes-persistence-level orders each
+ * outgoing queue by broker id, then by a counter that restarts at every start:
+ * with Aedes' random id, messages queued before a restart could come after
+ * those queued since, and the oldest dropped would be a random one.
+ */
+export function startOrderedBrokerId(): string {
+  return `${Date.now().toString(36).padStart(10, '0')}-${randomUUID()}`;
 }
