@@ -180,44 +180,58 @@ describe('packet gate', () => {
       }
     });
 
-    it('[MQTT-3.4.2-1] answers a refused MQTT 5 publication with the reason code Not authorized (0x87)', () => {
-      const { gate: target, recorded } = gate({ access: onlyAllowed });
-      target.accept(
-        v5(
-          {
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 5,
-            clientId: 'c5',
-            clean: true,
-            keepalive: 0,
-          },
-          {
-            cmd: 'publish',
-            topic: 'denied/1',
-            payload: Buffer.alloc(0),
-            qos: 1,
-            messageId: 0x0102,
-            dup: false,
-            retain: false,
-            properties: { userProperties },
-          },
-          {
-            cmd: 'publish',
-            topic: 'denied/2',
-            payload: Buffer.alloc(0),
-            qos: 2,
-            messageId: 3,
-            dup: false,
-            retain: false,
-          },
-        ),
+    /** A CONNECT (with `properties`), then a QoS 1 and a QoS 2 publication the topic rules refuse. */
+    function refusedPublications(properties?: { requestProblemInformation: boolean }): Buffer {
+      return v5(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 5,
+          clientId: 'c5',
+          clean: true,
+          keepalive: 0,
+          properties,
+        },
+        {
+          cmd: 'publish',
+          topic: 'denied/1',
+          payload: Buffer.alloc(0),
+          qos: 1,
+          messageId: 0x0102,
+          dup: false,
+          retain: false,
+          properties: { userProperties },
+        },
+        {
+          cmd: 'publish',
+          topic: 'denied/2',
+          payload: Buffer.alloc(0),
+          qos: 2,
+          messageId: 3,
+          dup: false,
+          retain: false,
+        },
       );
+    }
+
+    it('[MQTT-3.4.2-1] answers a refused MQTT 5 publication with the reason code Not authorized (0x87) and a Reason String', () => {
+      const { gate: target, recorded } = gate({ access: onlyAllowed });
+      target.accept(refusedPublications());
+      const properties = { reasonString: 'not authorized to publish to this topic' };
+      assert.deepEqual(recorded.answers, [
+        v5({ cmd: 'puback', messageId: 0x0102, reasonCode: 0x87, properties }),
+        v5({ cmd: 'pubrec', messageId: 3, reasonCode: 0x87, properties }),
+      ]);
+      assert.deepEqual(recorded.refused, ['denied/1', 'denied/2']);
+    });
+
+    it('[MQTT-3.1.2-29] answers the refusal without a Reason String to a client asking for no problem information', () => {
+      const { gate: target, recorded } = gate({ access: onlyAllowed });
+      target.accept(refusedPublications({ requestProblemInformation: false }));
       assert.deepEqual(recorded.answers, [
         Buffer.from([0x40, 0x03, 0x01, 0x02, 0x87]),
         Buffer.from([0x50, 0x03, 0x00, 0x03, 0x87]),
       ]);
-      assert.deepEqual(recorded.refused, ['denied/1', 'denied/2']);
     });
 
     it('[MQTT-1.5.5-1] closes on MQTT 5 properties whose length runs past the packet', () => {

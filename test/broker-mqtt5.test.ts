@@ -536,6 +536,62 @@ describe('embedded broker: MQTT 5 clients', () => {
       return packets;
     }
 
+    /** The CONNACK the broker answers a raw MQTT 5 CONNECT of `fields` with, parsed. */
+    async function rawConnack(fields: {
+      clientId: string;
+      username?: string;
+      password?: Buffer;
+    }): Promise<mqttPacket.IConnackPacket> {
+      let session: RawSession | undefined;
+      // Until the broker listens, the port refuses: try again, as a client would.
+      for (const deadline = Date.now() + 5000; !session; await delay(50))
+        session = await RawSession.open(port).catch((error: Error) => {
+          if (Date.now() > deadline) throw error;
+          return undefined;
+        });
+      try {
+        session.send(
+          mqttPacket.generate(
+            { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, ...fields },
+            { protocolVersion: 5 },
+          ),
+        );
+        await session.whenClosed;
+        const parser = mqttPacket.parser({ protocolVersion: 5 });
+        const parsed: mqttPacket.Packet[] = [];
+        parser.on('packet', (p) => parsed.push(p));
+        parser.parse(session.received);
+        assert.equal(parsed[0]?.cmd, 'connack', session.received.toString('hex'));
+        return parsed[0] as mqttPacket.IConnackPacket;
+      } finally {
+        session.destroy();
+      }
+    }
+
+    it('[MQTT-3.1.2-29] [3.2.2.3.9] [3.4.2.2.2] says why it refuses in a Reason String: on a refused CONNACK, and on the refusals of a client that leaves problem information on', async () => {
+      await securedBroker();
+      const badPassword = await rawConnack({
+        clientId: 'wrong',
+        username: 'admin',
+        password: Buffer.from('no'),
+      });
+      assert.equal(badPassword.reasonCode, 0x86);
+      assert.equal(badPassword.properties?.reasonString, 'bad user name or password');
+      const anonymous = await rawConnack({ clientId: 'nobody' });
+      assert.equal(anonymous.reasonCode, 0x87);
+      assert.equal(anonymous.properties?.reasonString, 'not authorized');
+      const packets = await refusalsSeen(true);
+      const refusals = packets
+        .filter((p) => ['puback', 'pubrec', 'suback'].includes(p.cmd))
+        .map((p) => [p.cmd, (p as { properties?: { reasonString?: string } }).properties?.reasonString]);
+      assert.deepEqual(refusals, [
+        ['puback', 'not authorized to publish to this topic'],
+        ['pubrec', 'not authorized to publish to this topic'],
+        ['puback', 'not authorized to publish to this topic'],
+        ['suback', 'not authorized to subscribe to a filter refused (0x87)'],
+      ]);
+    });
+
     it('[MQTT-3.1.2-29] sends no Reason String or User Property but on PUBLISH, CONNACK and DISCONNECT to a client with Request Problem Information 0', async () => {
       await securedBroker();
       const packets = await refusalsSeen(false);

@@ -6,6 +6,7 @@ import { Duplex } from 'node:stream';
 import type { Identity } from './acl.js';
 import { PacketGate, type GateOptions } from './packet-gate.js';
 import { FrameSplitter, PacketType, connackRefusal, connectLevel } from './mqtt-frames.js';
+import { reasonStringProperty } from './mqtt5-properties.js';
 import type { TrafficCounters } from './traffic.js';
 
 /**
@@ -39,11 +40,11 @@ export class GatedConnection extends Duplex {
       violation: (reason, connackCode) => {
         this.emit('violation', reason);
         if (connackCode === undefined) return void this.destroy();
-        this.refuse(connackCode);
+        this.refuse(connackCode, reason);
       },
       anonymousRefused: () => {
         this.emit('anonymous-refused');
-        this.refuse(5);
+        this.refuse(5, 'anonymous clients from the network are not allowed');
       },
     });
     transport.on('data', (chunk: Buffer) => {
@@ -56,8 +57,9 @@ export class GatedConnection extends Duplex {
   }
 
   /** Aedes never saw this CONNECT: the refusal goes out, then the connection closes [MQTT-3.2.2-5]. */
-  private refuse(connackCode: number) {
-    this.transport.end(connackRefusal(connackCode, this.gate.protocolLevel), () => this.destroy());
+  private refuse(connackCode: number, reason: string) {
+    const refusal = connackRefusal(connackCode, this.gate.protocolLevel, reasonStringProperty(reason));
+    this.transport.end(refusal, () => this.destroy());
   }
 
   /** Who the client said it is, once its CONNECT has passed. */
@@ -131,6 +133,9 @@ export class GatedConnection extends Duplex {
   }
 }
 
+/** What a CONNACK refusing a connection before Aedes says, by return code (as Reason String on MQTT 5). */
+const REFUSALS: Record<number, string> = { 3: 'too many connections' };
+
 /**
  * Answers the client's first bytes (its CONNECT) with a CONNACK refusing it and
  * closes, without Aedes; a client that sends nothing is closed after `timeoutMs`.
@@ -140,7 +145,9 @@ export function refuseConnection(transport: Duplex, returnCode: number, timeoutM
   transport.once('close', () => clearTimeout(timer));
   transport.on('error', () => transport.destroy());
   transport.once('data', (chunk: Buffer) => {
-    transport.end(connackRefusal(returnCode, levelOf(chunk)));
+    transport.end(
+      connackRefusal(returnCode, levelOf(chunk), reasonStringProperty(REFUSALS[returnCode] ?? 'refused')),
+    );
     // Whatever else comes is read and dropped, so the client's own close is seen.
     transport.resume();
   });

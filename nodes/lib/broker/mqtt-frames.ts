@@ -347,22 +347,54 @@ export function connackProperties(body: Buffer): Buffer | undefined {
 /** MQTT 5's reason code 0x87, Not authorized. */
 export const NOT_AUTHORIZED = 0x87;
 
+/** `value` as a variable byte integer [MQTT-1.5.5-1]. */
+function variableByteInteger(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    const low = value % 128;
+    value = Math.floor(value / 128);
+    bytes.push(value > 0 ? low | 0x80 : low);
+  } while (value > 0);
+  return bytes;
+}
+
+/** A property block with its length in front, as a packet carries it. */
+function withLength(properties: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(variableByteInteger(properties.length)), properties]);
+}
+
 /**
  * An acknowledgment (PUBACK, PUBREC, PUBREL, PUBCOMP) for `packetId`, as bytes; with `reasonCode`
- * (MQTT 5 only) the acknowledgment carries it, success without.
+ * (MQTT 5 only) the acknowledgment carries it, and `properties` after it, success without.
  */
-export function acknowledgment(type: number, packetId: number, reasonCode?: number): Buffer {
+export function acknowledgment(
+  type: number,
+  packetId: number,
+  reasonCode?: number,
+  properties?: Buffer,
+): Buffer {
   const flags = type === PacketType.PUBREL ? 0x02 : 0x00;
-  const head = [(type << 4) | flags, reasonCode === undefined ? 2 : 3, packetId >> 8, packetId & 0xff];
-  return Buffer.from(reasonCode === undefined ? head : [...head, reasonCode]);
+  if (reasonCode === undefined) return Buffer.from([(type << 4) | flags, 2, packetId >> 8, packetId & 0xff]);
+  const body = Buffer.concat([
+    Buffer.from([packetId >> 8, packetId & 0xff, reasonCode]),
+    properties ? withLength(properties) : Buffer.alloc(0),
+  ]);
+  return Buffer.concat([Buffer.from([(type << 4) | flags, ...variableByteInteger(body.length)]), body]);
 }
 
 /** The MQTT 5 reason code of each MQTT 3.1.1 CONNACK return code. */
 const CONNACK_REASON_CODES: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 };
 
-/** A CONNACK refusing the connection with `returnCode`, in the form of protocol `level`. */
-export function connackRefusal(returnCode: number, level = 4): Buffer {
+/**
+ * A CONNACK refusing the connection with `returnCode`, in the form of protocol `level`; on MQTT 5
+ * with `properties` (its Reason String), which a CONNACK may carry whatever the client asked [MQTT-3.1.2-29].
+ */
+export function connackRefusal(returnCode: number, level = 4, properties?: Buffer): Buffer {
   if (level !== MQTT5) return Buffer.from([PacketType.CONNACK << 4, 2, 0, returnCode]);
-  // The session present flag, the reason code, no properties [MQTT-3.2.2-6].
-  return Buffer.from([PacketType.CONNACK << 4, 3, 0, CONNACK_REASON_CODES[returnCode] ?? 0x80, 0]);
+  // The session present flag, the reason code, the properties [MQTT-3.2.2-6].
+  const body = Buffer.concat([
+    Buffer.from([0, CONNACK_REASON_CODES[returnCode] ?? 0x80]),
+    withLength(properties ?? Buffer.alloc(0)),
+  ]);
+  return Buffer.concat([Buffer.from([PacketType.CONNACK << 4, ...variableByteInteger(body.length)]), body]);
 }

@@ -90,6 +90,25 @@ export function topicAliasOf(blocks: Buffer[]): number | undefined {
 
 export const SHARED_SUBSCRIPTION_AVAILABLE = 0x2a;
 
+const REQUEST_PROBLEM_INFORMATION = 0x17;
+const REASON_STRING = 0x1f;
+
+/**
+ * Whether a client may be told a Reason String on an acknowledgment: not when its CONNECT's
+ * properties (`block`) say Request Problem Information 0 [MQTT-3.1.2-29].
+ */
+export function wantsProblemInformation(block: Buffer | undefined): boolean {
+  const offset = block && propertyValueOffset(block, REQUEST_PROBLEM_INFORMATION);
+  return offset === undefined || block?.[offset] !== 0;
+}
+
+/** A property block holding `text` as the Reason String, cut to 200 bytes at most. */
+export function reasonStringProperty(text: string): Buffer {
+  const utf8 = Buffer.from(text.slice(0, 200), 'utf8').subarray(0, 200);
+  const head = Buffer.from([REASON_STRING, utf8.length >> 8, utf8.length & 0xff]);
+  return Buffer.concat([head, utf8]);
+}
+
 /** What is wrong with a block of properties (the bytes after its length), or undefined. */
 export function propertiesProblem(block: Buffer): string | undefined {
   const seen = new Set<number>();

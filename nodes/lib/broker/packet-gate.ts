@@ -17,7 +17,7 @@ import {
   type Violation,
 } from './conformance.js';
 import { MAX_QOS2_AWAITING_RELEASE, TOPIC_ALIAS_MAXIMUM } from './limits.js';
-import { topicAliasOf } from './mqtt5-properties.js';
+import { reasonStringProperty, topicAliasOf, wantsProblemInformation } from './mqtt5-properties.js';
 import {
   FrameSplitter,
   MQTT5,
@@ -93,6 +93,8 @@ export class PacketGate {
   private restricted = false;
   /** The protocol level of the client's CONNECT (3, 4 or 5), once read; 4 before. */
   private level = 4;
+  /** Whether a refusal may carry a Reason String: not if the CONNECT said Request Problem Information 0. */
+  private problemInformation = true;
   /** The packet identifiers of the client's QoS 2 publications not released yet (checked clients only). */
   private readonly awaitingRelease = new Set<number>();
   /** MQTT 5: the topic of each Topic Alias the client has set on this connection [MQTT-3.3.2-10]. */
@@ -227,6 +229,7 @@ export class PacketGate {
       return 'close';
     }
     this.identity = identity;
+    this.problemInformation = wantsProblemInformation(connect.properties[0]);
     const { access, conformance, maxPacketSize } = this.options;
     // The identity is fixed at CONNECT and the rules while the broker runs: asked once, not per PUBLISH.
     this.restricted = access !== undefined && !access.publishesFreely(identity);
@@ -266,7 +269,10 @@ export class PacketGate {
     if (publish.packetId !== undefined) {
       const type = publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
       const reasonCode = this.level === MQTT5 ? NOT_AUTHORIZED : undefined;
-      this.output.answer(acknowledgment(type, publish.packetId, reasonCode));
+      const reason = this.problemInformation
+        ? reasonStringProperty('not authorized to publish to this topic')
+        : undefined;
+      this.output.answer(acknowledgment(type, publish.packetId, reasonCode, reason));
       // A PUBREC with a reason code of 0x80 or above ends the exchange: no PUBREL will come (4.3.3).
       if (reasonCode !== undefined) this.awaitingRelease.delete(publish.packetId);
     }

@@ -23,6 +23,8 @@ export interface OutgoingPacket {
   retain?: boolean;
   dup?: boolean;
   properties?: Record<string, unknown>;
+  /** A SUBACK's reason code (MQTT 5) or granted QoS per filter. */
+  granted?: number[];
 }
 
 type WriteToStream = ((packet: OutgoingPacket, stream: Writable, opts?: object) => boolean) & {
@@ -50,6 +52,8 @@ export class OutgoingPackets {
   private aliasMaximum = 0;
   /** The client's Maximum Packet Size from its CONNECT; infinite when it gave none. */
   private maximumPacketSize = Number.POSITIVE_INFINITY;
+  /** Whether a refusal may carry a Reason String: not if the CONNECT said Request Problem Information 0 [MQTT-3.1.2-29]. */
+  private problemInformation = true;
   /** The alias of each topic sent on this connection: the first topics, up to the client's maximum. */
   private readonly aliases = new Map<string, number>();
   /** Where the packets sent are counted, when the broker counts them. */
@@ -58,8 +62,13 @@ export class OutgoingPackets {
   constructor(private readonly terms: OutgoingTerms) {}
 
   /** Reads the client's limits from its CONNECT (MQTT 5 properties; none on MQTT 3.1.1). */
-  connecting(properties: { topicAliasMaximum?: number; maximumPacketSize?: number } | undefined): void {
+  connecting(
+    properties:
+      | { topicAliasMaximum?: number; maximumPacketSize?: number; requestProblemInformation?: boolean }
+      | undefined,
+  ): void {
     this.aliasMaximum = properties?.topicAliasMaximum ?? 0;
+    this.problemInformation = properties?.requestProblemInformation !== false;
     const maximum = properties?.maximumPacketSize;
     this.maximumPacketSize = maximum && maximum < LARGEST_MQTT_PACKET ? maximum : Number.POSITIVE_INFINITY;
   }
@@ -79,10 +88,15 @@ export class OutgoingPackets {
     if (packet.cmd === 'connack') return module.writeToStream(this.connack(packet), stream, opts);
     if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.reasonCode === undefined)
       return module.writeToStream(succeeded(packet), stream, opts);
+    const reason = this.problemInformation ? refusalReason(packet) : undefined;
+    if (reason) return module.writeToStream(withReason(packet, reason), stream, opts);
     return module.writeToStream(packet, stream, opts);
   }
 
   private connack(packet: OutgoingPacket): OutgoingPacket {
+    // A CONNACK may say why it refuses whatever the client asked [MQTT-3.1.2-29]; MQTT 5's reasonCode only.
+    const refusal = packet.reasonCode ? CONNACK_REFUSALS[packet.reasonCode] : undefined;
+    if (refusal) return withReason(packet, refusal);
     const maximum = this.terms.connackMaximumPacketSize;
     // Only a successful MQTT 5 CONNACK has properties of the broker's to tell.
     if (maximum === undefined || packet.reasonCode !== 0 || !packet.properties) return packet;
@@ -118,6 +132,28 @@ export class OutgoingPackets {
     if (alias !== undefined && !known) this.aliases.set(topic as string, alias);
     return stream.write(bytes);
   }
+}
+
+/** MQTT 5 reason code → the Reason String of a CONNACK refusing with it. */
+const CONNACK_REFUSALS: Record<number, string> = {
+  0x86: 'bad user name or password',
+  0x87: 'not authorized',
+};
+
+const NOT_AUTHORIZED = 0x87;
+
+/** Why an MQTT 5 acknowledgment from Aedes refuses, when it does for the topic rules (0x87). */
+function refusalReason(packet: OutgoingPacket): string | undefined {
+  if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.reasonCode === NOT_AUTHORIZED)
+    return 'not authorized to publish to this topic';
+  if (packet.cmd === 'suback' && packet.granted?.includes(NOT_AUTHORIZED))
+    return 'not authorized to subscribe to a filter refused (0x87)';
+  return undefined;
+}
+
+/** `packet` with `reason` as its Reason String (on MQTT 3.1.1, mqtt-packet writes no properties). */
+function withReason(packet: OutgoingPacket, reason: string): OutgoingPacket {
+  return { ...packet, properties: { ...packet.properties, reasonString: reason } };
 }
 
 /**
