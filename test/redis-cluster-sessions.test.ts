@@ -10,6 +10,8 @@ import { RedisServer, redisBinary } from './support/redis.js';
 import { freePort } from './support/ports.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { delay, waitFor } from './support/wait.js';
+import { RawSession } from './support/raw-mqtt.js';
+import mqttPacket from 'mqtt-packet';
 
 type Protocol = 4 | 5;
 
@@ -201,6 +203,52 @@ describe('embedded brokers on one Redis: offline bound and session expiry across
     // Both wills were timed together: the other one would have come by now.
     await delay(1000);
     assert.deepEqual(watcher.received, [2]);
+  });
+
+  it('[MQTT-3.14.2.1 0x97] disconnects with Quota exceeded an MQTT 5 client of this broker over the bound that acknowledges nothing, whichever broker queued its messages', async () => {
+    const a = await startedBroker(3);
+    const b = await startedBroker(3);
+    const told: string[] = [];
+    a.broker.on('quota-disconnected', (clientId) => told.push(clientId));
+    // Takes every message and acknowledges none; pings, so that its keep-alive alone does not close it.
+    const stalled = await RawSession.open(a.port);
+    const v5 = (packet: mqttPacket.Packet) => mqttPacket.generate(packet, { protocolVersion: 5 });
+    stalled.send(
+      v5({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clientId: 'stalled-on-a',
+        clean: false,
+        keepalive: 1,
+        properties: { sessionExpiryInterval: 60 },
+      }),
+      v5({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'quota/#', qos: 1 }] }),
+    );
+    const pinging = setInterval(() => stalled.send(v5({ cmd: 'pingreq' })), 400);
+    const received = () => {
+      const packets: mqttPacket.Packet[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      parser.on('packet', (packet) => packets.push(packet));
+      parser.parse(stalled.received);
+      return packets;
+    };
+    const disconnects = () =>
+      received().flatMap((packet) => (packet.cmd === 'disconnect' ? [packet.reasonCode] : []));
+    try {
+      await waitFor(() => received().some((packet) => packet.cmd === 'suback'), 'the SUBACK');
+      // B takes the publications and queues them in Redis: A never enqueues for its own client.
+      const publisher = (await connect(b.port)).client;
+      for (let n = 1; n <= 10; n++) await publisher.publishAsync(`quota/${n}`, String(n), { qos: 1 });
+      assert.deepEqual(disconnects(), [], 'disconnected while within its keep-alive');
+      await waitFor(() => disconnects().length === 1, 'the DISCONNECT, once quiet for 1.5 keep-alives', 5000);
+      assert.deepEqual(disconnects(), [0x97]);
+      assert.deepEqual(told, ['stalled-on-a']);
+      assert.ok(await stalled.closesWithin(2000), 'closed after the DISCONNECT');
+    } finally {
+      clearInterval(pinging);
+      stalled.destroy();
+    }
   });
 
   it('does not end the session of a client taken over by another broker when the first one times it', async () => {

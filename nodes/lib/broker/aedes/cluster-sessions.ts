@@ -13,10 +13,14 @@ import type { Aedes, AedesOptions, Client } from 'aedes' with { 'resolution-mode
 import msgpack from 'msgpack-lite';
 import { withOverrides } from './persistence-patches.js';
 import type { ClusterState } from './cluster-state.js';
+import type { QuotaDisconnect } from './quota-disconnect.js';
 import type { AedesPersistence, DeliveredPacket } from './types.js';
 
 /** The Session Expiry Interval meaning "never" (MQTT 5.0, 3.1.2.11.2): no deadline to record. */
 const SESSION_NEVER_EXPIRES = 0xffffffff;
+
+/** How often each broker counts the queues of its clients that acknowledge nothing (see watchQuotas). */
+const QUOTA_CHECK_INTERVAL_MS = 1000;
 
 /** How often each broker looks for sessions past their expiry (those whose broker stopped). */
 const SWEEP_INTERVAL_MS = 1000;
@@ -79,6 +83,7 @@ interface WillScheduling {
 /** The session expiry of an embedded broker in a cluster: see the file's comment. */
 export class ClusterSessions {
   private sweeper: NodeJS.Timeout | undefined;
+  private quotaWatch: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -110,6 +115,30 @@ export class ClusterSessions {
         },
       );
   };
+
+  /**
+   * Tells a client connected here over `maxMessages` queued, that acknowledges nothing, DISCONNECT 0x97
+   * (quota-disconnect.ts). In a cluster the broker that takes a publication queues it for every
+   * subscriber, so the one holding a stalled connection never sees its queue grow: it counts, in Redis,
+   * the queues of its quiet clients, and of those only.
+   */
+  watchQuotas(
+    quota: () => Pick<QuotaDisconnect, 'isQuiet' | 'overBound'> | undefined,
+    maxMessages: number,
+  ): void {
+    if (maxMessages <= 0) return;
+    this.quotaWatch = setInterval(() => {
+      const watcher = quota();
+      for (const clientId of Object.keys(this.clients)) {
+        if (!watcher?.isQuiet(clientId)) continue;
+        this.state.queueLength(clientId).then(
+          (length) => (length > maxMessages ? watcher.overBound(clientId, maxMessages) : undefined),
+          (error: Error) => this.onError(error),
+        );
+      }
+    }, QUOTA_CHECK_INTERVAL_MS);
+    this.quotaWatch.unref();
+  }
 
   /** Joins `aedes` to the cluster's view of its clients and sessions. */
   attach(aedes: Aedes): void {
@@ -183,6 +212,7 @@ export class ClusterSessions {
   close(): void {
     this.closed = true;
     clearInterval(this.sweeper);
+    clearInterval(this.quotaWatch);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.state.stop();

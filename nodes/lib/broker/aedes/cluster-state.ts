@@ -312,6 +312,11 @@ export class ClusterState {
     );
   }
 
+  /** How many entries `clientId`'s outgoing queue holds, messages in flight included. */
+  queueLength(clientId: string): Promise<number> {
+    return this.redis.llen(outgoingKey(clientId));
+  }
+
   /**
    * Trims the queues of `clientIds` that are not connected to any broker to `bound` entries.
    * Resolves with each message removed, as the persistence stored it.

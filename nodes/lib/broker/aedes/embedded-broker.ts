@@ -195,7 +195,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       maxOfflineMessages: this.options.maxOfflineMessages,
       isConnected: (clientId) => this.connectedClientIds.has(clientId),
       onDrop: (clientId, packet) => this.emit('offline-dropped', clientId, packet.topic ?? ''),
-      onOverWhileConnected: (clientId, maxMessages) => this.quota?.overBound(clientId, maxMessages),
+      quota: () => this.quota,
       onError: (error) => this.emit('client-error', '', error),
     });
     this.clusterSessions = clusterSessions;

@@ -14,6 +14,7 @@ import { ClusterState } from './cluster-state.js';
 import { boundClusterQueues, ClusterSessions } from './cluster-sessions.js';
 import { noteQueueResends, retainedDollarRule } from './persistence-patches.js';
 import type { AedesPersistence, DeliveredPacket } from './types.js';
+import type { QuotaDisconnect } from './quota-disconnect.js';
 
 export interface QueuePersistenceOptions {
   /** Where the broker keeps its state: Redis, a LevelDB, or (neither) memory. */
@@ -25,8 +26,8 @@ export interface QueuePersistenceOptions {
   /** Whether a client is connected to this broker. */
   isConnected(clientId: string): boolean;
   onDrop(clientId: string, packet: DeliveredPacket): void;
-  /** A connected client has more than the bound queued (see QuotaDisconnect). */
-  onOverWhileConnected(clientId: string, maxMessages: number): void;
+  /** The DISCONNECT 0x97 of a connected client over the bound that acknowledges nothing, once Aedes runs. */
+  quota(): QuotaDisconnect | undefined;
   onError(error: Error): void;
 }
 
@@ -44,7 +45,7 @@ export async function queuePersistence(options: QueuePersistenceOptions): Promis
     maxMessages: redis ? 0 : maxOfflineMessages,
     isConnected: options.isConnected,
     onDrop,
-    onOverWhileConnected: options.onOverWhileConnected,
+    onOverWhileConnected: (clientId, maxMessages) => options.quota()?.overBound(clientId, maxMessages),
   });
   let clusterSessions: ClusterSessions | undefined;
   const cluster = redis ? new ClusterState(redis.storageConnection, options.brokerId) : undefined;
@@ -53,7 +54,10 @@ export async function queuePersistence(options: QueuePersistenceOptions): Promis
     bounded = boundClusterQueues(bounded, cluster, { maxMessages: maxOfflineMessages, onDrop });
   }
   const persistence = retainedDollarRule(noteQueueResends(bounded));
-  if (cluster) clusterSessions = new ClusterSessions(cluster, persistence, options.onError);
+  if (cluster) {
+    clusterSessions = new ClusterSessions(cluster, persistence, options.onError);
+    clusterSessions.watchQuotas(options.quota, maxOfflineMessages);
+  }
   return { persistence, clusterSessions };
 }
 

@@ -38,14 +38,25 @@ export class QuotaDisconnect {
     aedes.on('ack', (_packet, client) => progressed(client as AedesClient));
   }
 
-  /** The queue of connected client `clientId` holds more than `bound` messages. */
-  overBound(clientId: string, bound: number): void {
+  /** The MQTT 5 client `clientId`, connected here, if it has acknowledged nothing for too long. */
+  private quietClient(clientId: string): AedesClient | undefined {
     const clients = (this.aedes as unknown as { clients: Record<string, AedesClient | undefined> }).clients;
     const client = clients[clientId];
-    if (!client || client.version !== 5 || !client.connected || client.closed) return;
+    if (!client || client.version !== 5 || !client.connected || client.closed) return undefined;
     const quiet = Date.now() - (this.lastProgress.get(client) ?? Date.now());
     const keepalive = client._keepaliveInterval ?? -1;
-    if (quiet < (keepalive > 0 ? keepalive : QUIET_WITHOUT_KEEPALIVE_MS)) return;
+    return quiet < (keepalive > 0 ? keepalive : QUIET_WITHOUT_KEEPALIVE_MS) ? undefined : client;
+  }
+
+  /** Whether `clientId` would be told 0x97 were its queue over the bound: asked before counting it. */
+  isQuiet(clientId: string): boolean {
+    return this.quietClient(clientId) !== undefined;
+  }
+
+  /** The queue of connected client `clientId` holds more than `bound` messages. */
+  overBound(clientId: string, bound: number): void {
+    const client = this.quietClient(clientId);
+    if (!client) return;
     // Seen once: the client closes, and the next message for it finds it away.
     this.lastProgress.set(client, Number.POSITIVE_INFINITY);
     this.disconnected(clientId, bound);
