@@ -18,8 +18,6 @@ export class GatedConnection extends Duplex {
   private readonly gate: PacketGate;
   /** Answers of the gate waiting for the CONNACK, which must come first [MQTT-3.2.0-1]. */
   private heldAnswers: Buffer[] | undefined = [];
-  /** Until the broker's first packet (its CONNACK) is whole and edited: its bytes so far, and the edit. */
-  private connackEdit: { splitter: FrameSplitter; edit: (body: Buffer) => void } | undefined;
   /** Where the bytes both ways are counted, when the broker counts them. */
   traffic: TrafficCounters | undefined;
 
@@ -74,35 +72,13 @@ export class GatedConnection extends Duplex {
     for (const bytes of held ?? []) this.transport.write(bytes);
   }
 
-  /** `edit` changes, in place, the body of the CONNACK the broker writes, before it goes out. */
-  editConnack(edit: (body: Buffer) => void): void {
-    this.connackEdit = { splitter: new FrameSplitter(Number.POSITIVE_INFINITY), edit };
-  }
-
-  /** What of the broker's `chunk` goes out now: nothing while a CONNACK to edit is incomplete. */
-  private outgoing(chunk: Buffer): Buffer | undefined {
-    const pending = this.connackEdit;
-    if (!pending) return chunk;
-    const split = pending.splitter.push(chunk);
-    if (typeof split === 'string') return void this.destroy(new Error(`broker wrote a ${split} packet`));
-    const [first] = split.frames;
-    if (!first) return undefined;
-    this.connackEdit = undefined;
-    // A copy: the writer's buffers may be ones it reuses.
-    const bytes = Buffer.from(split.data);
-    if (first.type === PacketType.CONNACK)
-      pending.edit(bytes.subarray(first.end - first.body.length, first.end));
-    return bytes;
-  }
-
   override _read(): void {
     this.transport.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const bytes = this.outgoing(chunk);
-    if (bytes && this.traffic) this.traffic.bytesSent += bytes.length;
-    if (!bytes || this.transport.write(bytes)) callback();
+    if (this.traffic) this.traffic.bytesSent += chunk.length;
+    if (this.transport.write(chunk)) callback();
     else this.transport.once('drain', () => callback());
   }
 
@@ -113,9 +89,8 @@ export class GatedConnection extends Duplex {
     this.transport.cork();
     let flowing = true;
     for (const { chunk } of chunks) {
-      const bytes = this.outgoing(chunk);
-      if (bytes && this.traffic) this.traffic.bytesSent += bytes.length;
-      if (bytes) flowing = this.transport.write(bytes);
+      if (this.traffic) this.traffic.bytesSent += chunk.length;
+      flowing = this.transport.write(chunk);
     }
     this.transport.uncork();
     if (flowing) callback();

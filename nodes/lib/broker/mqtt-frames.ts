@@ -337,15 +337,11 @@ export function readUnsubscribe(body: Buffer, level: number): UnsubscribeFields 
   return { packetId, filters, properties: reader.propertyBlocks };
 }
 
-/** The property block of an MQTT 5 CONNACK's body (after its flags and reason code); undefined before MQTT 5. */
-export function connackProperties(body: Buffer): Buffer | undefined {
-  const reader = new FieldReader(body);
-  if (reader.uint16() === undefined || !reader.skipProperties()) return undefined;
-  return reader.propertyBlocks[0];
-}
-
 /** MQTT 5's reason code 0x87, Not authorized. */
 export const NOT_AUTHORIZED = 0x87;
+
+/** The Reason String of a publication the topic rules refuse, whether the gate or Aedes refuses it. */
+export const PUBLISH_NOT_AUTHORIZED = 'not authorized to publish to this topic';
 
 /** `value` as a variable byte integer [MQTT-1.5.5-1]. */
 function variableByteInteger(value: number): number[] {

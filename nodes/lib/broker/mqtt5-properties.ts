@@ -88,8 +88,6 @@ export function topicAliasOf(blocks: Buffer[]): number | undefined {
   return undefined;
 }
 
-export const SHARED_SUBSCRIPTION_AVAILABLE = 0x2a;
-
 const REQUEST_PROBLEM_INFORMATION = 0x17;
 const REASON_STRING = 0x1f;
 
@@ -102,9 +100,9 @@ export function wantsProblemInformation(block: Buffer | undefined): boolean {
   return offset === undefined || block?.[offset] !== 0;
 }
 
-/** A property block holding `text` as the Reason String, cut to 200 bytes at most. */
+/** A property block holding `text` as the Reason String, cut to 200 characters (never inside one). */
 export function reasonStringProperty(text: string): Buffer {
-  const utf8 = Buffer.from(text.slice(0, 200), 'utf8').subarray(0, 200);
+  const utf8 = Buffer.from(text.slice(0, 200), 'utf8');
   const head = Buffer.from([REASON_STRING, utf8.length >> 8, utf8.length & 0xff]);
   return Buffer.concat([head, utf8]);
 }

@@ -22,6 +22,7 @@ import {
   FrameSplitter,
   MQTT5,
   NOT_AUTHORIZED,
+  PUBLISH_NOT_AUTHORIZED,
   PacketType,
   acknowledgment,
   connectLevel,
@@ -269,9 +270,7 @@ export class PacketGate {
     if (publish.packetId !== undefined) {
       const type = publish.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
       const reasonCode = this.level === MQTT5 ? NOT_AUTHORIZED : undefined;
-      const reason = this.problemInformation
-        ? reasonStringProperty('not authorized to publish to this topic')
-        : undefined;
+      const reason = this.problemInformation ? reasonStringProperty(PUBLISH_NOT_AUTHORIZED) : undefined;
       this.output.answer(acknowledgment(type, publish.packetId, reasonCode, reason));
       // A PUBREC with a reason code of 0x80 or above ends the exchange: no PUBREL will come (4.3.3).
       if (reasonCode !== undefined) this.awaitingRelease.delete(publish.packetId);

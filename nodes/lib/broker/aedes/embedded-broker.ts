@@ -26,7 +26,7 @@ import {
 } from './prototype-keys.js';
 import type { AedesClient, AedesInternals } from './types.js';
 import { accessHooks, refusalOf } from './access-hooks.js';
-import { SharedSubscriptions, announceSharedSubscriptions } from './shared-subscriptions.js';
+import { SharedSubscriptions } from './shared-subscriptions.js';
 import { SharedAnnouncements } from './shared-announcements.js';
 import { MQ_CONCURRENCY } from './message-bus.js';
 import { QuotaDisconnect } from './quota-disconnect.js';
@@ -334,7 +334,6 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       refusesAnonymous:
         origin && !origin.local && access ? (username) => access.refusesFromNetwork(username) : undefined,
     });
-    connection.editConnack(announceSharedSubscriptions);
     this.connections.add(connection);
     if (network) this.networkConnections++;
     connection.once('close', () => {

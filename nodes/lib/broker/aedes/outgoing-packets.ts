@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
+import { NOT_AUTHORIZED, PUBLISH_NOT_AUTHORIZED } from '../mqtt-frames.js';
 import type { TrafficCounters } from '../traffic.js';
 
 /** The fields of an outgoing packet read here (mqtt-packet's own types make `properties` a union per command). */
@@ -97,10 +98,16 @@ export class OutgoingPackets {
     // A CONNACK may say why it refuses whatever the client asked [MQTT-3.1.2-29]; MQTT 5's reasonCode only.
     const refusal = packet.reasonCode ? CONNACK_REFUSALS[packet.reasonCode] : undefined;
     if (refusal) return withReason(packet, refusal);
-    const maximum = this.terms.connackMaximumPacketSize;
     // Only a successful MQTT 5 CONNACK has properties of the broker's to tell.
-    if (maximum === undefined || packet.reasonCode !== 0 || !packet.properties) return packet;
-    return { ...packet, properties: { ...packet.properties, maximumPacketSize: maximum } };
+    if (packet.reasonCode !== 0 || !packet.properties) return packet;
+    const maximum = this.terms.connackMaximumPacketSize;
+    // Aedes always says "Shared Subscription Available: 0" and has no option to say otherwise; the
+    // embedded broker has them (shared-subscriptions.ts) [MQTT-3.2.2-13 and 3.2.2.3.17].
+    const properties = { ...packet.properties, sharedSubscriptionAvailable: true };
+    return {
+      ...packet,
+      properties: maximum === undefined ? properties : { ...properties, maximumPacketSize: maximum },
+    };
   }
 
   private writePublish(
@@ -140,12 +147,10 @@ const CONNACK_REFUSALS: Record<number, string> = {
   0x87: 'not authorized',
 };
 
-const NOT_AUTHORIZED = 0x87;
-
 /** Why an MQTT 5 acknowledgment from Aedes refuses, when it does for the topic rules (0x87). */
 function refusalReason(packet: OutgoingPacket): string | undefined {
   if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.reasonCode === NOT_AUTHORIZED)
-    return 'not authorized to publish to this topic';
+    return PUBLISH_NOT_AUTHORIZED;
   if (packet.cmd === 'suback' && packet.granted?.includes(NOT_AUTHORIZED))
     return 'not authorized to subscribe to a filter refused (0x87)';
   return undefined;

@@ -15,8 +15,6 @@
  */
 import type { Aedes } from 'aedes' with { 'resolution-mode': 'import' };
 import { parseSharedFilter } from '../../topic.js';
-import { connackProperties } from '../mqtt-frames.js';
-import { SHARED_SUBSCRIPTION_AVAILABLE, propertyValueOffset } from '../mqtt5-properties.js';
 import { SharedGroups, type ShareMember, type SharedSubscription } from '../shared-groups.js';
 import type { BrokerShares } from '../shared-cluster.js';
 import type { BrokerHandler, BrokerMessage } from '../core-session.js';
@@ -40,17 +38,6 @@ export function internalFilter(filter: string): string {
 /** The filter the client wrote, from the name Aedes knows it by. */
 export function publicFilter(filter: string): string {
   return filter.startsWith(INTERNAL_PREFIX) ? PUBLIC_PREFIX + filter.slice(INTERNAL_PREFIX.length) : filter;
-}
-
-/**
- * Aedes writes "Shared Subscription Available: 0" in every MQTT 5 CONNACK and has no option to say
- * otherwise (aedes/lib/handlers/connect.js): the byte is set to 1 as the CONNACK goes out
- * (GatedConnection.editConnack), so clients know they may use `$share/` [MQTT-3.2.2-13 and 3.2.2.3.17].
- */
-export function announceSharedSubscriptions(connackBody: Buffer): void {
-  const block = connackProperties(connackBody);
-  const offset = block && propertyValueOffset(block, SHARED_SUBSCRIPTION_AVAILABLE);
-  if (block && offset !== undefined) block[offset] = 1;
 }
 
 /** What Aedes keeps of a client's subscription (aedes/lib/handlers/subscribe.js). */
