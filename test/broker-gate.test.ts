@@ -180,18 +180,21 @@ describe('packet gate', () => {
       }
     });
 
+    /** A plain MQTT 5 CONNECT of client `c5`, with `properties`. */
+    const connect5 = (properties?: { requestProblemInformation: boolean }): Packet => ({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clientId: 'c5',
+      clean: true,
+      keepalive: 0,
+      properties,
+    });
+
     /** A CONNECT (with `properties`), then a QoS 1 and a QoS 2 publication the topic rules refuse. */
     function refusedPublications(properties?: { requestProblemInformation: boolean }): Buffer {
       return v5(
-        {
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 5,
-          clientId: 'c5',
-          clean: true,
-          keepalive: 0,
-          properties,
-        },
+        connect5(properties),
         {
           cmd: 'publish',
           topic: 'denied/1',
@@ -236,14 +239,7 @@ describe('packet gate', () => {
 
     it('[MQTT-1.5.5-1] closes on MQTT 5 properties whose length runs past the packet', () => {
       const { gate: target, recorded } = gate();
-      const connectPacket = v5({
-        cmd: 'connect',
-        protocolId: 'MQTT',
-        protocolVersion: 5,
-        clientId: 'c5',
-        clean: true,
-        keepalive: 0,
-      });
+      const connectPacket = v5(connect5());
       // A QoS 1 PUBLISH "t", packet identifier 1, then a property length of 100 with nothing after it.
       target.accept(
         Buffer.concat([connectPacket, Buffer.from([0x32, 0x06, 0x00, 0x01, 0x74, 0x00, 0x01, 0x64])]),
