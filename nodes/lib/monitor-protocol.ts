@@ -143,6 +143,8 @@ export interface QuarantineView {
 export interface QuarantinedMessageView {
   key: string;
   topic?: string;
+  /** Its message is kept, so `releaseQuarantined` can send it again (409 otherwise). */
+  releasable?: boolean;
   attempts: number;
   firstSeen: number;
   quarantinedAt: number;

@@ -3,6 +3,8 @@ import { DeliveryCounts, type DeliveryVerdict } from '../lib/quarantine/delivery
 import { SuspectGate } from '../lib/quarantine/suspect-gate.js';
 import { LevelDeliveryStore } from '../lib/quarantine/level-delivery-store.js';
 import { messageKey } from '../lib/quarantine/message-key.js';
+import { KeptMessages, LevelKeptMessageStore, type KeptMessage } from '../lib/quarantine/kept-messages.js';
+import type { QuarantinedMessageView } from '../lib/monitor-protocol.js';
 
 export const DEFAULT_MAX_DELIVERIES = 5;
 
@@ -22,13 +24,17 @@ export class InNodeQuarantine {
   /** Messages quarantined since the node started, for its status. */
   quarantinedCount = 0;
   private counts: DeliveryCounts | undefined;
+  /** The quarantined messages themselves, for a release; without them, entries are still listed. */
+  private kept: KeptMessages | undefined;
   private readonly opening: Promise<void>;
   private readonly flow = new SuspectGate();
 
   constructor(directory: string, maxDeliveries: number, onUnavailable: (error: Error) => void) {
     this.opening = DeliveryCounts.open(new LevelDeliveryStore(directory), { maxDeliveries }).then(
-      (counts) => {
+      async (counts) => {
         this.counts = counts;
+        const quarantined = new Set(counts.quarantined().map(({ key }) => key));
+        this.kept = await KeptMessages.open(new LevelKeptMessageStore(`${directory}-messages`), quarantined);
       },
       onUnavailable,
     );
@@ -57,8 +63,54 @@ export class InNodeQuarantine {
     }
     if (verdict.kind === 'deliver') return { pass: true, key };
     this.flow.leave(key);
-    if (verdict.kind === 'quarantine') this.quarantinedCount++;
+    if (verdict.kind === 'quarantine') {
+      this.quarantinedCount++;
+      // Not awaited: the message is quarantined either way; only its later release needs this.
+      this.kept?.keep(key, keptMessage(packet)).catch(() => undefined);
+    }
     return { pass: false, verdict };
+  }
+
+  /** The quarantined messages, newest first, at most `limit`. */
+  list(limit: number): QuarantinedMessageView[] {
+    const entries = this.counts?.quarantined() ?? [];
+    return entries
+      .slice(-limit)
+      .reverse()
+      .map(({ key, attempts, firstSeen, quarantinedAt, lastError }) => ({
+        key,
+        topic: this.kept?.get(key)?.topic,
+        releasable: this.kept?.has(key) ?? false,
+        attempts,
+        firstSeen,
+        quarantinedAt,
+        lastError,
+      }));
+  }
+
+  /** How many messages are quarantined now. */
+  get count(): number {
+    return this.counts?.quarantined().length ?? 0;
+  }
+
+  /**
+   * Takes `key` out of the quarantine and gives back its message, for the node to deliver again as
+   * a first delivery; undefined when it was not kept (too large for the bound, or evicted).
+   */
+  async release(key: string): Promise<KeptMessage | undefined> {
+    const message = this.kept?.get(key);
+    if (!message || !this.counts) return undefined;
+    await this.counts.forget(key);
+    await this.kept?.forget(key);
+    return message;
+  }
+
+  /** Forgets `key` and its message; says whether it was quarantined. */
+  async discard(key: string): Promise<boolean> {
+    if (!this.counts) return false;
+    const wasQuarantined = await this.counts.forget(key);
+    await this.kept?.forget(key);
+    return wasQuarantined;
   }
 
   /**
@@ -78,8 +130,14 @@ export class InNodeQuarantine {
   /** Closes the store; a deleted node's counts and quarantine go with it. */
   async close(removed: boolean): Promise<void> {
     await this.opening;
-    if (!this.counts) return;
-    if (removed) await this.counts.destroy();
-    else await this.counts.close();
+    if (removed) await Promise.all([this.counts?.destroy(), this.kept?.destroy()]);
+    else await Promise.all([this.counts?.close(), this.kept?.close()]);
   }
+}
+
+function keptMessage(packet: IPublishPacket): KeptMessage {
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const message: KeptMessage = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
+  if (packet.properties) message.properties = { ...packet.properties };
+  return message;
 }
