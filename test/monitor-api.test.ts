@@ -1,14 +1,20 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterEach, after, describe, it } from 'mocha';
+import { afterEach, after, before, describe, it } from 'mocha';
+import WebSocket from 'ws';
 import type mqtt from 'mqtt';
 import {
   MONITOR_ROUTES,
+  MONITOR_TOPIC,
   PREVIEW_BYTES,
+  SAMPLE_INTERVAL_MS,
+  WATCH_LEASE_MS,
   type MonitorSnapshot,
   type RetainedListing,
 } from '../nodes/lib/monitor-protocol.js';
+import { hashPassword } from '../nodes/lib/broker/passwords.js';
 import type * as Registry from '../nodes/node-red/monitor/registry.js';
 import { connectWhenListening } from './support/embedded-broker.js';
 import {
@@ -19,8 +25,9 @@ import {
   mqttOutNode,
 } from './support/flows.js';
 import { allNodes, helper, watchLog } from './support/node-red.js';
-import { temporaryDirectory } from './support/node-red-process.js';
+import { NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
 import { freePort } from './support/ports.js';
+import { linkedUserDirectory } from './support/user-directory.js';
 import { delay, waitFor } from './support/wait.js';
 
 const require = createRequire(__filename);
@@ -319,5 +326,233 @@ describe('monitor API: quarantines', () => {
     } finally {
       unregister();
     }
+  });
+});
+
+/** An admin API client of a spawned Node-RED, as a user with `token` (none: no Authorization header). */
+function as(baseUrl: string, token?: string) {
+  return async (method: string, routePath: string, body?: object) => {
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const sendsBody = body !== undefined && method !== 'GET';
+    if (sendsBody) headers['content-type'] = 'application/json';
+    const response = await fetch(baseUrl + routePath, {
+      method,
+      headers,
+      body: sendsBody ? JSON.stringify(body) : undefined,
+    });
+    return { status: response.status, text: await response.text(), headers: response.headers };
+  };
+}
+
+/** The editor's /comms socket, logged in with `token` and subscribed to `topic`: every message kept, raw. */
+async function commsAs(baseUrl: string, token: string, topic: string) {
+  const socket = new WebSocket(baseUrl.replace(/^http/, 'ws') + '/comms');
+  const frames: string[] = [];
+  const received: { topic: string; data: unknown }[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  const loggedIn = new Promise<void>((resolve, reject) => {
+    socket.on('message', (frame) => {
+      const text = frame.toString();
+      const parsed: unknown = JSON.parse(text);
+      for (const entry of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (entry?.auth === 'ok') resolve();
+        else if (entry?.auth === 'fail') reject(new Error('comms refused the token'));
+        else if (entry?.topic === topic) {
+          frames.push(text);
+          received.push(entry);
+        }
+      }
+    });
+  });
+  socket.send(JSON.stringify({ auth: token }));
+  await loggedIn;
+  socket.send(JSON.stringify({ subscribe: topic }));
+  return { socket, frames, received };
+}
+
+describe('monitor API behind adminAuth (a Node-RED process of its own)', () => {
+  const BROKER_PASSWORD = 'device-password-on-the-broker';
+  const CONFIG_PASSWORD = 'config-password-of-the-connection';
+  let nodeRed: NodeRedProcess | undefined;
+  let hash = '';
+  let configHash = '';
+  let port = 0;
+  const publishers: mqtt.MqttClient[] = [];
+
+  before(async function () {
+    this.timeout(120_000);
+    hash = await hashPassword(BROKER_PASSWORD);
+    configHash = await hashPassword(CONFIG_PASSWORD);
+    port = await freePort();
+    const userDir = linkedUserDirectory(temporaryDirectory('durable-mqtt-monitor-auth-'));
+    const flow = [
+      { id: 'tab1', type: 'tab', label: 'monitor' },
+      embeddedBrokerNode(port, {
+        z: 'tab1',
+        accounts: ['device', 'plant'].map((username) => ({ username, publish: ['#'], subscribe: ['#'] })),
+        allowAnonymous: false,
+      }),
+      brokerConfigNode({ id: 'config1', clientId: 'monitor-config' }),
+      mqttOutNode({
+        id: 'out1',
+        z: 'tab1',
+        broker: 'config1',
+        topic: 'q/t',
+        qos: '1',
+        persistence: 'queued',
+      }),
+    ];
+    writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
+    writeFileSync(
+      path.join(userDir, 'flows_cred.json'),
+      JSON.stringify({
+        [EMBEDDED_BROKER_ID]: { passwords: JSON.stringify({ device: hash, plant: configHash }) },
+        config1: { user: 'plant', password: CONFIG_PASSWORD },
+      }),
+    );
+    const tokens = {
+      'admin-token': { username: 'admin', permissions: '*' },
+      'reader-token': { username: 'reader', permissions: 'read' },
+      'busy-token': { username: 'busy', permissions: 'read' },
+    };
+    writeFileSync(
+      path.join(userDir, 'settings.js'),
+      `const tokens = ${JSON.stringify(tokens)};
+      module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: false,
+        logging: { console: { level: 'warn', metrics: false, audit: false } },
+        adminAuth: { type: 'credentials', users: [], tokens: (token) => Promise.resolve(tokens[token] || null) } };\n`,
+    );
+    const httpPort = await freePort();
+    nodeRed = new NodeRedProcess(
+      `http://127.0.0.1:${httpPort}`,
+      process.execPath,
+      [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', String(httpPort)],
+      { cwd: userDir },
+    );
+    await nodeRed.waitUntilServing('/auth/login', 60_000);
+    const publisher = await connectWhenListening(port, {
+      clientId: 'device-1',
+      username: 'device',
+      password: BROKER_PASSWORD,
+    });
+    publishers.push(publisher);
+    await publisher.publishAsync('site/state', JSON.stringify({ on: true }), { retain: true, qos: 1 });
+  });
+
+  after(async () => {
+    await Promise.all(publishers.splice(0).map((client) => client.endAsync()));
+    await nodeRed?.stop(15_000).catch(() => nodeRed?.kill());
+  });
+
+  const routes = () => {
+    const retained = route(MONITOR_ROUTES.retained, EMBEDDED_BROKER_ID);
+    return {
+      views: [
+        ['POST', MONITOR_ROUTES.watch],
+        ['GET', MONITOR_ROUTES.snapshot],
+        ['GET', retained],
+      ] as const,
+      actions: [
+        ['DELETE', `${retained}?topic=site%2Fstate`],
+        ['POST', route(MONITOR_ROUTES.retryOutbox, 'out1')],
+        ['POST', route(MONITOR_ROUTES.purgeOutbox, 'out1')],
+        ['POST', route(MONITOR_ROUTES.releaseQuarantined, 'in1')],
+        ['POST', route(MONITOR_ROUTES.discardQuarantined, 'in1')],
+      ] as const,
+    };
+  };
+
+  it('samples only while watched: no snapshot before a watch, one a second while watched, none after the lease', async function () {
+    this.timeout(60_000);
+    const comms = await commsAs(nodeRed!.baseUrl, 'admin-token', MONITOR_TOPIC);
+    try {
+      // First of these tests: nobody has watched this Node-RED yet.
+      await delay(3 * SAMPLE_INTERVAL_MS);
+      assert.equal(comms.received.length, 0, 'no snapshot before a watch');
+      assert.equal((await as(nodeRed!.baseUrl, 'reader-token')('POST', MONITOR_ROUTES.watch)).status, 204);
+      await waitFor(() => comms.received.length >= 3, 'three snapshots while watched');
+      const snapshot = comms.received[2].data as MonitorSnapshot;
+      assert.equal(snapshot.brokers[0].id, EMBEDDED_BROKER_ID);
+      assert.ok(snapshot.brokers[0].rates.length >= 1, 'rates sampled while watched');
+      assert.equal(snapshot.outboxes[0].id, 'out1');
+      for (const frame of comms.frames)
+        for (const secret of [BROKER_PASSWORD, CONFIG_PASSWORD, hash, configHash])
+          assert.ok(!frame.includes(secret), 'a snapshot holds a secret');
+      await delay(WATCH_LEASE_MS);
+      const afterLease = comms.received.length;
+      await delay(3 * SAMPLE_INTERVAL_MS);
+      assert.equal(comms.received.length, afterLease, 'no snapshot once the lease ended');
+    } finally {
+      comms.socket.close();
+    }
+  });
+
+  it('refuses every route without a token (401), and the actions to a user who may only read (403)', async () => {
+    const { views, actions } = routes();
+    const anonymous = as(nodeRed!.baseUrl);
+    const wrong = as(nodeRed!.baseUrl, 'no-such-token');
+    for (const [method, routePath] of [...views, ...actions]) {
+      assert.equal((await anonymous(method, routePath, { key: 'k' })).status, 401, `${method} ${routePath}`);
+      assert.equal((await wrong(method, routePath, { key: 'k' })).status, 401, `${method} ${routePath}`);
+    }
+    const reader = as(nodeRed!.baseUrl, 'reader-token');
+    for (const [method, routePath] of views)
+      assert.ok([200, 204].includes((await reader(method, routePath)).status), `${method} ${routePath}`);
+    for (const [method, routePath] of actions)
+      assert.equal((await reader(method, routePath, { key: 'k' })).status, 403, `${method} ${routePath}`);
+    // Nothing was done: the retained message is still there.
+    const listing = JSON.parse((await reader('GET', routes().views[2][1])).text) as RetainedListing;
+    assert.deepEqual(
+      listing.messages.map((message) => message.topic),
+      ['site/state'],
+    );
+  });
+
+  it('shows payload previews to a user who may write only, and never a password or a password hash', async () => {
+    const retained = routes().views[2][1];
+    const reader = as(nodeRed!.baseUrl, 'reader-token');
+    const writer = as(nodeRed!.baseUrl, 'admin-token');
+    const readerListing = await reader('GET', retained);
+    const writerListing = await writer('GET', retained);
+    const [readerView] = (JSON.parse(readerListing.text) as RetainedListing).messages;
+    const [writerView] = (JSON.parse(writerListing.text) as RetainedListing).messages;
+    assert.deepEqual(readerView, { topic: 'site/state', qos: 1, bytes: 11 });
+    assert.deepEqual(writerView.preview, { kind: 'json', text: '{"on":true}', truncated: false });
+    let snapshotText = '';
+    await poll(async () => {
+      snapshotText = (await writer('GET', MONITOR_ROUTES.snapshot)).text;
+      const view = JSON.parse(snapshotText) as MonitorSnapshot;
+      return view.connections[0]?.state === 'connected' && view.brokers[0]?.clients.length === 2;
+    }, 'the broker config and the device connected');
+    const snapshot = JSON.parse(snapshotText) as MonitorSnapshot;
+    assert.equal(snapshot.connections[0].endpoint, `embedded:${EMBEDDED_BROKER_ID}`);
+    assert.deepEqual(snapshot.brokers[0].clients.map((client) => client.user).sort(), ['device', 'plant']);
+    // Each hash whole, and its salt and key alone (base64, as the hash holds them).
+    const secrets = [
+      BROKER_PASSWORD,
+      CONFIG_PASSWORD,
+      ...[hash, configHash].flatMap((h) => [h, ...h.split('$').slice(4)]),
+    ];
+    for (const text of [readerListing.text, writerListing.text, snapshotText]) {
+      for (const secret of secrets) assert.ok(!text.includes(secret), `an answer holds a secret: ${text}`);
+    }
+  });
+
+  it('answers 429 with Retry-After past the rate limit, for that user only', async () => {
+    const busy = as(nodeRed!.baseUrl, 'busy-token');
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 61; i++) {
+      const answer = await busy('GET', MONITOR_ROUTES.snapshot);
+      statuses.push(answer.status);
+      if (answer.status === 429) retryAfter = answer.headers.get('retry-after');
+    }
+    assert.deepEqual(statuses.slice(0, 60), new Array(60).fill(200));
+    assert.equal(statuses[60], 429);
+    assert.match(retryAfter ?? '', /^[1-9]\d*$/);
+    assert.equal((await as(nodeRed!.baseUrl, 'reader-token')('GET', MONITOR_ROUTES.snapshot)).status, 200);
   });
 });
