@@ -15,6 +15,7 @@ import {
   type RetainedListing,
 } from '../nodes/lib/monitor-protocol.js';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
+import type { BrokerConnection } from '../nodes/lib/connection/broker-connection.js';
 import type * as Registry from '../nodes/node-red/monitor/registry.js';
 import { connectWhenListening } from './support/embedded-broker.js';
 import {
@@ -22,10 +23,13 @@ import {
   brokerConfigNode,
   embeddedBrokerNode,
   helperNode,
+  mqttInNode,
   mqttOutNode,
 } from './support/flows.js';
 import { allNodes, helper, watchLog } from './support/node-red.js';
 import { NodeRedProcess, temporaryDirectory } from './support/node-red-process.js';
+import { RedisServer, redisBinary } from './support/redis.js';
+import { skipUnlessInstalled } from './support/services.js';
 import { freePort } from './support/ports.js';
 import { linkedUserDirectory } from './support/user-directory.js';
 import { delay, waitFor } from './support/wait.js';
@@ -171,6 +175,74 @@ describe('monitor API: the embedded broker', () => {
     assert.equal((await admin().delete(`${retainedRoute}?topic=site%2F%23`)).status, 400);
     assert.equal((await admin().get(route(MONITOR_ROUTES.retained, 'no-such-broker'))).status, 404);
     assert.equal((await admin().delete(`${route(MONITOR_ROUTES.retained, 'nope')}?topic=a`)).status, 404);
+  });
+});
+
+describe('monitor API: offline sessions in every store', () => {
+  const redis = new RedisServer();
+  afterEach(() => helper.unload());
+  after(async () => {
+    await helper.stopServer();
+    await redis.stop();
+  });
+
+  for (const store of ['disk', 'redis'] as const) {
+    it(`lists a persistent session whose client left, with its queue, from the ${store} store`, async function () {
+      if (store === 'redis') {
+        skipUnlessInstalled(this, 'redis-server', redisBinary);
+        await redis.start();
+      }
+      helper.settings({ userDir: temporaryDirectory('durable-mqtt-monitor-') });
+      await helper.startServer();
+      const port = await freePort();
+      const persistence =
+        store === 'disk' ? { persistence: 'disk' } : { persistence: 'redis', redisUrl: redis.url };
+      await helper.load(allNodes, [embeddedBrokerNode(port, persistence)]);
+      const away = await connectWhenListening(port, { clientId: `away/${store}:1`, clean: false });
+      await away.subscribeAsync('queue/#', { qos: 1 });
+      await away.endAsync();
+      const publisher = await connectWhenListening(port, { clientId: 'publisher' });
+      for (const n of [1, 2, 3]) await publisher.publishAsync(`queue/${n}`, 'x', { qos: 1 });
+      await publisher.endAsync();
+      await poll(
+        async () => (await snapshot()).brokers[0]?.offlineSessions[0]?.queued === 3,
+        'the session with three messages queued',
+      );
+      assert.deepEqual((await snapshot()).brokers[0].offlineSessions, [
+        { clientId: `away/${store}:1`, queued: 3 },
+      ]);
+    });
+  }
+});
+
+describe("monitor API: a broker config's subscriptions", () => {
+  afterEach(() => helper.unload());
+  after(() => helper.stopServer());
+
+  it('lists each filter held once, with the QoS asked of the broker and the nodes that name themselves', async () => {
+    await helper.startServer();
+    await helper.load(allNodes, [
+      embeddedBrokerNode(0),
+      brokerConfigNode({ id: 'config1', clientId: 'monitor-subscriber' }),
+      mqttInNode({ id: 'in1', broker: 'config1', topic: 'sensors/#', qos: 1 }),
+    ]);
+    const connection = helper.getNode('config1').connection as BrokerConnection;
+    const subscriber = { nodeId: 'watcher', onMessage: () => undefined, onSubscribeFailure: () => undefined };
+    connection.subscribe('sensors/#', 2, subscriber);
+    connection.subscribe('alerts/+', 0, subscriber);
+    await poll(async () => (await snapshot()).connections[0]?.state === 'connected', 'connected');
+    const [view] = (await snapshot()).connections;
+    assert.equal(view.reconnects, 0);
+    assert.equal(view.lastError, undefined);
+    assert.deepEqual(
+      view.subscriptions.sort((a, b) => a.filter.localeCompare(b.filter)),
+      [
+        { filter: 'alerts/+', qos: 0, nodes: ['watcher'] },
+        // The in node does not name itself (its Subscriber has no nodeId): the filter is there, without it.
+        { filter: 'sensors/#', qos: 2, nodes: ['watcher'] },
+      ],
+    );
+    connection.unsubscribeAll(subscriber);
   });
 });
 
