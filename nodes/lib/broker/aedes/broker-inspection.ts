@@ -62,9 +62,11 @@ export class BrokerInspection {
     /** The broker's own counters ($SYS topics, metrics), when it keeps them. */
     private readonly counted: TrafficCounters | undefined,
   ) {
-    aedes.on('client', (client) => {
-      if (!(client as AedesClient).clean) this.persistentIds.add(client.id);
-    });
+    // LevelDB and Redis list their sessions themselves.
+    if (!stores.db && !stores.redis)
+      aedes.on('client', (client) => {
+        if (!(client as AedesClient).clean) this.persistentIds.add(client.id);
+      });
   }
 
   /** A connection handed to Aedes; `origin` is its address and listener, for a network client. */
