@@ -14,7 +14,12 @@ import { readBoolean, readNumber, readQos, readString } from './lib/config-value
 import { flowCompletion } from './lib/completion-tracker.js';
 import { followFlowCompletion } from './node-red/completion-hooks.js';
 import { replyAddressOf, sendReceipt, type ReplyAddress } from './node-red/receipt-reply.js';
-import { DEFAULT_MAX_DELIVERIES, InNodeQuarantine, type Admission } from './node-red/quarantine.js';
+import {
+  DEFAULT_MAX_DELIVERIES,
+  InNodeQuarantine,
+  reportQuarantine,
+  type Admission,
+} from './node-red/quarantine.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
 import { MAX_SUBSCRIBER_NAME_LENGTH } from './lib/receipt-expectation.js';
 import { connectionNodeStatus, failAllInput, failedStatus } from './node-red/status.js';
@@ -339,7 +344,15 @@ module.exports = function (RED: NodeAPI) {
       }
     });
 
+    const stopReporting = quarantine
+      ? reportQuarantine(node, quarantine, t, (message) =>
+          // As the broker had delivered it, counted afresh: failing again, it is quarantined again.
+          subscriber.onMessage(message.topic, message.payload, { cmd: 'publish', dup: false, ...message }),
+        )
+      : undefined;
+
     node.on('close', (removed: boolean, done: () => void) => {
+      stopReporting?.();
       connection.off('status', showStatus);
       // A persistent session keeps the configured subscription at the broker across a redeploy, so nothing
       // queued for it is lost; dynamic subscriptions belong to this node instance and leave with it.

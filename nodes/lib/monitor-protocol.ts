@@ -156,7 +156,7 @@ export interface QuarantineView {
 export interface QuarantinedMessageView {
   key: string;
   topic?: string;
-  /** Its message is kept, so `releaseQuarantined` can send it again (409 otherwise). */
+  /** Its message is kept, so `releaseQuarantined` can send it again (404 otherwise). */
   releasable?: boolean;
   attempts: number;
   firstSeen: number;

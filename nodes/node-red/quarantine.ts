@@ -5,6 +5,8 @@ import { LevelDeliveryStore } from '../lib/quarantine/level-delivery-store.js';
 import { messageKey } from '../lib/quarantine/message-key.js';
 import { KeptMessages, LevelKeptMessageStore, type KeptMessage } from '../lib/quarantine/kept-messages.js';
 import type { QuarantinedMessageView } from '../lib/monitor-protocol.js';
+import type { Translate } from './i18n.js';
+import { reportQuarantine as register } from './monitor/registry.js';
 
 export const DEFAULT_MAX_DELIVERIES = 5;
 
@@ -140,4 +142,35 @@ function keptMessage(packet: IPublishPacket): KeptMessage {
   const message: KeptMessage = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
   if (packet.properties) message.properties = { ...packet.properties };
   return message;
+}
+
+/**
+ * Shows the in node's quarantine in the editor's sidebar until the returned function is called;
+ * a release or a discard there is said in the node's log, with who did it.
+ */
+export function reportQuarantine(
+  node: { id: string; name?: string; warn(text: string): void },
+  quarantine: InNodeQuarantine,
+  t: Translate,
+  deliverAgain: (message: KeptMessage) => unknown,
+): () => void {
+  const who = (user: string) => user || t('errors.outbox-purged-anonymous');
+  return register({
+    id: node.id,
+    name: node.name || '',
+    count: () => quarantine.count,
+    list: (limit) => quarantine.list(limit),
+    async release(key, user) {
+      const message = await quarantine.release(key);
+      if (!message) return false;
+      node.warn(t('errors.quarantine-released', { topic: message.topic, user: who(user) }));
+      deliverAgain(message);
+      return true;
+    },
+    async discard(key, user) {
+      if (!(await quarantine.discard(key))) return false;
+      node.warn(t('errors.quarantine-discarded', { key, user: who(user) }));
+      return true;
+    },
+  });
 }

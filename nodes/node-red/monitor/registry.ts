@@ -62,10 +62,10 @@ export interface QuarantineSource {
   count(): number;
   /** The newest `limit` messages held, newest first. */
   list(limit: number): QuarantinedMessageView[];
-  /** Sends message `key` to the flow again; false when no such message is held. */
-  release(key: string): Promise<boolean>;
-  /** Forgets message `key`; false when no such message is held. */
-  discard(key: string): Promise<boolean>;
+  /** Sends message `key` to the flow again, logging who did; false when no such message is kept. */
+  release(key: string, user: string): Promise<boolean>;
+  /** Forgets message `key`, logging who did; false when no such message is held. */
+  discard(key: string, user: string): Promise<boolean>;
 }
 
 export const brokers = new Map<string, BrokerSource>();

@@ -125,7 +125,8 @@ export function serveMonitor(RED: NodeAPI): void {
         const key: unknown = (req.body as { key?: unknown } | undefined)?.key;
         if (typeof key !== 'string' || key === '')
           return void res.status(400).json({ error: 'key: a string' });
-        if (!(await source[action](key))) return notFound(res, 'quarantined message of that key');
+        if (!(await source[action](key, userName(req) ?? '')))
+          return notFound(res, 'quarantined message of that key');
         res.status(204).end();
       }),
     );
