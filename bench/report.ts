@@ -173,6 +173,18 @@ export interface Target {
   ceiling?: boolean;
 }
 
+/** The editor's sidebar open (the monitor sampling) and closed, side by side, in one case. */
+export interface MonitorSummary {
+  name: string;
+  qos: number;
+  size: number;
+  persistence: Persistence;
+  messages: number;
+  sidebar: Partial<Record<'closed' | 'open', VariantThroughput>>;
+  /** open / closed. */
+  openRatio?: number;
+}
+
 export interface BenchReport {
   startedAt: string;
   durationSeconds: number;
@@ -186,6 +198,8 @@ export interface BenchReport {
   /** The embedded broker serving MQTT.js clients of another process: MQTT 3.1.1 and MQTT 5 side by side. */
   clients: ClientsSummary[];
   backlog?: BacklogSummary;
+  /** What the open sidebar costs. */
+  monitor: MonitorSummary[];
   /** The dedupe node, with and without its seen-set on disk. */
   dedupe: DedupeSummary[];
   latency: Partial<Record<Variant, LatencyResult>>;

@@ -18,6 +18,7 @@ import { dedupe } from './jobs/dedupe.js';
 import { durable } from './jobs/durable.js';
 import { scaled, type JobKind, type RunPlan } from './jobs/kind.js';
 import { latency } from './jobs/latency.js';
+import { monitor } from './jobs/monitor.js';
 import { receipts } from './jobs/receipts.js';
 import { soak } from './jobs/soak.js';
 import { CASES, EMBEDDED_MESSAGES_FACTOR, FLOOR_MESSAGES, throughput } from './jobs/throughput.js';
@@ -38,9 +39,9 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 
 /** The kinds of job, in the order they run. */
-const KINDS: JobKind[] = [throughput, durable, receipts, clients, backlog, dedupe, latency, soak];
+const KINDS: JobKind[] = [throughput, durable, receipts, clients, backlog, dedupe, latency, soak, monitor];
 /** The kinds with goals, in the order of the targets table. */
-const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, clients, latency, soak, backlog];
+const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, clients, latency, soak, backlog, monitor];
 
 const HELP = `npm run bench -- [options]
 
@@ -219,6 +220,7 @@ async function main() {
     durable: [],
     receipts: [],
     clients: [],
+    monitor: [],
     dedupe: [],
     latency: {},
     targets: [],

@@ -211,3 +211,24 @@ function watchBroker(problems: ProblemLog) {
     });
   }
 }
+
+/**
+ * Samples as the editor's durable mqtt sidebar does while open: a watch renewed as the open tab
+ * renews it, each snapshot serialized as comms would send it. Returns what stops it.
+ */
+export function watchMonitor(): () => void {
+  // The registries' own module instances, as watchBroker's: the nodes report to them.
+  const { MonitorSampler } = require(
+    path.join(ROOT, 'dist', 'nodes', 'node-red', 'monitor', 'sampler.js'),
+  ) as typeof import('../nodes/node-red/monitor/sampler.js');
+  const { WATCH_RENEW_MS } = require(
+    path.join(ROOT, 'dist', 'nodes', 'lib', 'monitor-protocol.js'),
+  ) as typeof import('../nodes/lib/monitor-protocol.js');
+  const sampler = new MonitorSampler((snapshot) => JSON.stringify(snapshot));
+  sampler.watch();
+  const renew = setInterval(() => sampler.watch(), WATCH_RENEW_MS);
+  return () => {
+    clearInterval(renew);
+    sampler.stop();
+  };
+}

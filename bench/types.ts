@@ -52,6 +52,8 @@ interface JobBase {
    * sink on the out node's receipt output, so a message counts once its receipt is out.
    */
   until?: Until;
+  /** The monitor samples throughout, as while the editor's durable mqtt sidebar is open. */
+  watched?: boolean;
 }
 
 export interface ThroughputJob extends JobBase {

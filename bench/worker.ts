@@ -15,7 +15,7 @@ import { delay } from '../test/support/wait.js';
 import { offlineBacklog } from './backlog.js';
 import { BROKER_ID, CONFIG_ID, DEDUPE_ID, benchFlow, brokerFlow, dedupeFlow, isConnected } from './flows.js';
 import { LatencyHistogram, mb, runPaced, runWindowed, stamp } from './measurement.js';
-import { startNodeRed, type BenchRuntime } from './runtime.js';
+import { startNodeRed, watchMonitor, type BenchRuntime } from './runtime.js';
 import type {
   ClientsJob,
   ClientsMessage,
@@ -294,10 +294,12 @@ async function main(job: Job): Promise<JobResult> {
   const port = await freePort();
   const settings = { persistence: job.persistence, until: job.until, protocolVersion: job.protocolVersion };
   const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
+  const stopWatching = job.watched ? watchMonitor() : undefined;
   try {
     await ready(runtime, job, base);
     return job.kind === 'throughput' ? await throughput(runtime, job, base) : await paced(runtime, job, base);
   } finally {
+    stopWatching?.();
     await runtime.stop();
   }
 }

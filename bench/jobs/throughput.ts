@@ -102,7 +102,7 @@ export function throughputJob(
   run: RunPlan,
   fields: Pick<
     ThroughputJob,
-    'name' | 'variant' | 'persistence' | 'until' | 'protocolVersion' | 'qos' | 'size' | 'messages'
+    'name' | 'variant' | 'persistence' | 'until' | 'protocolVersion' | 'qos' | 'size' | 'messages' | 'watched'
   >,
   record: (result: ThroughputResult) => void,
 ): PlannedJob {
