@@ -119,6 +119,7 @@ module.exports = function (RED: NodeAPI) {
     if (!isV5() && hasSubscriptionOptions(nodeOptions)) node.warn(t('errors.subscription-options-v5'));
 
     const subscriber: Subscriber = {
+      nodeId: node.id,
       onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void | Promise<void> {
         const msg: NodeMessage & Record<string, unknown> = {
           _msgid: nextMsgId(),

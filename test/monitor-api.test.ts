@@ -238,8 +238,7 @@ describe("monitor API: a broker config's subscriptions", () => {
       view.subscriptions.sort((a, b) => a.filter.localeCompare(b.filter)),
       [
         { filter: 'alerts/+', qos: 0, nodes: ['watcher'] },
-        // The in node does not name itself (its Subscriber has no nodeId): the filter is there, without it.
-        { filter: 'sensors/#', qos: 2, nodes: ['watcher'] },
+        { filter: 'sensors/#', qos: 2, nodes: ['in1', 'watcher'] },
       ],
     );
     connection.unsubscribeAll(subscriber);
