@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import mqtt from 'mqtt';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { MONITOR_ROUTES, type MonitorSnapshot, type QuarantineView } from '../nodes/lib/monitor-protocol.js';
 import { MESSAGE_ID_PROPERTY } from '../nodes/lib/end-to-end-id.js';
 import { temporaryDirectory } from './support/node-red-process.js';
@@ -22,6 +23,16 @@ const admin = () =>
     post(path: string): { send(body: object): Promise<Answer> };
   };
 
+/** The in node's quarantine gauge of the metrics endpoint, read by a Prometheus text-format parser. */
+async function quarantineGauge(): Promise<{ labels?: Record<string, string>; value: string }[]> {
+  const { text } = (await admin().get('/durable-mqtt/metrics')) as Answer & { text: string };
+  const family = parsePrometheusTextFormat(text).find(
+    ({ name }) => name === 'durable_mqtt_quarantine_messages',
+  );
+  assert.equal(family?.type, 'GAUGE');
+  return family.metrics;
+}
+
 async function quarantineOf(id: string): Promise<QuarantineView | undefined> {
   const answer = await admin().get(MONITOR_ROUTES.snapshot);
   assert.equal(answer.status, 200);
@@ -33,7 +44,9 @@ const action = (template: string, key: string) => admin().post(template.replace(
 describe('quarantine: release and discard from the sidebar', () => {
   before(() => helper.startServer());
   after(() => helper.stopServer());
-  beforeEach(() => helper.settings({ userDir: temporaryDirectory('durable-mqtt-release-') }));
+  beforeEach(() =>
+    helper.settings({ userDir: temporaryDirectory('durable-mqtt-release-'), durableMqtt: { metrics: true } }),
+  );
   afterEach(() => helper.unload());
 
   it('lists a quarantined message with its topic and error; released, it goes to the fixed flow again; discarded, it is gone', async () => {
@@ -101,6 +114,8 @@ describe('quarantine: release and discard from the sidebar', () => {
       })),
     );
 
+    assert.deepEqual(await quarantineGauge(), [{ labels: { node: 'in-q', name: 'valves' }, value: '2' }]);
+
     global.set('fixed', true);
     assert.equal((await action(MONITOR_ROUTES.releaseQuarantined, 'id:cmd-1')).status, 204);
     await waitFor(() => handled.length === 1, 'the released command through the fixed flow');
@@ -111,6 +126,7 @@ describe('quarantine: release and discard from the sidebar', () => {
     assert.equal((await action(MONITOR_ROUTES.discardQuarantined, 'id:cmd-2')).status, 204);
     assert.ok(warnings.some((line) => /discarded the quarantined message id:cmd-2/.test(line)));
     assert.equal((await quarantineOf('in-q'))?.count, 0);
+    assert.deepEqual(await quarantineGauge(), [{ labels: { node: 'in-q', name: 'valves' }, value: '0' }]);
     assert.equal(handled.length, 1, 'a discarded message never reaches the flow');
     assert.equal((await action(MONITOR_ROUTES.releaseQuarantined, 'id:cmd-2')).status, 404);
   });

@@ -11,6 +11,7 @@ import {
   brokers,
   dedupes,
   outboxes,
+  quarantines,
   type BrokerSource,
   type DedupeSource,
   type OutboxSource,
@@ -78,6 +79,21 @@ function dedupeMetrics(): Metric[] {
   ];
 }
 
+/** Each in node with a quarantine: the messages it holds there, waiting for someone to look. */
+function quarantineMetrics(): Metric[] {
+  return [
+    {
+      name: 'durable_mqtt_quarantine_messages',
+      type: 'gauge',
+      help: "In node's quarantine: messages held, quarantined and neither released nor discarded.",
+      samples: [...quarantines.values()].map((source) => ({
+        labels: { node: source.id, name: source.name },
+        value: source.count(),
+      })),
+    },
+  ];
+}
+
 type BrokerMetric = [
   name: string,
   type: Metric['type'],
@@ -140,7 +156,7 @@ export function serveMetrics(RED: NodeAPI): void {
   RED.httpAdmin.get('/durable-mqtt/metrics', RED.auth.needsPermission('durable-mqtt.read'), (_req, res) => {
     brokerMetrics().then(
       (broker) => {
-        const metrics = [...broker, ...outboxMetrics(), ...dedupeMetrics()];
+        const metrics = [...broker, ...outboxMetrics(), ...dedupeMetrics(), ...quarantineMetrics()];
         // Set as is: Express' res.type() and res.send() would move the charset before the version.
         res.setHeader('Content-Type', PROMETHEUS_CONTENT_TYPE);
         res.end(formatMetrics(metrics));
