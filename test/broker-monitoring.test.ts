@@ -125,6 +125,14 @@ describe('embedded broker monitoring: $SYS topics', () => {
     await late.subscribeAsync('$SYS/broker/version');
     await waitFor(() => lateSys.has('$SYS/broker/version'), 'the retained version');
     assert.equal(lateSys.get('$SYS/broker/version'), sys.get('$SYS/broker/version'));
+    // A persistent session whose client left counts in clients/disconnected, and in clients/total.
+    assert.equal(sys.get('$SYS/broker/clients/disconnected'), '0');
+    const away = await connectWhenListening(port, { clientId: 'away', clean: false });
+    await away.subscribeAsync('plant/#', { qos: 1 });
+    await away.endAsync();
+    await waitFor(() => sys.get('$SYS/broker/clients/disconnected') === '1', 'the session left behind');
+    assert.equal(sys.get('$SYS/broker/clients/connected'), '3');
+    assert.equal(sys.get('$SYS/broker/clients/total'), '4');
     assert.deepEqual(
       [...seenByHash.keys()].filter((topic) => topic.startsWith('$')),
       [],

@@ -17,6 +17,8 @@ export class TrafficCounters {
 /** A broker's counters and gauges at one moment. */
 export interface BrokerStatistics {
   clientsConnected: number;
+  /** Persistent sessions whose client is connected nowhere. */
+  clientsDisconnected: number;
   /** Subscriptions of the connected clients. */
   subscriptions: number;
   /** Retained messages of the clients' topics (the broker's own `$SYS` ones not counted). */
@@ -32,6 +34,8 @@ export function sysTopicValues(statistics: BrokerStatistics): [topic: string, pa
   const { traffic } = statistics;
   return [
     ['clients/connected', String(statistics.clientsConnected)],
+    ['clients/disconnected', String(statistics.clientsDisconnected)],
+    ['clients/total', String(statistics.clientsConnected + statistics.clientsDisconnected)],
     ['messages/received', String(traffic.packetsReceived)],
     ['messages/sent', String(traffic.packetsSent)],
     ['publish/messages/received', String(traffic.publishReceived)],

@@ -103,6 +103,7 @@ type BrokerMetric = [
 
 const BROKER_METRICS: BrokerMetric[] = [
   ['clients_connected', 'gauge', 'Clients connected.', (s) => s.clientsConnected],
+  ['sessions_offline', 'gauge', 'Persistent sessions whose client is away.', (s) => s.clientsDisconnected],
   ['subscriptions', 'gauge', 'Subscriptions of the connected clients.', (s) => s.subscriptions],
   ['retained_messages', 'gauge', 'Retained messages held.', (s) => s.retainedMessages],
   ['uptime_seconds', 'gauge', 'Seconds since the broker started.', (s) => s.uptimeSeconds],

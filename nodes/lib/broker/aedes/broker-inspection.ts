@@ -172,18 +172,30 @@ export class BrokerInspection {
 
   /** The persistent sessions whose client is connected nowhere, with the messages queued for each. */
   async offlineSessions(): Promise<{ clientId: string; queued: number }[]> {
-    const connected = new Set([...this.admitted].map(({ client }) => client.id));
     const sessions: { clientId: string; queued: number }[] = [];
+    for (const clientId of await this.offlineClientIds()) {
+      const { inFlight, queued } = await this.queueOf({ id: clientId });
+      sessions.push({ clientId, queued: inFlight + queued });
+    }
+    return sessions.sort((a, b) => a.clientId.localeCompare(b.clientId));
+  }
+
+  /** How many persistent sessions wait for a client connected nowhere (`$SYS/broker/clients/disconnected`). */
+  async offlineSessionCount(): Promise<number> {
+    return (await this.offlineClientIds()).length;
+  }
+
+  private async offlineClientIds(): Promise<string[]> {
+    const connected = new Set([...this.admitted].map(({ client }) => client.id));
+    const offline: string[] = [];
     for (const clientId of await this.sessionIds()) {
       if (connected.has(clientId)) continue;
       if (await this.stores.cluster?.connectedElsewhere(clientId)) continue;
       // A session is its subscriptions: a client that has none left has no session to show.
       const subscriptions = (await this.persistence.subscriptionsByClient({ id: clientId })) as unknown[];
-      if (subscriptions.length === 0) continue;
-      const { inFlight, queued } = await this.queueOf({ id: clientId });
-      sessions.push({ clientId, queued: inFlight + queued });
+      if (subscriptions.length > 0) offline.push(clientId);
     }
-    return sessions.sort((a, b) => a.clientId.localeCompare(b.clientId));
+    return offline;
   }
 
   /** The client ids of the stored sessions: from Redis' set, the LevelDB's keys, or those seen since the start. */

@@ -19,6 +19,8 @@ export interface StatisticsOptions {
 /** The broker counted: its clients, and where a failure to publish a `$SYS` topic goes. */
 interface CountedBroker {
   readonly clientCount: number;
+  /** Its persistent sessions; undefined once it stopped. */
+  readonly inspector: { offlineSessionCount(): Promise<number> } | undefined;
   emit(event: 'client-error', clientId: string, error: Error): boolean;
 }
 
@@ -50,7 +52,7 @@ export class BrokerCounting {
   }
 
   read(): Promise<BrokerStatistics> {
-    return readStatistics(this.aedes, this.traffic, this.broker.clientCount, {
+    return readStatistics(this.aedes, this.traffic, this.broker, {
       startedAt: this.startedAt,
       version: this.options.version,
     });
@@ -92,7 +94,7 @@ export function countClientTraffic(
 export async function readStatistics(
   aedes: Aedes,
   traffic: TrafficCounters,
-  clientsConnected: number,
+  broker: Omit<CountedBroker, 'emit'>,
   since: { startedAt: number; version: string },
 ): Promise<BrokerStatistics> {
   let subscriptions = 0;
@@ -104,7 +106,8 @@ export async function readStatistics(
   const retained = persistence.createRetainedStreamCombi(['#'])[Symbol.asyncIterator]();
   while (!(await retained.next()).done) retainedMessages++;
   return {
-    clientsConnected,
+    clientsConnected: broker.clientCount,
+    clientsDisconnected: (await broker.inspector?.offlineSessionCount()) ?? 0,
     subscriptions,
     retainedMessages,
     uptimeSeconds: Math.floor((Date.now() - since.startedAt) / 1000),
