@@ -121,6 +121,10 @@ export interface EditorApi {
     /** `onadd` runs when the plugin's script has registered it, `onremove` when its package is removed. */
     registerPlugin(id: string, definition: { onadd?(): void; onremove?(): void }): void;
   };
+  popover: {
+    /** The editor's tooltip on `target`: `content` as text, shown on hover. */
+    tooltip(target: JQuery, content: string): void;
+  };
   user: {
     /** Whether the signed-in user has `permission` ("durable-mqtt.write"…); true without adminAuth. */
     hasPermission(permission: string): boolean;

@@ -131,9 +131,10 @@ export function revealsNode(target: JQuery, id: string): JQuery {
   return target;
 }
 
-/** A small button of the editor's style that runs `action`. */
-export function smallButton(label: string, icon: string, action: () => void): JQuery {
+/** A small button of the editor's style that runs `action`; `tip`, when given, is its tooltip. */
+export function smallButton(label: string, icon: string, action: () => void, tip?: string): JQuery {
   const button = element('button', 'red-ui-button red-ui-button-small durable-mqtt-sidebar-button');
+  if (tip) RED.popover.tooltip(button, tip);
   element('i', `fa ${icon}`).appendTo(button);
   element('span', '', ` ${label}`).appendTo(button);
   return button.on('click', (event) => {

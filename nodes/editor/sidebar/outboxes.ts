@@ -31,10 +31,15 @@ export class OutboxCard {
     const title = element('div', 'durable-mqtt-sidebar-card-title').append(this.title, ' ', this.persistence);
     if (mayAct()) {
       const actions = element('span', 'durable-mqtt-sidebar-actions').appendTo(title);
-      smallButton(t('sidebar.outbox.retry'), 'fa-repeat', () => void this.retry())
+      smallButton(
+        t('sidebar.outbox.retry'),
+        'fa-repeat',
+        () => void this.retry(),
+        t('sidebar.outbox.retry-tip'),
+      )
         .addClass('durable-mqtt-sidebar-retry')
         .appendTo(actions);
-      smallButton(t('sidebar.outbox.purge'), 'fa-trash', () => this.purge())
+      smallButton(t('sidebar.outbox.purge'), 'fa-trash', () => this.purge(), t('sidebar.outbox.purge-tip'))
         .addClass('durable-mqtt-sidebar-purge')
         .appendTo(actions);
     }

@@ -23,7 +23,7 @@ interface RequestOptions {
  */
 function failureKind(status: number): string {
   if (status === 0) return 'unreachable';
-  if ([401, 403, 404, 429].includes(status)) return String(status);
+  if ([400, 401, 403, 404, 429].includes(status)) return String(status);
   return 'failed';
 }
 
