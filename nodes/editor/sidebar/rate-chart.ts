@@ -7,6 +7,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 /** The chart's drawing units; the SVG scales to the sidebar's width. */
 const WIDTH = 300;
 const HEIGHT = 60;
+/** The fewest samples the chart spans: the first minute of a watch is not squeezed into the right edge. */
+const MIN_SPAN = Math.round(60_000 / SAMPLE_INTERVAL_MS);
 
 function svgElement(tag: string, attributes: Record<string, string>): SVGElement {
   const created = document.createElementNS(SVG, tag);
@@ -14,15 +16,13 @@ function svgElement(tag: string, attributes: Record<string, string>): SVGElement
   return created;
 }
 
-/** The points of a polyline for `values`, the newest at the right edge, `top` at the chart's top. */
-function points(values: number[], top: number): string {
-  const step = WIDTH / (RATE_HISTORY - 1);
+/** A polyline's points for `values` over `span` samples, the newest at the right edge, `top` at the top. */
+function points(values: number[], span: number, top: number): string {
+  const step = WIDTH / (span - 1);
   const start = WIDTH - (values.length - 1) * step;
+  const y = (value: number) => HEIGHT - (value / top) * HEIGHT;
   return values
-    .map(
-      (value, index) =>
-        `${(start + index * step).toFixed(1)},${(HEIGHT - (value / top) * HEIGHT).toFixed(1)}`,
-    )
+    .map((value, index) => `${(start + index * step).toFixed(1)},${y(value).toFixed(1)}`)
     .join(' ');
 }
 
@@ -36,35 +36,27 @@ function niceTop(value: number): number {
 
 export class RateChart {
   readonly root = element('div', 'durable-mqtt-sidebar-chart');
-  private readonly incoming: SVGElement;
-  private readonly outgoing: SVGElement;
+  private readonly svg = svgElement('svg', {
+    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+    preserveAspectRatio: 'none',
+    role: 'img',
+  });
+  private readonly incoming = svgElement('polyline', { class: 'durable-mqtt-sidebar-line-in', points: '' });
+  private readonly outgoing = svgElement('polyline', { class: 'durable-mqtt-sidebar-line-out', points: '' });
+  private readonly title = element('span');
   private readonly scale = element('span', 'durable-mqtt-sidebar-chart-scale');
-  private readonly legend = element('div', 'durable-mqtt-sidebar-chart-legend');
   private readonly inNow = element('span', 'durable-mqtt-sidebar-rate-in');
   private readonly outNow = element('span', 'durable-mqtt-sidebar-rate-out');
 
   constructor() {
-    const minutes = Math.round((RATE_HISTORY * SAMPLE_INTERVAL_MS) / 60_000);
-    const svg = svgElement('svg', {
-      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
-      preserveAspectRatio: 'none',
-      role: 'img',
-      'aria-label': t('sidebar.broker.rates', { minutes }),
-    });
-    svg.appendChild(
+    this.svg.append(
       svgElement('line', { x1: '0', y1: String(HEIGHT), x2: String(WIDTH), y2: String(HEIGHT) }),
+      this.incoming,
+      this.outgoing,
     );
-    this.incoming = svg.appendChild(
-      svgElement('polyline', { class: 'durable-mqtt-sidebar-line-in', points: '' }),
-    );
-    this.outgoing = svg.appendChild(
-      svgElement('polyline', { class: 'durable-mqtt-sidebar-line-out', points: '' }),
-    );
-    element('div', 'durable-mqtt-sidebar-chart-title', t('sidebar.broker.rates', { minutes }))
-      .append(this.scale)
-      .appendTo(this.root);
-    this.root.append(svg);
-    this.legend
+    element('div', 'durable-mqtt-sidebar-chart-title').append(this.title, this.scale).appendTo(this.root);
+    this.root.append(this.svg);
+    element('div', 'durable-mqtt-sidebar-chart-legend')
       .append(
         element('span', 'durable-mqtt-sidebar-key-in', t('sidebar.broker.rate-in')),
         ' ',
@@ -77,11 +69,19 @@ export class RateChart {
 
   update(rates: BrokerView['rates']): void {
     const recent = rates.slice(-RATE_HISTORY);
-    const top = niceTop(Math.max(0, ...recent.map((sample) => Math.max(sample.in, sample.out))));
+    // One minute at first, growing with the history up to its five: what there is fills the chart.
+    const span = Math.max(MIN_SPAN, recent.length);
+    const title = t('sidebar.broker.rates', { minutes: Math.ceil((span * SAMPLE_INTERVAL_MS) / 60_000) });
+    setText(this.title, title);
+    this.svg.setAttribute('aria-label', title);
+    // Room above the highest rate, so that its line stays clear of the top edge.
+    const highest = Math.max(0, ...recent.map((sample) => Math.max(sample.in, sample.out)));
+    const top = niceTop(1.1 * highest);
     this.incoming.setAttribute(
       'points',
       points(
         recent.map((sample) => sample.in),
+        span,
         top,
       ),
     );
@@ -89,6 +89,7 @@ export class RateChart {
       'points',
       points(
         recent.map((sample) => sample.out),
+        span,
         top,
       ),
     );
