@@ -23,6 +23,8 @@ import {
   applyBrokerOverride,
 } from './node-red/broker-override.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
+import { reportConnection } from './node-red/monitor/registry.js';
+import { serveAdminRoutes } from './node-red/monitor/serve.js';
 import { SessionLedger, describeEndpoint, isPersistent } from './node-red/session-record.js';
 
 const TRANSPORTS = ['embedded', 'mqtt', 'mqtts', 'ws', 'wss'] as const;
@@ -286,7 +288,13 @@ module.exports = function (RED: NodeAPI) {
       node.error(t('errors.subscribe-refused', { topic: failure.filter, code: failure.returnCode }));
     });
 
+    const stopReporting = reportConnection({
+      id: node.id,
+      name: def.name || '',
+      connection: node.connection,
+    });
     node.on('close', (removed: boolean, done: () => void) => {
+      stopReporting();
       if (removed) {
         forgetFailure(node.id);
         // Its in nodes, deleted with it, took their subscriptions off the broker: nothing is left to name.
@@ -310,6 +318,8 @@ module.exports = function (RED: NodeAPI) {
    * own and a clean session, so a running connection and its persistent session
    * are left alone, and publishes nothing (no birth or will message).
    */
+  serveAdminRoutes(RED);
+
   RED.httpAdmin.post(
     '/durable-mqtt-broker-config/test-connection',
     RED.auth.needsPermission('durable-mqtt-broker-config.write'),

@@ -16,7 +16,8 @@ import { readBoolean, readNumber, readString } from './lib/config-values.js';
 import { failAllInput, failedStatus, throttledStatus, workingStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
 import { nodeDataDirectory } from './node-red/data-directory.js';
-import { reportDedupe, serveMetrics } from './node-red/metrics.js';
+import { reportDedupe } from './node-red/monitor/registry.js';
+import { serveAdminRoutes } from './node-red/monitor/serve.js';
 
 interface DedupeDef extends NodeDef {
   key: KeyKind;
@@ -116,7 +117,7 @@ module.exports = function (RED: NodeAPI) {
     );
     // Reported above; messages and close() each handle the failure on their own.
     opened.catch(() => undefined);
-    const stopReporting = reportDedupe(RED, {
+    const stopReporting = reportDedupe({
       id: node.id,
       name: node.name || '',
       read: () => ({ keys: deduplicator?.size ?? 0, passed, duplicates: dropped }),
@@ -222,5 +223,5 @@ module.exports = function (RED: NodeAPI) {
   }
 
   RED.nodes.registerType('durable-mqtt-dedupe', Dedupe);
-  serveMetrics(RED);
+  serveAdminRoutes(RED);
 };

@@ -22,7 +22,9 @@ import {
   workingStatus,
 } from './node-red/status.js';
 import { isLoopback } from './lib/broker/listeners.js';
-import { metricsEnabled, reportBroker, serveMetrics } from './node-red/metrics.js';
+import { metricsEnabled } from './node-red/monitor/metrics.js';
+import { reportBroker } from './node-red/monitor/registry.js';
+import { serveAdminRoutes } from './node-red/monitor/serve.js';
 
 interface EmbeddedBrokerDef extends NodeDef, AccessSettings {
   port: string | number;
@@ -176,9 +178,21 @@ module.exports = function (RED: NodeAPI) {
           ? { version: PACKAGE_VERSION, sysIntervalMs: sysTopics ? sysIntervalSeconds * 1000 : 0 }
           : undefined,
     });
-    const stopReporting = metrics
-      ? reportBroker({ id: node.id, name: node.name || '', statistics: () => broker.statistics() })
-      : () => undefined;
+    const stopReporting = reportBroker({
+      id: node.id,
+      name: node.name || '',
+      broker,
+      listeners: () => {
+        const { tls: tlsAddress, wss: wssAddress } = broker.secureAddresses;
+        const httpAddress = wsPath ? RED.server.address() : null;
+        return [
+          broker.listeningAddress && { kind: 'tcp' as const, port: broker.listeningAddress.port },
+          tlsAddress && { kind: 'tls' as const, port: tlsAddress.port },
+          typeof httpAddress === 'object' && httpAddress && { kind: 'ws' as const, port: httpAddress.port },
+          wssAddress && { kind: 'wss' as const, port: wssAddress.port },
+        ].filter((listener) => !!listener);
+      },
+    });
     let listenError: string | undefined;
     let redisUnreachable: string | undefined;
     let closing = false;
@@ -351,7 +365,7 @@ module.exports = function (RED: NodeAPI) {
     },
   });
 
-  serveMetrics(RED);
+  serveAdminRoutes(RED);
 
   // The editor sends a new password here once and saves only the hash it gets back.
   RED.httpAdmin.post(

@@ -22,7 +22,8 @@ import { storableMessage } from './node-red/stored-message.js';
 import { reportFates, type FateReporting } from './node-red/outbox-fates.js';
 import { connectionNodeStatus, failAllInput, failedStatus, throttledStatus } from './node-red/status.js';
 import { translator } from './node-red/i18n.js';
-import { reportOutbox, serveMetrics } from './node-red/metrics.js';
+import { reportOutbox } from './node-red/monitor/outbox-source.js';
+import { serveAdminRoutes } from './node-red/monitor/serve.js';
 import {
   InvalidPropertyError,
   InvalidPropertySettingError,
@@ -157,7 +158,7 @@ module.exports = function (RED: NodeAPI) {
             (opened) => {
               publisher = opened;
               reportFates(opened, fates);
-              stopReporting = reportOutbox(RED, { id: node.id, name: node.name || '', publisher: opened });
+              stopReporting = reportOutbox(RED, { node, t, def, connection, publisher: opened });
               for (const note of opened.outbox.recoveryNotes)
                 node.warn(t('errors.outbox-recovered', { note }));
               if (opened.outbox.overBound)
@@ -391,5 +392,5 @@ module.exports = function (RED: NodeAPI) {
   }
 
   RED.nodes.registerType('durable-mqtt-out', MqttOut);
-  serveMetrics(RED);
+  serveAdminRoutes(RED);
 };

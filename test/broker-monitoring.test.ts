@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'mocha';
 import type mqtt from 'mqtt';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type { Socket } from 'node:net';
 import { connectWhenListening } from './support/embedded-broker.js';
 import {
@@ -40,41 +41,19 @@ interface Sample {
 }
 
 /**
- * A parser of Prometheus' text format 0.0.4, written to its grammar: `# HELP name text`, `# TYPE name
- * type`, and samples `name{label="value",…} number`, label values with `\\`, `\"` and `\n` escapes.
- * Throws on any line outside the grammar, and on a sample before its metric's TYPE.
+ * The exposition as a Prometheus text-format parser (parse-prometheus-text-format, a port of the
+ * official Python client's parser) reads it, by metric name; values as numbers.
  */
 function parseExposition(text: string): Map<string, { type: string; help: string; samples: Sample[] }> {
-  const metrics = new Map<string, { type: string; help: string; samples: Sample[] }>();
-  const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
-  const LABEL = `[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"`;
-  const sampleLine = new RegExp(`^(${NAME})(?:\\{((?:${LABEL})(?:,${LABEL})*)?\\})? (\\S+)$`);
   assert.ok(text.endsWith('\n'), 'the exposition ends with a line feed');
-  for (const line of text.slice(0, -1).split('\n')) {
-    const help = /^# HELP (\S+) (.*)$/.exec(line);
-    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
-    if (help) {
-      metrics.set(help[1], { type: '', help: help[2], samples: [] });
-      continue;
-    }
-    if (type) {
-      const metric = metrics.get(type[1]);
-      assert.ok(metric, `TYPE of ${type[1]} after its HELP`);
-      metric.type = type[2];
-      continue;
-    }
-    const sample = sampleLine.exec(line);
-    assert.ok(sample, `a line of the format: ${JSON.stringify(line)}`);
-    const metric = metrics.get(sample[1]);
-    assert.ok(metric?.type, `the sample of ${sample[1]} comes after its TYPE`);
-    const labels: Record<string, string> = {};
-    for (const pair of (sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
-      labels[pair[1]] = pair[2].replace(/\\(.)/g, (_all, escaped: string) =>
-        escaped === 'n' ? '\n' : escaped,
-      );
-    const value = Number(sample[3]);
-    assert.ok(!Number.isNaN(value), `a number: ${sample[3]}`);
-    metric.samples.push({ labels, value });
+  const metrics = new Map<string, { type: string; help: string; samples: Sample[] }>();
+  for (const family of parsePrometheusTextFormat(text)) {
+    const samples = family.metrics.map(({ labels, value }) => {
+      const number = Number(value);
+      assert.ok(!Number.isNaN(number), `a number: ${value}`);
+      return { labels: labels ?? {}, value: number };
+    });
+    metrics.set(family.name, { type: family.type.toLowerCase(), help: family.help, samples });
   }
   return metrics;
 }

@@ -177,6 +177,35 @@ describe('outbox', () => {
     assert.deepEqual(seqs(outbox.take(10)), [4, 5]);
   });
 
+  it('purges every waiting record, those only in the store too, each with reason purged; those in flight stay', async () => {
+    const dir = tempDir();
+    const outbox = await Outbox.open(new LevelOutboxStore(dir), LIMITS);
+    // More than the outbox reads ahead into memory (500): the rest are only on disk.
+    const appended: Promise<void>[] = [];
+    for (let i = 1; i <= 1200; i++) appended.push(outbox.append(message(i)));
+    await Promise.all(appended);
+    const inFlight = seqs(outbox.take(5));
+    const dropped: { seq: number; reason: string }[] = [];
+    outbox.on('dropped', (record, _live, reason) => dropped.push({ seq: record.seq, reason }));
+    assert.equal(await outbox.purge(), 1195);
+    assert.deepEqual(
+      dropped,
+      Array.from({ length: 1195 }, (_, i) => ({ seq: i + 6, reason: 'purged' })),
+    );
+    assert.equal(outbox.count, 5);
+    assert.equal(outbox.bytes, 40);
+    for (const seq of inFlight) await outbox.acknowledge(seq);
+    assert.equal(outbox.count, 0);
+    await outbox.append(message(1201));
+    assert.deepEqual(seqs(outbox.take(10)), [1201]);
+    await outbox.close();
+    // Nothing purged comes back with the store.
+    const reopened = await Outbox.open(new LevelOutboxStore(dir), LIMITS);
+    assert.equal(reopened.count, 1);
+    assert.deepEqual(seqs(reopened.take(10)), [1201]);
+    await reopened.close();
+  });
+
   it('delivers every record stored before its bounds shrank below them, and evicts none of them for a new one', async () => {
     const store = new MemoryOutboxStore();
     const roomy = await Outbox.open(store, LIMITS);

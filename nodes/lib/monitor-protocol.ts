@@ -34,15 +34,24 @@ export const MONITOR_ROUTES = {
   snapshot: '/durable-mqtt/monitor',
   /** GET, read: `RetainedListing` of broker `:id`, `?topic=<filter>` (default `#`). Previews with write only. */
   retained: '/durable-mqtt/brokers/:id/retained',
-  /** DELETE, write: clears the retained message of `?topic=<exact topic>` on broker `:id`. Answers 204. */
+  /**
+   * DELETE, write: clears the retained message of `?topic=<exact topic>` on broker `:id` (in the store, no
+   * PUBLISH to subscribers). Answers 204; 404 when the broker holds none on that topic.
+   */
   deleteRetained: '/durable-mqtt/brokers/:id/retained',
-  /** POST, write: the outbox of out node `:id` sends what waits now (no backoff wait). Answers 204. */
+  /**
+   * POST, write: the outbox of out node `:id` sends what waits now (no backoff wait); a connection waiting
+   * to reconnect tries now (one stopped by `msg.action` stays stopped). Answers 204.
+   */
   retryOutbox: '/durable-mqtt/outboxes/:id/retry',
-  /** POST, write: empties the outbox of out node `:id`. Answers `{ purged: number }`. */
+  /**
+   * POST, write: empties the outbox of out node `:id` of what is not yet handed to the broker; messages in
+   * flight or awaiting receipts finish their exchange. Answers `{ purged: number }`.
+   */
   purgeOutbox: '/durable-mqtt/outboxes/:id/purge',
-  /** POST, write, body `{ key }`: sends quarantined message `key` of in node `:id` to its flow again. */
+  /** POST, write, body `{ key }`: sends quarantined message `key` of in node `:id` to its flow again (204; 404: no such key). */
   releaseQuarantined: '/durable-mqtt/quarantines/:id/release',
-  /** POST, write, body `{ key }`: forgets quarantined message `key` of in node `:id`. */
+  /** POST, write, body `{ key }`: forgets quarantined message `key` of in node `:id` (204; 404: no such key). */
   discardQuarantined: '/durable-mqtt/quarantines/:id/discard',
 } as const;
 
@@ -84,6 +93,7 @@ export interface ClientView {
   connectedSince: number;
   keepAlive: number;
   subscriptions: { filter: string; qos: number }[];
+  /** Of a persistent session's queue: sent and not acknowledged, and waiting; 0 for a clean session. */
   inFlight: number;
   queued: number;
 }
@@ -97,9 +107,11 @@ export interface ConnectionView {
   endpoint: string;
   /** Milliseconds since the epoch when it entered `state`. */
   since: number;
+  /** Attempts to connect again after a failure or a loss, since the config node started. */
   reconnects: number;
+  /** The last failure's text, kept once connected again. */
   lastError?: string;
-  /** Each filter held at the broker, with the ids of the nodes that use it. */
+  /** Each filter held at the broker, with the ids of the nodes that use it (those that name themselves). */
   subscriptions: { filter: string; qos: number; nodes: string[] }[];
 }
 
@@ -117,6 +129,7 @@ export interface OutboxView {
   oldestAgeSeconds: number;
   /** Messages delivered per second over the last sample. */
   deliveredPerSecond: number;
+  /** Counted while an editor watches (since the node started when the metrics are on). */
   delivered: number;
   dropped: number;
   refused: number;

@@ -82,11 +82,13 @@ export function reportFates(
     if (live) live.done(refusal);
     else node.error(refusal, messageOf(record, live));
   });
-  publisher.on('dropped', (record, live) => {
+  publisher.on('dropped', (record, live, reason) => {
     dropped.add();
     changed();
-    const error = new Error(t('errors.outbox-dropped-oldest', { topic: record.topic }));
+    const key = reason === 'purged' ? 'errors.outbox-purged-message' : 'errors.outbox-dropped-oldest';
+    const error = new Error(t(key, { topic: record.topic }));
     if (live) live.done(error);
-    else node.warn(error.message);
+    // A purge says once how many it dropped (outbox-source.ts), not once per message stored before a restart.
+    else if (reason !== 'purged') node.warn(error.message);
   });
 }

@@ -67,6 +67,8 @@ export type CoreSessionReceiver = (topic: string, payload: Buffer, qos: QoS, ret
 export class CoreSession extends EventEmitter<CoreSessionEvents> {
   private open = true;
   private readonly handlers = new Map<string, BrokerHandler>();
+  /** The QoS each filter was asked with, for the editor's monitor. */
+  private readonly askedQos = new Map<string, QoS>();
   /** The message last passed on: the broker hands one message to each matching filter, the receiver takes it once. */
   private lastDelivered: BrokerMessage | undefined;
   receiver: CoreSessionReceiver = () => {};
@@ -105,6 +107,7 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
       this.emit('subscribe-refused', this.identity, filter);
       return false;
     }
+    this.askedQos.set(filter, qos);
     let handler = this.handlers.get(filter);
     if (!handler) {
       const added = this.handlerFor();
@@ -129,7 +132,13 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
     const handler = this.handlers.get(filter);
     if (!handler) return;
     this.handlers.delete(filter);
+    this.askedQos.delete(filter);
     this.core.unsubscribe(filter, handler);
+  }
+
+  /** Its filters, with the QoS each was asked with. */
+  subscriptions(): { filter: string; qos: QoS }[] {
+    return [...this.askedQos].map(([filter, qos]) => ({ filter, qos }));
   }
 
   /** Leaves the broker: every subscription goes, as a clean session's does. */
@@ -138,6 +147,7 @@ export class CoreSession extends EventEmitter<CoreSessionEvents> {
     this.open = false;
     for (const [filter, handler] of this.handlers) this.core.unsubscribe(filter, handler);
     this.handlers.clear();
+    this.askedQos.clear();
     this.lastDelivered = undefined;
     this.emit('close');
   }

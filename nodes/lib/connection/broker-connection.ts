@@ -49,6 +49,10 @@ export class BrokerConnection
   private currentOptions: ConnectionOptions;
   private connectionState: ConnectionState = 'idle';
   private lastReason: DisconnectReason | undefined;
+  /** For the editor's monitor, kept as things happen (a field each): see `history`. */
+  private stateSince = Date.now();
+  private reconnectCount = 0;
+  private lastErrorText: string | undefined;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly table = new SubscriptionTable();
@@ -85,6 +89,11 @@ export class BrokerConnection
 
   get status(): ConnectionStatus {
     return { state: this.connectionState, reason: this.lastReason };
+  }
+
+  /** When it entered its state, how many times it tried again after a failure or a loss, its last error. */
+  get history(): { since: number; reconnects: number; lastError: string | undefined } {
+    return { since: this.stateSince, reconnects: this.reconnectCount, lastError: this.lastErrorText };
   }
 
   get connected(): boolean {
@@ -220,6 +229,11 @@ export class BrokerConnection
     return this.table.subscriptionsOf(subscriber);
   }
 
+  /** Every filter held, with the QoS asked of the broker and the subscribers that use it. */
+  subscriptionHolders(): { filter: string; qos: QoS; subscribers: Subscriber[] }[] {
+    return this.table.holders();
+  }
+
   /** Filters subscribed at the broker in this session, with their QoS (for tests and diagnostics). */
   brokerSubscriptions(): Map<string, QoS> {
     return this.table.brokerSubscriptions();
@@ -274,6 +288,7 @@ export class BrokerConnection
   }
 
   onTransportError(error: Error): void {
+    this.lastErrorText = error.message;
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'number') {
       this.lastReason = { code: 'refused', message: error.message, returnCode: code };
@@ -288,6 +303,7 @@ export class BrokerConnection
     if (this.connectionState === 'closed' || this.connectionState === 'stopped') return;
     if (reason) this.lastReason = reason;
     else this.lastReason ??= { code: 'lost', message: 'connection lost' };
+    this.lastErrorText = this.lastReason.message;
     this.retryLater();
   }
 
@@ -323,6 +339,7 @@ export class BrokerConnection
         // Wait for the broker to start; report it missing only after the grace period.
         this.reconnectTimer = setTimeout(() => {
           this.lastReason = { code: 'embedded-missing', message: 'embedded broker is not running' };
+          this.lastErrorText = this.lastReason.message;
           this.reconnectTimer = setTimeout(
             () => this.reconnectNow(),
             nextReconnectDelay(this.reconnectAttempt++, this.options.backoff),
@@ -345,6 +362,7 @@ export class BrokerConnection
   private reconnectNow() {
     this.clearReconnectTimer();
     if (this.connectionState === 'closed') return;
+    if (this.connectionState === 'disconnected') this.reconnectCount++;
     this.lastReason = undefined;
     this.setState('connecting');
     this.transport.connect();
@@ -356,6 +374,7 @@ export class BrokerConnection
   }
 
   private setState(state: ConnectionState, retryIn?: number) {
+    if (state !== this.connectionState) this.stateSince = Date.now();
     this.connectionState = state;
     const status: ConnectionStatus = { state, reason: this.lastReason };
     if (retryIn !== undefined) status.retryIn = retryIn;

@@ -211,6 +211,15 @@ export class SubscriptionTable {
     return entry ? [...entry.filters].map(([topic, { qos, options }]) => ({ topic, qos, ...options })) : [];
   }
 
+  /** Every filter held, with the QoS asked of the broker and its subscribers. */
+  holders(): { filter: string; qos: QoS; subscribers: Subscriber[] }[] {
+    return [...this.filters].map(([filter, entry]) => ({
+      filter,
+      qos: entry.qos,
+      subscribers: [...entry.subscribers.keys()].map((subscriber) => subscriber.subscriber),
+    }));
+  }
+
   /** Every filter held. */
   allFilters(): string[] {
     return [...this.filters.keys()];

@@ -100,6 +100,8 @@ export interface SubscribeFailure {
 
 /** What an mqtt in node gives the connection to receive messages. */
 export interface Subscriber {
+  /** The node it serves, named in the editor's monitor; absent for the connection's own holders. */
+  readonly nodeId?: string;
   /**
    * A promise holds the acknowledgment of a QoS 1 or 2 message (PUBACK, PUBREC)
    * until it settles, so the broker redelivers what a crash interrupted.

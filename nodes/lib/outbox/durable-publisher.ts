@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionError, PublishingConnection } from '../connection/types.js';
 import { Outbox, type NewRecord } from './outbox.js';
+import type { DropReason } from './outbox-types.js';
 import type { OutboxLimits } from './limits.js';
 import { OutboxSender } from './sender.js';
 import { ReceiptWaiter, type EndToEndReceipt, type ReceiptOptions } from './receipt-waiter.js';
@@ -23,7 +24,8 @@ export interface PublisherEvents<LiveMessage> {
   /** `live` is the live message `accept` was given, or undefined for a message accepted before a restart. */
   delivered: [receipt: Receipt, record: StoredRecord, live: LiveMessage | undefined];
   refused: [error: ConnectionError, record: StoredRecord, live: LiveMessage | undefined];
-  dropped: [record: StoredRecord, live: LiveMessage | undefined];
+  /** Evicted to respect a bound (`overflow`), or purged by an admin (`purged`). */
+  dropped: [record: StoredRecord, live: LiveMessage | undefined, reason: DropReason];
   /** `until: subscriber`: what the subscribers' receipts decided, or a negative receipt (see EndToEndReceipt). */
   'end-to-end': [receipt: EndToEndReceipt, record: StoredRecord, live: LiveMessage | undefined];
   /** The number of queued messages changed. */
@@ -71,8 +73,8 @@ export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<
       this.emit('refused', error, record, live);
       this.emit('changed');
     });
-    outbox.on('dropped', (record, live) => {
-      this.emit('dropped', record, live);
+    outbox.on('dropped', (record, live, reason) => {
+      this.emit('dropped', record, live, reason);
       this.emit('changed');
     });
   }
@@ -110,6 +112,22 @@ export class DurablePublisher<LiveMessage> extends EventEmitter<PublisherEvents<
     const accepted = this.outbox.append(record, live);
     this.emit('changed');
     return accepted;
+  }
+
+  /**
+   * Sends what waits now: a send that failed is not waited out, nor are the receipts of a message
+   * sent already (`until: subscriber`), which goes again.
+   */
+  retryNow(): void {
+    this.waiter?.sendAwaitedNow();
+    this.sender.retryNow();
+  }
+
+  /** Drops what waits to be sent (see Outbox.purge); resolves to the number dropped. */
+  async purge(): Promise<number> {
+    const purged = await this.outbox.purge();
+    this.emit('changed');
+    return purged;
   }
 
   /** Stops sending and closes the outbox; with `discard` (the node was deleted) its messages are deleted too. */

@@ -1,43 +1,17 @@
 import { EventEmitter } from 'node:events';
 import type { OutboxMeta, OutboxStore, StoredRecord } from './store.js';
+import { noPendingWrite, type PendingWrite } from './outbox-types.js';
+import type { Delivery, DropReason, NewRecord, OutboxEvents } from './outbox-types.js';
 import { pendingCommit, type PendingCommit } from '../pending-commit.js';
 import { OutboxFullError, type OutboxLimits } from './limits.js';
 
-/** A message as the out node hands it to the outbox. */
-export type NewRecord = Omit<StoredRecord, 'seq' | 'queuedAt'>;
-
-/** A record handed to the sender, with its live message when this process appended it. */
-export interface Delivery<LiveMessage = unknown> {
-  record: StoredRecord;
-  live: LiveMessage | undefined;
-  /** 1 for the first send; more after a reconnect or a restart. */
-  attempt: number;
-  /** Whether an earlier attempt may have reached the broker (the MQTT DUP flag). */
-  possiblySent: boolean;
-}
-
-export interface OutboxEvents<LiveMessage> {
-  /** A record was evicted by the dropOldest policy. */
-  dropped: [record: StoredRecord, live: LiveMessage | undefined];
-  /** Records became ready to send. */
-  ready: [];
-}
+export type { Delivery, NewRecord, OutboxEvents } from './outbox-types.js';
 
 /** How many records are read ahead from the store into memory: memory stays bounded whatever the backlog. */
 const READ_AHEAD = 500;
 
 /** A failed read from the store is tried again after this many milliseconds. */
 const READ_RETRY = 1000;
-
-/** Changes waiting for the next write, and the promise every change in it was given. */
-interface PendingWrite {
-  /** By seq, in seq order. A record acknowledged before its write leaves the map: it is never written. */
-  put: Map<number, StoredRecord>;
-  del: number[];
-  written: PendingCommit | undefined;
-}
-
-const noPendingWrite = (): PendingWrite => ({ put: new Map(), del: [], written: undefined });
 
 /**
  * A durable, ordered, bounded queue of messages to publish. Appends are group
@@ -291,14 +265,37 @@ export class Outbox<LiveMessage = unknown> extends EventEmitter<OutboxEvents<Liv
     if (this.ready.length === 0 && this.readCursor < this.committedSeq) await this.load();
     // `ready` is in seq order: when its first record is kept over the bound, so are all before it.
     if (this.ready.length === 0 || this.ready[0].seq <= this.keptOverBoundUpTo) return false;
-    const oldest = this.ready.shift() as StoredRecord;
-    this.attempts.delete(oldest.seq);
-    const live = this.liveMessages.get(oldest.seq);
-    this.liveMessages.delete(oldest.seq);
-    this.emit('dropped', oldest, live);
     // Written in the same batch as the append that made room, ahead of it.
-    void this.remove(oldest);
+    this.drop(this.ready.shift() as StoredRecord, 'overflow');
     return true;
+  }
+
+  /**
+   * Drops every message not handed to the broker yet, each with its 'dropped' event (`purged`); what
+   * is in flight or awaits its receipts finishes its exchange. Resolves to the number dropped.
+   */
+  async purge(): Promise<number> {
+    const upTo = this.meta.nextSeq - 1;
+    let purged = 0;
+    while (!this.closed) {
+      await this.flush();
+      if (this.ready.length === 0 && this.readCursor < this.committedSeq) await this.load();
+      const index = this.ready.findIndex((record) => record.seq > upTo);
+      const records = this.ready.splice(0, index < 0 ? this.ready.length : index);
+      if (records.length === 0) break;
+      for (const record of records) this.drop(record, 'purged');
+      purged += records.length;
+    }
+    await this.flush();
+    return purged;
+  }
+
+  private drop(record: StoredRecord, reason: DropReason): void {
+    this.attempts.delete(record.seq);
+    const live = this.liveMessages.get(record.seq);
+    this.liveMessages.delete(record.seq);
+    this.emit('dropped', record, live, reason);
+    void this.remove(record);
   }
 
   /** Forgets a record: taken out of the next write when it is still waiting there, deleted from the store otherwise. */

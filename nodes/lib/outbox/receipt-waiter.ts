@@ -164,6 +164,15 @@ export class ReceiptWaiter<LiveMessage>
     if (awaited) this.decided(awaited.delivery, Date.now(), awaited.ackedAt);
   }
 
+  /** Every message awaiting its receipts goes again now, as if its deadline had passed. */
+  sendAwaitedNow(): void {
+    if (this.closed || this.awaited.size === 0) return;
+    const now = Date.now();
+    for (const awaited of this.awaited.values()) awaited.deadline = Math.min(awaited.deadline, now);
+    clearTimeout(this.sweepTimer);
+    this.sweep();
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.sweepTimer);

@@ -97,6 +97,12 @@ export class OutboxSender<LiveMessage = unknown> extends EventEmitter<SenderEven
     }
   }
 
+  /** Sends now what waits after a failed send, instead of after RETRY_AFTER_FAILURE. */
+  retryNow(): void {
+    this.clearRetry();
+    this.kick();
+  }
+
   /** Stops sending and waits a moment for the messages in flight; the rest stay in the outbox. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -44,15 +44,9 @@ export class BrokerCounting {
       this.sysTopics = new SysTopics(aedes, () => this.read(), options.sysIntervalMs, failed);
   }
 
-  /** Counts what goes through one client's connection: bytes both ways, packets in (Aedes' parser) and out. */
+  /** Counts what goes through one client's connection, for as long as it lasts. */
   watch(client: AedesClient, connection: GatedConnection, outgoing: OutgoingPackets): void {
-    const { traffic } = this;
-    connection.traffic = traffic;
-    outgoing.traffic = traffic;
-    client._parser.on('packet', (packet: { cmd: string }) => {
-      traffic.packetsReceived++;
-      if (packet.cmd === 'publish') traffic.publishReceived++;
-    });
+    countClientTraffic(this.traffic, client, connection, outgoing);
   }
 
   read(): Promise<BrokerStatistics> {
@@ -65,6 +59,30 @@ export class BrokerCounting {
   close(): void {
     this.sysTopics?.close();
   }
+}
+
+/**
+ * Counts in `traffic` what goes through one client's connection: bytes both ways, packets in (Aedes'
+ * parser) and out; until the returned function is called.
+ */
+export function countClientTraffic(
+  traffic: TrafficCounters,
+  client: AedesClient,
+  connection: GatedConnection,
+  outgoing: OutgoingPackets,
+): () => void {
+  connection.traffic = traffic;
+  outgoing.traffic = traffic;
+  const onPacket = (packet: { cmd: string }) => {
+    traffic.packetsReceived++;
+    if (packet.cmd === 'publish') traffic.publishReceived++;
+  };
+  client._parser.on('packet', onPacket);
+  return () => {
+    if (connection.traffic === traffic) connection.traffic = undefined;
+    if (outgoing.traffic === traffic) outgoing.traffic = undefined;
+    client._parser.off('packet', onPacket);
+  };
 }
 
 /**

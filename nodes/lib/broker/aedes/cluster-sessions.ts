@@ -208,6 +208,11 @@ export class ClusterSessions {
     promise.catch(this.onError);
   }
 
+  /** Whether the client is connected to another broker of the cluster. */
+  connectedElsewhere(clientId: string): Promise<boolean> {
+    return this.state.connectedElsewhere(clientId);
+  }
+
   /** Stops sweeping; this broker's clients stop counting as connected. */
   close(): void {
     this.closed = true;

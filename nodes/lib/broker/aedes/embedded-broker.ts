@@ -47,7 +47,9 @@ import {
   type Listener,
 } from '../listeners.js';
 import { embeddedBrokerMissing, type InProcessBroker, type SessionCredentials } from '../registry.js';
-import { CoreSession, type BrokerCore } from '../core-session.js';
+import { CoreSession } from '../core-session.js';
+import { brokerCoreOf } from './broker-core.js';
+import { BrokerInspection } from './broker-inspection.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 means no TCP listener (in-process clients only). */
@@ -125,6 +127,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
   /** Tells DISCONNECT 0x97 to connected MQTT 5 clients over the offline queue bound (quota-disconnect.ts). */
   private quota: QuotaDisconnect | undefined;
   private counting: BrokerCounting | undefined;
+  /** What the editor's monitor reads: clients, offline sessions, retained messages; undefined until started. */
+  private inspection: BrokerInspection | undefined;
   /** The address the TCP listener is bound to, once listening. */
   get listeningAddress(): net.AddressInfo | undefined {
     return this.servers.get('tcp')?.address;
@@ -215,6 +219,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     this.announcements?.start(() => shared.sharesHeld());
     this.aedes = aedes;
     if (this.options.statistics) this.counting = new BrokerCounting(aedes, this.options.statistics, this);
+    const stores = { db: this.db, redis: this.redis?.storageConnection, cluster: clusterSessions };
+    this.inspection = new BrokerInspection(aedes, persistence, stores, this.counting?.traffic);
     const countChanged = () => this.emit('clients', this.clientCount);
     // 'client' and 'clientDisconnect' come as Aedes registers and unregisters a client id.
     aedes.on('client', (client) => this.connectedClientIds.add(client.id));
@@ -281,7 +287,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     }
     if (aedes.closed) throw embeddedBrokerMissing();
     const identity: Identity = { username: credentials.username, clientId: credentials.clientId };
-    const session = new CoreSession(this.coreOf(aedes, identity.clientId), identity, access);
+    const session = new CoreSession(brokerCoreOf(aedes, this.shared, identity.clientId), identity, access);
+    this.inspection?.coreSessionOpened(session);
     session.on('publish-refused', (who, topic) => this.emit('publish-refused', who, topic));
     session.on('subscribe-refused', (who, filter) => this.emit('subscribe-refused', who, filter));
     this.coreSessions.add(session);
@@ -291,24 +298,6 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     });
     this.emit('clients', this.clientCount);
     return session;
-  }
-
-  /** Aedes' own publish and subscribe, which its client sessions use once packets are read; `$share/` joins a group. */
-  private coreOf(aedes: Aedes, clientId: string): BrokerCore {
-    type Deliver = Parameters<Aedes['subscribe']>[1];
-    const shared = this.shared;
-    return {
-      publish: (message, done) => aedes.publish(message as never, done),
-      subscribe: (filter, handler, done) =>
-        shared?.subscribeCore(clientId, filter, handler)
-          ? done()
-          : aedes.subscribe(filter, handler as unknown as Deliver, done),
-      unsubscribe: (filter, handler) =>
-        shared?.unsubscribeCore(filter, handler) ||
-        aedes.unsubscribe(filter, handler as unknown as Deliver, () => {}),
-      retained: (filter) =>
-        (aedes as unknown as AedesInternals).persistence.createRetainedStreamCombi([filter]),
-    };
   }
 
   /**
@@ -365,6 +354,12 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     });
     shapeOutgoing(connection, outgoing);
     this.counting?.watch(client, connection, outgoing);
+    this.inspection?.admit(client, connection, outgoing, origin?.description);
+  }
+
+  /** The monitor's view of the broker while it runs; undefined otherwise. */
+  get inspector(): BrokerInspection | undefined {
+    return this.aedes?.closed === false ? this.inspection : undefined;
   }
 
   /** The numbers of the `$SYS` topics and the metrics now; undefined when not counted or not running. */

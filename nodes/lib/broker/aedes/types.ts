@@ -77,6 +77,19 @@ export interface AedesPersistence {
   cleanSubscriptions(client: ClientRef): Promise<void>;
   /** Forgets the QoS 2 publications of the client stored until their PUBREL. */
   cleanIncoming(client: ClientRef): Promise<void>;
+  /** The subscriptions stored for a persistent session. */
+  subscriptionsByClient(client: ClientRef): Promise<unknown[]>;
+  /** Stores a retained message; an empty payload removes the one of its topic. */
+  storeRetained(packet: {
+    cmd: 'publish';
+    topic: string;
+    payload: Buffer;
+    qos: 0;
+    retain: true;
+    dup: false;
+    brokerId: string;
+    brokerCounter: number;
+  }): Promise<void>;
   /** The retained messages matching any of `filters`. */
   createRetainedStreamCombi(filters: string[]): AsyncIterable<BrokerMessage>;
 }

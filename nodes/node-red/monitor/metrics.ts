@@ -5,61 +5,21 @@
  * when off the route does not exist (404). Counters and names only: no credentials, no payloads.
  */
 import type { NodeAPI } from 'node-red';
-import type { BrokerStatistics } from '../lib/broker/traffic.js';
-import type { DurablePublisher } from '../lib/outbox/durable-publisher.js';
-import { PROMETHEUS_CONTENT_TYPE, formatMetrics, type Metric } from '../lib/prometheus-text.js';
-
-/** A node the endpoint reports on: its id, its name, and its numbers now (undefined: not running). */
-interface BrokerSource {
-  id: string;
-  name: string;
-  statistics(): Promise<BrokerStatistics> | undefined;
-}
-
-const brokers = new Map<string, BrokerSource>();
-
-/** An out node with an outbox, and what became of its messages since its start. */
-interface OutboxSource {
-  id: string;
-  name: string;
-  publisher: DurablePublisher<unknown>;
-  fates: { delivered: number; dropped: number; refused: number };
-}
-
-const outboxes = new Map<string, OutboxSource>();
-
-/** A dedupe node's keys held and the copies it let pass and caught since its start. */
-interface DedupeSource {
-  id: string;
-  name: string;
-  read(): { keys: number; passed: number; duplicates: number };
-}
-
-const dedupes = new Map<string, DedupeSource>();
+import type { BrokerStatistics } from '../../lib/broker/traffic.js';
+import { PROMETHEUS_CONTENT_TYPE, formatMetrics, type Metric } from '../../lib/prometheus-text.js';
+import {
+  brokers,
+  dedupes,
+  outboxes,
+  type BrokerSource,
+  type DedupeSource,
+  type OutboxSource,
+} from './registry.js';
 
 /** Whether settings.js turned the endpoint on. */
 export function metricsEnabled(RED: NodeAPI): boolean {
   const settings = RED.settings as unknown as { durableMqtt?: { metrics?: unknown } };
   return settings.durableMqtt?.metrics === true;
-}
-
-/**
- * Reports on an out node's outbox until the returned function is called; nothing when the metrics
- * are off, so an outbox then has no listener more than its node's own.
- */
-export function reportOutbox(
-  RED: NodeAPI,
-  node: { id: string; name: string; publisher: DurablePublisher<unknown> },
-): () => void {
-  if (!metricsEnabled(RED)) return () => undefined;
-  const source: OutboxSource = { ...node, fates: { delivered: 0, dropped: 0, refused: 0 } };
-  node.publisher.on('delivered', () => source.fates.delivered++);
-  node.publisher.on('dropped', () => source.fates.dropped++);
-  node.publisher.on('refused', () => source.fates.refused++);
-  outboxes.set(node.id, source);
-  return () => {
-    if (outboxes.get(node.id) === source) outboxes.delete(node.id);
-  };
 }
 
 type OutboxMetric = [name: string, type: Metric['type'], help: string, value: (s: OutboxSource) => number];
@@ -68,9 +28,14 @@ const OUTBOX_METRICS: OutboxMetric[] = [
   ['messages', 'gauge', 'Messages held, waiting or in flight.', (s) => s.publisher.outbox.count],
   ['bytes', 'gauge', 'Bytes of the messages held.', (s) => s.publisher.outbox.bytes],
   ['oldest_age_seconds', 'gauge', 'Age of the oldest message held; 0 when empty.', (s) => oldestAge(s)],
-  ['delivered_total', 'counter', 'Messages the broker acknowledged.', (s) => s.fates.delivered],
-  ['dropped_total', 'counter', 'Messages dropped to respect a bound.', (s) => s.fates.dropped],
-  ['refused_total', 'counter', 'Messages the broker refused.', (s) => s.fates.refused],
+  ['delivered_total', 'counter', 'Messages the broker acknowledged.', (s) => s.fates?.delivered ?? 0],
+  [
+    'dropped_total',
+    'counter',
+    'Messages dropped to respect a bound, or purged.',
+    (s) => s.fates?.dropped ?? 0,
+  ],
+  ['refused_total', 'counter', 'Messages the broker refused.', (s) => s.fates?.refused ?? 0],
 ];
 
 function oldestAge(source: OutboxSource): number {
@@ -88,15 +53,6 @@ function outboxMetrics(): Metric[] {
       value: value(source),
     })),
   }));
-}
-
-/** Reports on a dedupe node until the returned function is called; nothing when the metrics are off. */
-export function reportDedupe(RED: NodeAPI, source: DedupeSource): () => void {
-  if (!metricsEnabled(RED)) return () => undefined;
-  dedupes.set(source.id, source);
-  return () => {
-    if (dedupes.get(source.id) === source) dedupes.delete(source.id);
-  };
 }
 
 function dedupeMetrics(): Metric[] {
@@ -122,14 +78,6 @@ function dedupeMetrics(): Metric[] {
   ];
 }
 
-/** Reports on an embedded broker until the returned function is called. */
-export function reportBroker(source: BrokerSource): () => void {
-  brokers.set(source.id, source);
-  return () => {
-    if (brokers.get(source.id) === source) brokers.delete(source.id);
-  };
-}
-
 type BrokerMetric = [
   name: string,
   type: Metric['type'],
@@ -153,7 +101,7 @@ const BROKER_METRICS: BrokerMetric[] = [
 /** The metrics of every running embedded broker, labelled with its node's id and name. */
 async function brokerMetrics(): Promise<Metric[]> {
   const read = await Promise.all(
-    [...brokers.values()].map(async (source) => ({ source, statistics: await source.statistics() })),
+    [...brokers.values()].map(async (source) => ({ source, statistics: await source.broker.statistics() })),
   );
   const running = read.filter(
     (entry): entry is { source: BrokerSource; statistics: BrokerStatistics } =>
