@@ -53,12 +53,13 @@ execFileSync(
 );
 
 /**
- * A dialog's code (nodes/editor/<node>.ts and what it imports, lib/topic.ts among them) as one
- * script for the browser. A `node:` import, which the browser cannot have, fails the bundle.
+ * Editor code (a dialog's, nodes/editor/<node>.ts, or the sidebar's, nodes/editor/sidebar/index.ts,
+ * and what it imports, lib/topic.ts among them) as one script for the browser. A `node:` import,
+ * which the browser cannot have, fails the bundle.
  */
-async function editorScript(name) {
+async function editorScript(name, entry = path.join(root, 'nodes', 'editor', `${name}.ts`)) {
   const result = await build({
-    entryPoints: [path.join(root, 'nodes', 'editor', `${name}.ts`)],
+    entryPoints: [entry],
     bundle: true,
     format: 'iife',
     platform: 'browser',
@@ -125,9 +126,20 @@ writeFileSync(
   pluginFile,
   `// Node-RED loads this plugin's message catalog (locales/<lang>/${pluginName}.json) as ${namespace},
 // before the package's nodes and their editor definitions: the catalog of every node and dialog.
-// The plugin registers nothing.
+// The plugin registers nothing in the runtime; its .html brings the editor's "durable mqtt" sidebar tab.
 module.exports = function () {};
 `,
+);
+// The plugin's .html, which Node-RED loads into the editor beside its .js: the sidebar tab's code.
+const sidebarScript = await editorScript(
+  'sidebar',
+  path.join(root, 'nodes', 'editor', 'sidebar', 'index.ts'),
+);
+if (!namespaceLiteral.test(sidebarScript))
+  throw new Error(`the sidebar's script does not name the catalog's namespace ${namespace}`);
+writeFileSync(
+  path.join(path.dirname(pluginFile), `${pluginName}.html`),
+  `<script type="text/javascript">\n${sidebarScript}</script>\n`,
 );
 for (const lang of languages) {
   const source = path.join(root, 'locales', lang);

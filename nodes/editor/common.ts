@@ -32,9 +32,13 @@ const NOT_LOADED = '\u0000';
  * comes first fetches the catalog itself, as the editor does, and registers when it is there.
  */
 export function registerType<Properties>(type: string, definition: NodeDefinition<Properties>): void {
-  const register = () => RED.nodes.registerType(type, definition);
-  if (t('status.connected', { defaultValue: NOT_LOADED }) !== NOT_LOADED) register();
-  else RED.i18n.loadNodeCatalog(CATALOG_NAMESPACE, register);
+  whenCatalogLoaded(() => RED.nodes.registerType(type, definition));
+}
+
+/** Calls `ready` once the package's catalog is in the editor: now, or once fetched (see registerType). */
+export function whenCatalogLoaded(ready: () => void): void {
+  if (t('status.connected', { defaultValue: NOT_LOADED }) !== NOT_LOADED) ready();
+  else RED.i18n.loadNodeCatalog(CATALOG_NAMESPACE, ready);
 }
 
 /** Puts the dialogs' style sheet (dialogs.css) into the editor's page, once for all node types. */

@@ -99,16 +99,84 @@ export interface EditorApi {
   view: {
     /** The width in pixels of `text` drawn with the style of `className` (one of the canvas' classes). */
     calculateTextWidth(text: string, className: string): number;
+    /** Shows the flow tab of node `id`, scrolls it into view and makes it flash. */
+    reveal(id: string): void;
+  };
+  sidebar: {
+    addTab(tab: SidebarTab): void;
+    removeTab(id: string): void;
+    /** Shows the sidebar with tab `id` active. */
+    show(id: string): void;
+  };
+  /** The editor's WebSocket to the runtime: messages the runtime publishes on a topic. */
+  comms: {
+    subscribe(topic: string, receive: (topic: string, message: unknown) => void): void;
+    unsubscribe(topic: string, receive: (topic: string, message: unknown) => void): void;
+  };
+  actions: {
+    add(name: string, handler: () => void): void;
+    remove(name: string): void;
+  };
+  plugins: {
+    /** `onadd` runs when the plugin's script has registered it, `onremove` when its package is removed. */
+    registerPlugin(id: string, definition: { onadd?(): void; onremove?(): void }): void;
+  };
+  popover: {
+    /** The editor's tooltip on `target`: `content` as text, shown on hover. */
+    tooltip(target: JQuery, content: string): void;
+  };
+  user: {
+    /** Whether the signed-in user has `permission` ("durable-mqtt.write"…); true without adminAuth. */
+    hasPermission(permission: string): boolean;
   };
   tabs: {
     create(options: { id: string; onchange(tab: EditorTab): void }): EditorTabs;
   };
   notify(message: string, type?: 'error' | 'warning' | 'success'): void;
+  /** A string is HTML: texts that hold names or topics come as an element. */
+  notify(message: string | JQuery, options: NotifyOptions): EditorNotification;
   settings: { httpNodeRoot?: string };
   i18n: {
     /** Fetches the catalog of `namespace` in the editor's languages, then calls `done`. */
     loadNodeCatalog(namespace: string, done: () => void): void;
   };
+}
+
+/** A tab of the editor's sidebar (RED.sidebar.addTab). */
+export interface SidebarTab {
+  id: string;
+  /** The tab's short title, and its name in the View menu and tooltip. */
+  label: string;
+  name: string;
+  iconClass: string;
+  content: JQuery;
+  /** The action that shows the tab, whose shortcut the tab's tooltip shows. */
+  action?: string;
+  /** Keeps the tab usable while an edit dialog is open. */
+  enableOnEdit?: boolean;
+  /** When the tab becomes the active one (not when another takes its place). */
+  onchange?(): void;
+  /** When the tab is closed. */
+  onremove?(): void;
+}
+
+export interface NotifyButton {
+  text: string;
+  class?: string;
+  click(): void;
+}
+
+export interface NotifyOptions {
+  type?: 'error' | 'warning' | 'success' | 'compact';
+  /** Stays until closed. */
+  fixed?: boolean;
+  /** Shades the editor until closed. */
+  modal?: boolean;
+  buttons?: NotifyButton[];
+}
+
+export interface EditorNotification {
+  close(): void;
 }
 
 export interface TypedInputOptions {
