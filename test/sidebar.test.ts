@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'mocha';
 import mqtt, { type MqttClient } from 'mqtt';
 import { chromium, type Browser, type Locator } from 'playwright-core';
 import { MONITOR_ROUTES, WATCH_RENEW_MS, type RetainedListing } from '../nodes/lib/monitor-protocol.js';
+import { MESSAGE_ID_PROPERTY } from '../nodes/lib/end-to-end-id.js';
 import { Editor, showingNodeRedAndEditor } from './support/editor.js';
 import {
   brokerConfigNode,
@@ -45,6 +46,12 @@ const ids = {
   out: 'sidebar-out',
   repeat: 'sidebar-repeat',
   dedupe: 'sidebar-dedupe',
+  valves: 'sidebar-valves',
+  valveStep: 'sidebar-valve-step',
+  valveDone: 'sidebar-valve-done',
+  fix: 'sidebar-fix',
+  fixStep: 'sidebar-fix-step',
+  local5: 'sidebar-local-v5',
 };
 
 describe('the "durable mqtt" sidebar in Chromium: brokers, clients, retained messages, outboxes, dedupe', () => {
@@ -160,6 +167,32 @@ describe('the "durable mqtt" sidebar in Chromium: brokers, clients, retained mes
         ...{ id: ids.out, broker: ids.remote, z: ids.outboxTab, x: 420, y: 80, name: 'valve commands' },
         ...{ topic: 'plant/commands', qos: '1', persistence: 'queued' },
       }),
+      // A valve step that fails until "fix the flow" runs; what it handles goes out as plant/valves/done.
+      // MQTT 5, so the in node reads the command's message id from its user property.
+      brokerConfigNode({
+        ...{ id: ids.local5, clientId: 'node-red-in-process-v5', embedded: ids.broker },
+        ...{ name: 'in-process v5', protocolVersion: 5 },
+      }),
+      mqttInNode({
+        ...{ id: ids.valves, broker: ids.local5, topic: 'valves/cmd', z: ids.outboxTab, x: 160, y: 180 },
+        ...{ name: 'valve steps', ack: 'complete', maxDeliveries: 1, wires: [[ids.valveStep], []] },
+      }),
+      {
+        ...{ id: ids.valveStep, type: 'function', z: ids.outboxTab, x: 400, y: 180, outputs: 1 },
+        func: "if (!global.get('fixed')) throw new Error('valve stuck'); msg.topic = 'plant/valves/done'; return msg;",
+        wires: [[ids.valveDone]],
+      },
+      mqttOutNode({ id: ids.valveDone, broker: ids.local, z: ids.outboxTab, x: 620, y: 180, qos: '1' }),
+      {
+        ...{ id: ids.fix, type: 'inject', z: ids.outboxTab, x: 160, y: 260, name: 'fix the flow' },
+        ...{ props: [{ p: 'payload' }], payload: 'true', payloadType: 'bool', repeat: '', once: false },
+        wires: [[ids.fixStep]],
+      },
+      {
+        ...{ id: ids.fixStep, type: 'change', z: ids.outboxTab, x: 400, y: 260 },
+        rules: [{ t: 'set', p: 'fixed', pt: 'global', to: 'payload', tot: 'msg' }],
+        wires: [[]],
+      },
     ];
     const deployed = await fetch(`${nodeRed.baseUrl}/flows`, {
       method: 'POST',
@@ -369,6 +402,28 @@ describe('the "durable mqtt" sidebar in Chromium: brokers, clients, retained mes
         async () => (await row.locator('td').allInnerTexts()).join('|') === 'alarms once|1|1|1',
         'the dedupe row: 1 key, 1 passed, 1 duplicate',
       );
+    }));
+
+  it('lists a quarantined message with its error, and releases it into the fixed flow', () =>
+    showingOutput(async () => {
+      const dashboard = clients[1];
+      // A publisher sending a command again while it has no receipt: max deliveries 1 quarantines the copy.
+      for (let copy = 0; copy < 2; copy++)
+        await dashboard.publishAsync('valves/cmd', 'open V7', {
+          qos: 1,
+          properties: { userProperties: { [MESSAGE_ID_PROPERTY]: 'cmd-7' } },
+        });
+      const card = sidebar.locator(`[data-quarantine-id="${ids.valves}"]`);
+      await card.getByText('valves/cmd').waitFor({ timeout: 15_000 });
+      await card.getByText('valve stuck').waitFor();
+      await inject(ids.fix);
+      await card.locator('button', { hasText: texts.quarantine.release }).click();
+      await waitFor(
+        () => received.some(({ topic, payload }) => topic === 'plant/valves/done' && payload === 'open V7'),
+        'the released command through the fixed flow',
+        15_000,
+      );
+      await card.getByText('valves/cmd').waitFor({ state: 'detached' });
     }));
 
   it("reveals a node on the canvas when its row is clicked: the out node's flow tab opens and the node flashes", () =>

@@ -95,7 +95,10 @@ export class QuarantineCard {
     if (mayAct())
       element('span', 'durable-mqtt-sidebar-actions')
         .append(
-          smallButton(t('sidebar.quarantine.release'), 'fa-play', () => void this.release(message.key)),
+          // A message too large for the node's kept bytes can only be discarded.
+          message.releasable
+            ? smallButton(t('sidebar.quarantine.release'), 'fa-play', () => void this.release(message.key))
+            : '',
           smallButton(t('sidebar.quarantine.discard'), 'fa-trash', () => this.discard(message)),
         )
         .appendTo(head);
