@@ -105,6 +105,25 @@ describe('MQTT.js patches of how packets reach the socket and the outgoing store
     assert.ok(counts.writes <= 5, `${counts.writes} socket writes for 100 messages`);
   });
 
+  it('sends a SUBSCRIBE at once, with the messages of the turn before it', async () => {
+    await start(4);
+    const seen = await observe('control/#', 4);
+    const socket = clientOf().stream as Socket;
+    const counts = countWrites(socket);
+    const atSubscribe = new Promise<{ writes: number; left: number }>((resolve) => {
+      deliver({ topic: 'control/one', payload: 'first', qos: 0 });
+      // In the same turn, after the delivery: its PUBLISH is corked until the next turn.
+      setImmediate(() => {
+        const before = counts.writes;
+        clientOf().subscribe('control/other');
+        // mqtt-packet uncorks after each packet on the next tick, as without the batching.
+        process.nextTick(() => resolve({ writes: counts.writes - before, left: socket.writableLength }));
+      });
+    });
+    assert.deepEqual(await atSubscribe, { writes: 1, left: 0 });
+    await waitFor(() => seen.length === 1, 'the message at the observer');
+  });
+
   it('completes every QoS 0 message written past the socket high-water mark, through one drain listener', async () => {
     await start(4, {}, true);
     const seen = await observe('drain/#', 4);

@@ -32,32 +32,45 @@ type OutgoingPacket = { cmd: string; messageId?: number } & Partial<
 
 export const internals = (client: MqttClient) => client as unknown as ClientInternals;
 
+/** The packets of a message's flow, batched; SUBSCRIBE, PINGREQ, DISCONNECT and the others are not. */
+const MESSAGE_PACKETS = new Set(['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp']);
+
 /**
  * Patch of MQTT.js's internal _writePacket, so the packets of one event-loop turn leave in one
  * write. Node-RED hands each message to the out node from a setImmediate of its own, and
  * mqtt-packet uncorks the socket on the next tick after each packet: every PUBLISH, and every
  * PUBACK an in node's connection answers, was a writev system call of its own, 44–58 % of the
  * Node-RED process's time through Mosquitto at QoS 0 and 1 (bench `tcp --profile`). The stream is
- * corked at the first packet of a turn and uncorked from a setImmediate, once the turn's other
- * immediates (Node-RED's deliveries) have run. A write past the stream's high-water mark calls
- * back at its next 'drain' as MQTT.js does, through one listener for all of them, not one each.
+ * corked at the first such packet of a turn and uncorked from a setImmediate, once the turn's other
+ * immediates (Node-RED's deliveries) have run; any other packet (SUBSCRIBE, PINGREQ, …) uncorks it
+ * at once. A write past the stream's high-water mark calls back at its next 'drain' as MQTT.js
+ * does, through one listener for all of them, not one each.
  */
 export function batchWrites(client: MqttClient) {
   const patched = internals(client);
   const write = patched._writePacket.bind(client);
-  let corked: Duplex | undefined;
+  /** The stream corked until the next turn, while it is. */
+  let batch: { stream: Duplex } | undefined;
+  const flush = (corked: { stream: Duplex }) => {
+    if (batch !== corked) return;
+    batch = undefined;
+    corked.stream.uncork();
+  };
   let drainWaiters: { stream: Duplex; callbacks: (() => void)[] } | undefined;
   patched._writePacket = (packet, callback) => {
     const stream = client.stream as Duplex;
-    if (corked !== stream) {
-      corked = stream;
+    const batched = MESSAGE_PACKETS.has(packet.cmd);
+    if (batched && batch?.stream !== stream) {
+      if (batch) flush(batch);
+      const corked = { stream };
+      batch = corked;
       stream.cork();
-      setImmediate(() => {
-        if (corked === stream) corked = undefined;
-        stream.uncork();
-      });
+      setImmediate(() => flush(corked));
     }
     write(packet);
+    // Any other packet leaves at once, after those before it: a node that asked for a SUBSCRIBE
+    // counts on it being on its way before what it publishes next through another connection.
+    if (!batched && batch?.stream === stream) flush(batch);
     if (!callback) return;
     // What mqtt-packet's last stream.write returned: false sets writableNeedDrain.
     if (!stream.writableNeedDrain || callback === client.noop) return callback();
