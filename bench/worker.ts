@@ -328,6 +328,8 @@ async function startMosquitto(): Promise<Mosquitto> {
     await mosquitto.dispose();
     throw error;
   }
+  // The driver stops a worker past its time with SIGTERM: its Mosquitto must not outlive it.
+  process.once('SIGTERM', () => void mosquitto.dispose().finally(() => process.exit(1)));
   return mosquitto;
 }
 
