@@ -7,7 +7,7 @@
  * The end-to-end flow (an out node with `until`) counts the out node's receipts
  * instead: its in node feeds a junction that finishes at once.
  */
-import type { Persistence, ProtocolVersion, QoS, Until, Variant } from './types.js';
+import type { BrokerKind, Persistence, ProtocolVersion, QoS, Until, Variant } from './types.js';
 
 export const TOPIC = 'bench/data';
 export const BROKER_ID = 'bench-broker';
@@ -35,6 +35,8 @@ export interface OutSettings {
 /** What a flow of benchFlow is built with: our out node's settings and the broker config's MQTT version. */
 export interface FlowSettings extends OutSettings {
   protocolVersion?: ProtocolVersion;
+  /** 'mosquitto': the broker is a Mosquitto on `brokerPort` and the flow has no embedded broker node. */
+  broker?: BrokerKind;
 }
 
 /**
@@ -118,7 +120,7 @@ function mqttNodes(
   brokerPort: number,
   settings: FlowSettings,
 ): FlowNode[] {
-  const flow: FlowNode[] = [embeddedBroker(tab, brokerPort)];
+  const flow: FlowNode[] = settings.broker === 'mosquitto' ? [] : [embeddedBroker(tab, brokerPort)];
   if (variant === 'core') {
     flow.push(
       {

@@ -1,6 +1,7 @@
 /** The benchmark's figures as a text table for the terminal and a Markdown table for the README. */
 import type {
   BacklogResult,
+  BrokerKind,
   DedupeResult,
   LatencyResult,
   Persistence,
@@ -163,6 +164,27 @@ export interface SoakSummary {
   leak: boolean;
 }
 
+/** One case of the `tcp` job through one broker: ours over mqtt:// and core side by side. */
+export interface TcpCaseSummary {
+  broker: BrokerKind;
+  name: string;
+  qos: number;
+  size: number;
+  messages: number;
+  variants: Partial<Record<Variant, VariantThroughput>>;
+  /** Ours (tcp) over core. */
+  ratios: Partial<Record<Variant, number>>;
+}
+
+/** The `tcp` job: through Mosquitto and through the embedded broker over TCP. */
+export interface TcpReport {
+  cases: TcpCaseSummary[];
+  /** Our out node's persistence modes through Mosquitto; `none` is the case's ours row. */
+  persistence: DurableSummary[];
+  /** Through Mosquitto at the latency rate. */
+  latency: Partial<Record<Variant, LatencyResult>>;
+}
+
 export interface Target {
   what: string;
   goal: string;
@@ -203,6 +225,8 @@ export interface BenchReport {
   /** The dedupe node, with and without its seen-set on disk. */
   dedupe: DedupeSummary[];
   latency: Partial<Record<Variant, LatencyResult>>;
+  /** Ours and core through a broker over TCP loopback (Mosquitto, the embedded broker). */
+  tcp?: TcpReport;
   soak?: SoakSummary;
   targets: Target[];
   /** Node-RED alone / core against each ours/core goal. */
@@ -250,7 +274,7 @@ function markdownTable({ headers, align, rows }: Table): string {
   return [line(headers), line(align.map((a) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)].join('\n');
 }
 
-function lostCell(summary: CaseSummary): string {
+function lostCell(summary: Pick<CaseSummary, 'variants'>): string {
   const parts: string[] = [];
   for (const variant of VARIANTS) {
     const v = summary.variants[variant];
@@ -309,7 +333,7 @@ function memoryTable(report: BenchReport): Table {
   };
 }
 
-function durableTable(report: BenchReport): Table {
+function durableTable(summaries: DurableSummary[]): Table {
   return {
     headers: [
       'case',
@@ -321,7 +345,7 @@ function durableTable(report: BenchReport): Table {
       'lost',
     ],
     align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
-    rows: report.durable.map((c) => {
+    rows: summaries.map((c) => {
       const lost = PERSISTENCE_MODES.flatMap((p) => {
         const v = c.modes[p];
         if (!v) return [];
@@ -554,12 +578,12 @@ const DEDUPE_METHOD =
   'distinct 64 B payloads straight into a dedupe node (key auto: a hash of topic and payload), at most 500 outstanding; ' +
   'heap measured after forced gcs before the first message and after the last, the node then holding maxEntries keys';
 
-function latencyTable(report: BenchReport): Table {
+function latencyTable(latency: Partial<Record<Variant, LatencyResult>>): Table {
   return {
     headers: ['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'sent msg/s', 'lost'],
     align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    rows: VARIANTS.filter((v) => report.latency[v]).map((variant) => {
-      const r = report.latency[variant] as LatencyResult;
+    rows: VARIANTS.filter((v) => latency[v]).map((variant) => {
+      const r = latency[variant] as LatencyResult;
       return [
         VARIANT_LABELS[variant],
         ms(r.latency.p50),
@@ -572,6 +596,50 @@ function latencyTable(report: BenchReport): Table {
       ];
     }),
   };
+}
+
+export const BROKER_LABELS: Record<BrokerKind, string> = {
+  mosquitto: 'Mosquitto',
+  embedded: 'embedded broker over TCP',
+};
+
+function tcpTable(tcp: TcpReport): Table {
+  return {
+    headers: ['broker', 'case', 'N', 'ours msg/s', 'core msg/s', 'ours/core', 'lost'],
+    align: ['l', 'l', 'r', 'r', 'r', 'r', 'l'],
+    rows: tcp.cases.map((c) => [
+      BROKER_LABELS[c.broker],
+      caseLabel(c.qos, c.size),
+      int(c.messages),
+      int(c.variants.tcp?.rate ?? NaN),
+      int(c.variants.core?.rate ?? NaN),
+      ratio(c.ratios.tcp),
+      lostCell(c),
+    ]),
+  };
+}
+
+/** The sections of the `tcp` job: title, table, the note under it. */
+function tcpSections(tcp: TcpReport, settings: Settings): { title: string; table: Table; note?: string }[] {
+  const sections: { title: string; table: Table; note?: string }[] = [];
+  if (tcp.cases.length)
+    sections.push({
+      title:
+        'Through a broker over TCP loopback (out → broker → in, msg/s received): ours (broker config over mqtt://) vs core',
+      table: tcpTable(tcp),
+      note: 'Mosquitto started by the job with max_inflight_messages 0; the embedded broker node listening on 127.0.0.1, ours connected over TCP, not the in-process link.',
+    });
+  if (tcp.persistence.some((c) => c.modes.queued || c.modes.acknowledged))
+    sections.push({
+      title: 'Persistence of our out node through Mosquitto (msg/s received; none is the row above)',
+      table: durableTable(tcp.persistence),
+    });
+  if (Object.keys(tcp.latency).length)
+    sections.push({
+      title: `Latency through Mosquitto at ${int(settings.latencyRate)} msg/s, QoS 1, 64 B, ${settings.latencySeconds} s`,
+      table: latencyTable(tcp.latency),
+    });
+  return sections;
 }
 
 function targetTable(report: BenchReport): Table {
@@ -646,7 +714,7 @@ export function renderText(report: BenchReport): string {
   if (report.durable.length) {
     out.push(
       `Persistence of our out node (ours embedded, ${report.settings.embeddedMessagesFactor} × N each, msg/s received; peak RSS MB)`,
-      textTable(durableTable(report)),
+      textTable(durableTable(report.durable)),
       DURABLE_NOTE,
       '',
     );
@@ -686,10 +754,12 @@ export function renderText(report: BenchReport): string {
   if (Object.keys(report.latency).length) {
     out.push(
       `Latency at ${int(report.settings.latencyRate)} msg/s, QoS 1, 64 B, ${report.settings.latencySeconds} s`,
-      textTable(latencyTable(report)),
+      textTable(latencyTable(report.latency)),
       '',
     );
   }
+  for (const section of report.tcp ? tcpSections(report.tcp, report.settings) : [])
+    out.push(section.title, textTable(section.table), ...(section.note ? [section.note] : []), '');
   if (report.soak) out.push('Soak', ...soakLines(report.soak, report.settings), '');
   if (report.targets.length)
     out.push('Targets', textTable(targetTable(report)), ...ceilingLines(report.ceilings), '');
@@ -715,7 +785,7 @@ export function renderMarkdown(report: BenchReport): string {
     out.push(
       `Persistence of our out node, messages per second received (ours embedded, ${report.settings.embeddedMessagesFactor} × N each; peak RSS in MB):`,
       '',
-      markdownTable(durableTable(report)),
+      markdownTable(durableTable(report.durable)),
       '',
       DURABLE_NOTE,
       '',
@@ -765,10 +835,18 @@ export function renderMarkdown(report: BenchReport): string {
     out.push(
       `Latency at ${int(report.settings.latencyRate)} msg/s, QoS 1, 64 B, ${report.settings.latencySeconds} s:`,
       '',
-      markdownTable(latencyTable(report)),
+      markdownTable(latencyTable(report.latency)),
       '',
     );
   }
+  for (const section of report.tcp ? tcpSections(report.tcp, report.settings) : [])
+    out.push(
+      `${section.title}:`,
+      '',
+      markdownTable(section.table),
+      '',
+      ...(section.note ? [section.note, ''] : []),
+    );
   if (report.soak) out.push('Soak:', '', ...soakLines(report.soak, report.settings).map((l) => `- ${l}`), '');
   if (report.targets.length) {
     out.push('Targets:', '', markdownTable(targetTable(report)), '');

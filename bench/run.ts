@@ -21,6 +21,7 @@ import { latency } from './jobs/latency.js';
 import { monitor } from './jobs/monitor.js';
 import { receipts } from './jobs/receipts.js';
 import { soak } from './jobs/soak.js';
+import { tcp } from './jobs/tcp.js';
 import { CASES, EMBEDDED_MESSAGES_FACTOR, FLOOR_MESSAGES, throughput } from './jobs/throughput.js';
 import { machine } from './machine.js';
 import { renderMarkdown, renderText, type BenchReport, type Settings } from './report.js';
@@ -39,9 +40,30 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 
 /** The kinds of job, in the order they run. */
-const KINDS: JobKind[] = [throughput, durable, receipts, clients, backlog, dedupe, latency, soak, monitor];
+const KINDS: JobKind[] = [
+  throughput,
+  durable,
+  receipts,
+  clients,
+  tcp,
+  backlog,
+  dedupe,
+  latency,
+  soak,
+  monitor,
+];
 /** The kinds with goals, in the order of the targets table. */
-const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, clients, latency, soak, backlog, monitor];
+const TARGET_KINDS: JobKind[] = [
+  throughput,
+  durable,
+  receipts,
+  clients,
+  tcp,
+  latency,
+  soak,
+  backlog,
+  monitor,
+];
 
 const HELP = `npm run bench -- [options]
 
@@ -54,7 +76,9 @@ const HELP = `npm run bench -- [options]
   --variants LIST       embedded,tcp,core,floor (all); floor is Node-RED alone, no MQTT (throughput only)
   --skip LIST           ${KINDS.map((k) => k.name).join(', ')}
                         (clients: the embedded broker serving two MQTT.js clients of another process
-                        over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side)
+                        over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side;
+                        tcp: ours vs core through a Mosquitto it starts and through the embedded
+                        broker over TCP, QoS 0/1/2, 64 B and 4 KB, persistence and latency through Mosquitto)
   --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)

@@ -26,6 +26,13 @@ export const PERSISTENCE_MODES: readonly Persistence[] = ['none', 'queued', 'ack
 export type Until = 'broker' | 'subscriber';
 export const UNTIL_MODES: readonly Until[] = ['broker', 'subscriber'];
 
+/**
+ * The broker the MQTT nodes go through: this package's embedded broker node in the same flow
+ * (the default), or a Mosquitto the worker starts on loopback (the `tcp` job), which leaves the
+ * embedded broker node out of the flow.
+ */
+export type BrokerKind = 'embedded' | 'mosquitto';
+
 /** The broker configs' MQTT version: 4 is 3.1.1 (a core session through the embedded broker), 5 speaks MQTT. */
 export type ProtocolVersion = 4 | 5;
 
@@ -46,6 +53,8 @@ interface JobBase {
   profileDir?: string;
   /** MQTT version of the broker configs; 4 (3.1.1) when unset. */
   protocolVersion?: ProtocolVersion;
+  /** The broker between the out and in nodes; the embedded broker node when unset. */
+  broker?: BrokerKind;
   /**
    * The end-to-end flow (bench/flows.ts): our out node with persistence 'acknowledged' and this
    * `until`, the in node with `ack: complete` feeding a node that finishes at once, and the

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { Mosquitto } from '../test/support/mosquitto.js';
 import { freePort } from '../test/support/ports.js';
 import { delay } from '../test/support/wait.js';
 import { offlineBacklog } from './backlog.js';
@@ -291,17 +292,47 @@ async function main(job: Job): Promise<JobResult> {
       await runtime.stop();
     }
   }
-  const port = await freePort();
-  const settings = { persistence: job.persistence, until: job.until, protocolVersion: job.protocolVersion };
-  const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
-  const stopWatching = job.watched ? watchMonitor() : undefined;
+  const mosquitto = job.broker === 'mosquitto' ? await startMosquitto() : undefined;
   try {
-    await ready(runtime, job, base);
-    return job.kind === 'throughput' ? await throughput(runtime, job, base) : await paced(runtime, job, base);
+    const port = mosquitto?.port ?? (await freePort());
+    const settings = {
+      persistence: job.persistence,
+      until: job.until,
+      protocolVersion: job.protocolVersion,
+      broker: job.broker,
+    };
+    const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
+    const stopWatching = job.watched ? watchMonitor() : undefined;
+    try {
+      await ready(runtime, job, base);
+      return job.kind === 'throughput'
+        ? await throughput(runtime, job, base)
+        : await paced(runtime, job, base);
+    } finally {
+      stopWatching?.();
+      await runtime.stop();
+    }
   } finally {
-    stopWatching?.();
-    await runtime.stop();
+    await mosquitto?.dispose();
   }
+}
+
+/**
+ * A Mosquitto of its own on a free loopback port, `max_inflight_messages 0` so it keeps as many
+ * QoS 1 and 2 messages in flight to the in node's connection as the window holds, and no bound on
+ * its queues, so a burst is never dropped.
+ */
+async function startMosquitto(): Promise<Mosquitto> {
+  const mosquitto = new Mosquitto({ unlimitedInflight: true, unlimitedQueues: true });
+  try {
+    await mosquitto.start();
+  } catch (error) {
+    await mosquitto.dispose();
+    throw error;
+  }
+  // The driver stops a worker past its time with SIGTERM: its Mosquitto must not outlive it.
+  process.once('SIGTERM', () => void mosquitto.dispose().finally(() => process.exit(1)));
+  return mosquitto;
 }
 
 function reply(message: WorkerMessage) {

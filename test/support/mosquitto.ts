@@ -24,6 +24,11 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Lifts the default bound of 1,000 queued messages per client, past which Mosquitto drops messages. */
   unlimitedQueues?: boolean;
+  /**
+   * Lifts the default bound of 20 QoS 1 and 2 messages in flight per client (`max_inflight_messages 0`),
+   * past which Mosquitto queues what it sends to a client: the benchmark keeps hundreds in flight.
+   */
+  unlimitedInflight?: boolean;
   /** Adds a TLS listener on `tlsPort` with this server certificate. */
   tls?: { certFile: string; keyFile: string; caFile: string };
 }
@@ -48,6 +53,7 @@ export class Mosquitto {
       'per_listener_settings false',
       ...persistence,
       ...(this.options.unlimitedQueues ? ['max_queued_messages 0'] : []),
+      ...(this.options.unlimitedInflight ? ['max_inflight_messages 0'] : []),
       'log_type notice',
       'log_dest stderr',
       'log_type error',

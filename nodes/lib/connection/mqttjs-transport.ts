@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type ClientSubscribeCallback, type IClientOptions } from 'mqtt';
+import { batchWrites, internals, storeWithoutCopy } from './mqttjs-internals.js';
 import type { SubscriptionTable } from './subscription-table.js';
 import type { Transport, TransportHost } from './transport.js';
 import {
@@ -25,18 +26,6 @@ async function withTimeout(promise: Promise<void>, ms: number): Promise<boolean>
     clearTimeout(timer);
   }
 }
-
-/** The parts of MQTT.js's client that are not in its public API; every use of them is in this file. */
-interface ClientInternals {
-  _serverProperties?: IConnackPacket['properties'];
-  _sendPacket(
-    packet: { cmd: string; messageId?: number; reasonCode?: number },
-    callback?: () => void,
-    ...rest: unknown[]
-  ): void;
-}
-
-const internals = (client: MqttClient) => client as unknown as ClientInternals;
 
 /**
  * An MQTT connection through MQTT.js: to a network broker, or to the embedded broker over
@@ -102,6 +91,8 @@ export class MqttjsTransport implements Transport {
       else if (packet.cmd === 'publish' && packet.qos === 2) this.dispatchQos2Early(packet);
     });
     this.holdPubrecs(client);
+    batchWrites(client);
+    storeWithoutCopy(client);
     client.handleMessage = (packet, callback) =>
       this.handleMessage(client, packet as IPublishPacket, callback);
     if (this.options.protocolVersion === 5) {

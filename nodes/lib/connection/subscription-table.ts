@@ -71,14 +71,14 @@ interface Binding {
   durable: boolean;
 }
 
-/** What a topic matches for a core session (see dispatchFromCoreSession). */
-interface CoreSessionMatch {
+/** What a topic matches: each subscriber once, and the highest QoS the broker granted its filters. */
+interface TopicMatch {
   granted: QoS;
   entries: SubscriberEntry[];
 }
 
 /** Topics whose matches are kept; past this many, they are matched afresh. */
-const CORE_SESSION_MATCH_CACHE_SIZE = 10_000;
+const TOPIC_MATCH_CACHE_SIZE = 10_000;
 
 /** Largest MQTT 5 Subscription Identifier (a variable byte integer). */
 const MAX_SUBSCRIPTION_ID = 268_435_455;
@@ -95,10 +95,11 @@ export class SubscriptionTable {
   private readonly filters = new Map<string, FilterEntry>();
   private readonly subscribers = new Map<Subscriber, SubscriberEntry>();
   /**
-   * The subscribers a topic goes to from a core session, and the QoS granted to it, kept until the
-   * subscriptions change: most flows publish to a few topics, and a lookup costs less than a walk.
+   * The subscribers a topic goes to, and the QoS granted to it, kept until the subscriptions
+   * change: most flows publish to a few topics, and a lookup costs less than a walk of the tree
+   * (over TCP, a walk per message was 3 % of the time at QoS 0 through Mosquitto).
    */
-  private readonly coreSessionMatches = new Map<string, CoreSessionMatch>();
+  private readonly topicMatches = new Map<string, TopicMatch>();
 
   has(filter: string): boolean {
     return this.filters.has(filter);
@@ -278,11 +279,7 @@ export class SubscriptionTable {
 
   /** Whether a subscriber that holds acknowledgments matches `topic`. */
   matchesHolder(topic: string): boolean {
-    let found = false;
-    this.tree.match(topic, ({ entry }) => {
-      if (entry.subscriber.holdsAcknowledgments) found = true;
-    });
-    return found;
+    return this.matchOf(topic).entries.some((entry) => entry.subscriber.holdsAcknowledgments);
   }
 
   /**
@@ -296,12 +293,10 @@ export class SubscriptionTable {
     let holds: Promise<void>[] | undefined;
     if (ids === undefined) {
       // One copy per PUBLISH for each subscriber, however many of its filters match.
-      this.tree.match(topic, ({ entry }) => {
-        if (entry.lastDispatch === dispatch) return;
-        entry.lastDispatch = dispatch;
+      for (const entry of this.matchOf(topic).entries) {
         const hold = entry.subscriber.onMessage(topic, payload, packet);
         if (hold && holdable) (holds ??= []).push(hold);
-      });
+      }
       return holds;
     }
     // MQTT 5 brokers may send one copy per matching subscription, each naming its
@@ -331,14 +326,16 @@ export class SubscriptionTable {
    * the broker keeps nothing for a clean session.
    */
   dispatchFromCoreSession(topic: string, payload: Buffer, publishedQos: QoS, retain: boolean): void {
-    const match = this.coreSessionMatches.get(topic) ?? this.matchForCoreSession(topic);
+    const match = this.matchOf(topic);
     const qos = publishedQos < match.granted ? publishedQos : match.granted;
     const packet = { cmd: 'publish', topic, payload, qos, retain, dup: false } as IPublishPacket;
     for (const entry of match.entries) void entry.subscriber.onMessage(topic, payload, packet);
   }
 
-  private matchForCoreSession(topic: string): CoreSessionMatch {
-    const match: CoreSessionMatch = { granted: 0, entries: [] };
+  private matchOf(topic: string): TopicMatch {
+    const known = this.topicMatches.get(topic);
+    if (known) return known;
+    const match: TopicMatch = { granted: 0, entries: [] };
     const dispatch = ++this.dispatchCount;
     this.tree.match(topic, ({ entry, filter }) => {
       if (filter.brokerQos !== undefined && filter.brokerQos > match.granted)
@@ -347,13 +344,13 @@ export class SubscriptionTable {
       entry.lastDispatch = dispatch;
       match.entries.push(entry);
     });
-    if (this.coreSessionMatches.size >= CORE_SESSION_MATCH_CACHE_SIZE) this.coreSessionMatches.clear();
-    this.coreSessionMatches.set(topic, match);
+    if (this.topicMatches.size >= TOPIC_MATCH_CACHE_SIZE) this.topicMatches.clear();
+    this.topicMatches.set(topic, match);
     return match;
   }
 
   /** Filters, subscribers or granted QoS changed: what was matched may be wrong now. */
   private subscriptionsChanged() {
-    this.coreSessionMatches.clear();
+    this.topicMatches.clear();
   }
 }
