@@ -12,6 +12,7 @@ import type {
   Until,
   Variant,
 } from './types.js';
+import { scaleNote, scaleTable, type ScaleSummary } from './jobs/scale.js';
 import { median } from './measurement.js';
 import { PERSISTENCE_MODES, UNTIL_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
 
@@ -46,6 +47,9 @@ export interface Settings {
   /** Messages of the offline backlog; 0 when it did not run. */
   backlogMessages: number;
   backlogOutstanding: number;
+  /** The scale job's clients and measured window (s). */
+  scaleClients: number;
+  scaleSeconds: number;
   /** Messages of each Node-RED alone case, whatever the case's N. */
   floorMessages: number;
   /** Ours embedded and the persistence cases send this many times a case's N. */
@@ -185,6 +189,8 @@ export interface BenchReport {
   receipts: ReceiptsSummary[];
   /** The embedded broker serving MQTT.js clients of another process: MQTT 3.1.1 and MQTT 5 side by side. */
   clients: ClientsSummary[];
+  /** Many TCP clients, the embedded broker node and Mosquitto side by side. */
+  scale?: ScaleSummary;
   backlog?: BacklogSummary;
   /** The dedupe node, with and without its seen-set on disk. */
   dedupe: DedupeSummary[];
@@ -653,6 +659,13 @@ export function renderText(report: BenchReport): string {
       '',
     );
   }
+  if (report.scale)
+    out.push(
+      'Many TCP clients, embedded broker vs Mosquitto',
+      textTable(scaleTable(report.scale)),
+      scaleNote(report.scale),
+      '',
+    );
   if (report.backlog) {
     out.push(
       'Offline backlog in a node-red process (persistence queued, broker unreachable)',
@@ -727,6 +740,15 @@ export function renderMarkdown(report: BenchReport): string {
       '',
     );
   }
+  if (report.scale)
+    out.push(
+      'Many TCP clients, embedded broker vs Mosquitto:',
+      '',
+      markdownTable(scaleTable(report.scale)),
+      '',
+      scaleNote(report.scale),
+      '',
+    );
   if (report.backlog) {
     out.push(
       'Offline backlog in a node-red process (persistence queued, broker unreachable):',

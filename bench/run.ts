@@ -19,6 +19,7 @@ import { durable } from './jobs/durable.js';
 import { scaled, type JobKind, type RunPlan } from './jobs/kind.js';
 import { latency } from './jobs/latency.js';
 import { receipts } from './jobs/receipts.js';
+import { SCALE_CLIENTS, SCALE_SECONDS, scale } from './jobs/scale.js';
 import { soak } from './jobs/soak.js';
 import { CASES, EMBEDDED_MESSAGES_FACTOR, FLOOR_MESSAGES, throughput } from './jobs/throughput.js';
 import { machine } from './machine.js';
@@ -38,9 +39,9 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 
 /** The kinds of job, in the order they run. */
-const KINDS: JobKind[] = [throughput, durable, receipts, clients, backlog, dedupe, latency, soak];
+const KINDS: JobKind[] = [throughput, durable, receipts, clients, scale, backlog, dedupe, latency, soak];
 /** The kinds with goals, in the order of the targets table. */
-const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, clients, latency, soak, backlog];
+const TARGET_KINDS: JobKind[] = [throughput, durable, receipts, clients, scale, latency, soak, backlog];
 
 const HELP = `npm run bench -- [options]
 
@@ -54,6 +55,8 @@ const HELP = `npm run bench -- [options]
   --skip LIST           ${KINDS.map((k) => k.name).join(', ')}
                         (clients: the embedded broker serving two MQTT.js clients of another process
                         over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side)
+  --scale-clients N     TCP clients of the scale job (${SCALE_CLIENTS}); each publishes QoS 1 every 10 s
+  --scale-seconds S     the scale job's measured window, once every client is connected (${SCALE_SECONDS})
   --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)
@@ -77,6 +80,8 @@ function options() {
       variants: { type: 'string' },
       skip: { type: 'string', default: '' },
       backlog: { type: 'string', default: String(BACKLOG_MESSAGES) },
+      'scale-clients': { type: 'string', default: String(SCALE_CLIENTS) },
+      'scale-seconds': { type: 'string', default: String(SCALE_SECONDS) },
       window: { type: 'string', default: '500' },
       scale: { type: 'string', default: '1' },
       'latency-seconds': { type: 'string', default: '5' },
@@ -128,6 +133,8 @@ function options() {
     variants: list(values.variants, VARIANTS, 'variants') as Variant[],
     skip: new Set(list(values.skip || 'none', ['none', ...KINDS.map((k) => k.name)], 'skip')),
     backlog: Math.round(number('backlog', 0)),
+    scaleClients: Math.round(number('scale-clients', 1)),
+    scaleSeconds: number('scale-seconds', 10),
     window: Math.round(number('window', 1)),
     scale: number('scale', 0.001),
     latencySeconds: number('latency-seconds', 1),
@@ -207,6 +214,8 @@ async function main() {
     receiptsProtocols: o.receiptsProtocols,
     backlogMessages: o.skip.has('backlog') ? 0 : o.backlog,
     backlogOutstanding: BACKLOG_OUTSTANDING,
+    scaleClients: o.scaleClients,
+    scaleSeconds: o.scaleSeconds,
     floorMessages: scaled(FLOOR_MESSAGES, o.scale),
     embeddedMessagesFactor: EMBEDDED_MESSAGES_FACTOR,
   };

@@ -1,4 +1,5 @@
 /** What the parent process (bench/run.ts) and the workers (bench/worker.ts) exchange. */
+import type { ScaleJob, ScaleResult } from './scale-types.js';
 
 /**
  * The three ways a flow reaches the embedded broker node, and `floor`: Node-RED
@@ -112,7 +113,7 @@ export interface ClientsJob extends JobBase {
   maxSeconds: number;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob;
+export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob | ScaleJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -276,7 +277,8 @@ export interface DedupeResult {
   problems: Problems;
 }
 
-export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult;
+export type JobResult =
+  ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult | ScaleResult;
 
 /** What the client process (bench/clients.ts) and the worker holding the broker exchange. */
 export type ClientsMessage =

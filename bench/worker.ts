@@ -16,6 +16,7 @@ import { offlineBacklog } from './backlog.js';
 import { BROKER_ID, CONFIG_ID, DEDUPE_ID, benchFlow, brokerFlow, dedupeFlow, isConnected } from './flows.js';
 import { LatencyHistogram, mb, runPaced, runWindowed, stamp } from './measurement.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
+import { runScale } from './scale.js';
 import type {
   ClientsJob,
   ClientsMessage,
@@ -273,6 +274,7 @@ async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: num
 
 async function main(job: Job): Promise<JobResult> {
   if (job.kind === 'backlog') return offlineBacklog(job);
+  if (job.kind === 'scale') return runScale(job);
   if (job.kind === 'clients') {
     const port = await freePort();
     const runtime = await startNodeRed(brokerFlow(port), BROKER_ID);

@@ -8,7 +8,7 @@ import type { Delivery, Job, JobResult, QoS, Variant } from '../types.js';
 
 /** A kind of job, by the name `--skip` takes. */
 export type Stage =
-  'throughput' | 'durable' | 'receipts' | 'clients' | 'backlog' | 'dedupe' | 'latency' | 'soak';
+  'throughput' | 'durable' | 'receipts' | 'clients' | 'scale' | 'backlog' | 'dedupe' | 'latency' | 'soak';
 
 /** Messages of one QoS and size; N is picked so the case runs a few seconds on a 2-core machine. */
 export interface BenchCase {
