@@ -107,6 +107,8 @@ export interface DedupeJob extends JobBase {
  */
 export interface ClientsJob extends JobBase {
   kind: 'clients';
+  /** The embedded broker node (the default), or a Mosquitto the worker starts, to compare with. */
+  broker?: 'embedded' | 'mosquitto';
   protocolVersion: ProtocolVersion;
   messages: number;
   warmupMessages: number;
