@@ -8,6 +8,8 @@
  */
 import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import mqtt from 'mqtt';
 import { delay } from '../test/support/wait.js';
 import { freePort } from '../test/support/ports.js';
@@ -136,6 +138,23 @@ async function waitForSubscription(runtime: BenchRuntime, port: number) {
   }
 }
 
+/** The V8 sampling profiler of this process (200 µs), as the other jobs run it. */
+async function startProfiler() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return {
+    async stop(file: string) {
+      const { profile } = await session.post('Profiler.stop');
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 interface Generator {
   child: ChildProcess;
   /** The next message of the generator, of the type asked. */
@@ -213,6 +232,8 @@ export async function runScale(job: ScaleJob): Promise<ScaleResult> {
     runtime.problems.counting = true;
     let peakRss = rssConnected;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 1000);
+    // The embedded broker's process is this one: its profile of the window, with --profile.
+    const profiler = job.profileDir && !mosquitto ? await startProfiler() : undefined;
     const cpuBefore = cpuSecondsOf(pid);
     const windowStarted = Date.now();
     for (const g of generators) g.child.send({ type: 'go', seconds: job.seconds } satisfies ScaleLoadMessage);
@@ -222,6 +243,7 @@ export async function runScale(job: ScaleJob): Promise<ScaleResult> {
     while (arrived.size < sent && Date.now() < drainUntil) await delay(100);
     const windowSeconds = (Date.now() - windowStarted) / 1000;
     const cpuSeconds = cpuSecondsOf(pid) - cpuBefore;
+    if (profiler && job.profileDir) await profiler.stop(path.join(job.profileDir, `${job.name}.cpuprofile`));
     clearInterval(sampler);
     const rssAfter = rssOf(pid);
     return {
