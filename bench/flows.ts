@@ -112,6 +112,15 @@ export function brokerFlow(brokerPort: number): FlowNode[] {
   ]);
 }
 
+/** The sink alone: a runtime for the clients of another process when the broker is Mosquitto. */
+export function sinkFlow(): FlowNode[] {
+  const tab = 'bench-tab';
+  return place([
+    { id: tab, type: 'tab', label: 'bench external clients, Mosquitto' },
+    { id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] },
+  ]);
+}
+
 /** The embedded broker, a broker config, an out node and an in node wired to the sink. */
 function mqttNodes(
   tab: string,

@@ -13,6 +13,7 @@ import type {
   Until,
   Variant,
 } from './types.js';
+import { scaleNote, scaleTable, type ScaleSummary } from './jobs/scale.js';
 import { median } from './measurement.js';
 import { PERSISTENCE_MODES, UNTIL_MODES, VARIANTS, VARIANT_LABELS } from './types.js';
 
@@ -47,6 +48,9 @@ export interface Settings {
   /** Messages of the offline backlog; 0 when it did not run. */
   backlogMessages: number;
   backlogOutstanding: number;
+  /** The scale job's clients and measured window (s). */
+  scaleClients: number;
+  scaleSeconds: number;
   /** Messages of each Node-RED alone case, whatever the case's N. */
   floorMessages: number;
   /** Ours embedded and the persistence cases send this many times a case's N. */
@@ -133,6 +137,9 @@ export interface ClientsSummary {
   versions: Partial<Record<ProtocolVersion, VariantThroughput>>;
   /** MQTT 5 / MQTT 3.1.1. */
   ratio?: number;
+  /** The same clients on MQTT 3.1.1 against Mosquitto, and the embedded broker's MQTT 3.1.1 rate over it. */
+  mosquitto?: VariantThroughput;
+  mosquittoRatio?: number;
 }
 
 export interface BacklogSummary {
@@ -219,6 +226,8 @@ export interface BenchReport {
   receipts: ReceiptsSummary[];
   /** The embedded broker serving MQTT.js clients of another process: MQTT 3.1.1 and MQTT 5 side by side. */
   clients: ClientsSummary[];
+  /** Many TCP clients, the embedded broker node and Mosquitto side by side. */
+  scale?: ScaleSummary;
   backlog?: BacklogSummary;
   /** What the open sidebar costs. */
   monitor: MonitorSummary[];
@@ -430,17 +439,21 @@ function receiptsNote(settings: Settings): string {
 }
 
 /** The median CPU time per message of one side, MQTT 3.1.1 / MQTT 5. */
-function cpuCell(c: ClientsSummary, side: 'brokerMicroseconds' | 'clientsMicroseconds'): string {
-  return ([4, 5] as const)
-    .map((version) => {
-      const runs = c.versions[version]?.runs.flatMap((r) => (r.cpuPerMessage ? [r.cpuPerMessage[side]] : []));
-      return runs?.length ? median(runs).toFixed(1) : '–';
-    })
-    .join(' / ');
+/** The median CPU time per message of one side, of the runs of one broker and MQTT version. */
+function cpuOf(v: VariantThroughput | undefined, side: 'brokerMicroseconds' | 'clientsMicroseconds'): string {
+  const runs = v?.runs.flatMap((r) => (r.cpuPerMessage ? [r.cpuPerMessage[side]] : []));
+  return runs?.length ? median(runs).toFixed(1) : '–';
 }
 
 function clientsTable(report: BenchReport): Table {
   const versions = [4, 5] as const;
+  const lostOf = (label: string, v: VariantThroughput | undefined) => {
+    if (!v) return [];
+    const flags = [v.lost ? `${v.lost} lost` : '', v.stalled ? 'stalled' : '', v.capped ? 'capped' : '']
+      .filter(Boolean)
+      .join(', ');
+    return flags ? [`${label}: ${flags}`] : [];
+  };
   return {
     headers: [
       'case',
@@ -448,29 +461,30 @@ function clientsTable(report: BenchReport): Table {
       'MQTT 3.1.1 msg/s',
       'MQTT 5 msg/s',
       'MQTT 5 / 3.1.1',
-      'broker CPU µs/msg (3.1.1 / 5)',
-      'clients CPU µs/msg (3.1.1 / 5)',
-      'peak RSS MB (3.1.1 / 5)',
+      'Mosquitto msg/s (3.1.1)',
+      'ours / Mosquitto',
+      'broker CPU µs/msg (3.1.1 / 5 / Mosquitto)',
+      'clients CPU µs/msg (3.1.1 / 5 / Mosquitto)',
+      'peak RSS MB (3.1.1 / 5 / Mosquitto)',
       'lost',
     ],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
     rows: report.clients.map((c) => {
-      const lost = versions.flatMap((version) => {
-        const v = c.versions[version];
-        if (!v) return [];
-        const flags = [v.lost ? `${v.lost} lost` : '', v.stalled ? 'stalled' : '', v.capped ? 'capped' : '']
-          .filter(Boolean)
-          .join(', ');
-        return flags ? [`${protocolLabel(version)}: ${flags}`] : [];
-      });
+      const all = [...versions.map((version) => c.versions[version]), c.mosquitto];
+      const lost = [
+        ...versions.flatMap((version) => lostOf(protocolLabel(version), c.versions[version])),
+        ...lostOf('Mosquitto', c.mosquitto),
+      ];
       return [
         caseLabel(c.qos, c.size),
         int(c.messages),
         ...versions.map((version) => int(c.versions[version]?.rate ?? NaN)),
         percent(c.ratio),
-        cpuCell(c, 'brokerMicroseconds'),
-        cpuCell(c, 'clientsMicroseconds'),
-        versions.map((version) => c.versions[version]?.peakRssMB.toFixed(0) ?? '–').join(' / '),
+        int(c.mosquitto?.rate ?? NaN),
+        percent(c.mosquittoRatio),
+        all.map((v) => cpuOf(v, 'brokerMicroseconds')).join(' / '),
+        all.map((v) => cpuOf(v, 'clientsMicroseconds')).join(' / '),
+        all.map((v) => v?.peakRssMB.toFixed(0) ?? '–').join(' / '),
         lost.join('; ') || '0',
       ];
     }),
@@ -479,11 +493,12 @@ function clientsTable(report: BenchReport): Table {
 
 /** How the external-client figures are measured, printed with them. */
 const CLIENTS_NOTE =
-  'The embedded broker node in Node-RED and nothing else in the flow; two plain MQTT.js clients in ' +
-  'another process, a publisher and a subscriber, over TCP loopback, clean sessions. Msg/s: messages ' +
-  'the subscriber received per second. CPU µs/msg: user + system time of the Node-RED process holding the ' +
-  "broker, and of the clients' process, per message received (steadier than msg/s on a shared machine). " +
-  'Peak RSS: the Node-RED process holding the broker.';
+  'The embedded broker node in Node-RED and nothing else in the flow, or Mosquitto (started by the job: ' +
+  'no persistence, no bound on messages in flight); two plain MQTT.js clients in another process, a publisher ' +
+  'and a subscriber, over TCP loopback, clean sessions. Msg/s: messages the subscriber received per second. ' +
+  'CPU µs/msg: user + system time of the process holding the broker (Node-RED, or mosquitto from /proc), and ' +
+  "of the clients' process, per message received (steadier than msg/s on a shared machine). " +
+  'Peak RSS: the process holding the broker.';
 
 function backlogTable(backlog: BacklogSummary): Table {
   const r = backlog.result;
@@ -729,12 +744,19 @@ export function renderText(report: BenchReport): string {
   }
   if (report.clients.length) {
     out.push(
-      'Embedded broker serving MQTT.js clients over TCP: MQTT 3.1.1 vs MQTT 5',
+      'Embedded broker serving MQTT.js clients over TCP: MQTT 3.1.1 vs MQTT 5, and Mosquitto',
       textTable(clientsTable(report)),
       CLIENTS_NOTE,
       '',
     );
   }
+  if (report.scale)
+    out.push(
+      'Many TCP clients, embedded broker vs Mosquitto',
+      textTable(scaleTable(report.scale)),
+      scaleNote(report.scale),
+      '',
+    );
   if (report.backlog) {
     out.push(
       'Offline backlog in a node-red process (persistence queued, broker unreachable)',
@@ -803,7 +825,7 @@ export function renderMarkdown(report: BenchReport): string {
   }
   if (report.clients.length) {
     out.push(
-      'Embedded broker serving MQTT.js clients over TCP, MQTT 3.1.1 vs MQTT 5, messages per second received:',
+      'Embedded broker serving MQTT.js clients over TCP, MQTT 3.1.1 vs MQTT 5, and Mosquitto, messages per second received:',
       '',
       markdownTable(clientsTable(report)),
       '',
@@ -811,6 +833,15 @@ export function renderMarkdown(report: BenchReport): string {
       '',
     );
   }
+  if (report.scale)
+    out.push(
+      'Many TCP clients, embedded broker vs Mosquitto:',
+      '',
+      markdownTable(scaleTable(report.scale)),
+      '',
+      scaleNote(report.scale),
+      '',
+    );
   if (report.backlog) {
     out.push(
       'Offline backlog in a node-red process (persistence queued, broker unreachable):',

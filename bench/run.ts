@@ -20,6 +20,7 @@ import { scaled, type JobKind, type RunPlan } from './jobs/kind.js';
 import { latency } from './jobs/latency.js';
 import { monitor } from './jobs/monitor.js';
 import { receipts } from './jobs/receipts.js';
+import { SCALE_CLIENTS, SCALE_SECONDS, scale } from './jobs/scale.js';
 import { soak } from './jobs/soak.js';
 import { tcp } from './jobs/tcp.js';
 import { CASES, EMBEDDED_MESSAGES_FACTOR, FLOOR_MESSAGES, throughput } from './jobs/throughput.js';
@@ -46,6 +47,7 @@ const KINDS: JobKind[] = [
   receipts,
   clients,
   tcp,
+  scale,
   backlog,
   dedupe,
   latency,
@@ -59,6 +61,7 @@ const TARGET_KINDS: JobKind[] = [
   receipts,
   clients,
   tcp,
+  scale,
   latency,
   soak,
   backlog,
@@ -76,9 +79,13 @@ const HELP = `npm run bench -- [options]
   --variants LIST       embedded,tcp,core,floor (all); floor is Node-RED alone, no MQTT (throughput only)
   --skip LIST           ${KINDS.map((k) => k.name).join(', ')}
                         (clients: the embedded broker serving two MQTT.js clients of another process
-                        over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side;
+                        over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side, and Mosquitto;
                         tcp: ours vs core through a Mosquitto it starts and through the embedded
-                        broker over TCP, QoS 0/1/2, 64 B and 4 KB, persistence and latency through Mosquitto)
+                        broker over TCP, QoS 0/1/2, 64 B and 4 KB, persistence and latency through Mosquitto;
+                        scale: many TCP clients against the embedded broker and Mosquitto;
+                        monitor: the open sidebar's cost)
+  --scale-clients N     TCP clients of the scale job (${SCALE_CLIENTS}); each publishes QoS 1 every 10 s
+  --scale-seconds S     the scale job's measured window, once every client is connected (${SCALE_SECONDS})
   --backlog N           messages queued by an out node that cannot connect (${BACKLOG_MESSAGES}); 0 skips it
   --window N            most messages sent but not yet received (500)
   --scale X             multiply every case's message count (1)
@@ -102,6 +109,8 @@ function options() {
       variants: { type: 'string' },
       skip: { type: 'string', default: '' },
       backlog: { type: 'string', default: String(BACKLOG_MESSAGES) },
+      'scale-clients': { type: 'string', default: String(SCALE_CLIENTS) },
+      'scale-seconds': { type: 'string', default: String(SCALE_SECONDS) },
       window: { type: 'string', default: '500' },
       scale: { type: 'string', default: '1' },
       'latency-seconds': { type: 'string', default: '5' },
@@ -153,6 +162,8 @@ function options() {
     variants: list(values.variants, VARIANTS, 'variants') as Variant[],
     skip: new Set(list(values.skip || 'none', ['none', ...KINDS.map((k) => k.name)], 'skip')),
     backlog: Math.round(number('backlog', 0)),
+    scaleClients: Math.round(number('scale-clients', 1)),
+    scaleSeconds: number('scale-seconds', 10),
     window: Math.round(number('window', 1)),
     scale: number('scale', 0.001),
     latencySeconds: number('latency-seconds', 1),
@@ -232,6 +243,8 @@ async function main() {
     receiptsProtocols: o.receiptsProtocols,
     backlogMessages: o.skip.has('backlog') ? 0 : o.backlog,
     backlogOutstanding: BACKLOG_OUTSTANDING,
+    scaleClients: o.scaleClients,
+    scaleSeconds: o.scaleSeconds,
     floorMessages: scaled(FLOOR_MESSAGES, o.scale),
     embeddedMessagesFactor: EMBEDDED_MESSAGES_FACTOR,
   };

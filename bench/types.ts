@@ -1,4 +1,5 @@
 /** What the parent process (bench/run.ts) and the workers (bench/worker.ts) exchange. */
+import type { ScaleJob, ScaleResult } from './scale-types.js';
 
 /**
  * The three ways a flow reaches the embedded broker node, and `floor`: Node-RED
@@ -117,13 +118,15 @@ export interface DedupeJob extends JobBase {
  */
 export interface ClientsJob extends JobBase {
   kind: 'clients';
+  /** The embedded broker node (the default), or a Mosquitto the worker starts, to compare with. */
+  broker?: 'embedded' | 'mosquitto';
   protocolVersion: ProtocolVersion;
   messages: number;
   warmupMessages: number;
   maxSeconds: number;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob;
+export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob | ScaleJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -287,7 +290,8 @@ export interface DedupeResult {
   problems: Problems;
 }
 
-export type JobResult = ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult;
+export type JobResult =
+  ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult | ScaleResult;
 
 /** What the client process (bench/clients.ts) and the worker holding the broker exchange. */
 export type ClientsMessage =

@@ -10,13 +10,24 @@ import path from 'node:path';
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { Mosquitto } from '../test/support/mosquitto.js';
 import { freePort } from '../test/support/ports.js';
 import { delay } from '../test/support/wait.js';
 import { offlineBacklog } from './backlog.js';
-import { BROKER_ID, CONFIG_ID, DEDUPE_ID, benchFlow, brokerFlow, dedupeFlow, isConnected } from './flows.js';
+import {
+  BROKER_ID,
+  CONFIG_ID,
+  DEDUPE_ID,
+  SINK_ID,
+  benchFlow,
+  brokerFlow,
+  dedupeFlow,
+  isConnected,
+  sinkFlow,
+} from './flows.js';
 import { LatencyHistogram, mb, runPaced, runWindowed, stamp } from './measurement.js';
+import { cpuSecondsOf, rssOf, startMosquitto } from './mosquitto.js';
 import { startNodeRed, watchMonitor, type BenchRuntime } from './runtime.js';
+import { runScale } from './scale.js';
 import type {
   ClientsJob,
   ClientsMessage,
@@ -216,17 +227,29 @@ async function dedupe(runtime: BenchRuntime, job: DedupeJob, base: Buffer): Prom
  * which sends and counts: this process holds Node-RED and the broker, whose RSS, problems and
  * (with --profile) CPU profile are the job's.
  */
-async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: number): Promise<JobResult> {
+async function externalClients(
+  runtime: BenchRuntime,
+  job: ClientsJob,
+  port: number,
+  mosquittoPid?: number,
+): Promise<JobResult> {
   const { problems } = runtime;
+  // Mosquitto's CPU time from the kernel (10 ms ticks), ours from Node.js (µs).
+  const brokerCpuMicroseconds = () => {
+    if (mosquittoPid !== undefined) return cpuSecondsOf(mosquittoPid) * 1e6;
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
+  const brokerRss = () => (mosquittoPid !== undefined ? rssOf(mosquittoPid) : process.memoryUsage().rss);
   const child = fork(path.join(__dirname, 'clients.ts'), [JSON.stringify(job), String(port)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let idleRss = 0;
   let peakRss = 0;
-  let cpu = process.cpuUsage();
+  let cpu = brokerCpuMicroseconds();
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, brokerRss());
   }, 250);
   try {
     const { delivery, capped, cpuMicroseconds } = await new Promise<
@@ -235,10 +258,10 @@ async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: num
       let measured: ((message: Extract<ClientsMessage, { type: 'delivery' }>) => void) | undefined;
       child.on('message', (message: ClientsMessage) => {
         if (message.type === 'measuring') {
-          idleRss = process.memoryUsage().rss;
+          idleRss = brokerRss();
           peakRss = 0;
           problems.counting = true;
-          cpu = process.cpuUsage();
+          cpu = brokerCpuMicroseconds();
           profiled(
             job,
             () =>
@@ -248,7 +271,7 @@ async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: num
               }),
           ).then(resolve, reject);
         } else if (message.type === 'delivery') {
-          cpu = process.cpuUsage(cpu);
+          cpu = brokerCpuMicroseconds() - cpu;
           measured?.(message);
         } else if (message.type === 'failed') reject(new Error(`client process: ${message.error}`));
       });
@@ -260,10 +283,18 @@ async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: num
       rate: delivery.seconds > 0 ? delivery.received / delivery.seconds : 0,
       capped,
       cpuPerMessage: {
-        brokerMicroseconds: (cpu.user + cpu.system) / Math.max(1, delivery.received),
+        brokerMicroseconds: cpu / Math.max(1, delivery.received),
         clientsMicroseconds: cpuMicroseconds / Math.max(1, delivery.received),
       },
-      memory: memory(idleRss, peakRss),
+      memory:
+        mosquittoPid === undefined
+          ? memory(idleRss, peakRss)
+          : {
+              idleRssMB: mb(idleRss),
+              rssMB: mb(brokerRss()),
+              peakRssMB: mb(Math.max(peakRss, brokerRss())),
+              heapUsedMB: 0,
+            },
       problems: problems.snapshot(),
     };
   } finally {
@@ -274,6 +305,18 @@ async function externalClients(runtime: BenchRuntime, job: ClientsJob, port: num
 
 async function main(job: Job): Promise<JobResult> {
   if (job.kind === 'backlog') return offlineBacklog(job);
+  if (job.kind === 'scale') return runScale(job);
+  if (job.kind === 'clients' && job.broker === 'mosquitto') {
+    // The same clients against Mosquitto; the runtime (a flow of the sink alone) only collects problems.
+    const mosquitto = await startMosquitto();
+    const runtime = await startNodeRed(sinkFlow(), SINK_ID);
+    try {
+      return await externalClients(runtime, job, mosquitto.port, mosquitto.pid);
+    } finally {
+      await runtime.stop();
+      await mosquitto.stop();
+    }
+  }
   if (job.kind === 'clients') {
     const port = await freePort();
     const runtime = await startNodeRed(brokerFlow(port), BROKER_ID);
@@ -313,26 +356,8 @@ async function main(job: Job): Promise<JobResult> {
       await runtime.stop();
     }
   } finally {
-    await mosquitto?.dispose();
+    await mosquitto?.stop();
   }
-}
-
-/**
- * A Mosquitto of its own on a free loopback port, `max_inflight_messages 0` so it keeps as many
- * QoS 1 and 2 messages in flight to the in node's connection as the window holds, and no bound on
- * its queues, so a burst is never dropped.
- */
-async function startMosquitto(): Promise<Mosquitto> {
-  const mosquitto = new Mosquitto({ unlimitedInflight: true, unlimitedQueues: true });
-  try {
-    await mosquitto.start();
-  } catch (error) {
-    await mosquitto.dispose();
-    throw error;
-  }
-  // The driver stops a worker past its time with SIGTERM: its Mosquitto must not outlive it.
-  process.once('SIGTERM', () => void mosquitto.dispose().finally(() => process.exit(1)));
-  return mosquitto;
 }
 
 function reply(message: WorkerMessage) {

@@ -13,6 +13,7 @@ export type Stage =
   | 'receipts'
   | 'clients'
   | 'tcp'
+  | 'scale'
   | 'backlog'
   | 'dedupe'
   | 'latency'

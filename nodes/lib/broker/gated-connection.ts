@@ -20,10 +20,17 @@ export class GatedConnection extends Duplex {
   private heldAnswers: Buffer[] | undefined = [];
   /** Where the bytes both ways are counted, when the broker counts them. */
   traffic: TrafficCounters | undefined;
+  /** Whether the packets written in one turn of the event loop go out together (see holdUntilTurnEnds). */
+  private coalescing = false;
+  /** The transport is corked until the flush at the end of this turn. */
+  private flushScheduled = false;
 
   constructor(
     private readonly transport: Duplex,
-    options: GateOptions,
+    private readonly options: GateOptions & {
+      /** Packets written in one turn of the event loop leave in one write, from the turn after the CONNACK. */
+      coalesceWrites?: boolean;
+    },
   ) {
     super({ allowHalfOpen: false });
     this.gate = new PacketGate(options, {
@@ -70,13 +77,37 @@ export class GatedConnection extends Duplex {
     const held = this.heldAnswers;
     this.heldAnswers = undefined;
     for (const bytes of held ?? []) this.transport.write(bytes);
+    // Not in the CONNACK's own turn: a client reading the CONNACK and what follows it in one segment
+    // would parse the messages queued for its session before its code after the connect could listen.
+    if (this.options.coalesceWrites) setImmediate(() => (this.coalescing = true));
   }
+
+  /**
+   * Corks the transport until the end of this turn of the event loop, so that the packets written
+   * meanwhile leave in one write. Aedes writes each delivery from a setImmediate of its own, and
+   * mqtt-packet uncorks after each packet: each packet was a writev of its own, 28 % of the broker's
+   * time at QoS 1 and 2 with two MQTT.js clients (bench, clients job), where Mosquitto writes what it
+   * has queued for a socket at once.
+   */
+  private holdUntilTurnEnds() {
+    if (!this.coalescing || this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.transport.cork();
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = () => {
+    if (!this.flushScheduled) return;
+    this.flushScheduled = false;
+    this.transport.uncork();
+  };
 
   override _read(): void {
     this.transport.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.holdUntilTurnEnds();
     if (this.traffic) this.traffic.bytesSent += chunk.length;
     if (this.transport.write(chunk)) callback();
     else this.transport.once('drain', () => callback());
@@ -86,6 +117,7 @@ export class GatedConnection extends Duplex {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
+    this.holdUntilTurnEnds();
     this.transport.cork();
     let flowing = true;
     for (const { chunk } of chunks) {
@@ -103,6 +135,8 @@ export class GatedConnection extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // What was written before (a DISCONNECT with its reason code) leaves before the close, as uncorked.
+    this.flush();
     this.transport.destroy();
     callback(error);
   }

@@ -20,11 +20,16 @@ import type { AedesClient, ClientRef, DeliveredPacket, DeliverFunction } from '.
  * (they cap their message before it comes here, shared-subscriptions.ts, so it passes as it is).
  */
 
-/** The highest QoS granted among the client's filters that match `topic`; 0 when none does. */
+/**
+ * The highest QoS granted among the client's filters that match `topic`; 0 when none does. Run for
+ * every delivery: `for…in` over the map (it has no prototype, prototype-keys.ts) builds no array of
+ * entries per message, as Object.entries did.
+ */
 function highestGrantedQoS(client: AedesClient, topic: string): number {
   let highest = 0;
-  for (const [filter, subscription] of Object.entries(client.subscriptions)) {
-    const granted = (subscription as { qos?: number } | undefined)?.qos ?? 0;
+  const subscriptions = client.subscriptions;
+  for (const filter in subscriptions) {
+    const granted = (subscriptions[filter] as { qos?: number } | undefined)?.qos ?? 0;
     if (granted > highest && topicMatches(publicFilter(filter), topic)) highest = granted;
   }
   return highest;

@@ -319,6 +319,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
       maxPacketSize: network ? limits.maxPacketSize : Number.POSITIVE_INFINITY,
       access,
       conformance: network,
+      coalesceWrites: network,
       refuseControlCharacters: network && limits.refuseControlCharacters,
       refusesAnonymous:
         origin && !origin.local && access ? (username) => access.refusesFromNetwork(username) : undefined,

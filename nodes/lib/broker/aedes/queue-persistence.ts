@@ -7,12 +7,11 @@ import { randomUUID } from 'node:crypto';
 import type { ClassicLevel } from 'classic-level';
 // The async persistence Aedes requires since 1.0 (the package's main export is the callback one).
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
-import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import { boundOfflineQueues } from './offline-queue-bound.js';
 import type { RedisBackend } from './redis-backend.js';
 import { ClusterState } from './cluster-state.js';
 import { boundClusterQueues, ClusterSessions } from './cluster-sessions.js';
-import { noteQueueResends, retainedDollarRule } from './persistence-patches.js';
+import { MemoryPersistence, noteQueueResends, retainedDollarRule } from './persistence-patches.js';
 import type { AedesPersistence, DeliveredPacket } from './types.js';
 import type { QuotaDisconnect } from './quota-disconnect.js';
 
@@ -39,7 +38,7 @@ export interface QueuePersistence {
 
 export async function queuePersistence(options: QueuePersistenceOptions): Promise<QueuePersistence> {
   const { redis, db, maxOfflineMessages, onDrop } = options;
-  const store = redis?.persistence ?? (db ? new AsyncLevelPersistence(db) : new AsyncMemoryPersistence());
+  const store = redis?.persistence ?? (db ? new AsyncLevelPersistence(db) : new MemoryPersistence());
   let bounded = boundOfflineQueues(store, {
     // In a cluster a broker knows only its own clients: the cluster's bound, below, does the trimming.
     maxMessages: redis ? 0 : maxOfflineMessages,
