@@ -789,9 +789,12 @@ describe('embedded broker listener', () => {
 
     await helper.unload(); // the broker stops: what it holds must be on disk
     await helper.load(allNodes, flow);
-    const woken = await connectWhenListening(port, options);
+    await (await connectWhenListening(port)).endAsync();
+    // Listening before the CONNACK: the queued message may come in the same read as it.
+    const woken = mqtt.connect({ ...options, host: '127.0.0.1', port });
     const received: string[] = [];
     woken.on('message', (topic, payload) => received.push(`${topic}=${payload}`));
+    await new Promise((resolve, reject) => woken.once('connect', resolve).once('error', reject));
     await waitFor(() => received.includes('cmd/light=on'), 'the message queued while the client slept');
     await woken.subscribeAsync('state/#', { qos: 1 });
     await waitFor(() => received.includes('state/door=closed'), 'the retained message');
