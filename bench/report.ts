@@ -202,16 +202,17 @@ export interface Target {
   ceiling?: boolean;
 }
 
-/** The editor's sidebar open (the monitor sampling) and closed, side by side, in one case. */
+/** The editor's sidebar open (the monitor sampling) and closed, in turn in one runtime: medians of one case. */
 export interface MonitorSummary {
   name: string;
-  qos: number;
-  size: number;
   persistence: Persistence;
-  messages: number;
-  sidebar: Partial<Record<'closed' | 'open', VariantThroughput>>;
-  /** open / closed. */
+  /** Paced at this many messages per second; full speed when unset. */
+  rate?: number;
+  closed: { rate: number; cpuMicrosecondsPerMessage: number };
+  open: { rate: number; cpuMicrosecondsPerMessage: number };
+  /** open / closed, of the rate and of the CPU time per message. */
   openRatio?: number;
+  cpuRatio?: number;
 }
 
 export interface BenchReport {

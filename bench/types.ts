@@ -62,8 +62,6 @@ interface JobBase {
    * sink on the out node's receipt output, so a message counts once its receipt is out.
    */
   until?: Until;
-  /** The monitor samples throughout, as while the editor's durable mqtt sidebar is open. */
-  watched?: boolean;
 }
 
 export interface ThroughputJob extends JobBase {
@@ -126,7 +124,38 @@ export interface ClientsJob extends JobBase {
   maxSeconds: number;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob | ScaleJob;
+/**
+ * The open sidebar's cost, in one Node-RED runtime: phases with the monitor sampling (as while the
+ * editor's durable mqtt sidebar is open) and without, alternating, so that neither the process nor
+ * the JIT differs between them.
+ */
+export interface MonitorJob extends JobBase {
+  kind: 'monitor';
+  /** Our out node's persistence ('none' when unset). */
+  persistence?: Persistence;
+  /** Paced at this many messages per second for `seconds`; at full speed, `messages` a phase, when unset. */
+  rate?: number;
+  seconds: number;
+  messages: number;
+  /** Each round is one phase closed and one open, the order turning from round to round. */
+  rounds: number;
+}
+
+/** One phase of a monitor job: messages received per second, and the process's CPU time per message. */
+export interface MonitorPhase {
+  rate: number;
+  cpuMicrosecondsPerMessage: number;
+  delivery: Delivery;
+}
+
+export interface MonitorResult {
+  kind: 'monitor';
+  closed: MonitorPhase[];
+  open: MonitorPhase[];
+  problems: Problems;
+}
+
+export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob | ScaleJob | MonitorJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -291,7 +320,7 @@ export interface DedupeResult {
 }
 
 export type JobResult =
-  ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult | ScaleResult;
+  ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult | ScaleResult | MonitorResult;
 
 /** What the client process (bench/clients.ts) and the worker holding the broker exchange. */
 export type ClientsMessage =

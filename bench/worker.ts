@@ -36,6 +36,8 @@ import type {
   Job,
   JobResult,
   Memory,
+  MonitorJob,
+  MonitorPhase,
   PacedJob,
   RssSample,
   ThroughputJob,
@@ -175,6 +177,39 @@ async function paced(runtime: BenchRuntime, job: PacedJob, base: Buffer): Promis
   return job.kind === 'soak'
     ? { kind: 'soak', ...outcome, gcForced: gc !== undefined, samples }
     : { kind: 'latency', ...outcome };
+}
+
+/**
+ * Phases with the monitor sampling and without, alternating in this one runtime after a warm-up
+ * long enough for the JIT to settle (a fresh process's CPU per message falls by a quarter over its
+ * first seconds, more than sampling could add); each phase's rate and CPU time per message.
+ */
+async function monitorPhases(runtime: BenchRuntime, job: MonitorJob, base: Buffer): Promise<JobResult> {
+  const { pipe, problems } = runtime;
+  const common = { window: job.window, size: job.size, base, stallMs: job.stallMs };
+  const run = (phase: number, warmup = false) =>
+    job.rate === undefined
+      ? runWindowed(pipe, { ...common, messages: job.messages * (warmup ? 2 : 1), phase, maxSeconds: 60 })
+      : runPaced(pipe, { ...common, rate: job.rate, seconds: job.seconds * (warmup ? 2 : 1), phase });
+  await run(WARMUP, true);
+  problems.counting = true;
+  const phases: Record<'closed' | 'open', MonitorPhase[]> = { closed: [], open: [] };
+  let phase = MEASURED;
+  for (let round = 0; round < job.rounds; round++) {
+    for (const sidebar of round % 2 === 0 ? (['closed', 'open'] as const) : (['open', 'closed'] as const)) {
+      const stopWatching = sidebar === 'open' ? watchMonitor() : undefined;
+      const cpuBefore = process.cpuUsage();
+      const { delivery } = await run(phase++);
+      const cpu = process.cpuUsage(cpuBefore);
+      stopWatching?.();
+      phases[sidebar].push({
+        rate: delivery.seconds > 0 ? delivery.received / delivery.seconds : 0,
+        cpuMicrosecondsPerMessage: (cpu.user + cpu.system) / Math.max(1, delivery.received),
+        delivery,
+      });
+    }
+  }
+  return { kind: 'monitor', ...phases, problems: problems.snapshot() };
 }
 
 /** Distinct payloads (each carries its sequence number) into the dedupe node: every one is a first copy. */
@@ -345,14 +380,13 @@ async function main(job: Job): Promise<JobResult> {
       broker: job.broker,
     };
     const runtime = await startNodeRed(benchFlow(job.variant, job.qos, port, settings));
-    const stopWatching = job.watched ? watchMonitor() : undefined;
     try {
       await ready(runtime, job, base);
+      if (job.kind === 'monitor') return await monitorPhases(runtime, job, base);
       return job.kind === 'throughput'
         ? await throughput(runtime, job, base)
         : await paced(runtime, job, base);
     } finally {
-      stopWatching?.();
       await runtime.stop();
     }
   } finally {

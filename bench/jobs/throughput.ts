@@ -102,7 +102,7 @@ export function throughputJob(
   run: RunPlan,
   fields: Pick<
     ThroughputJob,
-    'name' | 'variant' | 'persistence' | 'until' | 'protocolVersion' | 'qos' | 'size' | 'messages' | 'watched'
+    'name' | 'variant' | 'persistence' | 'until' | 'protocolVersion' | 'qos' | 'size' | 'messages'
   >,
   record: (result: ThroughputResult) => void,
 ): PlannedJob {
@@ -137,12 +137,9 @@ export function throughputJob(
 }
 
 /** What follows a job's variant in its label: our out node's persistence, `until`, the MQTT version. */
-export function outLabel(
-  job: Pick<ThroughputJob, 'persistence' | 'until' | 'protocolVersion' | 'watched'>,
-): string {
-  const sidebar = job.watched ? ', sidebar open' : '';
-  if (job.until) return `, acknowledged until ${job.until}, ${protocolLabel(job.protocolVersion)}${sidebar}`;
-  return (job.persistence ? `, persistence ${job.persistence}` : '') + sidebar;
+export function outLabel(job: Pick<ThroughputJob, 'persistence' | 'until' | 'protocolVersion'>): string {
+  if (job.until) return `, acknowledged until ${job.until}, ${protocolLabel(job.protocolVersion)}`;
+  return job.persistence ? `, persistence ${job.persistence}` : '';
 }
 
 /** A variant's (or persistence mode's) figures with one more run: medians over the runs, the worst loss. */
