@@ -1,5 +1,5 @@
 /** The `scale` job's job, result and messages (bench/jobs/scale.ts, bench/scale.ts, bench/scale-load.ts). */
-import type { Problems, QoS, Variant } from './types.js';
+import type { JobBase, Problems } from './types.js';
 
 /** The broker under load: the embedded broker node in Node-RED, or a Mosquitto the job starts. */
 export type ScaleBroker = 'embedded' | 'mosquitto';
@@ -9,16 +9,8 @@ export const SCALE_BROKERS: readonly ScaleBroker[] = ['embedded', 'mosquitto'];
  * Many TCP clients of other processes (bench/scale-load.ts), each publishing one QoS 1 message every
  * `intervalSeconds` to its own topic, and one in node of this package in Node-RED subscribed to `+/#`.
  */
-export interface ScaleJob {
+export interface ScaleJob extends JobBase {
   kind: 'scale';
-  name: string;
-  variant: Variant;
-  qos: QoS;
-  size: number;
-  payloadHex: string;
-  window: number;
-  stallMs: number;
-  profileDir?: string;
   broker: ScaleBroker;
   clients: number;
   intervalSeconds: number;

@@ -37,7 +37,7 @@ export type BrokerKind = 'embedded' | 'mosquitto';
 /** The broker configs' MQTT version: 4 is 3.1.1 (a core session through the embedded broker), 5 speaks MQTT. */
 export type ProtocolVersion = 4 | 5;
 
-interface JobBase {
+export interface JobBase {
   /** A name for logs and profiles, e.g. `throughput-qos1-64b-embedded`. */
   name: string;
   variant: Variant;
