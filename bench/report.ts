@@ -171,16 +171,9 @@ export interface SoakSummary {
   leak: boolean;
 }
 
-/** One case of the `tcp` job through one broker: ours over mqtt:// and core side by side. */
-export interface TcpCaseSummary {
+/** One case of the `tcp` job through one broker: ours over mqtt:// and core side by side (ratios: ours tcp over core). */
+export interface TcpCaseSummary extends CaseSummary {
   broker: BrokerKind;
-  name: string;
-  qos: number;
-  size: number;
-  messages: number;
-  variants: Partial<Record<Variant, VariantThroughput>>;
-  /** Ours (tcp) over core. */
-  ratios: Partial<Record<Variant, number>>;
 }
 
 /** The `tcp` job: through Mosquitto and through the embedded broker over TCP. */
