@@ -92,7 +92,7 @@ export class InNodeQuarantine {
 
   /** How many messages are quarantined now. */
   get count(): number {
-    return this.counts?.quarantined().length ?? 0;
+    return this.counts?.quarantinedSize ?? 0;
   }
 
   /**

@@ -143,6 +143,11 @@ export class DeliveryCounts {
     return this.counting.size;
   }
 
+  /** Keys quarantined. */
+  get quarantinedSize(): number {
+    return this.quarantine.size;
+  }
+
   /**
    * Whether `key` was passed to the flow before and has not completed since (counted, not
    * quarantined): after a crash, that message may be the one that crashed it.
