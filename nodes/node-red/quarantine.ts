@@ -154,7 +154,7 @@ export function reportQuarantine(
   t: Translate,
   deliverAgain: (message: KeptMessage) => unknown,
 ): () => void {
-  const who = (user: string) => user || t('errors.outbox-purged-anonymous');
+  const who = (user: string) => user || t('errors.anonymous-user');
   return register({
     id: node.id,
     name: node.name || '',

@@ -40,7 +40,7 @@ export function reportOutbox(
     },
     async purge(by) {
       const count = await publisher.purge();
-      node.warn(t('errors.outbox-purged', { count, user: by || t('errors.outbox-purged-anonymous') }));
+      node.warn(t('errors.outbox-purged', { count, user: by || t('errors.anonymous-user') }));
       return count;
     },
   };
