@@ -7,6 +7,7 @@
 import type { NodeAPI } from 'node-red';
 import type { BrokerStatistics } from '../../lib/broker/traffic.js';
 import { PROMETHEUS_CONTENT_TYPE, formatMetrics, type Metric } from '../../lib/prometheus-text.js';
+import { oldestAgeSeconds } from './views.js';
 import {
   brokers,
   dedupes,
@@ -28,7 +29,12 @@ type OutboxMetric = [name: string, type: Metric['type'], help: string, value: (s
 const OUTBOX_METRICS: OutboxMetric[] = [
   ['messages', 'gauge', 'Messages held, waiting or in flight.', (s) => s.publisher.outbox.count],
   ['bytes', 'gauge', 'Bytes of the messages held.', (s) => s.publisher.outbox.bytes],
-  ['oldest_age_seconds', 'gauge', 'Age of the oldest message held; 0 when empty.', (s) => oldestAge(s)],
+  [
+    'oldest_age_seconds',
+    'gauge',
+    'Age of the oldest message held; 0 when empty.',
+    (s) => oldestAgeSeconds(s),
+  ],
   ['delivered_total', 'counter', 'Messages the broker acknowledged.', (s) => s.fates?.delivered ?? 0],
   [
     'dropped_total',
@@ -38,11 +44,6 @@ const OUTBOX_METRICS: OutboxMetric[] = [
   ],
   ['refused_total', 'counter', 'Messages the broker refused.', (s) => s.fates?.refused ?? 0],
 ];
-
-function oldestAge(source: OutboxSource): number {
-  const queuedAt = source.publisher.outbox.oldestQueuedAt;
-  return queuedAt === undefined ? 0 : Math.max(0, (Date.now() - queuedAt) / 1000);
-}
 
 function outboxMetrics(): Metric[] {
   return OUTBOX_METRICS.map(([name, type, help, value]) => ({

@@ -56,9 +56,14 @@ export function connectionView({ id, name, connection }: ConnectionSource): Conn
   return view;
 }
 
+/** Seconds the oldest message of an outbox has waited; 0 when it is empty. */
+export function oldestAgeSeconds(source: OutboxSource): number {
+  const queuedAt = source.publisher.outbox.oldestQueuedAt;
+  return queuedAt === undefined ? 0 : Math.max(0, (Date.now() - queuedAt) / 1000);
+}
+
 export function outboxView(source: OutboxSource, deliveredPerSecond: number): OutboxView {
   const { outbox } = source.publisher;
-  const queuedAt = outbox.oldestQueuedAt;
   return {
     id: source.id,
     name: source.name,
@@ -67,7 +72,7 @@ export function outboxView(source: OutboxSource, deliveredPerSecond: number): Ou
     messages: outbox.count,
     bytes: outbox.bytes,
     inFlight: outbox.inFlightCount,
-    oldestAgeSeconds: queuedAt === undefined ? 0 : Math.max(0, (Date.now() - queuedAt) / 1000),
+    oldestAgeSeconds: oldestAgeSeconds(source),
     deliveredPerSecond,
     delivered: source.fates?.delivered ?? 0,
     dropped: source.fates?.dropped ?? 0,
