@@ -304,6 +304,11 @@ describe('monitor API: outboxes and broker configs', () => {
     // The broker comes; the connection would wait out its backoff: "retry now" connects now.
     await helper.setFlows([config, out, embeddedBrokerNode(port)], 'nodes');
     await poll(async () => (await snapshot()).brokers.length === 1, 'the broker running');
+    // Listening, so the retry is not refused again.
+    await (await connectWhenListening(port)).endAsync();
+    // The open sidebar renews its watch every 5 s; the reconnects above may have outlasted the first one,
+    // and the deliveries are counted only while watched.
+    assert.equal((await admin().post(MONITOR_ROUTES.watch)).status, 204);
     assert.equal((await admin().post(route(MONITOR_ROUTES.retryOutbox, 'out1'))).status, 204);
     const retried = (await snapshot()).connections[0];
     assert.equal(retried.reconnects, 4, 'tried again at once');
