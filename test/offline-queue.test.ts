@@ -7,6 +7,7 @@ import { freePort } from './support/ports.js';
 import { connectWhenListening } from './support/embedded-broker.js';
 import { EMBEDDED_BROKER_ID, embeddedBrokerNode } from './support/flows.js';
 import { delay, waitFor } from './support/wait.js';
+import { MONITOR_ROUTES, type MonitorSnapshot } from '../nodes/lib/monitor-protocol.js';
 
 const SLEEPY = { clientId: 'sleepy-sensor', clean: false };
 
@@ -23,6 +24,13 @@ function observeBroker(): Observed {
 }
 
 /** Subscribes a persistent session to q/# at QoS 1 and leaves. */
+/** The messages the embedded broker holds for an away client, as the editor's monitor reads them. */
+async function queuedFor(clientId: string): Promise<number | undefined> {
+  const request = helper.request() as unknown as { get(path: string): Promise<{ body: MonitorSnapshot }> };
+  const { body } = await request.get(MONITOR_ROUTES.snapshot);
+  return body.brokers[0]?.offlineSessions.find((session) => session.clientId === clientId)?.queued;
+}
+
 async function subscribeAndLeave(port: number) {
   const sleepy = await connectWhenListening(port, SLEEPY);
   await sleepy.subscribeAsync('q/#', { qos: 1 });
@@ -93,6 +101,11 @@ describe('embedded broker: offline queues bounded per client', () => {
     await helper.load(allNodes, flow);
     await subscribeAndLeave(port);
     await publishNumbers(port, 1, 8);
+    // On disk before the broker stops: the restarted broker counts what was stored.
+    await waitFor(
+      async () => (await queuedFor('sleepy-sensor')) === 8,
+      'the 8 messages queued for the client',
+    );
     await helper.unload();
 
     await helper.load(allNodes, flow);
