@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'mocha';
-import type mqtt from 'mqtt';
+import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { MAX_QOS2_AWAITING_RELEASE, TOPIC_ALIAS_MAXIMUM } from '../nodes/lib/broker/limits.js';
 import { hashPassword } from '../nodes/lib/broker/passwords.js';
@@ -201,6 +201,43 @@ describe('embedded broker: MQTT 5 clients', () => {
     assert.deepEqual(identifiers, [
       ['ids/a/x', 7],
       ['ids/b/x', 9],
+    ]);
+  });
+
+  it("[MQTT-3.3.4-3] names every matching subscription's identifier on the one copy a client with overlapping subscriptions gets, live and from its queue", async () => {
+    await openBroker();
+    const session = { clientId: 'overlapping', clean: false, properties: { sessionExpiryInterval: 300 } };
+    let subscriber = await client(session);
+    await subscriber.subscribeAsync('ov/#', { qos: 1, properties: { subscriptionIdentifier: 3 } });
+    await subscriber.subscribeAsync('ov/a', { qos: 1, properties: { subscriptionIdentifier: 5 } });
+    let received = collectMessages(subscriber);
+    const publisher = await client({ clientId: 'ov-publisher' });
+    const identifiersOf = (messages: Received[]) =>
+      messages.map((m) => {
+        const ids = m.packet.properties?.subscriptionIdentifier;
+        return [m.topic, Array.isArray(ids) ? [...ids].sort() : ids];
+      });
+    await publisher.publishAsync('ov/a', 'both', { qos: 1 });
+    await publisher.publishAsync('ov/b', 'one', { qos: 1 });
+    await waitFor(() => received.length === 2, 'both messages');
+    await delay(100);
+    assert.deepEqual(identifiersOf(received), [
+      ['ov/a', [3, 5]],
+      ['ov/b', 3],
+    ]);
+
+    await subscriber.endAsync();
+    await publisher.publishAsync('ov/a', 'both, queued', { qos: 1 });
+    await publisher.publishAsync('ov/b', 'one, queued', { qos: 1 });
+    // Listening before the CONNACK: the queue comes right behind it.
+    subscriber = mqtt.connect({ ...V5, ...session, host: '127.0.0.1', port, reconnectPeriod: 0 });
+    clients.push(subscriber);
+    received = collectMessages(subscriber);
+    await waitFor(() => received.length === 2, 'both queued messages');
+    await delay(100);
+    assert.deepEqual(identifiersOf(received), [
+      ['ov/a', [3, 5]],
+      ['ov/b', 3],
     ]);
   });
 

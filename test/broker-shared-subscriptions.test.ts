@@ -97,6 +97,45 @@ describe('embedded broker: shared subscriptions', () => {
     assert.ok(received.every((message) => message.topic === 'jobs/a' && message.qos === 1));
   });
 
+  it('[MQTT-3.3.4-3] gives a member that also subscribes on its own a copy for each, each naming its subscription, live and from its queue', async () => {
+    await startBroker();
+    const session = { clean: false, properties: { sessionExpiryInterval: 300 } };
+    const named: [string, unknown][] = [];
+    const listen = (member: mqtt.MqttClient) =>
+      member.on('message', (_topic, payload, packet) =>
+        named.push([payload.toString(), packet.properties?.subscriptionIdentifier]),
+      );
+    const member = await client('both', session);
+    listen(member);
+    await member.subscribeAsync('$share/g/jobs/#', { qos: 1, properties: { subscriptionIdentifier: 4 } });
+    await member.subscribeAsync('jobs/a', { qos: 1, properties: { subscriptionIdentifier: 8 } });
+    await publish(3);
+    await waitFor(() => named.length === 6, 'a copy for the share and one for the own subscription');
+    const sorted = () => [...named].sort((a, b) => `${a[0]}${a[1]}`.localeCompare(`${b[0]}${b[1]}`));
+    const expected = ['0', '1', '2'].flatMap((n) => [
+      [n, 4],
+      [n, 8],
+    ]);
+    assert.deepEqual(sorted(), expected);
+
+    await member.endAsync();
+    named.length = 0;
+    await publish(3);
+    const resumed = mqtt.connect({
+      protocolVersion: 5,
+      clientId: 'both',
+      ...session,
+      host: '127.0.0.1',
+      port,
+      reconnectPeriod: 0,
+    });
+    clients.push(resumed);
+    listen(resumed);
+    await waitFor(() => named.length === 6, 'both copies from the queue');
+    await delay(100);
+    assert.deepEqual(sorted(), expected);
+  });
+
   it('gives one copy to each group, and every plain subscriber its own', async () => {
     await startBroker();
     for (const [id, filter] of [

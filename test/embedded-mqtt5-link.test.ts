@@ -17,7 +17,7 @@ import {
 } from './support/flows.js';
 import { allNodes, collect, helper, watchLog } from './support/node-red.js';
 import { freePort } from './support/ports.js';
-import { waitFor } from './support/wait.js';
+import { delay, waitFor } from './support/wait.js';
 
 const CONFIG = 'c0000000000000051';
 
@@ -119,6 +119,55 @@ describe('broker configs with MQTT 5 on the embedded broker', () => {
       } finally {
         await network.endAsync(true);
       }
+    });
+  }
+
+  for (const link of LINKS) {
+    it(`[MQTT-3.3.4-3] gives a message to every in node whose filter it matches, when their filters overlap, ${link.name}`, async () => {
+      const port = await freePort();
+      const inNode = (id: string, topic: string) =>
+        mqttInNode({ id, broker: CONFIG, topic, qos: '1', datatype: 'utf8', wires: [[`${id}-sink`]] });
+      await helper.load(allNodes, [
+        embeddedBrokerNode(port),
+        brokerConfigNode({
+          id: CONFIG,
+          clientId: 'overlapping-v5',
+          embedded: EMBEDDED_BROKER_ID,
+          cleanSession: link.cleanSession,
+          ...link.endpoint(port),
+        }),
+        mqttOutNode({ id: 'out1', broker: CONFIG, topic: '', qos: '1' }),
+        inNode('all', 'plant/#'),
+        inNode('one', 'plant/temp'),
+        inNode('level', 'plant/+'),
+        helperNode('all-sink'),
+        helperNode('one-sink'),
+        helperNode('level-sink'),
+      ]);
+      const config = helper.getNode(CONFIG) as unknown as { connection: { connected: boolean } };
+      await waitFor(() => config.connection.connected, 'the broker config to connect');
+      const sinks = ['all', 'one', 'level'].map((id) => collect(helper.getNode(`${id}-sink`)));
+      // Until every subscription is at the broker a message may miss one: published until each has one.
+      await waitFor(() => {
+        helper.getNode('out1').receive({ topic: 'plant/temp', payload: 'probe' });
+        return sinks.every((sink) => sink.length > 0);
+      }, 'a probe at every in node');
+      for (let i = 0; i < 20; i++)
+        helper.getNode('out1').receive({ topic: 'plant/temp', payload: String(i) });
+      helper.getNode('out1').receive({ topic: 'plant/line/1', payload: 'deep' });
+      // Probes still on their way may come after: only the numbered messages count.
+      const payloads = (sink: { payload?: unknown }[]) =>
+        sink.map((msg) => msg.payload).filter((payload) => payload !== 'probe');
+      await waitFor(() => payloads(sinks[0]).length === 21, 'every message at plant/#');
+      await waitFor(
+        () => payloads(sinks[1]).length === 20 && payloads(sinks[2]).length === 20,
+        'plant/temp at the other two',
+      );
+      await delay(100);
+      const twenty = Array.from({ length: 20 }, (_, i) => String(i));
+      assert.deepEqual(payloads(sinks[0]), [...twenty, 'deep']);
+      assert.deepEqual(payloads(sinks[1]), twenty);
+      assert.deepEqual(payloads(sinks[2]), twenty);
     });
   }
 });

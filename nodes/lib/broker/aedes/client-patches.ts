@@ -46,7 +46,7 @@ export function capQueuedQoS(client: AedesClient, packet: DeliveredPacket): void
 }
 
 /** Delivers each message at min(its QoS, the highest granted QoS of the client's matching filters); call before the client reads a packet. */
-export function capDeliveredQoS(client: AedesClient): void {
+function capDeliveredQoS(client: AedesClient): void {
   const deliver0 = client.deliver0;
   const deliverQoS = client.deliverQoS;
   const capped: DeliverFunction = (packet, callback) => {
@@ -63,6 +63,81 @@ export function capDeliveredQoS(client: AedesClient): void {
     (packet.qos ?? 0) > 0 && packet.topic !== undefined && highestGrantedQoS(client, packet.topic) > 0
       ? capped(packet, callback)
       : deliver0(packet, callback);
+}
+
+/*
+ * Every Subscription Identifier on the one copy a client with overlapping subscriptions gets.
+ *
+ * A server that sends one copy of a message matching several of a client's subscriptions must name
+ * all of their identifiers [MQTT-3.3.4-3]; Aedes sends one copy (dedupeDeliveriesExactly keeps it
+ * so) naming the identifier of whichever subscription the bus went through first. A client that
+ * routes by identifier, as this package's connection does for its nodes, then gave the message to
+ * one of them only: an in node on `plant/#` took what an out node's receipts on `plant/receipts`
+ * were waiting for. Shared subscriptions send their own copy and are left out.
+ */
+
+/** The identifiers of the client's non-shared subscriptions that match `topic`. */
+function matchingIdentifiers(client: AedesClient, topic: string): number[] {
+  const identifiers: number[] = [];
+  const subscriptions = client.subscriptions;
+  for (const filter in subscriptions) {
+    const identifier = (subscriptions[filter] as { si?: number } | undefined)?.si;
+    if (identifier !== undefined && publicFilter(filter) === filter && topicMatches(filter, topic))
+      identifiers.push(identifier);
+  }
+  return identifiers;
+}
+
+/**
+ * The identifiers a message carrying `carried` should name: every matching one when `carried` is
+ * one of them, none to change when it names a shared subscription (or nothing matches).
+ */
+function identifiersToName(
+  client: AedesClient,
+  topic: string,
+  carried: number | undefined,
+): number | number[] | undefined {
+  const identifiers = matchingIdentifiers(client, topic);
+  if (carried !== undefined && (identifiers.length < 2 || !identifiers.includes(carried))) return undefined;
+  if (identifiers.length === 0) return undefined;
+  return identifiers.length === 1 ? identifiers[0] : identifiers;
+}
+
+/** `packet` naming every identifier of the client's matching subscriptions: a copy when that changes it. */
+export function withEverySubscriptionIdentifier(
+  client: AedesClient,
+  packet: DeliveredPacket,
+): DeliveredPacket {
+  const carried = packet.properties?.subscriptionIdentifier;
+  if (typeof carried !== 'number' || packet.topic === undefined) return packet;
+  const identifiers = identifiersToName(client, packet.topic, carried);
+  if (identifiers === undefined) return packet;
+  // Never in place: the bus hands one properties object to every subscription (frozen, in Aedes).
+  return { ...packet, properties: { ...packet.properties, subscriptionIdentifier: identifiers } };
+}
+
+/**
+ * Names the identifiers on a message of `client`'s stored queue, about to be sent as the session
+ * resumes: Aedes queues a message for a client away without any (a shared subscription's copy is
+ * queued with its own, shared-subscriptions.ts). `packet` is the client's own copy; its properties
+ * object may be the store's, so it is replaced, not changed.
+ */
+export function nameQueuedSubscriptions(client: AedesClient, packet: DeliveredPacket): void {
+  if (packet.cmd !== 'publish' || packet.topic === undefined) return;
+  const carried = packet.properties?.subscriptionIdentifier;
+  if (Array.isArray(carried)) return;
+  const identifiers = identifiersToName(client, packet.topic, carried);
+  if (identifiers !== undefined)
+    packet.properties = { ...packet.properties, subscriptionIdentifier: identifiers };
+}
+
+/** Names every matching subscription's identifier on each message delivered; call before the client reads a packet. */
+function echoEverySubscriptionIdentifier(client: AedesClient): void {
+  const deliver0 = client.deliver0;
+  const deliverQoS = client.deliverQoS;
+  client.deliver0 = (packet, callback) => deliver0(withEverySubscriptionIdentifier(client, packet), callback);
+  client.deliverQoS = (packet, callback) =>
+    deliverQoS(withEverySubscriptionIdentifier(client, packet), callback);
 }
 
 /*
@@ -100,7 +175,7 @@ class RecentNumbers {
 }
 
 /** Replaces the client's high-water dedupe with an exact one; call before the client reads a packet. */
-export function dedupeDeliveriesExactly(client: AedesClient): void {
+function dedupeDeliveriesExactly(client: AedesClient): void {
   // By broker id: one entry for a single broker, one per instance in a cluster.
   const delivered = new Map<string, RecentNumbers>();
   const exactly =
@@ -161,7 +236,7 @@ export function noteSentFromQueue(client: ClientRef, packet: DeliveredPacket): v
 }
 
 /** Makes `client` get what is delivered to it before it is connected only once it is; call before it reads a packet. */
-export function deliverAfterConnack(client: AedesClient): void {
+function deliverAfterConnack(client: AedesClient): void {
   let held: { packet: DeliveredPacket; deliver: DeliverFunction }[] | undefined = [];
   const holding =
     (deliver: DeliverFunction): DeliverFunction =>
@@ -184,4 +259,16 @@ export function deliverAfterConnack(client: AedesClient): void {
       if (!(key && sent?.has(key))) deliver(packet, () => undefined);
     }
   });
+}
+
+/**
+ * Applies every patch above to a client's deliveries; call before the client reads a packet. Each
+ * wraps the one before: the hold until the CONNACK first, the duplicate check, then the
+ * identifiers and the QoS on the copy that goes out.
+ */
+export function patchDeliveries(client: AedesClient): void {
+  capDeliveredQoS(client);
+  echoEverySubscriptionIdentifier(client);
+  dedupeDeliveriesExactly(client);
+  deliverAfterConnack(client);
 }

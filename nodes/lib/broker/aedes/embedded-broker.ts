@@ -17,7 +17,7 @@ import type { ClusterSessions } from './cluster-sessions.js';
 import { queuePersistence, startOrderedBrokerId } from './queue-persistence.js';
 import { BrokerCounting, type StatisticsOptions } from './broker-statistics.js';
 import type { BrokerStatistics } from '../traffic.js';
-import { capDeliveredQoS, dedupeDeliveriesExactly, deliverAfterConnack } from './client-patches.js';
+import { patchDeliveries } from './client-patches.js';
 import { forgetIncomingOfCleanSessions } from './persistence-patches.js';
 import {
   brokerMapsWithoutPrototype,
@@ -339,9 +339,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> implement
     const client = aedes.handle(connection, req) as AedesClient;
     clientMapsWithoutPrototype(client);
     this.shared?.applyTo(client);
-    capDeliveredQoS(client);
-    dedupeDeliveriesExactly(client);
-    deliverAfterConnack(client);
+    patchDeliveries(client);
     if (network) limitKeepAlive(connection, limits.maxKeepAlive);
     const outgoing = new OutgoingPackets({
       connackMaximumPacketSize: network ? limits.maxPacketSize : undefined,

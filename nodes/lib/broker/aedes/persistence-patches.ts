@@ -8,7 +8,7 @@ import type { AedesPacket } from 'aedes-packet' with { 'resolution-mode': 'impor
 import AsyncRedisPersistence from 'aedes-persistence-redis-v12/asyncPersistence.js';
 // The async Aedes persistence Aedes requires since 1.0 (the package's main export is the callback one).
 import AsyncMemoryPersistence from 'aedes-persistence/asyncPersistence.js';
-import { capQueuedQoS, noteSentFromQueue } from './client-patches.js';
+import { capQueuedQoS, nameQueuedSubscriptions, noteSentFromQueue } from './client-patches.js';
 import { topicMatches } from '../../topic.js';
 import type { BrokerMessage } from '../core-session.js';
 import type { EventEmitter } from 'node:events';
@@ -58,7 +58,8 @@ export class MemoryPersistence extends AsyncMemoryPersistence {
 
 /**
  * `persistence`, for the messages a session's queue sends when its client connects:
- * - capping their QoS at the client's granted QoS (capQueuedQoS in client-patches.ts);
+ * - capping their QoS at the client's granted QoS (capQueuedQoS in client-patches.ts), and naming
+ *   the identifiers of the subscriptions they match (nameQueuedSubscriptions);
  * - noting them for the hold of deliverAfterConnack (client-patches.ts): Aedes updates each in
  *   the persistence just before it writes it to the client;
  * - marking DUP on those sent before [MQTT-3.3.1-1]: Aedes sends them again with DUP clear. A
@@ -72,6 +73,7 @@ export function noteQueueResends<P extends AedesPersistence>(persistence: P): P 
     if (!(client as AedesClient).connected) {
       noteSentFromQueue(client, packet);
       capQueuedQoS(client as AedesClient, packet);
+      nameQueuedSubscriptions(client as AedesClient, packet);
     }
     return persistence.outgoingUpdate(client, packet);
   };

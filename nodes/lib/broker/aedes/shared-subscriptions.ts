@@ -44,6 +44,8 @@ export function publicFilter(filter: string): string {
 interface AedesSubscription {
   qos: number;
   func: DeliverFunction;
+  /** MQTT 5 Subscription Identifier, when the SUBSCRIBE gave one. */
+  si?: number;
 }
 
 /** A QoS 1 message sent to a clean-session member and not yet acknowledged. */
@@ -87,7 +89,13 @@ class ClientMember implements Member {
   deliver(message: DeliveredPacket & BrokerMessage, done: () => void): void {
     // The member's QoS caps the message's [MQTT-3.8.4-8]; Aedes lowers it only for a filter equal to the topic.
     const qos = Math.min(message.qos, this.subscription.qos) as BrokerMessage['qos'];
-    const packet = { ...message, qos };
+    const identifier = this.subscription.si;
+    // Queued with its identifier: among the session's queue, the copy for this share is told from the
+    // client's other subscriptions' (nameQueuedSubscriptions in client-patches.ts).
+    const packet =
+      identifier === undefined
+        ? { ...message, qos }
+        : { ...message, qos, properties: { ...message.properties, subscriptionIdentifier: identifier } };
     if (!this.connected) {
       // Chosen because nobody is connected: it waits in this persistent session's queue; QoS 0 is not kept.
       if (qos === 0) return done();

@@ -23,6 +23,8 @@ export interface DeliveredPacket {
   messageId?: number;
   /** Set on a message sent again [MQTT-3.3.1-1]. */
   dup?: boolean;
+  /** MQTT 5 properties; Aedes sets the delivering subscription's identifier. */
+  properties?: { subscriptionIdentifier?: number | number[] } & Record<string, unknown>;
 }
 
 /** One of a client's deliver functions; `callback` tells the message bus the client has taken the message. */
