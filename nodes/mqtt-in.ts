@@ -13,7 +13,7 @@ import { DATATYPES, PayloadError, decodePayload, type Datatype } from './lib/pay
 import { readBoolean, readNumber, readQos, readString } from './lib/config-values.js';
 import { flowCompletion } from './lib/completion-tracker.js';
 import { followFlowCompletion } from './node-red/completion-hooks.js';
-import { replyAddressOf, sendReceipt, type ReplyAddress } from './node-red/receipt-reply.js';
+import { ReceiptReplies, replyAddressOf, type ReplyAddress } from './node-red/receipt-reply.js';
 import {
   DEFAULT_MAX_DELIVERIES,
   InNodeQuarantine,
@@ -108,6 +108,9 @@ module.exports = function (RED: NodeAPI) {
     }
     const connection = brokerNode.connection;
     const isV5 = () => connection.options.protocolVersion === 5;
+    const replies = new ReceiptReplies(connection, (topic, failure) =>
+      node.debug(t('log.receipt-not-sent', { topic, reason: failure.message })),
+    );
     let nodeOptions: SubscriptionOptions;
     try {
       nodeOptions = readSubscriptionOptions(def);
@@ -234,9 +237,7 @@ module.exports = function (RED: NodeAPI) {
         error === undefined
           ? { messageId, by: subscriberName, ok: true, at: Date.now() }
           : { messageId, by: subscriberName, ok: false, at: Date.now(), error, final };
-      sendReceipt(connection, reply, receipt, (failure) =>
-        node.debug(t('log.receipt-not-sent', { topic: reply.topic, reason: failure.message })),
-      );
+      replies.send(reply, receipt);
     }
 
     function optionError(error: InvalidSubscriptionOptionError): string {
@@ -354,6 +355,7 @@ module.exports = function (RED: NodeAPI) {
 
     node.on('close', (removed: boolean, done: () => void) => {
       stopReporting?.();
+      replies.flush();
       connection.off('status', showStatus);
       // A persistent session keeps the configured subscription at the broker across a redeploy, so nothing
       // queued for it is lost; dynamic subscriptions belong to this node instance and leave with it.

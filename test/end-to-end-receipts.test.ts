@@ -14,6 +14,7 @@ import {
 import { Mosquitto, mosquittoBinary } from './support/mosquitto.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { freePort } from './support/ports.js';
+import { decodeReceipts } from '../nodes/lib/receipt.js';
 
 /** Node-RED's function node: the consuming flows here finish (done) or fail (throw) as a user's would. */
 const functionNode = require('@node-red/nodes/core/function/10-function.js') as (RED: unknown) => void;
@@ -126,6 +127,54 @@ describe('end-to-end receipts (until: subscriber)', () => {
       assert.ok(typeof delivery.latency === 'number' && delivery.latency >= 0, `latency ${delivery.latency}`);
       assert.deepEqual(receipts[0].payload, { open: true }, 'the msg that was published');
       await waitFor(() => completed.length === 1, 'done() once the receipt came');
+    });
+  }
+
+  for (const protocolVersion of [4, 5] as const) {
+    it(`MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}: the receipts of a burst travel together, fewer messages than receipts, and every message is delivered`, async () => {
+      const flow = receiptFlow(protocolVersion, {}, [{ name: 'consumer', code: 'return msg;' }]);
+      // Another in node listens on the out node's receipt topic, to see what travels there.
+      flow.push(
+        mqttInNode({
+          id: 'wire',
+          broker: CONFIG,
+          topic: 'durable-mqtt/receipts/#',
+          datatype: 'buffer',
+          wires: [['on-wire']],
+        }),
+        helperNode('on-wire'),
+      );
+      await helper.load(nodes, flow);
+      const receipts = collect(helper.getNode('receipts'));
+      const onWire = collect(helper.getNode('on-wire'));
+      await connected();
+      const count = 200;
+      for (let i = 0; i < count; i++) helper.getNode('out1').receive({ payload: i });
+      await waitFor(() => receipts.length === count, 'every receipt').catch((e) => {
+        console.log(
+          'got',
+          receipts.length,
+          'wire',
+          onWire.length,
+          JSON.stringify(receipts.slice(0, 2).map((m) => m.delivery)),
+        );
+        throw e;
+      });
+      assert.ok(
+        receipts.every((msg) => (msg.delivery as Delivery).status === 'delivered'),
+        'all delivered',
+      );
+      await waitFor(
+        () => onWire.flatMap((msg) => decodeReceipts(msg.payload as Buffer) ?? []).length === count,
+        'the receipts seen on the wire',
+      );
+      const carried = onWire.flatMap((msg) => decodeReceipts(msg.payload as Buffer) ?? []);
+      assert.deepEqual(
+        new Set(carried.map((receipt) => receipt.messageId)),
+        new Set(receipts.map((msg) => msg.messageId)),
+        'each message answered once',
+      );
+      assert.ok(onWire.length < count / 2, `${count} receipts in ${onWire.length} messages`);
     });
   }
 

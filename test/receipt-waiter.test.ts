@@ -4,7 +4,8 @@ import { describe, it } from 'mocha';
 import { MemoryOutboxStore } from '../nodes/lib/outbox/memory-store.js';
 import { DurablePublisher } from '../nodes/lib/outbox/durable-publisher.js';
 import type { EndToEndReceipt, ReceiptOptions } from '../nodes/lib/outbox/receipt-waiter.js';
-import { decodeReceipt, encodeReceipt, type SubscriberReceipt } from '../nodes/lib/receipt.js';
+import { decodeReceipts, encodeReceipts, receiptJson, type SubscriberReceipt } from '../nodes/lib/receipt.js';
+import { MAX_RECEIPT_BATCH_BYTES, ReceiptReplies } from '../nodes/node-red/receipt-reply.js';
 import { expectationMet, parseExpectation } from '../nodes/lib/receipt-expectation.js';
 import { newMessageId, unwrapEnvelope, wrapEnvelope } from '../nodes/lib/end-to-end-id.js';
 import { delay, waitFor } from './support/wait.js';
@@ -199,18 +200,82 @@ describe('receipt wire format', () => {
       error: 'x'.repeat(5000),
       final: true,
     };
-    const decoded = decodeReceipt(encodeReceipt(sent));
+    const [decoded, ...more] = decodeReceipts(encodeReceipts([receiptJson(sent)])) ?? [];
+    assert.equal(more.length, 0);
     assert.equal(decoded?.error?.length, 1000, 'the error text is capped');
     assert.deepEqual({ ...decoded, error: undefined }, { ...sent, error: undefined });
+    const good = receiptJson({ messageId: newMessageId(), by: 'b', ok: true, at: 1 });
     for (const stray of [
       '',
       'null',
       '[]',
+      '[[]]',
       '{"receipt":1}',
       '{"receipt":"a","by":"","ok":true,"at":1}',
+      `[${good},{"receipt":1}]`,
       'not json',
     ])
-      assert.equal(decodeReceipt(Buffer.from(stray)), undefined, stray);
+      assert.equal(decodeReceipts(Buffer.from(stray)), undefined, stray);
+  });
+
+  it('reads a lone receipt as an object and several as an array of them', () => {
+    const sent = ['a', 'b', 'c'].map((by): SubscriberReceipt => ({
+      messageId: newMessageId(),
+      by,
+      ok: true,
+      at: 2,
+    }));
+    const alone = encodeReceipts([receiptJson(sent[0])]);
+    assert.equal(alone.toString()[0], '{', 'a lone receipt keeps the format other clients know');
+    assert.deepEqual(decodeReceipts(alone), [sent[0]]);
+    const batch = encodeReceipts(sent.map(receiptJson));
+    assert.equal(batch.toString()[0], '[');
+    assert.deepEqual(decodeReceipts(batch), sent);
+  });
+
+  it('sends the receipts of one turn to one topic as one message, a lone one with its correlation data', async () => {
+    const published: { topic: string; payload: Buffer; options: { properties?: object } }[] = [];
+    const connection = Object.assign(new EventEmitter(), {
+      connected: true,
+      receiveMaximum: undefined,
+      options: { protocolVersion: 5 },
+      publish(
+        topic: string,
+        payload: Buffer,
+        options: { properties?: object },
+        callback: (error?: Error) => void,
+      ) {
+        published.push({ topic, payload, options });
+        callback();
+      },
+    });
+    const replies = new ReceiptReplies(connection, () => assert.fail('no failure'));
+    const receipt = (by: string): SubscriberReceipt => ({ messageId: newMessageId(), by, ok: true, at: 3 });
+    const correlationData = Buffer.from('id-1');
+    replies.send({ topic: 'r/a', correlationData }, receipt('x'));
+    await delay(5);
+    assert.equal(published.length, 1);
+    assert.deepEqual(published[0].options.properties, { correlationData });
+
+    published.length = 0;
+    const many = Array.from({ length: 400 }, (_, i) => receipt(`s${i}`));
+    for (const one of many) replies.send({ topic: 'r/a', correlationData }, one);
+    replies.send({ topic: 'r/b' }, receipt('y'));
+    const beforeTheTurn = published.length;
+    assert.ok(beforeTheTurn >= 1, 'past the size bound a batch goes at once');
+    await delay(5);
+    assert.ok(published.length >= beforeTheTurn + 2, 'the rest, on each topic, goes at the end of the turn');
+    const onA = published.filter(({ topic }) => topic === 'r/a');
+    for (const { payload, options } of onA) {
+      assert.ok(payload.length <= MAX_RECEIPT_BATCH_BYTES, `${payload.length} bytes`);
+      assert.equal(options.properties, undefined, 'a batch answers many correlation data: it echoes none');
+    }
+    assert.deepEqual(
+      onA.flatMap(({ payload }) => decodeReceipts(payload) ?? []),
+      many,
+      'every receipt, in order',
+    );
+    assert.equal(published.filter(({ topic }) => topic === 'r/b').length, 1);
   });
 
   it('reads expect: empty, a count, or names', () => {

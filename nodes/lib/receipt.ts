@@ -32,7 +32,8 @@ export interface SubscriberReceipt {
 /** Longest error text a receipt carries: a stack trace is not needed to know what went wrong. */
 const MAX_ERROR_LENGTH = 1000;
 
-export function encodeReceipt(receipt: SubscriberReceipt): Buffer {
+/** One receipt as JSON text: the payload of a lone receipt, or one item of a batch (encodeReceipts). */
+export function receiptJson(receipt: SubscriberReceipt): string {
   const wire: Record<string, unknown> = {
     receipt: receipt.messageId,
     by: receipt.by,
@@ -41,18 +42,42 @@ export function encodeReceipt(receipt: SubscriberReceipt): Buffer {
   };
   if (receipt.error !== undefined) wire.error = receipt.error.slice(0, MAX_ERROR_LENGTH);
   if (receipt.final) wire.final = true;
-  return Buffer.from(JSON.stringify(wire));
+  return JSON.stringify(wire);
 }
 
-/** The receipt in `bytes`, or undefined when they are not one (anything else published to the topic). */
-export function decodeReceipt(bytes: Buffer): SubscriberReceipt | undefined {
+/**
+ * The payload of one message carrying `receipts`, each made by receiptJson: a lone receipt is its
+ * object; several go as a JSON array of them, one message instead of one each (receipt-reply.ts).
+ */
+export function encodeReceipts(receipts: readonly string[]): Buffer {
+  return Buffer.from(receipts.length === 1 ? receipts[0] : `[${receipts.join(',')}]`);
+}
+
+/**
+ * The receipts in `bytes` (one object, or an array of them), or undefined when they are not
+ * receipts (anything else published to the topic): a batch with one item that is not a receipt is
+ * refused whole, as a sender of ours never makes one.
+ */
+export function decodeReceipts(bytes: Buffer): SubscriberReceipt[] | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
     return undefined;
   }
-  if (!parsed || typeof parsed !== 'object') return undefined;
+  const items = Array.isArray(parsed) ? parsed : [parsed];
+  if (items.length === 0) return undefined;
+  const receipts: SubscriberReceipt[] = [];
+  for (const item of items) {
+    const receipt = receiptFrom(item);
+    if (!receipt) return undefined;
+    receipts.push(receipt);
+  }
+  return receipts;
+}
+
+function receiptFrom(parsed: unknown): SubscriberReceipt | undefined {
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
   const { receipt, by, ok, at, error, final } = parsed as Record<string, unknown>;
   if (
     !isMessageId(receipt) ||

@@ -1,7 +1,7 @@
 import type { ReceiptOptions } from '../lib/outbox/receipt-waiter.js';
 import { readNumber, readString } from '../lib/config-values.js';
 import { publishTopicProblem } from '../lib/topic.js';
-import { decodeReceipt, type SubscriberReceipt } from '../lib/receipt.js';
+import { decodeReceipts, type SubscriberReceipt } from '../lib/receipt.js';
 import { defaultReceiptTopic, parseExpectation } from '../lib/receipt-expectation.js';
 import type { BrokerConnection } from '../lib/connection/broker-connection.js';
 import type { Subscriber } from '../lib/connection/types.js';
@@ -87,9 +87,9 @@ export function listenForReceipts(
 ): { close(removed: boolean): void } {
   const subscriber: Subscriber = {
     onMessage(_topic: string, payload: Buffer) {
-      const receipt = decodeReceipt(payload);
-      if (receipt) handlers.receipt(receipt);
-      else handlers.stray(payload);
+      const receipts = decodeReceipts(payload);
+      if (!receipts) return handlers.stray(payload);
+      for (const receipt of receipts) handlers.receipt(receipt);
     },
     onSubscribeFailure(failure) {
       handlers.refused(failure.returnCode);
