@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, afterEach, before, describe, it } from 'mocha';
 import type { MqttClient, Packet } from 'mqtt';
-import { allNodes, collect, completionObservers, helper, watchStatus } from './support/node-red.js';
+import { allNodes, collect, completionObservers, helper, watchLog, watchStatus } from './support/node-red.js';
 import { Mosquitto, mosquittoBinary, observeBroker, type Observed } from './support/mosquitto.js';
 import { makeCertificates } from './support/certificates.js';
 import { skipUnlessInstalled } from './support/services.js';
 import { brokerConfigNode, helperNode, mqttInNode, mqttOutNode } from './support/flows.js';
 import { delay, waitFor } from './support/wait.js';
+import { freePort } from './support/ports.js';
+import { NoSubscriptionIdentifiersProxy } from './support/no-subscription-identifiers-proxy.js';
 
 const require = createRequire(__filename);
 const tlsConfigNode = require('@node-red/nodes/core/network/05-tls.js');
@@ -291,6 +293,46 @@ for (const protocolVersion of [4, 5] as const) {
           ['first', 'second'],
         );
     });
+
+    if (protocolVersion === 5)
+      it('works with a broker that has no subscription identifiers (as AWS IoT Core): subscribes without them, delivers by topic, warns of a shared filter that overlaps', async () => {
+        const proxy = new NoSubscriptionIdentifiersProxy(await freePort(), broker.port);
+        await proxy.open();
+        try {
+          await helper.load(allNodes, [
+            configNode({ port: proxy.port }),
+            outNode('out1', { topic: 'aws/temp', qos: '1' }),
+            inNode('all', 'aws/#'),
+            inNode('temp', 'aws/temp'),
+            inNode('share', '$share/g/aws/+'),
+            sink('all'),
+            sink('temp'),
+            sink('share'),
+          ]);
+          const warnings = watchLog(helper.getNode(CONFIG), 'warn');
+          const received = ['all', 'temp', 'share'].map((id) => collect(helper.getNode(`${id}-sink`)));
+          await connected();
+          await waitFor(() => proxy.subscribes.length > 0, 'the SUBSCRIBE at the broker');
+          await delay(200); // SUBACKs
+          for (const payload of ['first', 'second']) helper.getNode('out1').receive({ payload });
+          await waitFor(() => received.every((r) => r.length >= 2), 'both messages at every node');
+          await delay(300);
+          assert.equal(proxy.refused, 0, 'no SUBSCRIBE with an identifier');
+          assert.ok(connectionOf().connected, 'still connected');
+          const filters = proxy.subscribes.flatMap((packet) => packet.subscriptions.map((s) => s.topic));
+          assert.deepEqual(filters.sort(), ['$share/g/aws/+', 'aws/#', 'aws/temp']);
+          // Mosquitto sends one copy per matching filter, and without identifiers nothing tells them apart:
+          // each node gets every copy (here three of each message: duplicates, never a loss), as the README says.
+          for (const messages of received)
+            assert.deepEqual([...new Set(messages.map((m) => m.payload))], ['first', 'second']);
+          assert.ok(
+            warnings.some((text) => String(text).includes('$share/g/aws/+')),
+            `warned of the shared filter: ${JSON.stringify(warnings)}`,
+          );
+        } finally {
+          await proxy.close();
+        }
+      });
 
     it('leaks no listener and subscribes nothing twice across redeploys of an in node', async () => {
       const flow = (name: string) => [

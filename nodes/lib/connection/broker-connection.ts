@@ -100,6 +100,17 @@ export class BrokerConnection
     return this.connectionState === 'connected';
   }
 
+  /**
+   * Whether each message names the subscriptions it is for: on MQTT 5, unless the broker says it has
+   * no Subscription Identifiers (known from its CONNACK on; until then, assumed).
+   */
+  private get identifiesSubscriptions(): boolean {
+    return (
+      this.options.protocolVersion === 5 &&
+      this.transport.serverProperties?.subscriptionIdentifiersAvailable !== false
+    );
+  }
+
   /** How many QoS 1/2 messages the broker accepts in flight (MQTT 5 Receive Maximum), or undefined. */
   get receiveMaximum(): number | undefined {
     return this.transport.serverProperties?.receiveMaximum;
@@ -191,7 +202,7 @@ export class BrokerConnection
     const parked = this.parked.get(filter);
     if (parked) this.unpark(parked);
     if (!this.table.has(filter)) {
-      const overlapping = this.options.protocolVersion !== 5 ? this.table.sharedOverlap(filter) : undefined;
+      const overlapping = this.identifiesSubscriptions ? undefined : this.table.sharedOverlap(filter);
       if (overlapping) this.emit('shared-overlap', filter, overlapping);
     }
     const conflict = this.table.add(filter, qos, subscriber, durable, options);
@@ -279,6 +290,9 @@ export class BrokerConnection
     this.reconnectAttempt = 0;
     this.lastReason = undefined;
     if (!sessionPresent) this.table.brokerSessionLost();
+    // Known only now, said once: an MQTT 5 broker without Subscription Identifiers, for the filters held before.
+    if (this.options.protocolVersion === 5 && !this.identifiesSubscriptions && this.reconnectCount === 0)
+      for (const [filter, other] of this.table.sharedOverlaps()) this.emit('shared-overlap', filter, other);
     // Subscriptions first: what the 'connected' status sets going (an outbox draining) then reaches this
     // config's own in nodes too, on the network (SUBSCRIBE is ahead on the wire) as through a core session.
     this.transport.sendSubscriptions(this.table.allFilters());

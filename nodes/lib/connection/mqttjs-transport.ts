@@ -169,16 +169,16 @@ export class MqttjsTransport implements Transport {
           this.host.onSubscribeRefused(filter, code);
       });
     };
+    // A broker that says it has no Subscription Identifiers closes the connection on one (MQTT 5, 3.2.2.3.12)
+    // (AWS IoT Core): its messages are then told apart by topic alone, as on MQTT 3.1.1.
+    const identified = this.serverProperties?.subscriptionIdentifiersAvailable !== false;
     for (const filter of filters) {
       const request = this.table.requestAtBroker(filter);
       if (!request) continue;
       if (this.options.protocolVersion === 5) {
         const { nl, rap, rh } = request.options;
-        client.subscribe(
-          filter,
-          { qos: request.qos, nl, rap, rh, properties: { subscriptionIdentifier: request.subscriptionId } },
-          onGranted,
-        );
+        const properties = identified ? { subscriptionIdentifier: request.subscriptionId } : undefined;
+        client.subscribe(filter, { qos: request.qos, nl, rap, rh, properties }, onGranted);
       } else {
         wanted[filter] = { qos: request.qos };
       }

@@ -222,6 +222,18 @@ export class SubscriptionTable {
   }
 
   /** Every filter held. */
+  /** Each pair of held filters that overlap, one of the two shared (see sharedOverlap). */
+  sharedOverlaps(): [filter: string, other: string][] {
+    const filters = [...this.filters.keys()];
+    const isShared = (filter: string) => parseSharedFilter(filter)?.group !== undefined;
+    return filters.flatMap((filter, i) =>
+      filters
+        .slice(i + 1)
+        .filter((other) => (isShared(filter) || isShared(other)) && filtersOverlap(filter, other))
+        .map((other): [string, string] => [other, filter]),
+    );
+  }
+
   allFilters(): string[] {
     return [...this.filters.keys()];
   }
