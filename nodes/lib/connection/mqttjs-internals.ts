@@ -4,8 +4,9 @@
  * hold acknowledgments are in mqttjs-transport.ts, with the state they keep. Only these two files
  * touch MQTT.js internals.
  */
-import type { Duplex } from 'node:stream';
-import type { MqttClient } from 'mqtt';
+import type { Duplex, Writable } from 'node:stream';
+import type { MqttClient, Packet } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPublishPacket } from './types.js';
 
 /** What of MQTT.js's client these patches and mqttjs-transport.ts use. */
@@ -36,43 +37,81 @@ export const internals = (client: MqttClient) => client as unknown as ClientInte
 const MESSAGE_PACKETS = new Set(['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp']);
 
 /**
+ * The bytes of the packets of one event-loop turn, for one write: mqtt-packet writes each packet as
+ * a few small chunks (header, topic, payload), which a corked socket sent as one writev of hundreds of
+ * them, whose per-chunk bookkeeping and iovecs were 13 % of the time at QoS 0 through Mosquitto;
+ * copied into one buffer they cost a memcpy. mqtt-packet needs only `write` and `destroy` of it.
+ */
+class TurnBytes {
+  private readonly chunks: (Buffer | string)[] = [];
+  private length = 0;
+
+  constructor(readonly stream: Duplex) {}
+
+  write(chunk: Buffer | string): boolean {
+    this.chunks.push(chunk);
+    this.length += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    return true;
+  }
+
+  /** mqtt-packet's answer to a packet it cannot encode, as it gives it to MQTT.js's stream. */
+  destroy(error?: Error): void {
+    this.stream.destroy(error);
+  }
+
+  /** Writes the turn's bytes to the stream, unless it has closed since (the packets are then resent, or failed, by MQTT.js). */
+  flush(): void {
+    if (this.length === 0 || this.stream.destroyed) return;
+    const bytes = Buffer.allocUnsafe(this.length);
+    let offset = 0;
+    for (const chunk of this.chunks)
+      offset += typeof chunk === 'string' ? bytes.write(chunk, offset) : chunk.copy(bytes, offset);
+    this.stream.write(bytes);
+  }
+}
+
+/**
  * Patch of MQTT.js's internal _writePacket, so the packets of one event-loop turn leave in one
  * write. Node-RED hands each message to the out node from a setImmediate of its own, and
  * mqtt-packet uncorks the socket on the next tick after each packet: every PUBLISH, and every
  * PUBACK an in node's connection answers, was a writev system call of its own, 44–58 % of the
- * Node-RED process's time through Mosquitto at QoS 0 and 1 (bench `tcp --profile`). The stream is
- * corked at the first such packet of a turn and uncorked from a setImmediate, once the turn's other
- * immediates (Node-RED's deliveries) have run; any other packet (SUBSCRIBE, PINGREQ, …) uncorks it
- * at once. A write past the stream's high-water mark calls back at its next 'drain' as MQTT.js
- * does, through one listener for all of them, not one each.
+ * Node-RED process's time through Mosquitto at QoS 0 and 1 (bench `tcp --profile`). The packets
+ * of a turn are encoded into TurnBytes, written from a setImmediate once the turn's other
+ * immediates (Node-RED's deliveries) have run; any other packet (SUBSCRIBE, PINGREQ, …) goes at
+ * once, after them. A write past the stream's high-water mark calls back at its next 'drain' as
+ * MQTT.js does, through one listener for all of them, not one each.
  */
 export function batchWrites(client: MqttClient) {
   const patched = internals(client);
   const write = patched._writePacket.bind(client);
-  /** The stream corked until the next turn, while it is. */
-  let batch: { stream: Duplex } | undefined;
-  const flush = (corked: { stream: Duplex }) => {
-    if (batch !== corked) return;
-    batch = undefined;
-    corked.stream.uncork();
+  /** The bytes waiting for the end of this turn, while there are. */
+  let turn: TurnBytes | undefined;
+  const flush = (pending: TurnBytes) => {
+    if (turn !== pending) return;
+    turn = undefined;
+    pending.flush();
   };
   let drainWaiters: { stream: Duplex; callbacks: (() => void)[] } | undefined;
   patched._writePacket = (packet, callback) => {
     const stream = client.stream as Duplex;
     const batched = MESSAGE_PACKETS.has(packet.cmd);
-    if (batched && batch?.stream !== stream) {
-      if (batch) flush(batch);
-      const corked = { stream };
-      batch = corked;
-      stream.cork();
-      setImmediate(() => flush(corked));
+    if (turn && turn.stream !== stream) flush(turn);
+    if (!batched && !turn) {
+      write(packet);
+    } else {
+      if (!turn) {
+        const pending = new TurnBytes(stream);
+        turn = pending;
+        setImmediate(() => flush(pending));
+      }
+      client.emit('packetsend', packet as Packet);
+      mqttPacket.writeToStream(packet as Packet, turn as unknown as Writable, client.options);
+      // Any other packet leaves at once, with those before it: a node that asked for a SUBSCRIBE
+      // counts on it being on its way before what it publishes next through another connection.
+      if (!batched) flush(turn);
     }
-    write(packet);
-    // Any other packet leaves at once, after those before it: a node that asked for a SUBSCRIBE
-    // counts on it being on its way before what it publishes next through another connection.
-    if (!batched && batch?.stream === stream) flush(batch);
     if (!callback) return;
-    // What mqtt-packet's last stream.write returned: false sets writableNeedDrain.
+    // The last flush's stream.write returned false: writableNeedDrain is set until the drain.
     if (!stream.writableNeedDrain || callback === client.noop) return callback();
     if (drainWaiters?.stream !== stream) {
       const waiters = { stream, callbacks: [] as (() => void)[] };
