@@ -22,8 +22,11 @@ export class GatedConnection extends Duplex {
   traffic: TrafficCounters | undefined;
   /** Whether the packets written in one turn of the event loop go out together (see holdUntilTurnEnds). */
   private coalescing = false;
-  /** The transport is corked until the flush at the end of this turn. */
+  /** A flush at the end of this turn is due. */
   private flushScheduled = false;
+  /** What was written in this turn, for the flush (see holdUntilTurnEnds). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
 
   constructor(
     private readonly transport: Duplex,
@@ -39,6 +42,8 @@ export class GatedConnection extends Duplex {
       },
       answer: (bytes) => {
         if (this.heldAnswers) this.heldAnswers.push(bytes);
+        else if (this.flushScheduled)
+          this.hold(bytes); // in order with what this turn has written
         else transport.write(bytes);
       },
       publishRefused: (identity, topic) => this.emit('publish-refused', identity, topic),
@@ -83,33 +88,49 @@ export class GatedConnection extends Duplex {
   }
 
   /**
-   * Corks the transport until the end of this turn of the event loop, so that the packets written
-   * meanwhile leave in one write. Aedes writes each delivery from a setImmediate of its own, and
-   * mqtt-packet uncorks after each packet: each packet was a writev of its own, 28 % of the broker's
-   * time at QoS 1 and 2 with two MQTT.js clients (bench, clients job), where Mosquitto writes what it
-   * has queued for a socket at once.
+   * Holds what is written until the end of this turn of the event loop, so that the packets written
+   * meanwhile leave in one write of one buffer. Aedes writes each delivery from a setImmediate of its
+   * own, and mqtt-packet uncorks after each packet: each packet was a writev of its own, 28 % of the
+   * broker's time at QoS 1 and 2 with two MQTT.js clients (bench, clients job), where Mosquitto writes
+   * what it has queued for a socket at once. One buffer, not a corked transport: a writev of the
+   * turn's hundreds of small chunks (header, topic, payload of each packet) costs more than a copy.
    */
   private holdUntilTurnEnds() {
-    if (!this.coalescing || this.flushScheduled) return;
+    if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.transport.cork();
     setImmediate(this.flush);
   }
 
   private readonly flush = () => {
     if (!this.flushScheduled) return;
     this.flushScheduled = false;
-    this.transport.uncork();
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    this.transport.write(held.length === 1 ? held[0] : Buffer.concat(held, this.heldBytes));
+    this.heldBytes = 0;
   };
+
+  /** Sends `chunk` now, or with the rest of this turn's once the connection coalesces. */
+  private send(chunk: Buffer): boolean {
+    if (this.traffic) this.traffic.bytesSent += chunk.length;
+    if (!this.coalescing) return this.transport.write(chunk);
+    this.holdUntilTurnEnds();
+    this.hold(chunk);
+    return !this.transport.writableNeedDrain;
+  }
+
+  private hold(chunk: Buffer): void {
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+  }
 
   override _read(): void {
     this.transport.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.holdUntilTurnEnds();
-    if (this.traffic) this.traffic.bytesSent += chunk.length;
-    if (this.transport.write(chunk)) callback();
+    if (this.send(chunk)) callback();
     else this.transport.once('drain', () => callback());
   }
 
@@ -117,14 +138,10 @@ export class GatedConnection extends Duplex {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
-    this.holdUntilTurnEnds();
-    this.transport.cork();
+    if (!this.coalescing) this.transport.cork();
     let flowing = true;
-    for (const { chunk } of chunks) {
-      if (this.traffic) this.traffic.bytesSent += chunk.length;
-      flowing = this.transport.write(chunk);
-    }
-    this.transport.uncork();
+    for (const { chunk } of chunks) flowing = this.send(chunk);
+    if (!this.coalescing) this.transport.uncork();
     if (flowing) callback();
     else this.transport.once('drain', () => callback());
   }
