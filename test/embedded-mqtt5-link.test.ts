@@ -50,6 +50,17 @@ const LINKS = [
   },
 ];
 
+/** The broker config of `link` to the embedded broker listening on `port`. */
+function linkConfig(link: (typeof LINKS)[number], port: number, clientId: string) {
+  return brokerConfigNode({
+    id: CONFIG,
+    clientId,
+    embedded: EMBEDDED_BROKER_ID,
+    cleanSession: link.cleanSession,
+    ...link.endpoint(port),
+  });
+}
+
 describe('broker configs with MQTT 5 on the embedded broker', () => {
   before(() => helper.startServer());
   after(() => helper.stopServer());
@@ -60,13 +71,7 @@ describe('broker configs with MQTT 5 on the embedded broker', () => {
       const port = await freePort();
       await helper.load(allNodes, [
         embeddedBrokerNode(port),
-        brokerConfigNode({
-          id: CONFIG,
-          clientId: 'flow-v5',
-          embedded: EMBEDDED_BROKER_ID,
-          cleanSession: link.cleanSession,
-          ...link.endpoint(port),
-        }),
+        linkConfig(link, port, 'flow-v5'),
         mqttOutNode({ id: 'out1', broker: CONFIG, topic: 'from-flow/a', qos: '1' }),
         mqttInNode({
           id: 'in1',
@@ -129,13 +134,7 @@ describe('broker configs with MQTT 5 on the embedded broker', () => {
         mqttInNode({ id, broker: CONFIG, topic, qos: '1', datatype: 'utf8', wires: [[`${id}-sink`]] });
       await helper.load(allNodes, [
         embeddedBrokerNode(port),
-        brokerConfigNode({
-          id: CONFIG,
-          clientId: 'overlapping-v5',
-          embedded: EMBEDDED_BROKER_ID,
-          cleanSession: link.cleanSession,
-          ...link.endpoint(port),
-        }),
+        linkConfig(link, port, 'overlapping-v5'),
         mqttOutNode({ id: 'out1', broker: CONFIG, topic: '', qos: '1' }),
         inNode('all', 'plant/#'),
         inNode('one', 'plant/temp'),

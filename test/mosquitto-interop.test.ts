@@ -9,7 +9,7 @@ import { skipUnlessInstalled } from './support/services.js';
 import { brokerConfigNode, helperNode, mqttInNode, mqttOutNode } from './support/flows.js';
 import { delay, waitFor } from './support/wait.js';
 import { freePort } from './support/ports.js';
-import { NoSubscriptionIdentifiersProxy } from './support/no-subscription-identifiers-proxy.js';
+import { noSubscriptionIdentifiersProxy } from './support/no-subscription-identifiers-proxy.js';
 
 const require = createRequire(__filename);
 const tlsConfigNode = require('@node-red/nodes/core/network/05-tls.js');
@@ -296,7 +296,7 @@ for (const protocolVersion of [4, 5] as const) {
 
     if (protocolVersion === 5)
       it('works with a broker that has no subscription identifiers (as AWS IoT Core): subscribes without them, delivers by topic, warns of a shared filter that overlaps', async () => {
-        const proxy = new NoSubscriptionIdentifiersProxy(await freePort(), broker.port);
+        const { proxy, seen } = noSubscriptionIdentifiersProxy(await freePort(), broker.port);
         await proxy.open();
         try {
           await helper.load(allNodes, [
@@ -312,14 +312,14 @@ for (const protocolVersion of [4, 5] as const) {
           const warnings = watchLog(helper.getNode(CONFIG), 'warn');
           const received = ['all', 'temp', 'share'].map((id) => collect(helper.getNode(`${id}-sink`)));
           await connected();
-          await waitFor(() => proxy.subscribes.length > 0, 'the SUBSCRIBE at the broker');
+          await waitFor(() => seen.passed.length > 0, 'the SUBSCRIBE at the broker');
           await delay(200); // SUBACKs
           for (const payload of ['first', 'second']) helper.getNode('out1').receive({ payload });
           await waitFor(() => received.every((r) => r.length >= 2), 'both messages at every node');
           await delay(300);
-          assert.equal(proxy.refused, 0, 'no SUBSCRIBE with an identifier');
+          assert.equal(seen.refused, 0, 'no SUBSCRIBE with an identifier');
           assert.ok(connectionOf().connected, 'still connected');
-          const filters = proxy.subscribes.flatMap((packet) => packet.subscriptions.map((s) => s.topic));
+          const filters = seen.passed.flatMap((packet) => packet.subscriptions.map((s) => s.topic));
           assert.deepEqual(filters.sort(), ['$share/g/aws/+', 'aws/#', 'aws/temp']);
           // Mosquitto sends one copy per matching filter, and without identifiers nothing tells them apart:
           // each node gets every copy (here three of each message: duplicates, never a loss), as the README says.
@@ -330,7 +330,7 @@ for (const protocolVersion of [4, 5] as const) {
             `warned of the shared filter: ${JSON.stringify(warnings)}`,
           );
         } finally {
-          await proxy.close();
+          await proxy.cut();
         }
       });
 

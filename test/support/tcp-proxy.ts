@@ -1,5 +1,12 @@
 import net from 'node:net';
 
+/** How a proxy joins a client's socket to the broker's: byte for byte, unless told otherwise. */
+export type Wiring = (client: net.Socket, upstream: net.Socket) => void;
+
+const pipeBothWays: Wiring = (client, upstream) => {
+  client.pipe(upstream).pipe(client);
+};
+
 /** A loopback TCP proxy to `targetPort` that can be opened and cut: an outage for the clients behind it only. */
 export class TcpProxy {
   private server: net.Server | undefined;
@@ -8,6 +15,7 @@ export class TcpProxy {
   constructor(
     readonly port: number,
     private readonly targetPort: number,
+    private readonly wire: Wiring = pipeBothWays,
   ) {}
 
   open(): Promise<void> {
@@ -22,7 +30,7 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      this.wire(client, upstream);
     });
     this.server = server;
     return new Promise((resolve) => server.listen(this.port, '127.0.0.1', resolve));
