@@ -204,42 +204,49 @@ describe('embedded broker: MQTT 5 clients', () => {
     ]);
   });
 
-  it("[MQTT-3.3.4-3] names every matching subscription's identifier on the one copy a client with overlapping subscriptions gets, live and from its queue", async () => {
-    await openBroker();
-    const session = { clientId: 'overlapping', clean: false, properties: { sessionExpiryInterval: 300 } };
-    let subscriber = await client(session);
-    await subscriber.subscribeAsync('ov/#', { qos: 1, properties: { subscriptionIdentifier: 3 } });
-    await subscriber.subscribeAsync('ov/a', { qos: 1, properties: { subscriptionIdentifier: 5 } });
-    let received = collectMessages(subscriber);
-    const publisher = await client({ clientId: 'ov-publisher' });
-    const identifiersOf = (messages: Received[]) =>
-      messages.map((m) => {
-        const ids = m.packet.properties?.subscriptionIdentifier;
-        return [m.topic, Array.isArray(ids) ? [...ids].sort() : ids];
-      });
-    await publisher.publishAsync('ov/a', 'both', { qos: 1 });
-    await publisher.publishAsync('ov/b', 'one', { qos: 1 });
-    await waitFor(() => received.length === 2, 'both messages');
-    await delay(100);
-    assert.deepEqual(identifiersOf(received), [
-      ['ov/a', [3, 5]],
-      ['ov/b', 3],
-    ]);
+  for (const persistence of ['memory', 'disk'] as const)
+    it(`[MQTT-3.3.4-3] names every matching subscription's identifier on the one copy a client with overlapping subscriptions gets, live and from its queue (${persistence})`, async () => {
+      if (persistence === 'disk')
+        helper.settings({ userDir: temporaryDirectory('durable-mqtt-identifiers-') });
+      await openBroker({ persistence });
+      const session = {
+        clientId: `overlapping-${persistence}`,
+        clean: false,
+        properties: { sessionExpiryInterval: 300 },
+      };
+      let subscriber = await client(session);
+      await subscriber.subscribeAsync('ov/#', { qos: 1, properties: { subscriptionIdentifier: 3 } });
+      await subscriber.subscribeAsync('ov/a', { qos: 1, properties: { subscriptionIdentifier: 5 } });
+      let received = collectMessages(subscriber);
+      const publisher = await client({ clientId: 'ov-publisher' });
+      const identifiersOf = (messages: Received[]) =>
+        messages.map((m) => {
+          const ids = m.packet.properties?.subscriptionIdentifier;
+          return [m.topic, Array.isArray(ids) ? [...ids].sort() : ids];
+        });
+      await publisher.publishAsync('ov/a', 'both', { qos: 1 });
+      await publisher.publishAsync('ov/b', 'one', { qos: 1 });
+      await waitFor(() => received.length === 2, 'both messages');
+      await delay(100);
+      assert.deepEqual(identifiersOf(received), [
+        ['ov/a', [3, 5]],
+        ['ov/b', 3],
+      ]);
 
-    await subscriber.endAsync();
-    await publisher.publishAsync('ov/a', 'both, queued', { qos: 1 });
-    await publisher.publishAsync('ov/b', 'one, queued', { qos: 1 });
-    // Listening before the CONNACK: the queue comes right behind it.
-    subscriber = mqtt.connect({ ...V5, ...session, host: '127.0.0.1', port, reconnectPeriod: 0 });
-    clients.push(subscriber);
-    received = collectMessages(subscriber);
-    await waitFor(() => received.length === 2, 'both queued messages');
-    await delay(100);
-    assert.deepEqual(identifiersOf(received), [
-      ['ov/a', [3, 5]],
-      ['ov/b', 3],
-    ]);
-  });
+      await subscriber.endAsync();
+      await publisher.publishAsync('ov/a', 'both, queued', { qos: 1 });
+      await publisher.publishAsync('ov/b', 'one, queued', { qos: 1 });
+      // Listening before the CONNACK: the queue comes right behind it.
+      subscriber = mqtt.connect({ ...V5, ...session, host: '127.0.0.1', port, reconnectPeriod: 0 });
+      clients.push(subscriber);
+      received = collectMessages(subscriber);
+      await waitFor(() => received.length === 2, 'both queued messages');
+      await delay(100);
+      assert.deepEqual(identifiersOf(received), [
+        ['ov/a', [3, 5]],
+        ['ov/b', 3],
+      ]);
+    });
 
   it('[MQTT-3.3.2-10] [MQTT-3.3.2-12] takes the topic aliases a client sets, and holds the aliased publications to the topic rules', async () => {
     const hash = await hashPassword('pw');
