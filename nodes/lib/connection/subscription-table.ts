@@ -107,11 +107,7 @@ export class SubscriptionTable {
 
   /** A filter already held that overlaps `filter`, one of the two shared; MQTT 5 tells them apart. */
   sharedOverlap(filter: string): string | undefined {
-    const shared = parseSharedFilter(filter)?.group !== undefined;
-    for (const other of this.filters.keys()) {
-      if (!shared && parseSharedFilter(other)?.group === undefined) continue;
-      if (filtersOverlap(filter, other)) return other;
-    }
+    for (const other of this.filters.keys()) if (overlapOneShared(filter, other)) return other;
     return undefined;
   }
 
@@ -221,19 +217,18 @@ export class SubscriptionTable {
     }));
   }
 
-  /** Every filter held. */
   /** Each pair of held filters that overlap, one of the two shared (see sharedOverlap). */
   sharedOverlaps(): [filter: string, other: string][] {
     const filters = [...this.filters.keys()];
-    const isShared = (filter: string) => parseSharedFilter(filter)?.group !== undefined;
     return filters.flatMap((filter, i) =>
       filters
         .slice(i + 1)
-        .filter((other) => (isShared(filter) || isShared(other)) && filtersOverlap(filter, other))
+        .filter((other) => overlapOneShared(filter, other))
         .map((other): [string, string] => [other, filter]),
     );
   }
 
+  /** Every filter held. */
   allFilters(): string[] {
     return [...this.filters.keys()];
   }
@@ -365,4 +360,10 @@ export class SubscriptionTable {
   private subscriptionsChanged() {
     this.topicMatches.clear();
   }
+}
+
+/** Whether `a` and `b` overlap with one of them shared: a copy for one is then not told from the other's without identifiers. */
+function overlapOneShared(a: string, b: string): boolean {
+  const shared = (filter: string) => parseSharedFilter(filter)?.group !== undefined;
+  return (shared(a) || shared(b)) && filtersOverlap(a, b);
 }
