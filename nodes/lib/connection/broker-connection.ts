@@ -10,7 +10,7 @@ import {
 import { MqttjsTransport } from './mqttjs-transport.js';
 import { ParkedSubscription } from './parked-subscription.js';
 import { SubscriptionTable, type HeldSubscription } from './subscription-table.js';
-import type { Transport, TransportHost } from './transport.js';
+import { acceptsSubscriptionIdentifiers, type Transport, type TransportHost } from './transport.js';
 import {
   ConnectionError,
   type ConnectionEvents,
@@ -106,8 +106,7 @@ export class BrokerConnection
    */
   private get identifiesSubscriptions(): boolean {
     return (
-      this.options.protocolVersion === 5 &&
-      this.transport.serverProperties?.subscriptionIdentifiersAvailable !== false
+      this.options.protocolVersion === 5 && acceptsSubscriptionIdentifiers(this.transport.serverProperties)
     );
   }
 
@@ -291,7 +290,7 @@ export class BrokerConnection
     this.lastReason = undefined;
     if (!sessionPresent) this.table.brokerSessionLost();
     // Known only now, said once: an MQTT 5 broker without Subscription Identifiers, for the filters held before.
-    if (this.options.protocolVersion === 5 && !this.identifiesSubscriptions && this.reconnectCount === 0)
+    if (!acceptsSubscriptionIdentifiers(this.transport.serverProperties) && this.reconnectCount === 0)
       for (const [filter, other] of this.table.sharedOverlaps()) this.emit('shared-overlap', filter, other);
     // Subscriptions first: what the 'connected' status sets going (an outbox draining) then reaches this
     // config's own in nodes too, on the network (SUBSCRIBE is ahead on the wire) as through a core session.

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type ClientSubscribeCallback, type IClientOptions } from 'mqtt';
 import { batchWrites, internals, storeWithoutCopy } from './mqttjs-internals.js';
 import type { SubscriptionTable } from './subscription-table.js';
-import type { Transport, TransportHost } from './transport.js';
+import { acceptsSubscriptionIdentifiers, type Transport, type TransportHost } from './transport.js';
 import {
   ConnectionError,
   type ConnectionOptions,
@@ -169,9 +169,8 @@ export class MqttjsTransport implements Transport {
           this.host.onSubscribeRefused(filter, code);
       });
     };
-    // A broker that says it has no Subscription Identifiers closes the connection on one (MQTT 5, 3.2.2.3.12)
-    // (AWS IoT Core): its messages are then told apart by topic alone, as on MQTT 3.1.1.
-    const identified = this.serverProperties?.subscriptionIdentifiersAvailable !== false;
+    // Without identifiers a broker's messages are told apart by topic alone, as on MQTT 3.1.1.
+    const identified = acceptsSubscriptionIdentifiers(this.serverProperties);
     for (const filter of filters) {
       const request = this.table.requestAtBroker(filter);
       if (!request) continue;

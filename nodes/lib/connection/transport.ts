@@ -34,6 +34,16 @@ export interface Transport {
   close(wasConnected: boolean): Promise<void>;
 }
 
+/**
+ * Whether a broker lets a SUBSCRIBE carry a Subscription Identifier: unless its CONNACK says it has
+ * none (AWS IoT Core), when one makes it close the connection (MQTT 5, 3.2.2.3.12).
+ */
+export function acceptsSubscriptionIdentifiers(
+  serverProperties: IConnackPacket['properties'] | undefined,
+): boolean {
+  return serverProperties?.subscriptionIdentifiersAvailable !== false;
+}
+
 /** What a transport tells the connection it serves. */
 export interface TransportHost {
   readonly state: ConnectionState;
