@@ -8,6 +8,7 @@ import { PacketGate, type GateOptions } from './packet-gate.js';
 import { FrameSplitter, PacketType, connackRefusal, connectLevel } from './mqtt-frames.js';
 import { reasonStringProperty } from './mqtt5-properties.js';
 import type { TrafficCounters } from './traffic.js';
+import { TurnBytes } from '../turn-bytes.js';
 
 /**
  * Emits 'violation' (reason) when the gate closes the connection, 'anonymous-refused' when it
@@ -25,8 +26,7 @@ export class GatedConnection extends Duplex {
   /** A flush at the end of this turn is due. */
   private flushScheduled = false;
   /** What was written in this turn, for the flush (see holdUntilTurnEnds). */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  private readonly held = new TurnBytes();
 
   constructor(
     private readonly transport: Duplex,
@@ -43,7 +43,7 @@ export class GatedConnection extends Duplex {
       answer: (bytes) => {
         if (this.heldAnswers) this.heldAnswers.push(bytes);
         else if (this.flushScheduled)
-          this.hold(bytes); // in order with what this turn has written
+          this.held.write(bytes); // in order with what this turn has written
         else transport.write(bytes);
       },
       publishRefused: (identity, topic) => this.emit('publish-refused', identity, topic),
@@ -92,8 +92,7 @@ export class GatedConnection extends Duplex {
    * meanwhile leave in one write of one buffer. Aedes writes each delivery from a setImmediate of its
    * own, and mqtt-packet uncorks after each packet: each packet was a writev of its own, 28 % of the
    * broker's time at QoS 1 and 2 with two MQTT.js clients (bench, clients job), where Mosquitto writes
-   * what it has queued for a socket at once. One buffer, not a corked transport: a writev of the
-   * turn's hundreds of small chunks (header, topic, payload of each packet) costs more than a copy.
+   * what it has queued for a socket at once. One buffer (TurnBytes), not a corked transport.
    */
   private holdUntilTurnEnds() {
     if (this.flushScheduled) return;
@@ -104,11 +103,8 @@ export class GatedConnection extends Duplex {
   private readonly flush = () => {
     if (!this.flushScheduled) return;
     this.flushScheduled = false;
-    const held = this.held;
-    if (held.length === 0) return;
-    this.held = [];
-    this.transport.write(held.length === 1 ? held[0] : Buffer.concat(held, this.heldBytes));
-    this.heldBytes = 0;
+    const bytes = this.held.take();
+    if (bytes) this.transport.write(bytes);
   };
 
   /** Sends `chunk` now, or with the rest of this turn's once the connection coalesces. */
@@ -116,13 +112,8 @@ export class GatedConnection extends Duplex {
     if (this.traffic) this.traffic.bytesSent += chunk.length;
     if (!this.coalescing) return this.transport.write(chunk);
     this.holdUntilTurnEnds();
-    this.hold(chunk);
+    this.held.write(chunk);
     return !this.transport.writableNeedDrain;
-  }
-
-  private hold(chunk: Buffer): void {
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
   }
 
   override _read(): void {

@@ -8,6 +8,7 @@ import type { Duplex, Writable } from 'node:stream';
 import type { MqttClient, Packet } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPublishPacket } from './types.js';
+import { TurnBytes } from '../turn-bytes.js';
 
 /** What of MQTT.js's client these patches and mqttjs-transport.ts use. */
 export interface ClientInternals {
@@ -36,37 +37,21 @@ export const internals = (client: MqttClient) => client as unknown as ClientInte
 /** The packets of a message's flow, batched; SUBSCRIBE, PINGREQ, DISCONNECT and the others are not. */
 const MESSAGE_PACKETS = new Set(['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp']);
 
-/**
- * The bytes of the packets of one event-loop turn, for one write: mqtt-packet writes each packet as
- * a few small chunks (header, topic, payload), which a corked socket sent as one writev of hundreds of
- * them, whose per-chunk bookkeeping and iovecs were 13 % of the time at QoS 0 through Mosquitto;
- * copied into one buffer they cost a memcpy. mqtt-packet needs only `write` and `destroy` of it.
- */
-class TurnBytes {
-  private readonly chunks: (Buffer | string)[] = [];
-  private length = 0;
-
-  constructor(readonly stream: Duplex) {}
-
-  write(chunk: Buffer | string): boolean {
-    this.chunks.push(chunk);
-    this.length += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    return true;
+/** A turn's packets for one stream: mqtt-packet's answer to a packet it cannot encode goes to the stream. */
+class PendingWrites extends TurnBytes {
+  constructor(readonly stream: Duplex) {
+    super();
   }
 
-  /** mqtt-packet's answer to a packet it cannot encode, as it gives it to MQTT.js's stream. */
   destroy(error?: Error): void {
     this.stream.destroy(error);
   }
 
-  /** Writes the turn's bytes to the stream, unless it has closed since (the packets are then resent, or failed, by MQTT.js). */
+  /** Writes the turn's bytes, unless the stream has closed since (MQTT.js then resends, or fails, the packets). */
   flush(): void {
-    if (this.length === 0 || this.stream.destroyed) return;
-    const bytes = Buffer.allocUnsafe(this.length);
-    let offset = 0;
-    for (const chunk of this.chunks)
-      offset += typeof chunk === 'string' ? bytes.write(chunk, offset) : chunk.copy(bytes, offset);
-    this.stream.write(bytes);
+    if (this.stream.destroyed) return;
+    const bytes = this.take();
+    if (bytes) this.stream.write(bytes);
   }
 }
 
@@ -76,7 +61,7 @@ class TurnBytes {
  * mqtt-packet uncorks the socket on the next tick after each packet: every PUBLISH, and every
  * PUBACK an in node's connection answers, was a writev system call of its own, 44–58 % of the
  * Node-RED process's time through Mosquitto at QoS 0 and 1 (bench `tcp --profile`). The packets
- * of a turn are encoded into TurnBytes, written from a setImmediate once the turn's other
+ * of a turn are encoded into one buffer (TurnBytes), written from a setImmediate once the turn's other
  * immediates (Node-RED's deliveries) have run; any other packet (SUBSCRIBE, PINGREQ, …) goes at
  * once, after them. A write past the stream's high-water mark calls back at its next 'drain' as
  * MQTT.js does, through one listener for all of them, not one each.
@@ -85,8 +70,8 @@ export function batchWrites(client: MqttClient) {
   const patched = internals(client);
   const write = patched._writePacket.bind(client);
   /** The bytes waiting for the end of this turn, while there are. */
-  let turn: TurnBytes | undefined;
-  const flush = (pending: TurnBytes) => {
+  let turn: PendingWrites | undefined;
+  const flush = (pending: PendingWrites) => {
     if (turn !== pending) return;
     turn = undefined;
     pending.flush();
@@ -100,7 +85,7 @@ export function batchWrites(client: MqttClient) {
       write(packet);
     } else {
       if (!turn) {
-        const pending = new TurnBytes(stream);
+        const pending = new PendingWrites(stream);
         turn = pending;
         setImmediate(() => flush(pending));
       }
