@@ -92,8 +92,8 @@ export class ReceiptReplies {
   /** Publishes every batch now (also when the node closes, so receipts already made still go). */
   flush(): void {
     this.flushScheduled = false;
+    // Each publish takes its batch out of the map.
     for (const [topic, batch] of this.batches) this.publish(topic, batch);
-    this.batches.clear();
   }
 
   private publish(topic: string, batch: Batch): void {
