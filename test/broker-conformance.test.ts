@@ -269,6 +269,32 @@ describe('embedded broker: MQTT 3.1.1 server conformance, byte by byte', () => {
     session.destroy();
   });
 
+  it('[MQTT-4.3.3-2] publishes a QoS 2 PUBLISH sent again before its PUBREL once, and its identifier after the PUBCOMP as a new message', async () => {
+    const session = await connected();
+    const pubrec = Buffer.from([0x50, 0x02, 0x00, 7]);
+    const pubcomp = Buffer.from([0x70, 0x02, 0x00, 7]);
+    session.send(publish('honest/exactly-once', { qos: 2, packetId: 7, payload: Buffer.from('first') }));
+    assert.deepEqual(await session.receive(4), pubrec);
+    // The same packet again with DUP set, as a client that lost the PUBREC sends it.
+    session.send(
+      publish('honest/exactly-once', { qos: 2, packetId: 7, flags: 0x0c, payload: Buffer.from('first') }),
+    );
+    assert.deepEqual(await session.receive(8), Buffer.concat([pubrec, pubrec]));
+    session.send(packet(0x62, uint16(7)));
+    assert.deepEqual(await session.receive(12), Buffer.concat([pubrec, pubrec, pubcomp]));
+    // A PUBREL for an identifier the broker no longer holds is still answered [MQTT-4.3.3-2].
+    session.send(packet(0x62, uint16(7)));
+    assert.deepEqual(await session.receive(16), Buffer.concat([pubrec, pubrec, pubcomp, pubcomp]));
+    session.send(publish('honest/exactly-once', { qos: 2, packetId: 7, payload: Buffer.from('second') }));
+    assert.deepEqual(await session.receive(20), Buffer.concat([pubrec, pubrec, pubcomp, pubcomp, pubrec]));
+    await waitFor(() => honestReceived.includes('honest/exactly-once=second'), 'the second message');
+    assert.deepEqual(
+      honestReceived.filter((entry) => entry.startsWith('honest/exactly-once')),
+      ['honest/exactly-once=first', 'honest/exactly-once=second'],
+    );
+    session.destroy();
+  });
+
   it('[MQTT-3.1.2-6] forgets the QoS 2 publications a clean session left unreleased: the next session reuses their identifiers', async () => {
     const first = await RawSession.open(port);
     first.send(connect({ clientId: 'half-open' }));
