@@ -746,7 +746,7 @@ export function renderText(report: BenchReport): string {
   }
   if (report.scale)
     out.push(
-      'Many TCP clients, embedded broker vs Mosquitto',
+      'Many TCP clients, embedded broker vs Mosquitto, and two memory references',
       textTable(scaleTable(report.scale)),
       scaleNote(report.scale),
       '',
@@ -829,7 +829,7 @@ export function renderMarkdown(report: BenchReport): string {
   }
   if (report.scale)
     out.push(
-      'Many TCP clients, embedded broker vs Mosquitto:',
+      'Many TCP clients, embedded broker vs Mosquitto, and two memory references:',
       '',
       markdownTable(scaleTable(report.scale)),
       '',

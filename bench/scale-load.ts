@@ -137,28 +137,36 @@ function keepAlive() {
   }, 5000);
 }
 
+/** The worker's next order of one of these types. */
+function nextOrder<T extends 'go' | 'stop'>(...types: T[]): Promise<Extract<ScaleLoadMessage, { type: T }>> {
+  return new Promise((resolve) => {
+    const listener = (message: ScaleLoadMessage) => {
+      if (!(types as string[]).includes(message.type)) return;
+      process.off('message', listener);
+      resolve(message as Extract<ScaleLoadMessage, { type: T }>);
+    };
+    process.on('message', listener);
+  });
+}
+
 async function main(order: ScaleLoadOrder) {
   const connectStarted = Date.now();
   await connectAll(order);
   await send({ type: 'connected', clients: clients.length, seconds: (Date.now() - connectStarted) / 1000 });
   const pinger = keepAlive();
-  const seconds = await new Promise<number>((resolve) =>
-    process.on('message', (message: ScaleLoadMessage) => {
-      if (message.type === 'go') resolve(message.seconds);
-    }),
-  );
-  const { sent, lateMs } = await publishFor(order, seconds);
-  // The last publications' PUBACKs: a few seconds at most on loopback.
-  const deadline = Date.now() + 15_000;
-  while (acknowledged < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  // A memory reference only connects: `stop` comes without a `go`.
+  const first = await nextOrder('go', 'stop');
+  if (first.type === 'go') {
+    const { sent, lateMs } = await publishFor(order, first.seconds);
+    // The last publications' PUBACKs: a few seconds at most on loopback.
+    const deadline = Date.now() + 15_000;
+    while (acknowledged < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    clearInterval(pinger);
+    await send({ type: 'published', sent, acknowledged, lateMs, unexpectedCloses, errors });
+    await nextOrder('stop');
+  }
   clearInterval(pinger);
-  await send({ type: 'published', sent, acknowledged, lateMs, unexpectedCloses, errors });
   stopping = true;
-  await new Promise<void>((resolve) =>
-    process.on('message', (message: ScaleLoadMessage) => {
-      if (message.type === 'stop') resolve();
-    }),
-  );
   for (const client of clients) client.socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
 }
 

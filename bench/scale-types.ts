@@ -50,6 +50,45 @@ export interface ScaleResult {
   problems: Problems;
 }
 
+/**
+ * The scale job's memory references, servers in a process of their own (bench/scale-server.ts) that
+ * the same clients connect to, for what any Node.js broker starts from: `floor`, a bare Node.js TCP
+ * server that answers each CONNECT with a CONNACK and nothing else; `aedes`, the unpatched Aedes
+ * package with its in-memory persistence.
+ */
+export type ScaleReference = 'floor' | 'aedes';
+export const SCALE_REFERENCES: readonly ScaleReference[] = ['floor', 'aedes'];
+
+/** The clients of the scale job connecting to a reference server; memory only, nothing published. */
+export interface ScaleReferenceJob extends JobBase {
+  kind: 'scale-reference';
+  server: ScaleReference;
+  clients: number;
+  intervalSeconds: number;
+}
+
+export interface ScaleReferenceResult {
+  kind: 'scale-reference';
+  server: ScaleReference;
+  /** Clients that got their CONNACK. */
+  clients: number;
+  connectSeconds: number;
+  /** The server process's RSS (VmRSS), MB, after three forced gcs: before the clients, with all connected. */
+  rssIdleMB: number;
+  rssConnectedMB: number;
+  /** (RSS connected − RSS idle) / clients, KB. */
+  perClientKB: number;
+}
+
+/** Between the worker and a reference server process. */
+export type ScaleServerMessage =
+  /** Server → worker: it accepts connections on this loopback port. */
+  | { type: 'listening'; port: number }
+  /** Worker → server: collect garbage three times, half a second apart; server → worker: done. */
+  | { type: 'settle' }
+  | { type: 'settled' }
+  | { type: 'failed'; error: string };
+
 /** What a load generator process gets to start: its share of the clients. */
 export interface ScaleLoadOrder {
   port: number;
@@ -73,7 +112,7 @@ export type ScaleLoadMessage =
       unexpectedCloses: number;
       errors: string[];
     }
-  /** Worker → generator: disconnect every client and exit. */
+  /** Worker → generator: disconnect every client and exit (before `go` too: a reference only connects). */
   | { type: 'stop' }
   | { type: 'failed'; error: string };
 

@@ -7,7 +7,6 @@
  * its RSS before and after the clients connect, and its CPU time over the window.
  */
 import path from 'node:path';
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import mqtt from 'mqtt';
@@ -15,14 +14,11 @@ import { delay } from '../test/support/wait.js';
 import { freePort } from '../test/support/ports.js';
 import { BROKER_ID, CONFIG_ID, IN_ID, SINK_ID, SINK_TYPE } from './flows.js';
 import { mb } from './measurement.js';
-import { cpuSecondsOf, openFilesLimit, rssOf, startMosquitto, type BenchMosquitto } from './mosquitto.js';
+import { cpuSecondsOf, rssOf, startMosquitto, type BenchMosquitto } from './mosquitto.js';
 import { startNodeRed, type BenchRuntime } from './runtime.js';
-import type { ScaleJob, ScaleLoadMessage, ScaleLoadOrder, ScaleResult } from './scale-types.js';
+import { checkOpenFiles, connectClients, stopGenerators, type Generator } from './scale-generators.js';
+import type { ScaleJob, ScaleLoadMessage, ScaleResult } from './scale-types.js';
 
-/** Load generator processes: each holds half of the clients. */
-const GENERATORS = 2;
-/** File descriptors a process needs beyond one per connection (its modules, Node-RED's, stdio, pipes). */
-const SPARE_DESCRIPTORS = 500;
 /** After the window, the subscriber has this long to get the last messages. */
 const DRAIN_MS = 15_000;
 const PROBE_TOPIC = 'probe/scale';
@@ -75,17 +71,6 @@ function scaleFlow(job: ScaleJob, port: number): object[] {
     },
     { id: SINK_ID, z: tab, type: SINK_TYPE, wires: [] },
   ].map((node) => ('z' in node ? { ...node, x: (x += 150), y: 100 } : node));
-}
-
-/** Refuses to start when the open-files limit cannot hold the connections, and says what to do. */
-function checkOpenFiles(clients: number) {
-  const limit = openFilesLimit();
-  const needed = clients + SPARE_DESCRIPTORS;
-  if (limit < needed)
-    throw new Error(
-      `ulimit -n is ${limit}: the broker process needs at least ${needed} open files for ${clients} clients; ` +
-        `raise it (ulimit -n ${Math.max(20_000, needed)}) before npm run bench, or lower --scale-clients`,
-    );
 }
 
 /** RSS once V8 has collected what it can (ours), and after a pause for both. */
@@ -155,42 +140,6 @@ async function startProfiler() {
   };
 }
 
-interface Generator {
-  child: ChildProcess;
-  /** The next message of the generator, of the type asked. */
-  next<T extends ScaleLoadMessage['type']>(type: T): Promise<Extract<ScaleLoadMessage, { type: T }>>;
-}
-
-function startGenerator(order: ScaleLoadOrder): Generator {
-  const child = fork(path.join(__dirname, 'scale-load.ts'), [JSON.stringify(order)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const received: ScaleLoadMessage[] = [];
-  const waiting: (() => void)[] = [];
-  child.on('message', (message: ScaleLoadMessage) => {
-    received.push(message);
-    for (const wake of waiting.splice(0)) wake();
-  });
-  child.on('exit', () => {
-    for (const wake of waiting.splice(0)) wake();
-  });
-  return {
-    child,
-    async next(type) {
-      for (;;) {
-        const failed = received.find((m) => m.type === 'failed');
-        if (failed?.type === 'failed') throw new Error(`load generator: ${failed.error}`);
-        const index = received.findIndex((m) => m.type === type);
-        if (index >= 0) return received.splice(index, 1)[0] as never;
-        if (child.exitCode !== null)
-          throw new Error(`a load generator exited (${child.exitCode}) before '${type}'`);
-        await new Promise<void>((resolve) => waiting.push(resolve));
-      }
-    },
-  };
-}
-
 export async function runScale(job: ScaleJob): Promise<ScaleResult> {
   checkOpenFiles(job.clients);
   let mosquitto: BenchMosquitto | undefined;
@@ -212,21 +161,12 @@ export async function runScale(job: ScaleJob): Promise<ScaleResult> {
     });
     const rssIdle = await settledRss(pid);
 
-    const connectStarted = Date.now();
-    const share = Math.ceil(job.clients / GENERATORS);
-    for (let first = 0; first < job.clients; first += share)
-      generators.push(
-        startGenerator({
-          port,
-          first,
-          count: Math.min(share, job.clients - first),
-          totalClients: job.clients,
-          intervalSeconds: job.intervalSeconds,
-        }),
-      );
-    const connected = await Promise.all(generators.map((g) => g.next('connected')));
-    const connectSeconds = (Date.now() - connectStarted) / 1000;
-    process.stderr.write(`${job.clients} clients connected in ${connectSeconds.toFixed(1)} s\n`);
+    const { clients, connectSeconds } = await connectClients(
+      generators,
+      port,
+      job.clients,
+      job.intervalSeconds,
+    );
     const rssConnected = await settledRss(pid);
 
     runtime.problems.counting = true;
@@ -249,7 +189,7 @@ export async function runScale(job: ScaleJob): Promise<ScaleResult> {
     return {
       kind: 'scale',
       broker: job.broker,
-      clients: connected.reduce((sum, c) => sum + c.clients, 0),
+      clients,
       connectSeconds,
       rssIdleMB: mb(rssIdle),
       rssConnectedMB: mb(rssConnected),
@@ -270,15 +210,7 @@ export async function runScale(job: ScaleJob): Promise<ScaleResult> {
       problems: runtime.problems.snapshot(),
     };
   } finally {
-    for (const g of generators)
-      if (g.child.exitCode === null) g.child.send({ type: 'stop' } satisfies ScaleLoadMessage);
-    await Promise.race([
-      Promise.all(
-        generators.map((g) => (g.child.exitCode === null ? new Promise((r) => g.child.once('exit', r)) : 0)),
-      ),
-      delay(10_000),
-    ]);
-    for (const g of generators) if (g.child.exitCode === null) g.child.kill();
+    await stopGenerators(generators);
     await runtime?.stop();
     await mosquitto?.stop();
   }

@@ -1,5 +1,5 @@
 /** What the parent process (bench/run.ts) and the workers (bench/worker.ts) exchange. */
-import type { ScaleJob, ScaleResult } from './scale-types.js';
+import type { ScaleJob, ScaleReferenceJob, ScaleReferenceResult, ScaleResult } from './scale-types.js';
 
 /**
  * The three ways a flow reaches the embedded broker node, and `floor`: Node-RED
@@ -155,7 +155,8 @@ export interface MonitorResult {
   problems: Problems;
 }
 
-export type Job = ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob | ScaleJob | MonitorJob;
+export type Job =
+  ThroughputJob | PacedJob | BacklogJob | DedupeJob | ClientsJob | ScaleJob | ScaleReferenceJob | MonitorJob;
 
 /** Messages of one phase, counted at the sink. */
 export interface Delivery {
@@ -320,7 +321,14 @@ export interface DedupeResult {
 }
 
 export type JobResult =
-  ThroughputResult | LatencyResult | SoakResult | BacklogResult | DedupeResult | ScaleResult | MonitorResult;
+  | ThroughputResult
+  | LatencyResult
+  | SoakResult
+  | BacklogResult
+  | DedupeResult
+  | ScaleResult
+  | ScaleReferenceResult
+  | MonitorResult;
 
 /** What the client process (bench/clients.ts) and the worker holding the broker exchange. */
 export type ClientsMessage =

@@ -28,6 +28,7 @@ import { LatencyHistogram, mb, runPaced, runWindowed, stamp } from './measuremen
 import { cpuSecondsOf, rssOf, startMosquitto } from './mosquitto.js';
 import { startNodeRed, watchMonitor, type BenchRuntime } from './runtime.js';
 import { runScale } from './scale.js';
+import { runScaleReference } from './scale-reference.js';
 import type {
   ClientsJob,
   ClientsMessage,
@@ -341,6 +342,7 @@ async function externalClients(
 async function main(job: Job): Promise<JobResult> {
   if (job.kind === 'backlog') return offlineBacklog(job);
   if (job.kind === 'scale') return runScale(job);
+  if (job.kind === 'scale-reference') return runScaleReference(job);
   if (job.kind === 'clients' && job.broker === 'mosquitto') {
     // The same clients against Mosquitto; the runtime (a flow of the sink alone) only collects problems.
     const mosquitto = await startMosquitto();

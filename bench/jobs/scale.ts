@@ -3,10 +3,19 @@
  * clients of two other processes, each publishing one QoS 1 message every 10 s to its own topic,
  * one in node of this package subscribed to `+/#`; once against the embedded broker node, once
  * against Mosquitto, in the same run. Figures: RSS per connected client and CPU of the broker
- * process, messages lost; the goal is ours within 2× of Mosquitto's memory per client.
+ * process, messages lost; the goal is ours within 2× of Mosquitto's memory per client. Two memory
+ * references beside them, the same clients connecting and publishing nothing (bench/scale-reference.ts):
+ * a bare Node.js TCP server, what any Node.js broker pays per connection, and Aedes as it comes.
  */
 import type { BenchReport, Target } from '../report.js';
-import { SCALE_BROKERS, type ScaleBroker, type ScaleResult } from '../scale-types.js';
+import {
+  SCALE_BROKERS,
+  SCALE_REFERENCES,
+  type ScaleBroker,
+  type ScaleReference,
+  type ScaleReferenceResult,
+  type ScaleResult,
+} from '../scale-types.js';
 import { fmt, type JobKind, type PlannedJob, type RunPlan } from './kind.js';
 
 /** One message per client every this many seconds. */
@@ -21,14 +30,29 @@ const BROKER_LABELS: Record<ScaleBroker, string> = {
   mosquitto: 'Mosquitto',
 };
 
+const REFERENCE_LABELS: Record<ScaleReference, string> = {
+  floor: 'Node.js floor (bare TCP server)',
+  aedes: 'plain Aedes',
+};
+
 export interface ScaleSummary {
   clients: number;
   seconds: number;
   intervalSeconds: number;
   brokers: Partial<Record<ScaleBroker, ScaleResult>>;
+  /** The memory references: the same clients, connected only. */
+  references: Partial<Record<ScaleReference, ScaleReferenceResult>>;
   /** Ours / Mosquitto, RSS per client and CPU time. */
   memoryRatio?: number;
   cpuRatio?: number;
+}
+
+/** RSS per client as a multiple of Mosquitto's in the same run, when Mosquitto's was measured. */
+function timesMosquitto(summary: ScaleSummary, perClientKB: number): string {
+  const mosquitto = summary.brokers.mosquitto;
+  return mosquitto && mosquitto.perClientKB > 0
+    ? `${(perClientKB / mosquitto.perClientKB).toFixed(1)}×`
+    : '–';
 }
 
 function deliveryProblems(result: ScaleResult): string[] {
@@ -51,9 +75,15 @@ export const scale: JobKind = {
   name: 'scale',
   plan(run: RunPlan, report: BenchReport): PlannedJob[] {
     const { scaleClients: clients, scaleSeconds: seconds } = run.settings;
-    const summary: ScaleSummary = { clients, seconds, intervalSeconds: SCALE_INTERVAL_SECONDS, brokers: {} };
+    const summary: ScaleSummary = {
+      clients,
+      seconds,
+      intervalSeconds: SCALE_INTERVAL_SECONDS,
+      brokers: {},
+      references: {},
+    };
     report.scale = summary;
-    return SCALE_BROKERS.map((broker): PlannedJob => ({
+    const brokerJobs = SCALE_BROKERS.map((broker): PlannedJob => ({
       job: {
         ...run.shared,
         kind: 'scale',
@@ -87,6 +117,33 @@ export const scale: JobKind = {
         };
       },
     }));
+    const referenceJobs = SCALE_REFERENCES.map((server): PlannedJob => ({
+      job: {
+        ...run.shared,
+        kind: 'scale-reference',
+        name: `scale-${clients}-${server}`,
+        variant: 'embedded',
+        qos: 1,
+        size: 0,
+        server,
+        clients,
+        intervalSeconds: SCALE_INTERVAL_SECONDS,
+      },
+      timeoutMs: (120 + clients / 50) * 1000,
+      label: `${fmt(clients)} TCP clients connecting, nothing published, ${REFERENCE_LABELS[server]}`,
+      read(jobResult) {
+        if (jobResult.kind !== 'scale-reference')
+          throw new Error(`a scale reference job answered with a ${jobResult.kind} result`);
+        summary.references[server] = jobResult;
+        return {
+          figure:
+            `${jobResult.perClientKB.toFixed(1)} KB RSS per client, ${timesMosquitto(summary, jobResult.perClientKB)} ` +
+            `Mosquitto's (connected in ${jobResult.connectSeconds.toFixed(1)} s)`,
+          problems: [],
+        };
+      },
+    }));
+    return [...brokerJobs, ...referenceJobs];
   },
   targets(report: BenchReport): Target[] {
     const summary = report.scale;
@@ -107,7 +164,7 @@ export const scale: JobKind = {
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
-/** The scale job's table: one row per broker, for bench/report.ts. */
+/** The scale job's table: one row per broker, then one per memory reference, for bench/report.ts. */
 export function scaleTable(summary: ScaleSummary) {
   return {
     headers: [
@@ -116,31 +173,50 @@ export function scaleTable(summary: ScaleSummary) {
       'connect s',
       'RSS MB (idle → connected → after)',
       'RSS/client KB',
+      '× Mosquitto',
       'CPU %',
       'CPU s',
       'messages sent',
       'arrived',
       'missing',
     ],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as ('l' | 'r')[],
-    rows: SCALE_BROKERS.flatMap((broker) => {
-      const r = summary.brokers[broker];
-      if (!r) return [];
-      return [
-        [
-          BROKER_LABELS[broker],
-          int(r.clients),
-          r.connectSeconds.toFixed(1),
-          `${r.rssIdleMB.toFixed(0)} → ${r.rssConnectedMB.toFixed(0)} → ${r.rssAfterMB.toFixed(0)}`,
-          r.perClientKB.toFixed(1),
-          r.cpuPercent.toFixed(1),
-          r.cpuSeconds.toFixed(1),
-          int(r.sent),
-          int(r.arrived),
-          String(r.missing),
-        ],
-      ];
-    }),
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as ('l' | 'r')[],
+    rows: [
+      ...SCALE_BROKERS.flatMap((broker) => {
+        const r = summary.brokers[broker];
+        if (!r) return [];
+        return [
+          [
+            BROKER_LABELS[broker],
+            int(r.clients),
+            r.connectSeconds.toFixed(1),
+            `${r.rssIdleMB.toFixed(0)} → ${r.rssConnectedMB.toFixed(0)} → ${r.rssAfterMB.toFixed(0)}`,
+            r.perClientKB.toFixed(1),
+            timesMosquitto(summary, r.perClientKB),
+            r.cpuPercent.toFixed(1),
+            r.cpuSeconds.toFixed(1),
+            int(r.sent),
+            int(r.arrived),
+            String(r.missing),
+          ],
+        ];
+      }),
+      ...SCALE_REFERENCES.flatMap((server) => {
+        const r = summary.references[server];
+        if (!r) return [];
+        return [
+          [
+            REFERENCE_LABELS[server],
+            int(r.clients),
+            r.connectSeconds.toFixed(1),
+            `${r.rssIdleMB.toFixed(0)} → ${r.rssConnectedMB.toFixed(0)} → –`,
+            r.perClientKB.toFixed(1),
+            timesMosquitto(summary, r.perClientKB),
+            ...Array<string>(5).fill('–'),
+          ],
+        ];
+      }),
+    ],
   };
 }
 
@@ -157,6 +233,11 @@ export function scaleNote(summary: ScaleSummary): string {
     'RSS (VmRSS) of the broker process: the Node-RED process for the embedded broker (after forced gcs), ' +
     'mosquitto for Mosquitto; per client = (connected − idle) / clients. CPU: user + system time of that process ' +
     "over the window, % of one core; the embedded broker's includes the in node and Node-RED, which for Mosquitto run " +
-    `in another process.${ratios}`
+    `in another process.${ratios} ` +
+    'The last rows are memory references, measured the same way (same clients and CONNECT, RSS after three forced gcs, ' +
+    '(connected − idle) / clients) on a process of their own with no subscriber, once every client has its CONNACK, ' +
+    'nothing published: Node.js floor = a bare net.createServer that answers each CONNECT with a CONNACK and reads ' +
+    'nothing else, what any Node.js broker pays per connection; plain Aedes = the aedes package as it comes ' +
+    '(in-memory persistence, no patch of this package) on net.createServer.'
   );
 }
