@@ -82,7 +82,8 @@ const HELP = `npm run bench -- [options]
                         over TCP, QoS 0/1/2, MQTT 3.1.1 and MQTT 5 side by side, and Mosquitto;
                         tcp: ours vs core through a Mosquitto it starts and through the embedded
                         broker over TCP, QoS 0/1/2, 64 B and 4 KB, persistence and latency through Mosquitto;
-                        scale: many TCP clients against the embedded broker and Mosquitto;
+                        scale: many TCP clients against the embedded broker and Mosquitto, and the
+                        memory per client of a bare Node.js TCP server and of plain Aedes;
                         monitor: the open sidebar's cost)
   --scale-clients N     TCP clients of the scale job (${SCALE_CLIENTS}); each publishes QoS 1 every 10 s
   --scale-seconds S     the scale job's measured window, once every client is connected (${SCALE_SECONDS})
