@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type ClientSubscribeCallback, type IClientOptions } from 'mqtt';
+import { keepAliveTimer } from './keep-alive-timer.js';
 import { batchWrites, internals, storeWithoutCopy } from './mqttjs-internals.js';
 import type { SubscriptionTable } from './subscription-table.js';
 import { acceptsSubscriptionIdentifiers, type Transport, type TransportHost } from './transport.js';
@@ -232,6 +233,8 @@ export class MqttjsTransport implements Transport {
       resubscribe: false,
       connectTimeout: o.connectTimeout ?? 30_000,
       manualConnect: true,
+      // MQTT.js only keeps the id `set` returns, to hand it to `clear`: a number does as well as a Timeout.
+      timerVariant: keepAliveTimer() as unknown as IClientOptions['timerVariant'],
     };
     // MQTT.js calls its debug logger several times per packet, a few percent of the time per message even
     // when disabled: it is kept only when DEBUG asks for it.
