@@ -1,11 +1,12 @@
 /**
  * The keep-alive timer of one MQTT.js client (its `timerVariant` option: `set` and `clear` with the
  * semantics of setInterval and clearInterval). MQTT.js starts its keep-alive interval afresh on every
- * packet it receives, a clearInterval and a setInterval each time: 3–5 % of the Node-RED process's
- * time at QoS 2 through Mosquitto (bench `tcp --profile`), where each message brings two packets to
- * each end. This timer notes each new schedule in a few fields and keeps one Node.js timer: when that
- * fires before the current schedule's tick is due (packets came since), it waits for the rest.
- * Every tick comes when setInterval's would, never earlier and at most the timers' granularity later.
+ * acknowledgment it receives (and PUBREL, PINGRESP), a clearInterval and a setInterval each time:
+ * 3–5 % of the Node-RED process's time at QoS 2 through Mosquitto (bench `tcp --profile`), where a
+ * message brings the publisher two acknowledgments and the subscriber a PUBREL. This timer notes
+ * each new schedule in a few fields and keeps one Node.js timer: when that fires before the current
+ * schedule's tick is due (packets came since), it waits for the rest. Every tick comes when
+ * setInterval's would, never earlier and at most the timers' granularity later.
  */
 export interface KeepAliveTimer {
   set(callback: () => void, every: number): number;
