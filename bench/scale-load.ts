@@ -164,8 +164,7 @@ async function main(order: ScaleLoadOrder) {
     clearInterval(pinger);
     await send({ type: 'published', sent, acknowledged, lateMs, unexpectedCloses, errors });
     await nextOrder('stop');
-  }
-  clearInterval(pinger);
+  } else clearInterval(pinger);
   stopping = true;
   for (const client of clients) client.socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
 }
